@@ -1,0 +1,36 @@
+# Thin wrapper around CMake. `make demo` and `make test` are the two commands of the README.
+BUILD    ?= build
+JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
+SANITIZE ?= 0
+ifeq ($(SANITIZE),1)
+  BUILD := build-san
+  CMAKE_FLAGS += -DVLE_SANITIZE=ON
+endif
+
+.PHONY: all deps configure build test demo fuzz clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+
+configure: deps $(BUILD)/CMakeCache.txt
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+demo: build
+	@bash scripts/demo.sh $(BUILD)
+
+fuzz: deps
+	cmake -S . -B build-fuzz -DVLE_FUZZ=ON -DCMAKE_C_COMPILER=clang-19 -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_check
+
+clean:
+	rm -rf build build-san build-fuzz

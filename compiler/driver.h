@@ -1,0 +1,21 @@
+/*
+ * driver.h - the vlec subcommands. main.c parses the subcommand name and hands the rest of
+ * the command line to one of these. Each returns the process exit status:
+ * 0 success, 1 error in the model or data, 2 usage error.
+ */
+#ifndef VLE_DRIVER_H
+#define VLE_DRIVER_H
+
+int cmd_check(int argc, char **argv);
+int cmd_derive(int argc, char **argv);
+int cmd_build(int argc, char **argv);
+int cmd_run(int argc, char **argv);    /* vlec run */
+int cmd_grad(int argc, char **argv);   /* vlec grad */
+int cmd_emit(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+
+/* Print the help of one subcommand (or the overview for NULL) to stdout. Returns 0, or 2
+ * for an unknown name. */
+int drv_help(const char *cmd);
+
+#endif
