@@ -1,0 +1,143 @@
+/*
+ * kir.h - kernel IR: loops over buffers, the interface between lowering and the back ends.
+ *
+ *   derive (derive.h) --lower.c--> kir_program --llvm.c--> LLVM IR --> JIT / .so
+ *                                              \--kirinterp.c--> reference interpreter
+ *
+ * A program is a set of buffers and a set of kernels. A kernel is a straight list of
+ * statements; each statement is one loop nest over a buffer. There is no control flow
+ * beyond those loops and no allocation: the runtime owns every buffer and passes them in.
+ *
+ * Buffers hold reals (double, or float with --precision f32). A batched buffer has one
+ * copy per batch element, laid out [batch][rows*cols]; a shared buffer has one copy.
+ * Matrices are row-major: element (r, c) is at r*cols + c.
+ *
+ * Kernel ABI (generated code and interpreter alike):
+ *     void kernel(const void *ctx, void *const *bufs, int64_t batch);
+ * bufs[i] points at buffer i of the program; ctx is NULL for generated code.
+ */
+#ifndef VLE_KIR_H
+#define VLE_KIR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "arena.h"
+#include "expr.h"   /* ex_fn: the elementwise functions */
+
+/* What a buffer is for: tells the runtime how to initialise, save, record and update it. */
+typedef enum {
+  KR_STATE,    /* dynamical state carried from step to step (u, u', v, e); batched */
+  KR_PUB,      /* published at step k-1 and read at step k (sync scheme); batched */
+  KR_PUBNEXT,  /* published at step k, becomes KR_PUB by a pointer swap; batched */
+  KR_PARAM,    /* learnable or fixed parameter (weights, biases, time constants); shared */
+  KR_GRAD,     /* gradient of a parameter (batch mean); shared */
+  KR_CONST,    /* a model `const` (run-time constant, --set); shared */
+  KR_SETTING,  /* t, dt, gamma, ...; shared scalars */
+  KR_INPUT,    /* input stream; batched */
+  KR_TARGET,   /* target stream; batched */
+  KR_SIGNAL,   /* per-step outputs the runtime records: loss, energy, rates; batched */
+  KR_TEMP,     /* scratch within a kernel; batched or shared */
+} kir_role;
+
+typedef struct kir_buf {
+  int id;
+  const char *name;        /* unique: "h1", "h1'", "h1.e", "W1", "grad.W1", "t", "loss" */
+  kir_role role;
+  long rows, cols;         /* per batch element for batched buffers */
+  bool batched;
+  int pair;                /* KR_PUB <-> KR_PUBNEXT partner, KR_PARAM -> its KR_GRAD; else -1 */
+} kir_buf;
+
+/* ---- elementwise expressions ------------------------------------------------------- */
+typedef enum {
+  KE_CONST,    /* num */
+  KE_LOAD,     /* buf at idx (see kir_idx) */
+  KE_NEG,      /* -a0 */
+  KE_ADD, KE_SUB, KE_MUL, KE_DIV,
+  KE_POW,      /* a0 ^ a1 (the back end expands small integer exponents) */
+  KE_FN,       /* fn(a0) */
+  KE_MAX,      /* max(a0, a1) */
+} kir_eop;
+
+/* Which element a load reads, in a loop nest over (b, r, c) of a statement. */
+typedef enum {
+  KI_RC,       /* element (r, c): the loop's own element (vectors: cols == 1, c == 0) */
+  KI_R,        /* element r of a vector (e.g. the e in e r^T) */
+  KI_C,        /* element c of a vector (e.g. the r in e r^T) */
+  KI_0,        /* element 0: a scalar buffer */
+} kir_idx;
+
+typedef struct kir_expr kir_expr;
+struct kir_expr {
+  kir_eop op;
+  double num;              /* KE_CONST */
+  int buf;                 /* KE_LOAD */
+  kir_idx idx;             /* KE_LOAD */
+  ex_fn fn;                /* KE_FN */
+  kir_expr *a[2];
+};
+
+/* ---- statements -------------------------------------------------------------------- */
+typedef enum {
+  KS_MAP,      /* dst[b?, r, c] (+)= expr, over rows x cols of dst; batch loop if dst batched */
+  KS_MATVEC,   /* dst[b, :] (+)= M @ src[b, :]  (trans: M^T @ src); M shared, src/dst batched */
+  KS_BREDUCE,  /* dst[r, c] (+)= s * sum_b expr(b, r, c); dst shared; s = 1/batch if mean */
+  KS_VREDUCE,  /* dst[b, 0] = sum_i expr(b, i)  (or max), i over n; dst a batched scalar */
+} kir_sop;
+
+typedef struct kir_stmt {
+  kir_sop op;
+  int dst;
+  bool accumulate;         /* += instead of = */
+  kir_expr *expr;          /* KS_MAP, KS_BREDUCE, KS_VREDUCE */
+  int mat, src;            /* KS_MATVEC */
+  bool trans;              /* KS_MATVEC */
+  bool mean;               /* KS_BREDUCE */
+  bool is_max;             /* KS_VREDUCE: max instead of sum */
+  long n;                  /* KS_VREDUCE: length of the reduced vector */
+  const char *comment;     /* what it computes, for `vlec emit` and debugging */
+} kir_stmt;
+
+typedef struct kir_kernel {
+  const char *name;        /* "init", "streams", "step_prosp", ... (see docs/abi.md) */
+  kir_stmt *stmts;
+  int nstmts, cap;
+} kir_kernel;
+
+typedef struct kir_program {
+  vl_arena *arena;
+  const char *model;       /* model name: prefix of the exported symbols */
+  kir_buf *bufs;
+  int nbufs, bufcap;
+  kir_kernel **kernels;
+  int nkernels, kcap;
+  const char *meta;        /* the model descriptor (JSON, docs/abi.md), embedded in the code */
+} kir_program;
+
+/* ---- building (used by lower.c) ---------------------------------------------------- */
+kir_program *kir_new(vl_arena *a, const char *model);
+int          kir_buffer(kir_program *p, const char *name, kir_role role, long rows, long cols,
+                        bool batched);
+int          kir_find(const kir_program *p, const char *name);   /* -1 if none */
+kir_kernel  *kir_kernel_new(kir_program *p, const char *name);
+kir_kernel  *kir_kernel_find(const kir_program *p, const char *name);
+kir_stmt    *kir_emit(kir_program *p, kir_kernel *k, kir_sop op, int dst);
+kir_expr    *kir_const(kir_program *p, double v);
+kir_expr    *kir_load(kir_program *p, int buf, kir_idx idx);
+kir_expr    *kir_op2(kir_program *p, kir_eop op, kir_expr *a, kir_expr *b);
+kir_expr    *kir_op1(kir_program *p, kir_eop op, kir_expr *a);   /* KE_NEG */
+kir_expr    *kir_fn(kir_program *p, ex_fn fn, kir_expr *a);
+
+/* Structural sanity check (indices in range, shapes consistent); prints what is wrong. */
+bool kir_verify(const kir_program *p, FILE *err);
+/* Human-readable listing of a program (vlec emit --kir, tests). */
+void kir_dump(FILE *out, const kir_program *p);
+
+/* ---- the reference interpreter (kirinterp.c): runs a kernel on double buffers -------- */
+void kir_run(const kir_program *p, const kir_kernel *k, double *const *bufs, int64_t batch);
+
+/* Every kernel's symbol in generated code is  vle_<model>_<kernel>. */
+typedef void (*kir_kernel_fn)(const void *ctx, void *const *bufs, int64_t batch);
+
+#endif
