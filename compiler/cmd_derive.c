@@ -1,9 +1,36 @@
-/* cmd_derive.c - `vlec derive`. Not implemented yet. */
+/* cmd_derive.c - `vlec derive MODEL.vle [--format text|latex|json]`. */
 #include <stdio.h>
+#include <string.h>
+
 #include "driver.h"
+#include "pipeline.h"
 
 int cmd_derive(int argc, char **argv) {
-  (void)argc; (void)argv;
-  fputs("vlec derive: not implemented yet\n", stderr);
-  return 2;
+  const char *path = NULL, *format = "text";
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--format") && i + 1 < argc) format = argv[++i];
+    else if (!strncmp(argv[i], "--format=", 9)) format = argv[i] + 9;
+    else if (argv[i][0] == '-' || path) {
+      fprintf(stderr, "vlec derive: unexpected argument '%s'\n"
+              "usage: vlec derive MODEL.vle [--format text|latex|json]\n", argv[i]);
+      return 2;
+    } else path = argv[i];
+  }
+  dv_format f = !strcmp(format, "text") ? DV_TEXT : !strcmp(format, "latex") ? DV_LATEX
+              : !strcmp(format, "json") ? DV_JSON : (dv_format)-1;
+  if (!path || (int)f < 0) {
+    fprintf(stderr, "usage: vlec derive MODEL.vle [--format text|latex|json]\n");
+    return 2;
+  }
+  dg_ctx d;
+  dg_init(&d, stderr);
+  pl_unit u;
+  pl_init(&u, &d);
+  int rc = 1;
+  if (pl_front(&u, path) && pl_derive(&u)) {
+    dv_print(stdout, u.sys, f);
+    rc = 0;
+  }
+  pl_free(&u);
+  return rc;
 }

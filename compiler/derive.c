@@ -1,0 +1,757 @@
+/*
+ * derive.c - the derivation of theory.md §2-5: energy in, dynamics, errors, plasticity out.
+ *
+ * The pass, in order:
+ *   1. symbols for every model quantity (dv_syms), and the energy's DAG built term by term
+ *      from the checked AST, so every DAG term remembers the source span of its AST term;
+ *   2. ownership (§2): each term c·‖m‖² (c a number) is offered to the populations whose u̇
+ *      it contains elementwise and affinely; exactly one must take it; the rest of E is the
+ *      cost part;
+ *   3. per population: m = a ⊙ u̇ + c (a > 0), the forward dynamics (§3);
+ *   4. per population: Q and P from reverse mode on F_p = Σ_{k≠p} ⟨m_k, e_k⟩ + rest, with the
+ *      prospective voltages ŭ_p = u_p + b ⊙ u̇_p held as leaves, which gives g_p and b_p
+ *      structurally (the split of §4), and q_p from the own mismatch;
+ *   5. per parameter: G = ∂F/∂θ with F = Σ_k ⟨m_k, e_k⟩ + rest (§5).
+ * Everything is an expression of the symbolic engine; nothing is evaluated here.
+ */
+#include "derive.h"
+
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct dv_term {
+  ex_node *x;         /* the DAG of the term (signed) */
+  vl_span span;       /* its AST term */
+  bool from_cost;     /* it refers to the `cost` declaration */
+  int owner;          /* population that owns it, or -1 (cost part) */
+  ex_node *m;         /* the mismatch, when owned */
+} dv_term;
+
+typedef struct dv_state {
+  dv_system *s;
+  dg_ctx *d;
+  vl_arena *a;
+  ex_node **let_val;  /* memo: value of model->lets[i] */
+  ex_node *cost_val;
+  dv_term *terms;
+  int nterms, cap;
+} dv_state;
+
+/* ---- symbols ------------------------------------------------------------------------ */
+
+static ex_shape dv_vec(long n) { return (ex_shape){ EXS_VECTOR, n, 1 }; }
+static ex_shape dv_scalar(void) { return (ex_shape){ EXS_SCALAR, 1, 1 }; }
+
+static ex_shape dv_shape_of(const vl_shape *s) {
+  if (s->kind == SH_VECTOR) return dv_vec(s->rows);
+  if (s->kind == SH_MATRIX) return (ex_shape){ EXS_MATRIX, s->rows, s->cols };
+  return dv_scalar();
+}
+
+static ex_node *dv_sym(dv_system *s, int kind, int index, ex_shape sh, const char *name,
+                       const char *latex) {
+  return ex_sym(s->x, kind, index, sh, name, latex);
+}
+
+/* Names as the papers write them: u_h1, u̇_h1, e_h1, τᵐ_h1, τʳ_h1. */
+static void dv_pop_syms(dv_system *s, vl_arena *a, dv_pop *p) {
+  const char *n = p->decl->name;
+  ex_shape v = dv_vec(p->n);
+  p->u    = dv_sym(s, S_U, p->index, v, ar_printf(a, "u_%s", n), ar_printf(a, "u_{%s}", n));
+  p->udot = dv_sym(s, S_UDOT, p->index, v, ar_printf(a, "u\u0307_%s", n),
+                   ar_printf(a, "\\dot{u}_{%s}", n));
+  p->e    = dv_sym(s, S_E, p->index, v, ar_printf(a, "e_%s", n), ar_printf(a, "e_{%s}", n));
+  p->taum = dv_sym(s, S_TAUM, p->index, v, ar_printf(a, "\u03c4\u1d50_%s", n),
+                   ar_printf(a, "\\tau^m_{%s}", n));
+  p->taur = dv_sym(s, S_TAUR, p->index, v, ar_printf(a, "\u03c4\u02b3_%s", n),
+                   ar_printf(a, "\\tau^r_{%s}", n));
+}
+
+static int dv_index_of(const vl_vec *v, const vl_decl *d) {
+  for (int i = 0; i < v->len; i++)
+    if (v->items[i] == d) return i;
+  return -1;
+}
+
+static void dv_make_syms(dv_system *s, vl_arena *a) {
+  vl_model *m = s->model;
+  s->npops = m->pops.len;
+  s->pops = AR_NEWN(a, dv_pop, s->npops > 0 ? s->npops : 1);
+  for (int i = 0; i < s->npops; i++) {
+    dv_pop *p = &s->pops[i];
+    p->decl = m->pops.items[i];
+    p->index = i;
+    p->n = p->decl->size;
+    p->split_ok = true;
+    dv_pop_syms(s, a, p);
+  }
+  s->inputs = AR_NEWN(a, ex_node *, m->inputs.len + 1);
+  for (int i = 0; i < m->inputs.len; i++) {
+    vl_decl *d = m->inputs.items[i];
+    s->inputs[i] = dv_sym(s, S_INPUT, i, dv_vec(d->size), d->name, d->name);
+  }
+  s->targets = AR_NEWN(a, ex_node *, m->targets.len + 1);
+  for (int i = 0; i < m->targets.len; i++) {
+    vl_decl *d = m->targets.items[i];
+    s->targets[i] = dv_sym(s, S_TARGET, i, dv_vec(d->size), d->name, d->name);
+  }
+  s->consts = AR_NEWN(a, ex_node *, m->consts.len + 1);
+  for (int i = 0; i < m->consts.len; i++) {
+    vl_decl *d = m->consts.items[i];
+    s->consts[i] = dv_sym(s, S_CONST, i, dv_shape_of(&d->value->shape), d->name, d->name);
+  }
+  s->t = dv_sym(s, S_TIME, 0, dv_scalar(), "t", "t");
+  s->gamma = dv_sym(s, S_GAMMA, 0, dv_scalar(), "\u03b3", "\\gamma");
+  s->dt = dv_sym(s, S_DT, 0, dv_scalar(), "dt", "\\Delta t");
+}
+
+/* Parameters: every weight and bias, and both time constants of every population. */
+static void dv_make_params(dv_system *s, vl_arena *a) {
+  vl_model *m = s->model;
+  int n = m->weights.len + m->biases.len + 2 * s->npops;
+  s->params = AR_NEWN(a, dv_param, n + 1);
+  s->nparams = 0;
+  for (int i = 0; i < m->weights.len; i++) {
+    vl_decl *d = m->weights.items[i];
+    dv_param *p = &s->params[s->nparams++];
+    p->name = d->name; p->kind = PK_WEIGHT; p->decl = d; p->learn = -1;
+    p->pop = dv_index_of(&m->pops, d->post);
+    p->sym = dv_sym(s, S_W, i, (ex_shape){ EXS_MATRIX, d->post->size, d->pre->size },
+                    d->name, d->name);
+  }
+  for (int i = 0; i < m->biases.len; i++) {
+    vl_decl *d = m->biases.items[i];
+    dv_param *p = &s->params[s->nparams++];
+    p->name = d->name; p->kind = PK_BIAS; p->decl = d; p->learn = -1;
+    p->pop = dv_index_of(&m->pops, d->post);
+    p->sym = dv_sym(s, S_B, i, dv_vec(d->post->size), d->name, d->name);
+  }
+  for (int i = 0; i < s->npops; i++) {
+    for (int k = 0; k < 2; k++) {
+      dv_param *p = &s->params[s->nparams++];
+      p->name = ar_printf(a, "%s.%s", s->pops[i].decl->name, k ? "tau_r" : "tau_m");
+      p->kind = k ? PK_TAU_R : PK_TAU_M;
+      p->decl = s->pops[i].decl;
+      p->pop = i;
+      p->learn = -1;
+      p->sym = k ? s->pops[i].taur : s->pops[i].taum;
+    }
+  }
+}
+
+static dv_param *dv_find_param(dv_system *s, const vl_decl *d, const char *field) {
+  for (int i = 0; i < s->nparams; i++) {
+    dv_param *p = &s->params[i];
+    if (p->decl != d) continue;
+    if (!field && (p->kind == PK_WEIGHT || p->kind == PK_BIAS)) return p;
+    if (field && !strcmp(field, "tau_m") && p->kind == PK_TAU_M) return p;
+    if (field && !strcmp(field, "tau_r") && p->kind == PK_TAU_R) return p;
+  }
+  return NULL;
+}
+
+static void dv_mark_learned(dv_system *s) {
+  vl_model *m = s->model;
+  for (int g = 0; g < m->learns.len; g++) {
+    vl_decl *l = m->learns.items[g];
+    for (int i = 0; i < l->nitems; i++) {
+      dv_param *p = dv_find_param(s, l->items[i].param, l->items[i].field);
+      if (p) p->learn = g;
+    }
+  }
+}
+
+/* ---- AST -> DAG ------------------------------------------------------------------------ */
+
+static ex_node *dv_build(dv_state *st, const vl_expr *e);
+
+static dv_pop *dv_pop_of(dv_system *s, const vl_expr *e) {
+  if (e->kind != EX_NAME || !e->sym || e->sym->kind != D_POP) return NULL;
+  int i = dv_index_of(&s->model->pops, e->sym);
+  return i < 0 ? NULL : &s->pops[i];
+}
+
+static ex_fn dv_fn_of(vl_builtin b, bool *ok) {
+  *ok = true;
+  switch (b) {
+  case BI_TANH: return F_TANH;
+  case BI_SIGMOID: return F_SIGMOID;
+  case BI_SOFTPLUS: return F_SOFTPLUS;
+  case BI_RELU: return F_RELU;
+  case BI_HARDTANH: return F_HARDTANH;
+  case BI_EXP: return F_EXP;
+  case BI_LOG: return F_LOG;
+  case BI_SIN: return F_SIN;
+  case BI_COS: return F_COS;
+  case BI_SQRT: return F_SQRT;
+  case BI_ABS: return F_ABS;
+  default: *ok = false; return F_TANH;
+  }
+}
+
+/* φ(x) for a population's transfer function (linear is the identity). */
+static ex_node *dv_apply_phi(dv_system *s, vl_builtin phi, ex_node *x) {
+  bool ok;
+  ex_fn f = dv_fn_of(phi, &ok);
+  return ok ? ex_fn1(s->x, f, x) : x;
+}
+
+static ex_node *dv_prosp(dv_system *s, dv_pop *p, ex_node *tau) {
+  return ex_add(s->x, p->u, ex_mul(s->x, tau, p->udot));
+}
+
+static ex_node *dv_pop_rate(dv_system *s, dv_pop *p) {
+  if (!p->rate) p->rate = dv_apply_phi(s, p->decl->phi, dv_prosp(s, p, p->taur));
+  return p->rate;
+}
+
+/* The elements of a constant vector expression (for concat). */
+static int dv_elements(ex_ctx *x, ex_node *v, ex_node **out, int max) {
+  if (v->shape.kind == EXS_SCALAR) { if (max > 0) out[0] = v; return 1; }
+  if (v->op != X_VEC) return -1;
+  for (int i = 0; i < v->nargs && i < max; i++) out[i] = v->args[i];
+  (void)x;
+  return v->nargs;
+}
+
+static ex_node *dv_num_arg(dv_state *st, const vl_expr *e, double *out) {
+  ex_node *n = dv_build(st, e);
+  if (!ex_is_num(n, out)) {
+    dg_error(st->d, e->span, "expected a number here");
+    *out = 0;
+  }
+  return n;
+}
+
+static ex_node *dv_build_vecfn(dv_state *st, const vl_expr *e) {
+  dv_system *s = st->s;
+  ex_ctx *x = s->x;
+  if (e->bi == BI_FILL) {
+    double n;
+    dv_num_arg(st, e->args[0], &n);
+    ex_node *v = dv_build(st, e->args[1]);
+    long len = (long)n > 0 ? (long)n : 1;
+    ex_node **el = AR_NEWN(st->a, ex_node *, len);
+    for (long i = 0; i < len; i++) el[i] = v;
+    return ex_vec(x, el, (int)len);
+  }
+  if (e->bi == BI_LINSPACE) {
+    double a, b, n;
+    dv_num_arg(st, e->args[0], &a);
+    dv_num_arg(st, e->args[1], &b);
+    dv_num_arg(st, e->args[2], &n);
+    long len = (long)n > 0 ? (long)n : 1;
+    ex_node **el = AR_NEWN(st->a, ex_node *, len);
+    for (long i = 0; i < len; i++)
+      el[i] = ex_num(x, len == 1 ? a : a + (b - a) * (double)i / (double)(len - 1));
+    return ex_vec(x, el, (int)len);
+  }
+  /* concat */
+  long total = e->shape.rows;
+  ex_node **el = AR_NEWN(st->a, ex_node *, total + 1);
+  int k = 0;
+  for (int i = 0; i < e->nargs; i++) {
+    ex_node *v = dv_build(st, e->args[i]);
+    int n = dv_elements(x, v, el + k, (int)(total - k));
+    if (n < 0) {
+      dg_error(st->d, e->args[i]->span, "concat needs constant vectors or scalars");
+      return ex_zero_like(x, dv_vec(total));
+    }
+    k += n;
+  }
+  return ex_vec(x, el, k);
+}
+
+static ex_node *dv_build_call(dv_state *st, const vl_expr *e) {
+  dv_system *s = st->s;
+  ex_ctx *x = s->x;
+  bool ok;
+  ex_fn f = dv_fn_of(e->bi, &ok);
+  if (ok) return ex_fn1(x, f, dv_build(st, e->args[0]));
+  switch (e->bi) {
+  case BI_LINEAR: return dv_build(st, e->args[0]);
+  case BI_SOFTMAX: return ex_softmax(x, dv_build(st, e->args[0]));
+  case BI_LOG_SOFTMAX: return ex_log_softmax(x, dv_build(st, e->args[0]));
+  case BI_LOGSUMEXP: return ex_logsumexp(x, dv_build(st, e->args[0]));
+  case BI_SUM: return ex_sum(x, dv_build(st, e->args[0]));
+  case BI_MEAN: return ex_mean(x, dv_build(st, e->args[0]));
+  case BI_SUMSQ: return ex_sumsq(x, dv_build(st, e->args[0]));
+  case BI_DOT: return ex_dot(x, dv_build(st, e->args[0]), dv_build(st, e->args[1]));
+  case BI_PROSP: {
+    dv_pop *p = dv_pop_of(s, e->args[0]);
+    if (!p) break;
+    return dv_prosp(s, p, e->nargs > 1 ? dv_build(st, e->args[1]) : p->taur);
+  }
+  case BI_RATE: {
+    dv_pop *p = dv_pop_of(s, e->args[0]);
+    if (!p) break;
+    return dv_pop_rate(s, p);
+  }
+  case BI_FILL: case BI_CONCAT: case BI_LINSPACE:
+    return dv_build_vecfn(st, e);
+  default: break;
+  }
+  dg_error(st->d, e->span, "internal: cannot derive call of '%s'", e->name ? e->name : "?");
+  return ex_num(x, 0);
+}
+
+static ex_node *dv_build_name(dv_state *st, const vl_expr *e) {
+  dv_system *s = st->s;
+  vl_model *m = s->model;
+  if (e->is_time || !e->sym) return s->t;
+  vl_decl *d = e->sym;
+  switch (d->kind) {
+  case D_POP: return s->pops[dv_index_of(&m->pops, d)].u;
+  case D_INPUT: return s->inputs[dv_index_of(&m->inputs, d)];
+  case D_TARGET: return s->targets[dv_index_of(&m->targets, d)];
+  case D_CONST: return s->consts[dv_index_of(&m->consts, d)];
+  case D_WEIGHT: case D_BIAS: return dv_find_param(s, d, NULL)->sym;
+  case D_LET: {
+    int i = dv_index_of(&m->lets, d);
+    if (!st->let_val[i]) st->let_val[i] = dv_build(st, d->value);
+    return st->let_val[i];
+  }
+  case D_COST:
+    if (!st->cost_val) st->cost_val = dv_build(st, d->value);
+    return st->cost_val;
+  default: break;
+  }
+  dg_error(st->d, e->span, "internal: cannot derive name '%s'", e->name);
+  return ex_num(s->x, 0);
+}
+
+static bool dv_is_norm_squared(const vl_expr *e) {
+  return e->kind == EX_BINARY && e->op == '^' && e->lhs->kind == EX_NORM &&
+         e->rhs->kind == EX_NUM && e->rhs->num == 2.0;
+}
+
+static ex_node *dv_build_binary(dv_state *st, const vl_expr *e) {
+  ex_ctx *x = st->s->x;
+  if (dv_is_norm_squared(e)) return ex_sumsq(x, dv_build(st, e->lhs->lhs));
+  ex_node *l = dv_build(st, e->lhs), *r = dv_build(st, e->rhs);
+  switch (e->op) {
+  case '+': return ex_add(x, l, r);
+  case '-': return ex_sub(x, l, r);
+  case '*': return ex_mul(x, l, r);
+  case '/': return ex_div(x, l, r);
+  case '^': return ex_pow(x, l, r);
+  case '@': return ex_matvec(x, l, r);
+  }
+  return ex_num(x, 0);
+}
+
+/* Expects a checked expression; the recursion depth is bounded by the parser's nesting
+ * limit. */
+static ex_node *dv_build(dv_state *st, const vl_expr *e) {
+  dv_system *s = st->s;
+  switch (e->kind) {
+  case EX_NUM: return ex_num(s->x, e->num);
+  case EX_NAME: return dv_build_name(st, e);
+  case EX_BINARY: return dv_build_binary(st, e);
+  case EX_NEG: return ex_neg(s->x, dv_build(st, e->lhs));
+  case EX_DERIV: {
+    dv_pop *p = dv_pop_of(s, e->lhs);
+    if (p) return p->udot;
+    break;
+  }
+  case EX_FIELD: {
+    dv_pop *p = dv_pop_of(s, e->lhs);
+    if (p && !strcmp(e->name, "tau_m")) return p->taum;
+    if (p && !strcmp(e->name, "tau_r")) return p->taur;
+    break;
+  }
+  case EX_CALL: return dv_build_call(st, e);
+  case EX_VEC: {
+    ex_node **el = AR_NEWN(st->a, ex_node *, e->nargs + 1);
+    for (int i = 0; i < e->nargs; i++) el[i] = dv_build(st, e->args[i]);
+    return ex_vec(s->x, el, e->nargs);
+  }
+  case EX_NORM: return ex_fn1(s->x, F_SQRT, ex_sumsq(s->x, dv_build(st, e->lhs)));
+  }
+  dg_error(st->d, e->span, "internal: expression not supported by the derivation");
+  return ex_num(s->x, 0);
+}
+
+/* ---- 1. the energy, term by term --------------------------------------------------------- */
+
+static bool dv_refers_to(const vl_expr *e, const vl_decl *d, int depth) {
+  if (!e || !d || depth > 10000) return false;
+  if (e->kind == EX_NAME && e->sym == d) return true;
+  if (e->kind == EX_NAME && e->sym && e->sym->kind == D_LET)
+    return dv_refers_to(e->sym->value, d, depth + 1);
+  if (dv_refers_to(e->lhs, d, depth + 1) || dv_refers_to(e->rhs, d, depth + 1)) return true;
+  for (int i = 0; i < e->nargs; i++)
+    if (dv_refers_to(e->args[i], d, depth + 1)) return true;
+  return false;
+}
+
+static void dv_add_term(dv_state *st, ex_node *x, vl_span sp, bool from_cost) {
+  if (st->nterms == st->cap) {
+    int cap = st->cap ? 2 * st->cap : 16;
+    dv_term *t = AR_NEWN(st->a, dv_term, cap);
+    if (st->nterms) memcpy(t, st->terms, sizeof *t * (size_t)st->nterms);
+    st->terms = t;
+    st->cap = cap;
+  }
+  st->terms[st->nterms++] = (dv_term){ x, sp, from_cost, -1, NULL };
+}
+
+/* Split the energy's AST at its top-level + and -, build each piece, and split each
+ * piece's DAG into its own top-level terms (a let may hold a sum). */
+static void dv_collect_terms(dv_state *st, const vl_expr *e, bool neg) {
+  if (e->kind == EX_BINARY && (e->op == '+' || e->op == '-')) {
+    dv_collect_terms(st, e->lhs, neg);
+    dv_collect_terms(st, e->rhs, e->op == '-' ? !neg : neg);
+    return;
+  }
+  ex_node *x = dv_build(st, e);
+  if (neg) x = ex_neg(st->s->x, x);
+  bool from_cost = st->s->model->cost && dv_refers_to(e, st->s->model->cost, 0);
+  ex_node **parts;
+  int n = ex_terms(x, &parts);
+  for (int i = 0; i < n; i++) dv_add_term(st, parts[i], e->span, from_cost);
+}
+
+/* ---- 2. ownership ------------------------------------------------------------------------ */
+
+/* Is term = c · sum(m^2) with c a positive number? Then m·sqrt(2c) is its mismatch. */
+static ex_node *dv_match_square(ex_ctx *x, ex_node *term) {
+  double c = 1;
+  ex_node *sq = term;
+  if (term->op == X_MUL && term->nargs == 2 && ex_is_num(term->args[0], &c))
+    sq = term->args[1];
+  if (c <= 0 || sq->op != X_SUM) return NULL;
+  ex_node *p = sq->args[0];
+  double two;
+  if (p->op != X_POW || !ex_is_num(p->args[1], &two) || two != 2.0) return NULL;
+  ex_node *m = p->args[0];
+  if (m->shape.kind != EXS_VECTOR) return NULL;
+  return c == 0.5 ? m : ex_mul(x, ex_num(x, sqrt(2 * c)), m);
+}
+
+/* Does x reach y only through + and * (not inside a function, power or matrix product)? */
+static bool dv_linear_in(const ex_node *x, const ex_node *y, int depth) {
+  if (x == y) return true;
+  if (!ex_contains(x, y)) return true;
+  if (depth > 64) return false;
+  if (x->op != X_ADD && x->op != X_MUL && x->op != X_BCAST) return false;
+  for (int i = 0; i < x->nargs; i++)
+    if (!dv_linear_in(x->args[i], y, depth + 1)) return false;
+  return true;
+}
+
+/* ∂(Σ m)/∂y: the diagonal of ∂m/∂y when m depends on y elementwise. */
+static ex_node *dv_diag(dv_system *s, ex_node *m, ex_node *y) {
+  ex_node *g;
+  ex_grad(s->x, ex_sum(s->x, m), &y, 1, &g);
+  return g;
+}
+
+static bool dv_candidate(dv_system *s, ex_node *m, dv_pop *p) {
+  if (m->shape.rows != p->n || !ex_contains(m, p->udot)) return false;
+  if (!ex_elementwise_in(m, p->udot)) return false;
+  return !ex_contains(dv_diag(s, m, p->udot), p->udot);
+}
+
+/* Offer a squared term to the populations; returns the owner or -1 (cost part). */
+static int dv_owner_of(dv_state *st, dv_term *t, ex_node *m) {
+  dv_system *s = st->s;
+  int cand[64], nc = 0;
+  for (int i = 0; i < s->npops && nc < 64; i++)
+    if (dv_candidate(s, m, &s->pops[i])) cand[nc++] = i;
+  if (nc > 1) {   /* prefer the population compared with its drive, outside every call */
+    int k = 0;
+    for (int i = 0; i < nc; i++)
+      if (dv_linear_in(m, s->pops[cand[i]].udot, 0)) cand[k++] = cand[i];
+    if (k >= 1) nc = k;
+  }
+  if (nc == 1) return cand[0];
+  if (nc > 1) {
+    dg_error(st->d, t->span, "energy term has two owners: both %s and %s appear affinely in "
+             "its mismatch; write one population's prospective voltage outside every weight "
+             "product", s->pops[cand[0]].decl->name, s->pops[cand[1]].decl->name);
+    return -2;
+  }
+  /* No candidate: a term that looks like a population's mismatch (its u̇ outside every call)
+   * but is not affine in it is an error; anything else belongs to the cost. */
+  for (int i = 0; i < s->npops; i++) {
+    dv_pop *p = &s->pops[i];
+    if (m->shape.rows == p->n && ex_contains(m, p->udot) && dv_linear_in(m, p->udot, 0) == false
+        && ex_elementwise_in(m, p->udot) && !t->from_cost) {
+      dg_error(st->d, t->span, "energy term is not affine in %s': its mismatch must have the "
+               "form a * %s' + c with a independent of %s'", p->decl->name, p->decl->name,
+               p->decl->name);
+      return -2;
+    }
+  }
+  return -1;
+}
+
+/* a must be positive: flip m when its coefficient is a negative number. */
+static ex_node *dv_orient(dv_system *s, ex_node *m, dv_pop *p) {
+  ex_node *a = dv_diag(s, m, p->udot);
+  double c;
+  bool neg = (ex_is_num(a, &c) && c < 0) ||
+             (a->op == X_MUL && ex_is_num(a->args[0], &c) && c < 0);
+  return neg ? ex_neg(s->x, m) : m;
+}
+
+static bool dv_assign_owners(dv_state *st) {
+  dv_system *s = st->s;
+  int errs = st->d->errors;
+  vl_span *first = AR_NEWN(st->a, vl_span, s->npops + 1);
+  for (int i = 0; i < st->nterms; i++) {
+    dv_term *t = &st->terms[i];
+    ex_node *m = t->from_cost ? NULL : dv_match_square(s->x, t->x);
+    if (!m) continue;
+    int o = dv_owner_of(st, t, m);
+    if (o < 0) continue;
+    dv_pop *p = &s->pops[o];
+    if (p->m) {
+      dg_error(st->d, t->span, "population %s owns two mismatch terms of the energy",
+               p->decl->name);
+      dg_note(st->d, first[o], "its first mismatch term is here");
+      continue;
+    }
+    t->owner = o;
+    p->m = t->m = dv_orient(s, m, p);
+    p->m_span = first[o] = t->span;
+  }
+  for (int i = 0; i < s->npops; i++)
+    if (!s->pops[i].m)
+      dg_error(st->d, s->pops[i].decl->name_span, "population %s owns no mismatch term of "
+               "the energy (expected a term 0.5 * |%s + %s.tau_m * %s' - ...|^2)",
+               s->pops[i].decl->name, s->pops[i].decl->name, s->pops[i].decl->name,
+               s->pops[i].decl->name);
+  return st->d->errors == errs;
+}
+
+/* ---- 3. forward dynamics ----------------------------------------------------------------- */
+
+static void dv_forward(dv_system *s, dv_pop *p) {
+  ex_ctx *x = s->x;
+  p->a = ex_simplify(x, dv_diag(s, p->m, p->udot));
+  ex_node *zero = ex_zero_like(x, p->udot->shape);
+  p->c = ex_simplify(x, ex_subst(x, p->m, &p->udot, &zero, 1));
+  p->udot_rhs = ex_simplify(x, ex_div(x, ex_sub(x, ex_mul(x, s->gamma, p->e), p->c), p->a));
+}
+
+/* ---- 4. errors: the split Q = q e - g, P = a e - b g -------------------------------------- */
+
+typedef struct dv_prosp_list {
+  ex_node **nodes;
+  int n, cap;
+} dv_prosp_list;
+
+/* Is x a prospective voltage of p: u_p + τ ⊙ u̇_p? Returns τ. */
+static ex_node *dv_prosp_tau(const ex_node *x, const dv_pop *p) {
+  if (x->op != X_ADD || x->nargs != 2) return NULL;
+  for (int k = 0; k < 2; k++) {
+    const ex_node *u = x->args[k], *r = x->args[1 - k];
+    if (u != p->u || r->op != X_MUL || r->nargs != 2) continue;
+    if (r->args[1] == p->udot && !ex_contains(r->args[0], p->udot)) return r->args[0];
+    if (r->args[0] == p->udot && !ex_contains(r->args[1], p->udot)) return r->args[1];
+  }
+  return NULL;
+}
+
+/* Collect the distinct prospective-voltage nodes of p in the DAG of f (iterative DFS). */
+static void dv_find_prosp(vl_arena *a, ex_node *f, const dv_pop *p, dv_prosp_list *out,
+                          long total) {
+  unsigned char *seen = AR_NEWN(a, unsigned char, total + 1);
+  ex_node **stack = AR_NEWN(a, ex_node *, total + 1);
+  int sp = 0;
+  stack[sp++] = f;
+  while (sp) {
+    ex_node *n = stack[--sp];
+    if (n->id > total || seen[n->id]) continue;
+    seen[n->id] = 1;
+    if (dv_prosp_tau(n, p)) {
+      if (out->n == out->cap) {
+        int cap = out->cap ? 2 * out->cap : 8;
+        ex_node **nn = AR_NEWN(a, ex_node *, cap);
+        if (out->n) memcpy(nn, out->nodes, sizeof *nn * (size_t)out->n);
+        out->nodes = nn;
+        out->cap = cap;
+      }
+      out->nodes[out->n++] = n;
+      continue;   /* below it are only u_p, τ, u̇_p */
+    }
+    for (int i = 0; i < n->nargs; i++)
+      if (sp < total) stack[sp++] = n->args[i];
+  }
+}
+
+/* F without p's own term: Σ_{k≠p} ⟨m_k, e_k⟩ + rest. */
+static ex_node *dv_F_without(dv_system *s, int p) {
+  ex_node *f = s->rest;
+  for (int k = 0; k < s->npops; k++)
+    if (k != p) f = ex_add(s->x, f, ex_dot(s->x, s->pops[k].m, s->pops[k].e));
+  return f;
+}
+
+static bool dv_state_free(dv_system *s, ex_node *x) {
+  for (int i = 0; i < s->npops; i++) {
+    dv_pop *p = &s->pops[i];
+    if (ex_contains(x, p->u) || ex_contains(x, p->udot) || ex_contains(x, p->e)) return false;
+  }
+  for (int i = 0; i < s->model->inputs.len; i++)
+    if (ex_contains(x, s->inputs[i])) return false;
+  for (int i = 0; i < s->model->targets.len; i++)
+    if (ex_contains(x, s->targets[i])) return false;
+  return !ex_contains(x, s->t);
+}
+
+static void dv_split_fail(dv_system *s, vl_arena *a, dv_pop *p, const char *why) {
+  (void)s;
+  p->split_ok = false;
+  p->split_why = ar_strdup(a, why);
+}
+
+static void dv_errors(dv_system *s, vl_arena *a, dv_pop *p) {
+  ex_ctx *x = s->x;
+  ex_node *f = dv_F_without(s, p->index);
+  dv_prosp_list pl = { 0 };
+  dv_find_prosp(a, f, p, &pl, ex_total_nodes(x));
+  int n = pl.n;
+  ex_node **wrt = AR_NEWN(a, ex_node *, n + 2), **adj = AR_NEWN(a, ex_node *, n + 2);
+  for (int i = 0; i < n; i++) wrt[i] = pl.nodes[i];
+  wrt[n] = p->u;
+  wrt[n + 1] = p->udot;
+  ex_grad(x, f, wrt, n + 2, adj);
+  /* g = -Σ adj(ŭ); with no ŭ at all (nobody reads p) g is just -∂F/∂u. */
+  ex_node *sum = ex_add(x, ex_addn(x, adj, n), adj[n]);
+  p->g = ex_simplify(x, ex_neg(x, sum));
+  p->b = n ? dv_prosp_tau(pl.nodes[0], p) : p->taur;
+  p->prosp = n ? pl.nodes[0] : NULL;
+  for (int i = 1; i < n; i++)
+    if (dv_prosp_tau(pl.nodes[i], p) != p->b)
+      dv_split_fail(s, a, p, "other terms read it through prospective voltages with "
+                    "different time constants");
+  if (!ex_is_zero(adj[n]) && n)
+    dv_split_fail(s, a, p, "other terms read u directly, not only through u + tau_r * u'");
+  if (!ex_is_zero(adj[n + 1]))
+    dv_split_fail(s, a, p, "other terms read u' outside a prospective voltage");
+  /* q from the own mismatch, which must depend on u elementwise. */
+  if (!ex_elementwise_in(p->m, p->u)) {
+    dv_split_fail(s, a, p, "its own mismatch couples u across neurons (self-recurrence)");
+    p->q = ex_num(x, 1);
+  } else {
+    p->q = ex_simplify(x, dv_diag(s, p->m, p->u));
+  }
+  if (!dv_state_free(s, p->q)) dv_split_fail(s, a, p, "q depends on the state");
+  if (!dv_state_free(s, p->b)) dv_split_fail(s, a, p, "b depends on the state");
+}
+
+/* ---- 5. plasticity ------------------------------------------------------------------------ */
+
+static void dv_plasticity(dv_system *s, dv_state *st) {
+  ex_node **wrt = AR_NEWN(st->a, ex_node *, s->nparams + 1);
+  ex_node **G = AR_NEWN(st->a, ex_node *, s->nparams + 1);
+  for (int i = 0; i < s->nparams; i++) wrt[i] = s->params[i].sym;
+  ex_grad(s->x, s->F, wrt, s->nparams, G);
+  for (int i = 0; i < s->nparams; i++) {
+    dv_param *p = &s->params[i];
+    p->G = ex_simplify(s->x, G[i]);
+    p->used = ex_contains(s->energy, p->sym);
+    if (!p->used && (p->kind == PK_WEIGHT || p->kind == PK_BIAS))
+      dg_warning(st->d, p->decl->name_span, "the energy does not depend on %s", p->name);
+    if (!p->used && p->learn >= 0)
+      dg_warning(st->d, p->decl->name_span, "%s is learned but the energy does not depend "
+                 "on it: it will not change", p->name);
+  }
+}
+
+/* Feed-forward order: p after every population its forward dynamics reads. */
+static void dv_order(dv_system *s) {
+  int done = 0;
+  for (int i = 0; i < s->npops; i++) s->pops[i].order = -1;
+  for (int round = 0; round < s->npops && done < s->npops; round++) {
+    for (int i = 0; i < s->npops; i++) {
+      dv_pop *p = &s->pops[i];
+      if (p->order >= 0) continue;
+      bool ready = true;
+      for (int k = 0; k < s->npops && ready; k++)
+        if (k != i && s->pops[k].order < 0 && ex_contains(p->c, s->pops[k].u)) ready = false;
+      if (ready) p->order = done++;
+    }
+  }
+  for (int i = 0; i < s->npops; i++)   /* recurrent loops: declaration order */
+    if (s->pops[i].order < 0) s->pops[i].order = done++;
+}
+
+static double dv_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+dv_system *dv_derive(vl_model *m, dg_ctx *d, vl_arena *a) {
+  double t0 = dv_now_ms();
+  dv_system *s = AR_NEW(a, dv_system);
+  s->model = m;
+  s->x = ex_new(a);
+  dv_state st = { .s = s, .d = d, .a = a };
+  st.let_val = AR_NEWN(a, ex_node *, m->lets.len + 1);
+  dv_make_syms(s, a);
+  dv_make_params(s, a);
+  dv_mark_learned(s);
+  int errs = d->errors;
+  if (!m->energy || !m->energy->value) return NULL;
+  s->energy = dv_build(&st, m->energy->value);
+  dv_collect_terms(&st, m->energy->value, false);
+  if (d->errors != errs || !dv_assign_owners(&st)) return NULL;
+
+  s->rest = ex_num(s->x, 0);
+  for (int i = 0; i < st.nterms; i++)
+    if (st.terms[i].owner < 0) s->rest = ex_add(s->x, s->rest, st.terms[i].x);
+  s->cost = m->cost ? dv_build(&st, m->cost->value) : s->rest;
+  s->F = s->rest;
+  for (int i = 0; i < s->npops; i++)
+    s->F = ex_add(s->x, s->F, ex_dot(s->x, s->pops[i].m, s->pops[i].e));
+
+  long raw0 = ex_total_nodes(s->x);
+  for (int i = 0; i < s->npops; i++) dv_forward(s, &s->pops[i]);
+  for (int i = 0; i < s->npops; i++) dv_errors(s, a, &s->pops[i]);
+  dv_plasticity(s, &st);
+  dv_order(s);
+  s->nodes_raw = ex_total_nodes(s->x) - raw0;
+  ex_node **roots = AR_NEWN(a, ex_node *, 3 * s->npops + s->nparams + 1);
+  int nr = 0;
+  for (int i = 0; i < s->npops; i++) {
+    roots[nr++] = s->pops[i].udot_rhs;
+    roots[nr++] = s->pops[i].g;
+  }
+  for (int i = 0; i < s->nparams; i++) roots[nr++] = s->params[i].G;
+  s->nodes_final = ex_count(roots, nr);
+  s->millis = dv_now_ms() - t0;
+  return d->errors == errs ? s : NULL;
+}
+
+ex_node *dv_expr(dv_system *s, const vl_expr *e) {
+  dg_ctx d;
+  dg_init(&d, stderr);
+  dv_state st = { .s = s, .d = &d, .a = ex_arena(s->x) };
+  st.let_val = AR_NEWN(st.a, ex_node *, s->model->lets.len + 1);
+  return dv_build(&st, e);
+}
+
+void dv_schemes_of(dv_system *s, const dv_pop *p, dv_schemes *o) {
+  ex_ctx *x = s->x;
+  vl_arena *a = ex_arena(x);
+  const char *n = p->decl->name;
+  ex_shape sh = p->e->shape;
+  o->v = ex_sym(x, S_NSYM + 1, p->index, sh, ar_printf(a, "v_%s", n), ar_printf(a, "v_{%s}", n));
+  o->w = ex_sym(x, S_NSYM + 2, p->index, sh, ar_printf(a, "w_%s", n), ar_printf(a, "w_{%s}", n));
+  o->inst = ex_simplify(x, ex_div(x, p->g, p->q));
+  o->v_dot = ex_simplify(x, ex_div(x, ex_sub(x, p->g, o->v), p->b));
+  ex_node *vdot = ex_sym(x, S_NSYM + 3, p->index, sh, ar_printf(a, "v\u0307_%s", n),
+                         ar_printf(a, "\\dot{v}_{%s}", n));
+  o->pros_e = ex_simplify(x, ex_add(x, o->v, ex_mul(x, p->a, vdot)));
+  o->adj_e = ex_simplify(x, ex_add(x, ex_mul(x, ex_div(x, p->b, p->a), p->g), o->w));
+  ex_node *one = ex_num(x, 1);
+  ex_node *k = ex_sub(x, one, ex_div(x, ex_mul(x, p->q, p->b), p->a));
+  o->adj_w_dot = ex_simplify(x, ex_div(x, ex_sub(x, ex_mul(x, p->q, o->w), ex_mul(x, k, p->g)),
+                                      p->a));
+}

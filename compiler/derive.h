@@ -1,0 +1,108 @@
+/*
+ * derive.h - from a checked model to the derived system of theory.md §2-5.
+ *
+ * Expects: a model that passed ck_check (ast.h contract).
+ * Guarantees: on success every population has its mismatch m, the split
+ *   m = a ⊙ u̇ + c, the forward dynamics u̇ = (γ e − c)/a, the back-propagated error g with
+ *   q and b (when the split of theory.md §4 holds), and every parameter its gradient
+ *   G = ∂E/∂θ |_{m→e}; all as expressions of the symbolic engine (expr.h) over the symbols
+ *   below. Errors (no owner, two owners, non-affine in u̇, a population without mismatch,
+ *   a broken split) are reported with the location of the term.
+ */
+#ifndef VLE_DERIVE_H
+#define VLE_DERIVE_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include "ast.h"
+#include "expr.h"
+
+/* Meaning of X_SYM leaves built by the derivation (ex_node.sym_kind). */
+typedef enum {
+  S_U,        /* u_p          index: population */
+  S_UDOT,     /* u̇_p          population */
+  S_E,        /* e_p          population */
+  S_W,        /* weight       index into model->weights */
+  S_B,        /* bias         index into model->biases */
+  S_TAUM,     /* τᵐ_p         population */
+  S_TAUR,     /* τʳ_p         population */
+  S_INPUT,    /* input        index into model->inputs */
+  S_TARGET,   /* target       index into model->targets */
+  S_CONST,    /* const        index into model->consts */
+  S_TIME,     /* t */
+  S_GAMMA,    /* γ (setting) */
+  S_DT,       /* dt (setting) */
+  S_NSYM
+} dv_sym_kind;
+
+typedef enum { PK_WEIGHT, PK_BIAS, PK_TAU_M, PK_TAU_R } dv_param_kind;
+
+typedef struct dv_pop {
+  vl_decl *decl;
+  int index;
+  long n;
+  ex_node *u, *udot, *e, *taum, *taur;  /* symbols */
+  ex_node *rate;          /* φ(u + τʳ ⊙ u̇): what `rate(h)` means */
+  /* §2: the owned mismatch, with a > 0 */
+  ex_node *m;
+  vl_span m_span;         /* the energy term it came from */
+  ex_node *a, *c;         /* m = a ⊙ u̇ + c */
+  /* §3 */
+  ex_node *udot_rhs;      /* (γ e − c) / a */
+  /* §4 */
+  bool split_ok;          /* q, b state-independent: local schemes available */
+  const char *split_why;  /* why not, when !split_ok */
+  ex_node *q, *b, *g;     /* Q = q ⊙ e − g, P = a ⊙ e − b ⊙ g */
+  ex_node *prosp;         /* the ŭ node other terms read (u + b ⊙ u̇), or NULL */
+  int order;              /* position in a feed-forward order (inputs first) */
+} dv_pop;
+
+typedef struct dv_param {
+  const char *name;       /* "W1", "b1", "h1.tau_m" */
+  dv_param_kind kind;
+  vl_decl *decl;          /* the weight, bias or population */
+  int pop;                /* for τ: the population; for W, b: the post population */
+  ex_node *sym;
+  ex_node *G;             /* ∂E/∂θ |_{m→e}: what optimizers descend */
+  int learn;              /* index into model->learns, or -1 when not learned */
+  bool used;              /* the energy depends on it */
+} dv_param;
+
+typedef struct dv_system {
+  vl_model *model;
+  ex_ctx *x;
+  dv_pop *pops;
+  int npops;
+  dv_param *params;
+  int nparams;
+  ex_node **inputs, **targets, **consts;   /* symbols, by model table index */
+  ex_node *t, *gamma, *dt;
+  ex_node *energy;        /* E as written */
+  ex_node *rest;          /* E minus the owned mismatch terms (the cost part) */
+  ex_node *cost;          /* C: the `cost` declaration, or `rest` without one */
+  ex_node *F;             /* Σ_p ⟨m_p, e_p⟩ + rest: E with mismatches replaced by errors */
+  /* statistics for the closing note and --stats */
+  long nodes_raw, nodes_final;
+  double millis;
+} dv_system;
+
+dv_system *dv_derive(vl_model *m, dg_ctx *d, vl_arena *a);
+
+/* Build the expression of a checked AST expression (lets, costs and consts resolved). */
+ex_node *dv_expr(dv_system *s, const vl_expr *e);
+
+/* The error schemes of theory.md §4, as printable expressions. */
+typedef struct dv_schemes {
+  ex_node *inst;          /* (4b) e = g / q */
+  ex_node *v_dot;         /* (4c) v̇ = (g − v) / b  (printed as b ⊙ v̇ = −v + g) */
+  ex_node *pros_e;        /* (4c) e = v + a ⊙ v̇ */
+  ex_node *adj_e;         /* (4a) e = (b/a) ⊙ g + w */
+  ex_node *adj_w_dot;     /* (4a) ẇ = (q ⊙ w − (1 − q b / a) ⊙ g) / a */
+  ex_node *v, *w;         /* symbols used above */
+} dv_schemes;
+void dv_schemes_of(dv_system *s, const dv_pop *p, dv_schemes *out);
+
+typedef enum { DV_TEXT, DV_LATEX, DV_JSON } dv_format;
+void dv_print(FILE *out, dv_system *s, dv_format f);
+
+#endif

@@ -1,0 +1,231 @@
+/*
+ * derive_print.c - `vlec derive` output: the derived system in the notation of the papers
+ * (text with Unicode, LaTeX, or JSON). Before printing, recognisable subexpressions are
+ * replaced by their usual names: φ′(ŭ_p), r_p = φ(ŭ_p), and ŭ_p = u_p + τʳ_p ⊙ u̇_p.
+ */
+#include "derive.h"
+
+#include <jansson.h>
+#include <string.h>
+
+enum { S_DISP_UB = S_NSYM + 10, S_DISP_R, S_DISP_DPHI, S_DISP_ETA, S_DISP_DOT };
+
+typedef struct dp_names {
+  ex_node **from, **to;
+  int n;
+} dp_names;
+
+static void dp_add(vl_arena *a, dp_names *nm, ex_node *from, ex_node *to, int cap) {
+  (void)a;
+  if (!from || nm->n >= cap) return;
+  for (int i = 0; i < nm->n; i++)
+    if (nm->from[i] == from) return;
+  nm->from[nm->n] = from;
+  nm->to[nm->n] = to;
+  nm->n++;
+}
+
+/* The display substitutions, most specific first: φ′(ŭ), then φ(ŭ), then ŭ. */
+static dp_names dp_make_names(dv_system *s) {
+  ex_ctx *x = s->x;
+  vl_arena *a = ex_arena(x);
+  int cap = 3 * s->npops + 1;
+  dp_names nm = { AR_NEWN(a, ex_node *, cap), AR_NEWN(a, ex_node *, cap), 0 };
+  for (int i = 0; i < s->npops; i++) {
+    dv_pop *p = &s->pops[i];
+    const char *n = p->decl->name;
+    if (!p->prosp || !p->rate || p->decl->phi == BI_LINEAR) continue;
+    ex_node *dphi;
+    ex_node *ub = p->prosp;
+    ex_grad(x, ex_sum(x, p->rate), &ub, 1, &dphi);
+    dp_add(a, &nm, ex_simplify(x, dphi),
+           ex_sym(x, S_DISP_DPHI, i, p->u->shape, ar_printf(a, "\u03c6\u2032(\u016d_%s)", n),
+                  ar_printf(a, "\\varphi'(\\breve{u}_{%s})", n)), cap);
+  }
+  for (int i = 0; i < s->npops; i++) {
+    dv_pop *p = &s->pops[i];
+    const char *n = p->decl->name;
+    if (p->rate && p->decl->phi != BI_LINEAR)
+      dp_add(a, &nm, p->rate, ex_sym(x, S_DISP_R, i, p->u->shape, ar_printf(a, "r_%s", n),
+                                     ar_printf(a, "r_{%s}", n)), cap);
+  }
+  for (int i = 0; i < s->npops; i++) {
+    dv_pop *p = &s->pops[i];
+    const char *n = p->decl->name;
+    ex_node *ub = p->prosp ? p->prosp : ex_add(x, p->u, ex_mul(x, p->taur, p->udot));
+    dp_add(a, &nm, ub, ex_sym(x, S_DISP_UB, i, p->u->shape, ar_printf(a, "\u016d_%s", n),
+                              ar_printf(a, "\\breve{u}_{%s}", n)), cap);
+  }
+  return nm;
+}
+
+static ex_node *dp_show(dv_system *s, const dp_names *nm, ex_node *e) {
+  for (int i = 0; i < nm->n; i++) e = ex_subst(s->x, e, &nm->from[i], &nm->to[i], 1);
+  return e;
+}
+
+static const char *dp_str(dv_system *s, const dp_names *nm, ex_node *e, ex_style st) {
+  return ex_to_string(ex_arena(s->x), dp_show(s, nm, e), st);
+}
+
+/* d/dt of a parameter's name: a combining dot over its first character. */
+static const char *dp_dotted(vl_arena *a, const char *name, bool latex) {
+  if (latex) return ar_printf(a, "\\dot{%s}", name);
+  int first = 1;
+  while (((unsigned char)name[first] & 0xC0) == 0x80) first++;   /* a whole UTF-8 char */
+  return ar_printf(a, "%.*s\u0307%s", first, name, name + first);
+}
+
+/* ---- text -------------------------------------------------------------------------------- */
+
+static void dp_text_pop(FILE *out, dv_system *s, const dp_names *nm, dv_pop *p) {
+  ex_ctx *x = s->x;
+  ex_style T = EXP_TEXT;
+  fprintf(out, "population %s [%ld]   \u03c6 = %s\n", p->decl->name, p->n,
+          ast_builtin_name(p->decl->phi));
+  fprintf(out, "  mismatch       m = %s\n", dp_str(s, nm, p->m, T));
+  fprintf(out, "  dynamics       %s = %s\n", dp_str(s, nm, ex_mul(x, p->a, p->udot), T),
+          dp_str(s, nm, ex_simplify(x, ex_sub(x, ex_mul(x, s->gamma, p->e), p->c)), T));
+  fprintf(out, "  error          g = %s\n", dp_str(s, nm, p->g, T));
+  fprintf(out, "                 q = %s,  a = %s,  b = %s\n", dp_str(s, nm, p->q, T),
+          dp_str(s, nm, p->a, T), dp_str(s, nm, p->b, T));
+  if (!p->split_ok) {
+    fprintf(out, "  the split Q = q e - g, P = a e - b g fails: %s\n", p->split_why);
+    fprintf(out, "  (the local schemes instantaneous and prospective are not available)\n");
+  }
+  dv_schemes sc;
+  dv_schemes_of(s, p, &sc);
+  fprintf(out, "  adjoint        e = %s,   \u1e87 = %s,  w(T) = 0\n",
+          dp_str(s, nm, sc.adj_e, T), dp_str(s, nm, sc.adj_w_dot, T));
+  fprintf(out, "  instantaneous  e = %s\n", dp_str(s, nm, sc.inst, T));
+  fprintf(out, "  prospective    %s = %s,   e = %s\n\n",
+          dp_str(s, nm, ex_mul(x, p->b, ex_sym(x, S_DISP_DOT, p->index, p->e->shape,
+                 ar_printf(ex_arena(x), "v\u0307_%s", p->decl->name), NULL)), T),
+          dp_str(s, nm, ex_simplify(x, ex_sub(x, p->g, sc.v)), T),
+          dp_str(s, nm, sc.pros_e, T));
+}
+
+static ex_node *dp_eta(dv_system *s) {
+  return ex_sym(s->x, S_DISP_ETA, 0, (ex_shape){ EXS_SCALAR, 1, 1 }, "\u03b7", "\\eta");
+}
+
+static void dp_text(FILE *out, dv_system *s) {
+  dp_names nm = dp_make_names(s);
+  ex_ctx *x = s->x;
+  fprintf(out, "model %s\n\n", s->model->name ? s->model->name : "?");
+  for (int i = 0; i < s->npops; i++) dp_text_pop(out, s, &nm, &s->pops[i]);
+  fprintf(out, "plasticity (\u03b8\u0307 = \u2212\u03b7 \u2202E/\u2202\u03b8 with m \u2192 e)\n");
+  for (int i = 0; i < s->nparams; i++) {
+    dv_param *p = &s->params[i];
+    if (!p->used) continue;
+    fprintf(out, "  %-12s = %s%s\n", dp_dotted(ex_arena(x), p->sym->name, false),
+            dp_str(s, &nm, ex_simplify(x, ex_mul(x, dp_eta(s), ex_neg(x, p->G))), EXP_TEXT),
+            p->learn >= 0 ? "" : "   (not learned)");
+  }
+  fprintf(out, "\ncost           C = %s\n", dp_str(s, &nm, s->cost, EXP_TEXT));
+  fprintf(out, "\n(derived in %.2f ms; %ld expression nodes created, %ld in the result)\n",
+          s->millis, s->nodes_raw, s->nodes_final);
+}
+
+/* ---- LaTeX ------------------------------------------------------------------------------- */
+
+static void dp_latex(FILE *out, dv_system *s) {
+  dp_names nm = dp_make_names(s);
+  ex_ctx *x = s->x;
+  ex_style L = EXP_LATEX;
+  fprintf(out, "%% vlec derive --format latex: model %s\n\\begin{align*}\n",
+          s->model->name ? s->model->name : "?");
+  for (int i = 0; i < s->npops; i++) {
+    dv_pop *p = &s->pops[i];
+    dv_schemes sc;
+    dv_schemes_of(s, p, &sc);
+    fprintf(out, "&\\text{population } %s: && m &= %s \\\\\n", p->decl->name,
+            dp_str(s, &nm, p->m, L));
+    fprintf(out, "&&& %s &= %s \\\\\n", dp_str(s, &nm, ex_mul(x, p->a, p->udot), L),
+            dp_str(s, &nm, ex_simplify(x, ex_sub(x, ex_mul(x, s->gamma, p->e), p->c)), L));
+    fprintf(out, "&&& g &= %s \\\\\n", dp_str(s, &nm, p->g, L));
+    fprintf(out, "&&& e_{\\text{inst}} &= %s \\\\\n", dp_str(s, &nm, sc.inst, L));
+    fprintf(out, "&&& e_{\\text{pros}} &= %s, \\quad \\dot v = %s \\\\\n",
+            dp_str(s, &nm, sc.pros_e, L), dp_str(s, &nm, sc.v_dot, L));
+    fprintf(out, "&&& e_{\\text{adj}} &= %s, \\quad \\dot w = %s \\\\\n",
+            dp_str(s, &nm, sc.adj_e, L), dp_str(s, &nm, sc.adj_w_dot, L));
+  }
+  for (int i = 0; i < s->nparams; i++) {
+    dv_param *p = &s->params[i];
+    if (!p->used) continue;
+    fprintf(out, "&&& %s &= %s \\\\\n", dp_dotted(ex_arena(x), p->sym->latex ? p->sym->latex
+            : p->sym->name, true),
+            dp_str(s, &nm, ex_simplify(x, ex_mul(x, dp_eta(s), ex_neg(x, p->G))), L));
+  }
+  fprintf(out, "&&& C &= %s\n\\end{align*}\n", dp_str(s, &nm, s->cost, L));
+}
+
+/* ---- JSON (documented in docs/derive.md) -------------------------------------------------- */
+
+static json_t *dp_jexpr(dv_system *s, const dp_names *nm, ex_node *e) {
+  return json_pack("{s:s, s:s, s:s}", "text", dp_str(s, nm, e, EXP_TEXT),
+                   "latex", dp_str(s, nm, e, EXP_LATEX), "plain", dp_str(s, nm, e, EXP_PLAIN));
+}
+
+static json_t *dp_jpop(dv_system *s, const dp_names *nm, dv_pop *p) {
+  ex_ctx *x = s->x;
+  dv_schemes sc;
+  dv_schemes_of(s, p, &sc);
+  json_t *o = json_object();
+  json_object_set_new(o, "name", json_string(p->decl->name));
+  json_object_set_new(o, "size", json_integer(p->n));
+  json_object_set_new(o, "phi", json_string(ast_builtin_name(p->decl->phi)));
+  json_object_set_new(o, "mismatch", dp_jexpr(s, nm, p->m));
+  json_object_set_new(o, "a", dp_jexpr(s, nm, p->a));
+  json_object_set_new(o, "c", dp_jexpr(s, nm, p->c));
+  json_object_set_new(o, "udot", dp_jexpr(s, nm, p->udot_rhs));
+  json_object_set_new(o, "q", dp_jexpr(s, nm, p->q));
+  json_object_set_new(o, "b", dp_jexpr(s, nm, p->b));
+  json_object_set_new(o, "g", dp_jexpr(s, nm, p->g));
+  json_object_set_new(o, "split_ok", json_boolean(p->split_ok));
+  if (!p->split_ok) json_object_set_new(o, "split_why", json_string(p->split_why));
+  json_object_set_new(o, "order", json_integer(p->order));
+  json_t *sch = json_object();
+  json_object_set_new(sch, "instantaneous", json_pack("{s:o}", "e", dp_jexpr(s, nm, sc.inst)));
+  json_object_set_new(sch, "prospective", json_pack("{s:o, s:o}", "v_dot",
+                      dp_jexpr(s, nm, sc.v_dot), "e", dp_jexpr(s, nm, sc.pros_e)));
+  json_object_set_new(sch, "adjoint", json_pack("{s:o, s:o}", "e", dp_jexpr(s, nm, sc.adj_e),
+                      "w_dot", dp_jexpr(s, nm, sc.adj_w_dot)));
+  json_object_set_new(o, "schemes", sch);
+  (void)x;
+  return o;
+}
+
+static const char *dp_kind_name[] = { "weight", "bias", "tau_m", "tau_r" };
+
+static void dp_json(FILE *out, dv_system *s) {
+  dp_names nm = dp_make_names(s);
+  ex_ctx *x = s->x;
+  json_t *root = json_object();
+  json_object_set_new(root, "model", json_string(s->model->name ? s->model->name : ""));
+  json_t *pops = json_array();
+  for (int i = 0; i < s->npops; i++) json_array_append_new(pops, dp_jpop(s, &nm, &s->pops[i]));
+  json_object_set_new(root, "populations", pops);
+  json_t *params = json_array();
+  for (int i = 0; i < s->nparams; i++) {
+    dv_param *p = &s->params[i];
+    json_array_append_new(params, json_pack("{s:s, s:s, s:b, s:b, s:o, s:o}",
+        "name", p->name, "kind", dp_kind_name[p->kind], "learned", p->learn >= 0,
+        "used", p->used, "G", dp_jexpr(s, &nm, p->G),
+        "rule", dp_jexpr(s, &nm, ex_simplify(x, ex_mul(x, dp_eta(s), ex_neg(x, p->G))))));
+  }
+  json_object_set_new(root, "params", params);
+  json_object_set_new(root, "cost", dp_jexpr(s, &nm, s->cost));
+  json_object_set_new(root, "stats", json_pack("{s:f, s:I, s:I}", "derive_ms", s->millis,
+                      "nodes_created", (json_int_t)s->nodes_raw,
+                      "nodes_result", (json_int_t)s->nodes_final));
+  json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  fputc('\n', out);
+  json_decref(root);
+}
+
+void dv_print(FILE *out, dv_system *s, dv_format f) {
+  if (f == DV_TEXT) dp_text(out, s);
+  else if (f == DV_LATEX) dp_latex(out, s);
+  else dp_json(out, s);
+}

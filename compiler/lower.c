@@ -1,0 +1,870 @@
+/*
+ * lower.c - the sync scheme (theory.md §6) as kernel IR.
+ *
+ * The derivation gives continuous-time expressions. A discrete step reads, of every other
+ * population, only what was *published* at the previous step. Lowering makes that explicit
+ * by substitution before any code is generated:
+ *
+ *   - a published node is a maximal subexpression that depends on the state (u, u̇) of a
+ *     single population q and otherwise only on constants and q's time constants, e.g.
+ *     r_q = φ(u_q + τʳ_q ⊙ u̇_q) or φ′(ŭ_q). It gets a pair of buffers: `pub` (value of step
+ *     k−1, read during step k, zero before the first step as in the reference code) and
+ *     `pubnext` (written at the end of step k from u(k) and u̇(k)); the runtime swaps them;
+ *   - in the forward dynamics and the plasticity of population p (the terms of its own
+ *     mismatch), p's own state is current and every other population is published;
+ *   - in the back-propagated errors g, every state is published, the errors are those of
+ *     step k−1, and every Wᵀ(…) is a back-projection computed at the end of step k−1 with
+ *     the weights before that step's update (its own pub/pubnext pair);
+ *   - the cost (loss) reads the published output and the target at t_k.
+ *
+ * After substitution every leaf is a buffer, and expressions are lowered to loops:
+ * elementwise subtrees become one KS_MAP each, matrix products and reductions go through
+ * temporaries.
+ */
+#include "lower.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <string.h>
+
+enum { S_BUF = S_NSYM + 20 };   /* a leaf that is kir buffer `sym_index` */
+
+typedef enum { LM_RC, LM_R, LM_C } lw_mode;
+
+typedef struct lw_pub {
+  ex_node *node;          /* the published expression (over u_q, u̇_q, constants) */
+  int pub, next;          /* buffers */
+} lw_pub;
+
+typedef struct lw_bp {
+  ex_node *node;          /* Wᵀ arg, as derived */
+  ex_node *arg;           /* arg as derived */
+  int W, pub, next;
+} lw_bp;
+
+/* A literal vector: a constant buffer the runtime fills from the descriptor. */
+typedef struct lw_lit { ex_node *node; int buf; double *vals; long n; } lw_lit;
+
+typedef struct lw {
+  dv_system *s;
+  ex_ctx *x;
+  kir_program *p;
+  vl_arena *a;
+  dg_ctx *d;
+  int *symbuf[S_NSYM];    /* model symbol (kind, index) -> buffer */
+  lw_pub *pubs; int npubs, pubcap;
+  lw_bp *bps; int nbps, bpcap;
+  int *memo; long memocap; /* node id -> temp buffer, within one phase */
+  int ntemps, nlits;
+  bool failed;
+  /* per population buffers */
+  int *g, *v, *rate;
+  int loss, energy;
+  struct lw_lit *lits; int nlitv, litcap;
+} lw;
+
+/* ---- buffers ------------------------------------------------------------------------------ */
+
+static int lw_buf(lw *L, const char *name, kir_role role, long rows, long cols, bool batched) {
+  return kir_buffer(L->p, name, role, rows, cols, batched);
+}
+
+static ex_node *lw_bufsym(lw *L, int buf) {
+  kir_buf *b = &L->p->bufs[buf];
+  ex_shape sh = b->rows * b->cols == 1 && b->cols == 1 && !strchr(b->name, '[')
+                    ? (ex_shape){ EXS_SCALAR, 1, 1 } : (ex_shape){ EXS_VECTOR, b->rows, 1 };
+  if (b->cols > 1) sh = (ex_shape){ EXS_MATRIX, b->rows, b->cols };
+  return ex_sym(L->x, S_BUF, buf, sh, b->name, NULL);
+}
+
+static ex_node *lw_vecsym(lw *L, int buf) {
+  kir_buf *b = &L->p->bufs[buf];
+  return ex_sym(L->x, S_BUF, buf, (ex_shape){ EXS_VECTOR, b->rows, 1 }, b->name, NULL);
+}
+
+static void lw_map(lw *L, int kind, int index, int buf) { L->symbuf[kind][index] = buf; }
+
+static void lw_make_buffers(lw *L) {
+  dv_system *s = L->s;
+  vl_model *m = s->model;
+  int np = s->npops;
+  for (int k = 0; k < S_NSYM; k++) {
+    int n = np + m->weights.len + m->biases.len + m->inputs.len + m->targets.len +
+            m->consts.len + 1;
+    L->symbuf[k] = AR_NEWN(L->a, int, n);
+  }
+  lw_map(L, S_TIME, 0, lw_buf(L, "t", KR_SETTING, 1, 1, false));
+  lw_map(L, S_DT, 0, lw_buf(L, "dt", KR_SETTING, 1, 1, false));
+  lw_map(L, S_GAMMA, 0, lw_buf(L, "gamma", KR_SETTING, 1, 1, false));
+  for (int i = 0; i < m->consts.len; i++) {
+    ex_node *c = s->consts[i];
+    lw_map(L, S_CONST, i, lw_buf(L, c->name, KR_CONST, c->shape.rows, 1, false));
+  }
+  for (int i = 0; i < m->inputs.len; i++)
+    lw_map(L, S_INPUT, i, lw_buf(L, s->inputs[i]->name, KR_INPUT, s->inputs[i]->shape.rows, 1,
+                                 true));
+  for (int i = 0; i < m->targets.len; i++)
+    lw_map(L, S_TARGET, i, lw_buf(L, s->targets[i]->name, KR_TARGET,
+                                  s->targets[i]->shape.rows, 1, true));
+  L->g = AR_NEWN(L->a, int, np + 1);
+  L->v = AR_NEWN(L->a, int, np + 1);
+  L->rate = AR_NEWN(L->a, int, np + 1);
+  for (int i = 0; i < np; i++) {
+    const char *n = s->pops[i].decl->name;
+    long sz = s->pops[i].n;
+    lw_map(L, S_U, i, lw_buf(L, n, KR_STATE, sz, 1, true));
+    lw_map(L, S_UDOT, i, lw_buf(L, ar_printf(L->a, "%s'", n), KR_STATE, sz, 1, true));
+    lw_map(L, S_E, i, lw_buf(L, ar_printf(L->a, "%s.error", n), KR_STATE, sz, 1, true));
+    L->g[i] = lw_buf(L, ar_printf(L->a, "%s.g", n), KR_STATE, sz, 1, true);
+    L->v[i] = lw_buf(L, ar_printf(L->a, "%s.v", n), KR_STATE, sz, 1, true);
+    L->rate[i] = lw_buf(L, ar_printf(L->a, "%s.rate", n), KR_SIGNAL, sz, 1, true);
+  }
+  for (int i = 0; i < s->nparams; i++) {
+    dv_param *q = &s->params[i];
+    int b = lw_buf(L, q->name, KR_PARAM, q->sym->shape.rows, q->sym->shape.cols, false);
+    lw_map(L, q->sym->sym_kind, q->sym->sym_index, b);
+    if (q->learn >= 0) {
+      int g = lw_buf(L, ar_printf(L->a, "grad.%s", q->name), KR_GRAD, q->sym->shape.rows,
+                     q->sym->shape.cols, false);
+      L->p->bufs[b].pair = g;
+      L->p->bufs[g].pair = b;
+    }
+  }
+  L->loss = lw_buf(L, "loss", KR_SIGNAL, 1, 1, true);
+  L->energy = lw_buf(L, "energy", KR_SIGNAL, 1, 1, true);
+}
+
+/* ---- substitution: published nodes and back-projections --------------------------------- */
+
+/* Classification of a node: which single population's state it reads (-1 none, -2 several)
+ * and whether it reads anything that is not a state, a constant or a time constant. */
+typedef struct lw_cls { signed char done; int pop; bool impure; } lw_cls;
+
+static lw_cls lw_classify(lw *L, ex_node *n, lw_cls *memo) {
+  if (memo[n->id].done) return memo[n->id];
+  lw_cls c = { 1, -1, false };
+  if (n->op == X_SYM) {
+    switch (n->sym_kind) {
+    case S_U: case S_UDOT: c.pop = n->sym_index; break;
+    case S_TAUM: case S_TAUR: case S_CONST: case S_GAMMA: case S_DT: break;
+    default: c.impure = true;
+    }
+  }
+  for (int i = 0; i < n->nargs; i++) {
+    lw_cls k = lw_classify(L, n->args[i], memo);
+    c.impure |= k.impure;
+    if (k.pop == -1) continue;
+    c.pop = (c.pop == -1 || c.pop == k.pop) ? k.pop : -2;
+  }
+  memo[n->id] = c;
+  return c;
+}
+
+static int lw_pub_of(lw *L, ex_node *n) {
+  for (int i = 0; i < L->npubs; i++)
+    if (L->pubs[i].node == n) return i;
+  if (L->npubs == L->pubcap) {
+    int cap = L->pubcap ? 2 * L->pubcap : 16;
+    lw_pub *np = AR_NEWN(L->a, lw_pub, cap);
+    if (L->npubs) memcpy(np, L->pubs, sizeof *np * (size_t)L->npubs);
+    L->pubs = np;
+    L->pubcap = cap;
+  }
+  int i = L->npubs++;
+  long rows = n->shape.kind == EXS_SCALAR ? 1 : n->shape.rows;
+  L->pubs[i].node = n;
+  L->pubs[i].pub = lw_buf(L, ar_printf(L->a, "pub%d", i), KR_PUB, rows, 1, true);
+  L->pubs[i].next = lw_buf(L, ar_printf(L->a, "pubnext%d", i), KR_PUBNEXT, rows, 1, true);
+  L->p->bufs[L->pubs[i].pub].pair = L->pubs[i].next;
+  L->p->bufs[L->pubs[i].next].pair = L->pubs[i].pub;
+  return i;
+}
+
+typedef struct lw_subst { ex_node **from, **to; int n, cap; } lw_subst;
+
+static void lw_subst_add(lw *L, lw_subst *sb, ex_node *from, ex_node *to) {
+  for (int i = 0; i < sb->n; i++)
+    if (sb->from[i] == from) return;
+  if (sb->n == sb->cap) {
+    int cap = sb->cap ? 2 * sb->cap : 16;
+    ex_node **f = AR_NEWN(L->a, ex_node *, cap), **t = AR_NEWN(L->a, ex_node *, cap);
+    if (sb->n) {
+      memcpy(f, sb->from, sizeof *f * (size_t)sb->n);
+      memcpy(t, sb->to, sizeof *t * (size_t)sb->n);
+    }
+    sb->from = f; sb->to = t; sb->cap = cap;
+  }
+  sb->from[sb->n] = from;
+  sb->to[sb->n] = to;
+  sb->n++;
+}
+
+static void lw_find_pubs(lw *L, ex_node *n, int own, bool next, lw_cls *memo,
+                         unsigned char *seen, lw_subst *sb) {
+  if (seen[n->id]) return;
+  seen[n->id] = 1;
+  lw_cls c = lw_classify(L, n, memo);
+  if (c.pop >= 0 && c.pop != own && !c.impure) {
+    lw_pub *pb = &L->pubs[lw_pub_of(L, n)];
+    lw_subst_add(L, sb, n, lw_vecsym(L, next ? pb->next : pb->pub));
+    return;
+  }
+  for (int i = 0; i < n->nargs; i++) lw_find_pubs(L, n->args[i], own, next, memo, seen, sb);
+}
+
+/* x with every node published by a population other than `own` (-1: every population)
+ * replaced by its pub buffer (or pubnext buffer with next). */
+static ex_node *lw_publish(lw *L, ex_node *x, int own, bool next) {
+  long total = ex_total_nodes(L->x) + 1;
+  lw_cls *memo = AR_NEWN(L->a, lw_cls, total);
+  unsigned char *seen = AR_NEWN(L->a, unsigned char, total);
+  lw_subst sb = { 0 };
+  lw_find_pubs(L, x, own, next, memo, seen, &sb);
+  return sb.n ? ex_subst(L->x, x, sb.from, sb.to, sb.n) : x;
+}
+
+static void lw_find_bps(lw *L, ex_node *n, unsigned char *seen, lw_subst *sb) {
+  if (seen[n->id]) return;
+  seen[n->id] = 1;
+  if (n->op == X_MATTVEC && n->args[0]->op == X_SYM && n->args[0]->sym_kind == S_W) {
+    int i;
+    for (i = 0; i < L->nbps && L->bps[i].node != n; i++) {}
+    if (i == L->nbps) {
+      if (L->nbps == L->bpcap) {
+        int cap = L->bpcap ? 2 * L->bpcap : 8;
+        lw_bp *nb = AR_NEWN(L->a, lw_bp, cap);
+        if (L->nbps) memcpy(nb, L->bps, sizeof *nb * (size_t)L->nbps);
+        L->bps = nb;
+        L->bpcap = cap;
+      }
+      lw_bp *b = &L->bps[L->nbps++];
+      b->node = n;
+      b->arg = n->args[1];
+      b->W = L->symbuf[S_W][n->args[0]->sym_index];
+      b->pub = lw_buf(L, ar_printf(L->a, "bp%d", i), KR_PUB, n->shape.rows, 1, true);
+      b->next = lw_buf(L, ar_printf(L->a, "bpnext%d", i), KR_PUBNEXT, n->shape.rows, 1, true);
+      L->p->bufs[b->pub].pair = b->next;
+      L->p->bufs[b->next].pair = b->pub;
+    }
+    lw_subst_add(L, sb, n, lw_vecsym(L, L->bps[i].pub));
+    return;
+  }
+  for (int i = 0; i < n->nargs; i++) lw_find_bps(L, n->args[i], seen, sb);
+}
+
+/* g as read during step k: back-projections from the previous step, all states published. */
+static ex_node *lw_g_sync(lw *L, ex_node *g) {
+  long total = ex_total_nodes(L->x) + 1;
+  unsigned char *seen = AR_NEWN(L->a, unsigned char, total);
+  lw_subst sb = { 0 };
+  lw_find_bps(L, g, seen, &sb);
+  if (sb.n) g = ex_subst(L->x, g, sb.from, sb.to, sb.n);
+  return lw_publish(L, g, -1, false);
+}
+
+/* ---- lowering expressions to loops ------------------------------------------------------- */
+
+static kir_expr *lw_elem(lw *L, kir_kernel *k, ex_node *n, lw_mode mode);
+
+static int lw_leaf_buf(lw *L, ex_node *n) {
+  if (n->sym_kind == S_BUF) return n->sym_index;
+  if (n->sym_kind >= 0 && n->sym_kind < S_NSYM) return L->symbuf[n->sym_kind][n->sym_index];
+  L->failed = true;
+  dg_plain(L->d, "internal: symbol %s has no buffer", n->name ? n->name : "?");
+  return 0;
+}
+
+static kir_expr *lw_load(lw *L, int buf, lw_mode mode) {
+  kir_buf *b = &L->p->bufs[buf];
+  kir_idx idx = b->rows * b->cols == 1 ? KI_0 : mode == LM_R ? KI_R : mode == LM_C ? KI_C
+                                                                                   : KI_RC;
+  return kir_load(L->p, buf, idx);
+}
+
+static int lw_temp(lw *L, long rows) {
+  return lw_buf(L, ar_printf(L->a, "tmp%d", L->ntemps++), KR_TEMP, rows, 1, true);
+}
+
+static int lw_memo_get(lw *L, ex_node *n) {
+  return n->id < L->memocap ? L->memo[n->id] : 0;
+}
+
+static void lw_memo_set(lw *L, ex_node *n, int buf) {
+  if (n->id >= L->memocap) {
+    long cap = (n->id + 1) * 2;
+    int *m = AR_NEWN(L->a, int, cap);
+    if (L->memocap) memcpy(m, L->memo, sizeof *m * (size_t)L->memocap);
+    L->memo = m;
+    L->memocap = cap;
+  }
+  L->memo[n->id] = buf + 1;
+}
+
+static void lw_phase(lw *L) {      /* buffers were overwritten: forget materialised temps */
+  if (L->memocap) memset(L->memo, 0, sizeof *L->memo * (size_t)L->memocap);
+}
+
+static kir_stmt *lw_assign(lw *L, kir_kernel *k, int dst, ex_node *n, const char *what) {
+  kir_expr *e = lw_elem(L, k, n, LM_RC);   /* may emit temporaries first */
+  kir_stmt *st = kir_emit(L->p, k, KS_MAP, dst);
+  st->expr = e;
+  st->comment = what;
+  return st;
+}
+
+/* A buffer holding vector n (n itself when it is a buffer leaf). */
+static int lw_vecbuf(lw *L, kir_kernel *k, ex_node *n);
+
+static int lw_reduce(lw *L, kir_kernel *k, ex_node *v, bool is_max, ex_node *shift) {
+  int dst = lw_temp(L, 1);
+  int vb = lw_vecbuf(L, k, v);
+  kir_expr *e = lw_load(L, vb, LM_RC);
+  if (shift) e = kir_fn(L->p, F_EXP, kir_op2(L->p, KE_SUB, e, lw_elem(L, k, shift, LM_RC)));
+  kir_stmt *st = kir_emit(L->p, k, KS_VREDUCE, dst);
+  st->expr = e;
+  st->is_max = is_max;
+  st->n = v->shape.rows;
+  return dst;
+}
+
+/* Materialise a non-elementwise node (or an elementwise one used as a vector operand). */
+static int lw_materialise(lw *L, kir_kernel *k, ex_node *n) {
+  int b = lw_memo_get(L, n);
+  if (b) return b - 1;
+  ex_shape sh = n->shape;
+  switch (n->op) {
+  case X_MATVEC: case X_MATTVEC: {
+    int src = lw_vecbuf(L, k, n->args[1]);
+    b = lw_temp(L, sh.rows);
+    kir_stmt *st = kir_emit(L->p, k, KS_MATVEC, b);
+    st->mat = lw_leaf_buf(L, n->args[0]);
+    st->src = src;
+    st->trans = n->op == X_MATTVEC;
+    break;
+  }
+  case X_SUM:
+    b = lw_temp(L, 1);
+    {
+      kir_expr *e = lw_elem(L, k, n->args[0], LM_RC);
+      kir_stmt *st = kir_emit(L->p, k, KS_VREDUCE, b);
+      st->expr = e;
+      st->n = n->args[0]->shape.rows;
+    }
+    break;
+  case X_SOFTMAX: case X_LOGSUMEXP: {
+    ex_node *v = n->args[0];
+    int mx = lw_reduce(L, k, v, true, NULL);
+    ex_node *mxs = ex_sym(L->x, S_BUF, mx, (ex_shape){ EXS_SCALAR, 1, 1 }, "max", NULL);
+    int se = lw_reduce(L, k, v, false, mxs);
+    ex_node *ses = ex_sym(L->x, S_BUF, se, (ex_shape){ EXS_SCALAR, 1, 1 }, "sumexp", NULL);
+    b = lw_temp(L, n->op == X_SOFTMAX ? sh.rows : 1);
+    ex_node *r = n->op == X_SOFTMAX
+        ? ex_div(L->x, ex_fn1(L->x, F_EXP, ex_sub(L->x, v, mxs)), ses)
+        : ex_add(L->x, mxs, ex_fn1(L->x, F_LOG, ses));
+    lw_assign(L, k, b, r, n->op == X_SOFTMAX ? "softmax" : "logsumexp");
+    break;
+  }
+  default:
+    b = lw_temp(L, sh.kind == EXS_SCALAR ? 1 : sh.rows);
+    lw_assign(L, k, b, n, NULL);
+  }
+  lw_memo_set(L, n, b);
+  return b;
+}
+
+static int lw_vecbuf(lw *L, kir_kernel *k, ex_node *n) {
+  if (n->op == X_SYM && n->shape.kind != EXS_SCALAR) {
+    int b = lw_leaf_buf(L, n);
+    if (L->p->bufs[b].batched) return b;   /* matrix products read batched vectors */
+  }
+  if (n->op == X_SYM || n->op == X_NUM || n->shape.kind == EXS_SCALAR) {
+    int b = lw_memo_get(L, n);
+    if (b) return b - 1;
+    b = lw_temp(L, n->shape.rows);
+    lw_assign(L, k, b, n, NULL);
+    lw_memo_set(L, n, b);
+    return b;
+  }
+  return lw_materialise(L, k, n);
+}
+
+
+static kir_expr *lw_vec_literal(lw *L, kir_kernel *k, ex_node *n, lw_mode mode);
+
+static kir_expr *lw_product(lw *L, kir_kernel *k, ex_node *n, lw_mode mode) {
+  kir_expr *num = NULL, *den = NULL;
+  for (int i = 0; i < n->nargs; i++) {
+    ex_node *f = n->args[i];
+    double e;
+    if (f->op == X_POW && ex_is_num(f->args[1], &e) && e < 0) {
+      ex_node *inv = e == -1 ? f->args[0] : ex_pow(L->x, f->args[0], ex_num(L->x, -e));
+      kir_expr *d = lw_elem(L, k, inv, mode);
+      den = den ? kir_op2(L->p, KE_MUL, den, d) : d;
+      continue;
+    }
+    kir_expr *t = lw_elem(L, k, f, mode);
+    num = num ? kir_op2(L->p, KE_MUL, num, t) : t;
+  }
+  if (!num) num = kir_const(L->p, 1);
+  return den ? kir_op2(L->p, KE_DIV, num, den) : num;
+}
+
+static kir_expr *lw_power(lw *L, kir_kernel *k, ex_node *n, lw_mode mode) {
+  double e;
+  kir_expr *b = lw_elem(L, k, n->args[0], mode);
+  if (ex_is_num(n->args[1], &e)) {
+    if (e == 0.5) return kir_fn(L->p, F_SQRT, b);
+    if (e == -1) return kir_op2(L->p, KE_DIV, kir_const(L->p, 1), b);
+  }
+  return kir_op2(L->p, KE_POW, b, lw_elem(L, k, n->args[1], LM_RC));
+}
+
+/* The value of element (r, c) (vectors: r) of n, as a loop-body expression. */
+static kir_expr *lw_elem(lw *L, kir_kernel *k, ex_node *n, lw_mode mode) {
+  double v;
+  switch (n->op) {
+  case X_NUM: return kir_const(L->p, n->num);
+  case X_SYM: return lw_load(L, lw_leaf_buf(L, n), mode);
+  case X_ADD: {
+    kir_expr *e = lw_elem(L, k, n->args[0], mode);
+    for (int i = 1; i < n->nargs; i++) {
+      ex_node *t = n->args[i];
+      if (t->op == X_MUL && ex_is_num(t->args[0], &v) && v == -1 && t->nargs == 2)
+        e = kir_op2(L->p, KE_SUB, e, lw_elem(L, k, t->args[1], mode));
+      else
+        e = kir_op2(L->p, KE_ADD, e, lw_elem(L, k, t, mode));
+    }
+    return e;
+  }
+  case X_MUL:
+    if (n->nargs == 2 && ex_is_num(n->args[0], &v) && v == -1)
+      return kir_op1(L->p, KE_NEG, lw_elem(L, k, n->args[1], mode));
+    return lw_product(L, k, n, mode);
+  case X_POW: return lw_power(L, k, n, mode);
+  case X_FN: return kir_fn(L->p, n->fn, lw_elem(L, k, n->args[0], mode));
+  case X_BCAST: return lw_elem(L, k, n->args[0], mode);
+  case X_VEC: return lw_vec_literal(L, k, n, mode);
+  case X_OUTER:
+    return kir_op2(L->p, KE_MUL, lw_elem(L, k, n->args[0], LM_R),
+                   lw_elem(L, k, n->args[1], LM_C));
+  default: {
+    int b = lw_materialise(L, k, n);
+    return lw_load(L, b, mode);
+  }
+  }
+}
+
+/* ---- literal vectors ---------------------------------------------------------------------- */
+
+static int lw_add_literal(lw *L, ex_node *node, const double *vals, long n) {
+  for (int i = 0; i < L->nlitv; i++)
+    if (node && L->lits[i].node == node) return L->lits[i].buf;
+  if (L->nlitv == L->litcap) {
+    int cap = L->litcap ? 2 * L->litcap : 8;
+    lw_lit *nl = AR_NEWN(L->a, lw_lit, cap);
+    if (L->nlitv) memcpy(nl, L->lits, sizeof *nl * (size_t)L->nlitv);
+    L->lits = nl;
+    L->litcap = cap;
+  }
+  lw_lit *l = &L->lits[L->nlitv++];
+  l->node = node;
+  l->n = n;
+  l->vals = ar_dup(L->a, vals, sizeof *vals * (size_t)n);
+  l->buf = lw_buf(L, ar_printf(L->a, "lit%d", L->nlits++), KR_CONST, n, 1, false);
+  return l->buf;
+}
+
+/* [a, b, c]: one constant buffer when every element is a number, a broadcast when all are
+ * the same, else Σ_i a_i · unit_i (literals are short: time constants, default streams). */
+static kir_expr *lw_vec_literal(lw *L, kir_kernel *k, ex_node *n, lw_mode mode) {
+  int len = n->nargs;
+  bool all_num = true, all_same = true;
+  double *vals = AR_NEWN(L->a, double, len);
+  for (int i = 0; i < len; i++) {
+    if (!ex_is_num(n->args[i], &vals[i])) all_num = false;
+    if (n->args[i] != n->args[0]) all_same = false;
+  }
+  if (all_same) return lw_elem(L, k, n->args[0], LM_RC);
+  if (all_num) return lw_load(L, lw_add_literal(L, n, vals, len), mode);
+  kir_expr *e = NULL;
+  for (int i = 0; i < len; i++) {
+    memset(vals, 0, sizeof *vals * (size_t)len);
+    vals[i] = 1;
+    kir_expr *t = kir_op2(L->p, KE_MUL, lw_elem(L, k, n->args[i], LM_RC),
+                          lw_load(L, lw_add_literal(L, NULL, vals, len), mode));
+    e = e ? kir_op2(L->p, KE_ADD, e, t) : t;
+  }
+  return e;
+}
+
+/* ---- the derived system in sync form ------------------------------------------------------ */
+
+typedef struct lw_sync {
+  ex_node **g, **a, **b, **q, **c;   /* per population */
+  ex_node *loss, *energy;
+  ex_node **G;                       /* per parameter (NULL when not learned) */
+  ex_node **bp_arg;                  /* per back-projection: its argument at step end */
+} lw_sync;
+
+static void lw_prepare(lw *L, lw_sync *y) {
+  dv_system *s = L->s;
+  ex_ctx *x = L->x;
+  int np = s->npops;
+  y->g = AR_NEWN(L->a, ex_node *, np + 1);
+  y->a = AR_NEWN(L->a, ex_node *, np + 1);
+  y->b = AR_NEWN(L->a, ex_node *, np + 1);
+  y->q = AR_NEWN(L->a, ex_node *, np + 1);
+  y->c = AR_NEWN(L->a, ex_node *, np + 1);
+  ex_node *F = lw_publish(L, s->rest, -1, false);
+  y->energy = F;
+  for (int i = 0; i < np; i++) {
+    dv_pop *p = &s->pops[i];
+    y->g[i] = lw_g_sync(L, p->g);
+    y->a[i] = lw_publish(L, p->a, i, false);
+    y->b[i] = lw_publish(L, p->b, i, false);
+    y->q[i] = lw_publish(L, p->q, i, false);
+    y->c[i] = lw_publish(L, p->c, i, false);
+    ex_node *m = lw_publish(L, p->m, i, false);
+    F = ex_add(x, F, ex_dot(x, m, p->e));
+    y->energy = ex_add(x, y->energy, ex_mul(x, ex_num(x, 0.5), ex_sumsq(x, m)));
+  }
+  y->loss = lw_publish(L, s->cost, -1, false);
+  y->G = AR_NEWN(L->a, ex_node *, s->nparams + 1);
+  ex_node **wrt = AR_NEWN(L->a, ex_node *, s->nparams + 1);
+  for (int i = 0; i < s->nparams; i++) wrt[i] = s->params[i].sym;
+  ex_grad(x, F, wrt, s->nparams, y->G);
+  for (int i = 0; i < s->nparams; i++) {
+    dv_param *q = &s->params[i];
+    if (q->learn < 0) { y->G[i] = NULL; continue; }
+    if (q->kind == PK_TAU_R) {   /* through ŭ: ∂F/∂τʳ = −g ⊙ u̇ (g as computed this step) */
+      dv_pop *p = &s->pops[q->pop];
+      y->G[i] = ex_sub(x, y->G[i], ex_mul(x, lw_vecsym(L, L->g[q->pop]), p->udot));
+    }
+    y->G[i] = ex_simplify(x, y->G[i]);
+  }
+  y->bp_arg = AR_NEWN(L->a, ex_node *, L->nbps + 1);
+  for (int i = 0; i < L->nbps; i++) y->bp_arg[i] = lw_publish(L, L->bps[i].arg, -1, true);
+}
+
+/* ---- kernels ------------------------------------------------------------------------------ */
+
+enum { LW_FREE, LW_INST, LW_PROSP };
+
+static void lw_errors(lw *L, kir_kernel *k, const lw_sync *y, int scheme) {
+  dv_system *s = L->s;
+  ex_ctx *x = L->x;
+  for (int i = 0; i < s->npops; i++) {
+    dv_pop *p = &s->pops[i];
+    int e = L->symbuf[S_E][i];
+    if (scheme == LW_FREE) {
+      lw_assign(L, k, e, ex_num(x, 0), "e = 0 (forward pass of the adjoint scheme)");
+      continue;
+    }
+    ex_node *g = lw_vecsym(L, L->g[i]);
+    if (scheme == LW_INST) {
+      lw_assign(L, k, e, ex_div(x, g, y->q[i]), ar_printf(L->a, "e_%s = g / q", p->decl->name));
+      continue;
+    }
+    ex_node *v = lw_vecsym(L, L->v[i]);
+    int vd = lw_temp(L, p->n);
+    ex_node *vdot = lw_vecsym(L, vd);
+    lw_assign(L, k, vd, ex_div(x, ex_sub(x, g, v), y->b[i]),
+              ar_printf(L->a, "v'_%s = (g - v) / b", p->decl->name));
+    lw_assign(L, k, e, ex_add(x, v, ex_mul(x, y->a[i], vdot)),
+              ar_printf(L->a, "e_%s = v + a v'", p->decl->name));
+    lw_assign(L, k, L->v[i], ex_add(x, v, ex_mul(x, s->dt, vdot)),
+              ar_printf(L->a, "v_%s += dt v'", p->decl->name));
+  }
+}
+
+static void lw_step(lw *L, const lw_sync *y, const char *name, int scheme) {
+  dv_system *s = L->s;
+  ex_ctx *x = L->x;
+  kir_kernel *k = kir_kernel_new(L->p, name);
+  lw_phase(L);
+  if (scheme != LW_FREE)
+    for (int i = 0; i < s->npops; i++)
+      lw_assign(L, k, L->g[i], y->g[i], ar_printf(L->a, "g_%s", s->pops[i].decl->name));
+  lw_phase(L);
+  lw_errors(L, k, y, scheme);
+  lw_phase(L);
+  for (int i = 0; i < s->npops; i++) {
+    dv_pop *p = &s->pops[i];
+    ex_node *rhs = ex_div(x, ex_sub(x, ex_mul(x, s->gamma, p->e), y->c[i]), y->a[i]);
+    lw_assign(L, k, L->symbuf[S_UDOT][i], rhs, ar_printf(L->a, "u'_%s", p->decl->name));
+  }
+  lw_phase(L);
+  lw_assign(L, k, L->loss, y->loss, "loss: the cost on the published output");
+  lw_assign(L, k, L->energy, y->energy, "energy");
+  for (int i = 0; i < L->npubs; i++)
+    lw_assign(L, k, L->pubs[i].next, L->pubs[i].node, "publish");
+  for (int i = 0; i < s->npops; i++)
+    lw_assign(L, k, L->rate[i], s->pops[i].rate ? s->pops[i].rate
+              : ex_add(x, s->pops[i].u, ex_mul(x, s->pops[i].taur, s->pops[i].udot)),
+              ar_printf(L->a, "rate_%s", s->pops[i].decl->name));
+  lw_phase(L);
+  for (int i = 0; i < s->npops; i++) {
+    dv_pop *p = &s->pops[i];
+    lw_assign(L, k, L->symbuf[S_U][i], ex_add(x, p->u, ex_mul(x, s->dt, p->udot)),
+              ar_printf(L->a, "u_%s += dt u'", p->decl->name));
+  }
+  lw_phase(L);
+  if (scheme == LW_FREE) return;
+  for (int i = 0; i < L->nbps; i++) {
+    int src = lw_vecbuf(L, k, y->bp_arg[i]);
+    kir_stmt *st = kir_emit(L->p, k, KS_MATVEC, L->bps[i].next);
+    st->mat = L->bps[i].W;
+    st->src = src;
+    st->trans = true;
+    st->comment = "back-projection with the weights before the update";
+  }
+}
+
+static void lw_grads(lw *L, const lw_sync *y) {
+  dv_system *s = L->s;
+  kir_kernel *k = kir_kernel_new(L->p, "grads");
+  lw_phase(L);
+  for (int i = 0; i < s->nparams; i++) {
+    dv_param *q = &s->params[i];
+    if (q->learn < 0) continue;
+    int gb = L->p->bufs[L->symbuf[q->sym->sym_kind][q->sym->sym_index]].pair;
+    kir_expr *e = lw_elem(L, k, y->G[i], LM_RC);
+    kir_stmt *st = kir_emit(L->p, k, KS_BREDUCE, gb);
+    st->mean = true;
+    st->expr = e;
+    st->comment = ar_printf(L->a, "dE/d%s with m -> e, batch mean", q->name);
+  }
+}
+
+static void lw_init(lw *L) {
+  dv_system *s = L->s;
+  kir_kernel *k = kir_kernel_new(L->p, "init");
+  lw_phase(L);
+  for (int i = 0; i < s->npops; i++) {
+    dv_pop *p = &s->pops[i];
+    lw_assign(L, k, L->symbuf[S_TAUM][i], dv_expr(s, p->decl->tau_m), "tau_m");
+    lw_assign(L, k, L->symbuf[S_TAUR][i], dv_expr(s, p->decl->tau_r), "tau_r");
+  }
+}
+
+static void lw_streams(lw *L) {
+  dv_system *s = L->s;
+  vl_model *m = s->model;
+  kir_kernel *k = kir_kernel_new(L->p, "streams");
+  lw_phase(L);
+  for (int i = 0; i < m->inputs.len; i++) {
+    vl_decl *d = m->inputs.items[i];
+    if (d->value) lw_assign(L, k, L->symbuf[S_INPUT][i], dv_expr(s, d->value), d->name);
+  }
+  for (int i = 0; i < m->targets.len; i++) {
+    vl_decl *d = m->targets.items[i];
+    if (d->value) lw_assign(L, k, L->symbuf[S_TARGET][i], dv_expr(s, d->value), d->name);
+  }
+}
+
+/* ---- the descriptor (docs/abi.md) --------------------------------------------------------- */
+
+static const char *lw_role_name[] = { "state", "pub", "pubnext", "param", "grad", "const",
+                                      "setting", "input", "target", "signal", "temp" };
+
+typedef struct lw_consts { lw *L; double **vals; } lw_consts;
+
+static const double *lw_const_lookup(void *user, const ex_node *sym) {
+  lw_consts *c = user;
+  if (sym->sym_kind == S_CONST) return c->vals[sym->sym_index];
+  return NULL;
+}
+
+/* Default values of the consts, in declaration order (a const may use earlier ones). */
+static double **lw_const_values(lw *L) {
+  vl_model *m = L->s->model;
+  lw_consts c = { L, AR_NEWN(L->a, double *, m->consts.len + 1) };
+  for (int i = 0; i < m->consts.len; i++) {
+    vl_decl *d = m->consts.items[i];
+    ex_val v = { 0 };
+    long n = L->s->consts[i]->shape.rows;
+    c.vals[i] = AR_NEWN(L->a, double, n);
+    if (!ex_eval(L->x, dv_expr(L->s, d->value), lw_const_lookup, &c, L->a, &v)) {
+      dg_error(L->d, d->span, "the value of const %s must be computable from numbers and "
+               "earlier consts", d->name);
+      L->failed = true;
+      continue;
+    }
+    memcpy(c.vals[i], v.v, sizeof(double) * (size_t)n);
+  }
+  return c.vals;
+}
+
+static json_t *lw_jnums(const double *v, long n) {
+  json_t *a = json_array();
+  for (long i = 0; i < n; i++) json_array_append_new(a, json_real(v[i]));
+  return a;
+}
+
+static double lw_num_arg(lw *L, const vl_expr *e, double **cv) {
+  lw_consts c = { L, cv };
+  ex_val v = { 0 };
+  if (!ex_eval(L->x, dv_expr(L->s, e), lw_const_lookup, &c, L->a, &v) ||
+      v.shape.rows * v.shape.cols != 1) {
+    dg_error(L->d, e->span, "expected a number");
+    L->failed = true;
+    return 0;
+  }
+  return v.v[0];
+}
+
+static json_t *lw_jinit(lw *L, const dv_param *q, double **cv) {
+  if (q->kind == PK_TAU_M || q->kind == PK_TAU_R) return json_pack("{s:s}", "dist", "kernel");
+  const vl_expr *e = q->decl->init;
+  if (!e) return json_pack("{s:s}", "dist", q->kind == PK_WEIGHT ? "glorot" : "zeros");
+  if (e->kind == EX_NAME) return json_pack("{s:s}", "dist", e->name);
+  const char *dist = e->name;
+  if (!strcmp(dist, "file"))
+    return json_pack("{s:s, s:s}", "dist", "file", "path",
+                     q->decl->init_path ? q->decl->init_path : "");
+  json_t *args = json_array();
+  for (int i = 0; i < e->nargs; i++) json_array_append_new(args, json_real(lw_num_arg(L,
+                                                            e->args[i], cv)));
+  return json_pack("{s:s, s:o}", "dist", dist, "args", args);
+}
+
+static const char *lw_cmp_name(vl_cmp c) {
+  return c == CMP_GE ? ">=" : c == CMP_GT ? ">" : c == CMP_LE ? "<=" : c == CMP_LT ? "<" : "";
+}
+
+static const char *lw_kind_name[] = { "weight", "bias", "tau_m", "tau_r" };
+
+static json_t *lw_jparams(lw *L, double **cv) {
+  dv_system *s = L->s;
+  json_t *a = json_array();
+  for (int i = 0; i < s->nparams; i++) {
+    dv_param *q = &s->params[i];
+    int b = L->symbuf[q->sym->sym_kind][q->sym->sym_index];
+    json_array_append_new(a, json_pack("{s:s, s:i, s:i, s:s, s:o, s:i}", "name", q->name,
+        "buf", b, "grad", q->learn >= 0 ? L->p->bufs[b].pair : -1, "kind", lw_kind_name[q->kind],
+        "init", lw_jinit(L, q, cv), "learn", q->learn));
+  }
+  return a;
+}
+
+static json_t *lw_jlearn(lw *L) {
+  dv_system *s = L->s;
+  vl_model *m = s->model;
+  json_t *a = json_array();
+  for (int g = 0; g < m->learns.len; g++) {
+    vl_decl *l = m->learns.items[g];
+    json_t *names = json_array();
+    for (int i = 0; i < s->nparams; i++)
+      if (s->params[i].learn == g) json_array_append_new(names, json_string(s->params[i].name));
+    json_t *o = json_pack("{s:o, s:s, s:f, s:[f,f], s:f}", "params", names,
+                          "opt", l->opt == OPT_ADAM ? "adam" : "sgd", "lr", l->opt_args[0],
+                          "betas", l->opt_args[1], l->opt_args[2], "eps", l->opt_args[3]);
+    if (l->clamp_op != CMP_NONE)
+      json_object_set_new(o, "clamp", json_pack("{s:s, s:f}", "op", lw_cmp_name(l->clamp_op),
+                                                 "value", l->clamp));
+    json_array_append_new(a, o);
+  }
+  return a;
+}
+
+static json_t *lw_jpops(lw *L) {
+  dv_system *s = L->s;
+  json_t *a = json_array();
+  for (int i = 0; i < s->npops; i++) {
+    dv_pop *p = &s->pops[i];
+    json_array_append_new(a, json_pack("{s:s, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}",
+        "name", p->decl->name, "size", (json_int_t)p->n, "u", L->symbuf[S_U][i],
+        "udot", L->symbuf[S_UDOT][i], "e", L->symbuf[S_E][i], "g", L->g[i], "v", L->v[i],
+        "rate", L->rate[i], "tau_m", L->symbuf[S_TAUM][i], "tau_r", L->symbuf[S_TAUR][i]));
+  }
+  return a;
+}
+
+static json_t *lw_jstreams(lw *L, const vl_vec *decls, int kind) {
+  json_t *a = json_array();
+  for (int i = 0; i < decls->len; i++) {
+    vl_decl *d = decls->items[i];
+    json_t *o = json_pack("{s:s, s:i, s:I, s:b}", "name", d->name, "buf",
+                          L->symbuf[kind][i], "size", (json_int_t)d->size, "default",
+                          d->value != NULL);
+    if (kind == S_TARGET) json_object_set_new(o, "onehot", json_boolean(d->onehot));
+    json_array_append_new(a, o);
+  }
+  return a;
+}
+
+static json_t *lw_jconsts(lw *L, double **cv) {
+  vl_model *m = L->s->model;
+  json_t *a = json_array();
+  for (int i = 0; i < m->consts.len; i++) {
+    vl_decl *d = m->consts.items[i];
+    json_array_append_new(a, json_pack("{s:s, s:i, s:o}", "name", d->name, "buf",
+        L->symbuf[S_CONST][i], "value", lw_jnums(cv[i], L->s->consts[i]->shape.rows)));
+  }
+  for (int i = 0; i < L->nlitv; i++)
+    json_array_append_new(a, json_pack("{s:s, s:i, s:o, s:b}", "name",
+        L->p->bufs[L->lits[i].buf].name, "buf", L->lits[i].buf, "value",
+        lw_jnums(L->lits[i].vals, L->lits[i].n), "literal", 1));
+  return a;
+}
+
+static json_t *lw_jbuffers(lw *L) {
+  json_t *a = json_array();
+  for (int i = 0; i < L->p->nbufs; i++) {
+    kir_buf *b = &L->p->bufs[i];
+    json_array_append_new(a, json_pack("{s:s, s:s, s:I, s:I, s:b, s:i}", "name", b->name,
+        "role", lw_role_name[b->role], "rows", (json_int_t)b->rows, "cols", (json_int_t)b->cols,
+        "batched", b->batched, "pair", b->pair));
+  }
+  return a;
+}
+
+static const char *lw_meta(lw *L, const lw_options *o) {
+  vl_model *m = L->s->model;
+  double **cv = lw_const_values(L);
+  json_t *root = json_object();
+  json_object_set_new(root, "abi", json_integer(1));
+  json_object_set_new(root, "model", json_string(m->name ? m->name : "model"));
+  json_object_set_new(root, "hash", json_string(o && o->source_hash ? o->source_hash : ""));
+  json_object_set_new(root, "precision", json_string(o && o->precision ? o->precision : "f64"));
+  json_object_set_new(root, "settings", json_pack("{s:f, s:f, s:s, s:s, s:I}", "dt", m->dt,
+      "gamma", m->gamma, "errors", m->errors ? m->errors : "prospective",
+      "scheme", m->scheme ? m->scheme : "sync", "batch", (json_int_t)m->batch));
+  json_object_set_new(root, "params", lw_jparams(L, cv));   /* before buffers: may add none */
+  json_object_set_new(root, "buffers", lw_jbuffers(L));
+  json_t *ks = json_array();
+  for (int i = 0; i < L->p->nkernels; i++)
+    json_array_append_new(ks, json_string(L->p->kernels[i]->name));
+  json_object_set_new(root, "kernels", ks);
+  json_object_set_new(root, "populations", lw_jpops(L));
+  json_object_set_new(root, "inputs", lw_jstreams(L, &m->inputs, S_INPUT));
+  json_object_set_new(root, "targets", lw_jstreams(L, &m->targets, S_TARGET));
+  json_object_set_new(root, "consts", lw_jconsts(L, cv));
+  json_object_set_new(root, "learn", lw_jlearn(L));
+  json_object_set_new(root, "signals", json_pack("{s:i, s:i, s:i, s:i, s:i}",
+      "t", L->symbuf[S_TIME][0], "dt", L->symbuf[S_DT][0], "gamma", L->symbuf[S_GAMMA][0],
+      "loss", L->loss, "energy", L->energy));
+  char *txt = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+  const char *r = ar_strdup(L->a, txt);
+  free(txt);
+  json_decref(root);
+  return r;
+}
+
+kir_program *lw_lower(dv_system *s, const lw_options *o, dg_ctx *d) {
+  vl_arena *a = ex_arena(s->x);
+  lw L = { .s = s, .x = s->x, .a = a, .d = d };
+  L.p = kir_new(a, s->model->name ? s->model->name : "model");
+  lw_make_buffers(&L);
+  lw_sync y = { 0 };
+  lw_prepare(&L, &y);
+  lw_init(&L);
+  lw_streams(&L);
+  lw_step(&L, &y, "step_inst", LW_INST);
+  lw_step(&L, &y, "step_prosp", LW_PROSP);
+  lw_step(&L, &y, "step_free", LW_FREE);
+  lw_grads(&L, &y);
+  L.p->meta = lw_meta(&L, o);
+  if (L.failed || !kir_verify(L.p, d->out)) return NULL;
+  return L.p;
+}

@@ -1,0 +1,24 @@
+/*
+ * lower.h - from the derived system to the kernel IR: the discrete semantics of
+ * theory.md §6 (scheme `sync`) as loops over buffers.
+ *
+ * Expects: a dv_system from dv_derive (no errors).
+ * Guarantees: a kir_program with the kernels and buffers of docs/abi.md (init, streams,
+ *   step_inst, step_prosp, step_free, grads) and its JSON descriptor in program->meta.
+ *   Every expression is lowered from the symbolic engine's DAG; nothing is hand-written
+ *   per model.
+ */
+#ifndef VLE_LOWER_H
+#define VLE_LOWER_H
+
+#include "derive.h"
+#include "kir.h"
+
+typedef struct lw_options {
+  const char *precision;   /* "f64" (default) or "f32" */
+  const char *source_hash; /* hex digest of the model source, for run.json and state files */
+} lw_options;
+
+kir_program *lw_lower(dv_system *s, const lw_options *o, dg_ctx *d);
+
+#endif
