@@ -636,6 +636,47 @@ static void lw_grads(lw *L, const lw_sync *y) {
   }
 }
 
+/* One backward step of the exact adjoint (theory.md §4a), run by the runtime for
+ * k = K-1 ... 0 after restoring u(k) and u'(k) of every population into their buffers and
+ * the streams at t_k. Nothing is published here: the continuous-time expressions are
+ * evaluated at the stored state, top population first, so g reads the errors of the
+ * populations it feeds at the same step. The `.v` buffers hold w (zero at T). The gradient
+ * buffers accumulate the sum over steps of G (the runtime zeroes them before the sweep). */
+static void lw_back_adj(lw *L) {
+  dv_system *s = L->s;
+  ex_ctx *x = L->x;
+  kir_kernel *k = kir_kernel_new(L->p, "back_adj");
+  lw_phase(L);
+  for (int r = s->npops - 1; r >= 0; r--) {
+    dv_pop *p = NULL;
+    for (int i = 0; i < s->npops; i++)
+      if (s->pops[i].order == r) p = &s->pops[i];
+    if (!p || !p->split_ok) continue;
+    int i = p->index;
+    ex_node *g = lw_vecsym(L, L->g[i]), *w = lw_vecsym(L, L->v[i]);
+    lw_assign(L, k, L->g[i], p->g, ar_printf(L->a, "g_%s (adjoint)", p->decl->name));
+    lw_phase(L);
+    lw_assign(L, k, L->symbuf[S_E][i], ex_add(x, ex_mul(x, ex_div(x, p->b, p->a), g), w),
+              ar_printf(L->a, "e_%s = (b/a) g + w", p->decl->name));
+    ex_node *kq = ex_sub(x, ex_num(x, 1), ex_div(x, ex_mul(x, p->q, p->b), p->a));
+    ex_node *wdot = ex_div(x, ex_sub(x, ex_mul(x, p->q, w), ex_mul(x, kq, g)), p->a);
+    lw_assign(L, k, L->v[i], ex_sub(x, w, ex_mul(x, s->dt, wdot)),
+              ar_printf(L->a, "w_%s -= dt w' (backward in time)", p->decl->name));
+    lw_phase(L);
+  }
+  for (int i = 0; i < s->nparams; i++) {
+    dv_param *q = &s->params[i];
+    if (q->learn < 0) continue;
+    int gb = L->p->bufs[L->symbuf[q->sym->sym_kind][q->sym->sym_index]].pair;
+    kir_expr *e = lw_elem(L, k, q->G, LM_RC);
+    kir_stmt *st = kir_emit(L->p, k, KS_BREDUCE, gb);
+    st->mean = true;
+    st->accumulate = true;
+    st->expr = e;
+    st->comment = ar_printf(L->a, "sum over steps of dE/d%s (adjoint errors)", q->name);
+  }
+}
+
 static void lw_init(lw *L) {
   dv_system *s = L->s;
   kir_kernel *k = kir_kernel_new(L->p, "init");
@@ -864,6 +905,7 @@ kir_program *lw_lower(dv_system *s, const lw_options *o, dg_ctx *d) {
   lw_step(&L, &y, "step_prosp", LW_PROSP);
   lw_step(&L, &y, "step_free", LW_FREE);
   lw_grads(&L, &y);
+  lw_back_adj(&L);
   L.p->meta = lw_meta(&L, o);
   if (L.failed || !kir_verify(L.p, d->out)) return NULL;
   return L.p;
