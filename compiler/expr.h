@@ -32,7 +32,7 @@ typedef struct ex_shape {
 
 /* ---- node kinds -------------------------------------------------------------------- */
 typedef enum {
-  X_NUM,       /* scalar constant: num */
+  X_NUM,       /* constant: num; a scalar, or a vector/matrix whose elements all equal num */
   X_SYM,       /* symbol leaf: sym_kind, sym_index, name, shape */
   X_VEC,       /* vector literal of scalar args[0..n-1] */
   X_ADD,       /* n-ary elementwise sum (scalars broadcast) */
@@ -45,7 +45,7 @@ typedef enum {
   X_SUM,       /* sum of the elements of args[0] -> scalar */
   X_SOFTMAX,   /* softmax of vector args[0] -> vector */
   X_LOGSUMEXP, /* log sum exp of vector args[0] -> scalar */
-  X_BCAST,     /* scalar args[0] broadcast to a vector of `rows` (explicit, rare) */
+  X_BCAST,     /* scalar args[0] broadcast to `shape` (a vector of `rows`, or a matrix) */
 } ex_op;
 
 /* Elementwise functions, including the derivatives the differentiator needs. */
@@ -99,6 +99,10 @@ ex_node *ex_sum(ex_ctx *c, ex_node *v);
 ex_node *ex_softmax(ex_ctx *c, ex_node *v);
 ex_node *ex_logsumexp(ex_ctx *c, ex_node *v);
 ex_node *ex_bcast(ex_ctx *c, ex_node *s, long n);
+/* Added: a number filled into a shape (X_NUM carries a shape: see X_NUM above), and a
+ * scalar broadcast to any shape (a vector or a matrix). */
+ex_node *ex_num_like(ex_ctx *c, double v, ex_shape s);
+ex_node *ex_bcast_to(ex_ctx *c, ex_node *s, ex_shape shape);
 /* conveniences built from the above */
 ex_node *ex_dot(ex_ctx *c, ex_node *a, ex_node *b);       /* sum(a*b) */
 ex_node *ex_sumsq(ex_ctx *c, ex_node *v);                 /* sum(v^2) */
