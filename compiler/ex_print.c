@@ -49,6 +49,7 @@ static const char *sty(const printer *p, const char *text, const char *latex, co
 }
 
 static void print(printer *p, const ex_node *x, int ctx);
+static void print_sum(printer *p, const ex_node *x, bool flip);
 
 /* ---- numbers ----------------------------------------------------------------------- */
 
@@ -196,6 +197,7 @@ static void print_inverted(printer *p, const ex_node *f, int ctx) {
 typedef struct item {
   const ex_node *x;
   const ex_node *sigmoid_arg;    /* non-NULL: print σ′ of this */
+  bool flip;                     /* a sum printed with all its signs flipped */
 } item;
 
 /* Pair up σ(y) and 1 − σ(y) among the factors into σ′(y); returns the number of items. */
@@ -211,8 +213,8 @@ static int collect_items(vl_arena *a, const ex_node *const *f, int n, item *out)
   int k = 0;
   for (int i = 0; i < n; i++) {
     if (paired[i]) continue;
-    if (mate[i]) out[k++] = (item){f[mate[i] - 1], f[mate[i] - 1]->args[0]};
-    else out[k++] = (item){f[i], NULL};
+    if (mate[i]) out[k++] = (item){f[mate[i] - 1], f[mate[i] - 1]->args[0], false};
+    else out[k++] = (item){f[i], NULL, false};
   }
   return k;
 }
@@ -227,15 +229,24 @@ static int print_rank(const item *it) {
 }
 
 static void print_item(printer *p, item it, int ctx) {
-  if (it.sigmoid_arg) print_call(p, sty(p, "σ′", "\\sigma'", "sigmoid'"), it.sigmoid_arg);
-  else print(p, it.x, ctx);
+  if (it.sigmoid_arg) {
+    print_call(p, sty(p, "σ′", "\\sigma'", "sigmoid'"), it.sigmoid_arg);
+  } else if (it.flip) {
+    if (ctx > P_SUM) put(p, sty(p, "(", "\\left(", "("));
+    print_sum(p, it.x, true);
+    if (ctx > P_SUM) put(p, sty(p, ")", "\\right)", ")"));
+  } else {
+    print(p, it.x, ctx);
+  }
 }
 
-/* Factors in the order people write them (print_rank): scalars juxtaposed, vectors ⊙. */
-static void print_factors(printer *p, const ex_node *const *f, int n) {
+/* Factors in the order people write them (print_rank): scalars juxtaposed, vectors ⊙.
+ * The factor `flip` (may be NULL) is a sum printed with its signs flipped. */
+static void print_factors(printer *p, const ex_node *const *f, int n, const ex_node *flip) {
   item buf[32];
   item *it = n <= 32 ? buf : ar_alloc(p->a, sizeof(item) * (size_t)n);
   int k = collect_items(p->a, f, n, it);
+  for (int i = 0; i < k; i++) it[i].flip = it[i].x == flip && !it[i].sigmoid_arg;
   bool first = true, prev_vector = false;
   for (int rank = 0; rank < 4; rank++) {
     for (int i = 0; i < k; i++) {
@@ -253,6 +264,40 @@ static void print_factors(printer *p, const ex_node *const *f, int n) {
   }
 }
 
+static bool is_negative(const ex_node *x) {
+  if (x->op == X_NUM) return x->num < 0;
+  return x->op == X_MUL && x->args[0]->op == X_NUM && x->args[0]->num < 0;
+}
+
+/* The sum among the factors that a leading minus can be moved into, as in
+ * −(h − b − W r)/τ = (b − h + W r)/τ: the only sum, with no more positive terms than
+ * negative ones. NULL if there is none. */
+static const ex_node *sum_to_flip(const ex_node *const *f, int n) {
+  const ex_node *sum = NULL;
+  for (int i = 0; i < n; i++) {
+    if (f[i]->op != X_ADD || tanh_prime(f[i])) continue;
+    if (sum) return NULL;
+    sum = f[i];
+  }
+  if (!sum) return NULL;
+  int neg = 0;
+  for (int i = 0; i < sum->nargs; i++) neg += is_negative(sum->args[i]);
+  return 2 * neg >= sum->nargs ? sum : NULL;
+}
+
+/* Denominator factors: scalars first, like print_factors. */
+static void print_denominator(printer *p, const ex_node *const *den, int nd) {
+  const char *sep = sty(p, " ", " \\, ", " * ");
+  bool first = true;
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < nd; i++) {
+      if (ex_is_scalar(den[i]) != (pass == 0)) continue;
+      if (!first) put(p, sep);
+      print_inverted(p, den[i], nd > 1 ? P_PROD + 1 : P_POW);
+      first = false;
+    }
+}
+
 /* A product; `negate` flips its sign (used for the terms of a sum after a minus). */
 static void print_product(printer *p, const ex_node *x, bool negate) {
   double coef = 1;
@@ -260,7 +305,6 @@ static void print_product(printer *p, const ex_node *x, bool negate) {
   int n = x->nargs;
   if (n > 0 && f[0]->op == X_NUM) { coef = f[0]->num; f++; n--; }
   if (negate) coef = -coef;
-  if (coef < 0) { put_minus(p); coef = -coef; }
 
   const ex_node *nbuf[32], *dbuf[32];
   const ex_node **num = n <= 32 ? nbuf : ar_alloc(p->a, sizeof(ex_node *) * (size_t)n);
@@ -270,18 +314,19 @@ static void print_product(printer *p, const ex_node *x, bool negate) {
     if (f[i]->op == X_POW && f[i]->args[1]->op == X_NUM && f[i]->args[1]->num < 0) den[nd++] = f[i];
     else num[nn++] = f[i];
   }
+  const ex_node *flip = coef < 0 ? sum_to_flip(num, nn) : NULL;
+  if (flip) coef = -coef;
+  if (coef < 0) { put_minus(p); coef = -coef; }
 
   if (p->style == EXP_LATEX && nd > 0) {
     if (coef != 1) { put_magnitude(p, coef); put(p, " \\, "); }
     put(p, "\\frac{");
     if (nn == 0) put(p, "1");
+    else if (nn == 1 && flip) print_sum(p, num[0], true);
     else if (nn == 1) print(p, num[0], P_SUM);
-    else print_factors(p, num, nn);
+    else print_factors(p, num, nn, flip);
     put(p, "}{");
-    for (int i = 0; i < nd; i++) {
-      if (i) put(p, " \\, ");
-      print_inverted(p, den[i], P_PROD + 1);
-    }
+    print_denominator(p, den, nd);
     put(p, "}");
     return;
   }
@@ -291,60 +336,50 @@ static void print_product(printer *p, const ex_node *x, bool negate) {
   }
   bool paren_num = nd > 0 && nn > 1;                    /* (a b)/c reads better */
   if (paren_num) put(p, "(");
-  print_factors(p, num, nn);
+  print_factors(p, num, nn, flip);
   if (paren_num) put(p, ")");
   if (nd == 0) return;
   put(p, "/");
   if (nd > 1) put(p, "(");
-  for (int i = 0; i < nd; i++) {
-    if (i) put(p, p->style == EXP_PLAIN ? " * " : " ");
-    print_inverted(p, den[i], nd > 1 ? P_PROD + 1 : P_POW);
-  }
+  print_denominator(p, den, nd);
   if (nd > 1) put(p, ")");
 }
 
 /* ---- sums -------------------------------------------------------------------------- */
 
-static bool is_negative(const ex_node *x) {
-  if (x->op == X_NUM) return x->num < 0;
-  return x->op == X_MUL && x->args[0]->op == X_NUM && x->args[0]->num < 0;
-}
-
-/* A term after " − ": the term with its sign flipped. */
-static void print_negated(printer *p, const ex_node *t) {
-  if (t->op == X_NUM) put_magnitude(p, -t->num);
+/* The magnitude of a term: the term itself, or the term with its sign flipped. */
+static void print_magnitude(printer *p, const ex_node *t) {
+  if (!is_negative(t)) print(p, t, P_SUM + 1);
+  else if (t->op == X_NUM) put_magnitude(p, -t->num);
   else if (negated(t)) print(p, negated(t), P_SUM + 1);
   else print_product(p, t, true);
 }
 
 /* Terms in canonical order, except that a negative constant goes last and the sum starts
- * with a positive term when there is one: x − 1, b − a. */
-static void print_sum(printer *p, const ex_node *x) {
+ * with a positive term when there is one: x − 1, b − a. With `flip`, every sign flips. */
+static void print_sum(printer *p, const ex_node *x, bool flip) {
   const ex_node *t[64];
   const ex_node **v = x->nargs <= 64 ? t : ar_alloc(p->a, sizeof(ex_node *) * (size_t)x->nargs);
   int n = 0;
-  for (int i = 0; i < x->nargs; i++)
-    if (!(x->args[i]->op == X_NUM && x->args[i]->num < 0)) v[n++] = x->args[i];
-  if (x->args[0]->op == X_NUM && x->args[0]->num < 0) v[n++] = x->args[0];
+  bool neg_const = x->args[0]->op == X_NUM && is_negative(x->args[0]) != flip;
+  for (int i = neg_const; i < x->nargs; i++) v[n++] = x->args[i];
+  if (neg_const) v[n++] = x->args[0];
   for (int i = 0; i < n; i++)
-    if (!is_negative(v[i])) {                  /* rotate the first positive term up */
+    if (is_negative(v[i]) == flip) {           /* rotate the first positive term up */
       const ex_node *first = v[i];
       memmove(v + 1, v, sizeof(ex_node *) * (size_t)i);
       v[0] = first;
       break;
     }
   for (int i = 0; i < n; i++) {
-    if (i == 0) {
-      print(p, v[i], P_SUM);
-    } else if (is_negative(v[i])) {
-      put(p, " ");
+    bool minus = is_negative(v[i]) != flip;
+    if (i > 0) put(p, minus ? "" : " + ");
+    if (minus) {
+      if (i > 0) put(p, " ");
       put_minus(p);
-      put(p, " ");
-      print_negated(p, v[i]);
-    } else {
-      put(p, " + ");
-      print(p, v[i], P_SUM + 1);
+      if (i > 0) put(p, " ");
     }
+    print_magnitude(p, v[i]);
   }
 }
 
@@ -426,7 +461,7 @@ static void print_node(printer *p, const ex_node *x) {
   case X_VEC: print_vec(p, x); return;
   case X_ADD:
     if (tanh_prime(x)) print_call(p, sty(p, "tanh′", "\\tanh'", "tanh'"), tanh_prime(x)->args[0]);
-    else print_sum(p, x);
+    else print_sum(p, x, false);
     return;
   case X_MUL: print_product(p, x, false); return;
   case X_POW:
