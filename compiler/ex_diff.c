@@ -155,10 +155,14 @@ void ex_grad(ex_ctx *c, ex_node *f, ex_node *const *wrt, int n, ex_node **grad) 
 
 /* ---- forward mode ------------------------------------------------------------------ */
 
-/* The tangent of x from the tangents t[] of its arguments (NULL: zero). */
+/* The tangent of x from the tangents t[] of its arguments (NULL: zero). Sums of many
+ * terms are built with one ex_addn, never term by term (that would be quadratic). */
 static ex_node *tangent(ex_ctx *c, ex_node *x, ex_node **t) {
   ex_node **g = x->args;
   ex_node *sum = ex_num(c, 0);
+  ex_node *buf[16];
+  ex_node **terms = x->nargs <= 16 ? buf : AR_NEWN(ex_arena(c), ex_node *, x->nargs);
+  int n = 0;
   switch (x->op) {
   case X_NUM:
   case X_SYM: return NULL;
@@ -169,12 +173,12 @@ static ex_node *tangent(ex_ctx *c, ex_node *x, ex_node **t) {
   }
   case X_ADD:
     for (int i = 0; i < x->nargs; i++)
-      if (t[i]) sum = ex_add(c, sum, t[i]);
-    return sum;
+      if (t[i]) terms[n++] = t[i];
+    return ex_addn(c, terms, n);
   case X_MUL:
     for (int i = 0; i < x->nargs; i++)
-      if (t[i]) sum = ex_add(c, sum, ex_mul(c, t[i], others(c, x, i)));
-    return sum;
+      if (t[i]) terms[n++] = ex_mul(c, t[i], others(c, x, i));
+    return ex_addn(c, terms, n);
   case X_POW:
     if (t[0]) {
       ex_node *e1 = ex_sub(c, g[1], ex_num(c, 1));

@@ -147,27 +147,45 @@ static ex_node *as_matprod(ex_node *t, double *k) {
   return t->op == X_MATVEC || t->op == X_MATTVEC ? t : NULL;
 }
 
-/* W x + 2 W y = W (x + 2 y): one matrix product instead of two. */
+typedef struct mp {
+  ex_node *prod;         /* W @ v or W^T @ v */
+  double k;
+  int pos;               /* position in the sum, to keep the order stable */
+} mp;
+
+static int by_matrix(const void *a, const void *b) {
+  const mp *x = a, *y = b;
+  int kx = x->prod->args[0]->id * 2 + (x->prod->op == X_MATTVEC);
+  int ky = y->prod->args[0]->id * 2 + (y->prod->op == X_MATTVEC);
+  if (kx != ky) return (kx > ky) - (kx < ky);
+  return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* W x + 2 W y = W (x + 2 y): one matrix product instead of two. Sort by matrix, merge. */
 static ex_node *merge_matprods(ex_ctx *c, ex_node *x) {
   if (x->op != X_ADD) return x;
-  int n = x->nargs;
+  int n = x->nargs, nm = 0, no = 0;
+  mp *m = AR_NEWN(ex_arena(c), mp, n);
   ex_node **out = AR_NEWN(ex_arena(c), ex_node *, n);
-  bool *done = AR_NEWN(ex_arena(c), bool, n);
-  int no = 0;
-  bool merged = false;
   for (int i = 0; i < n; i++) {
-    if (done[i]) continue;
-    double ki, kj;
-    ex_node *pi = as_matprod(x->args[i], &ki);
-    if (!pi) { out[no++] = x->args[i]; continue; }
-    ex_node *arg = ex_mul(c, ex_num(c, ki), pi->args[1]);
-    for (int j = i + 1; j < n; j++) {
-      ex_node *pj = as_matprod(x->args[j], &kj);
-      if (done[j] || !pj || pj->op != pi->op || pj->args[0] != pi->args[0]) continue;
-      arg = ex_add(c, arg, ex_mul(c, ex_num(c, kj), pj->args[1]));
-      done[j] = merged = true;
-    }
-    out[no++] = pi->op == X_MATVEC ? ex_matvec(c, pi->args[0], arg) : ex_mattvec(c, pi->args[0], arg);
+    double k;
+    ex_node *p = as_matprod(x->args[i], &k);
+    if (p) m[nm++] = (mp){p, k, i};
+    else out[no++] = x->args[i];
+  }
+  if (nm < 2) return x;
+  qsort(m, (size_t)nm, sizeof *m, by_matrix);
+  bool merged = false;
+  for (int i = 0, j; i < nm; i = j) {
+    ex_node *W = m[i].prod->args[0];
+    ex_op op = m[i].prod->op;
+    for (j = i; j < nm && m[j].prod->args[0] == W && m[j].prod->op == op; j++) {}
+    if (j - i == 1) { out[no++] = x->args[m[i].pos]; continue; }
+    ex_node **v = AR_NEWN(ex_arena(c), ex_node *, j - i);
+    for (int l = i; l < j; l++) v[l - i] = ex_mul(c, ex_num(c, m[l].k), m[l].prod->args[1]);
+    ex_node *arg = ex_addn(c, v, j - i);
+    out[no++] = op == X_MATVEC ? ex_matvec(c, W, arg) : ex_mattvec(c, W, arg);
+    merged = true;
   }
   return merged ? ex_addn(c, out, no) : x;
 }

@@ -121,7 +121,7 @@ static ex_node *gen_vec(world *w, rng *r, long n, int depth) {
   ex_ctx *c = w->c;
   if (depth <= 0) return vec_leaf(w, r, n);
   int d = depth - 1;
-  switch (pick(r, 22)) {
+  switch (pick(r, 24)) {
   case 0: return ex_add(c, gen_vec(w, r, n, d), gen_vec(w, r, n, d));
   case 1: return ex_sub(c, gen_vec(w, r, n, d), gen_vec(w, r, n, d));
   case 2: return ex_mul(c, gen_vec(w, r, n, d), gen_vec(w, r, n, d));
@@ -140,13 +140,21 @@ static ex_node *gen_vec(world *w, rng *r, long n, int depth) {
   case 15: return kink(w, (ex_fn[]){F_RELU, F_ABS, F_HARDTANH}[pick(r, 3)], gen_vec(w, r, n, d));
   case 16: return ex_softmax(c, gen_vec(w, r, n, d));
   case 17: return ex_log_softmax(c, gen_vec(w, r, n, d));
-  case 18: return ex_add(c, gen_vec(w, r, n, d), ex_bcast(c, gen_scalar(w, r, d), n));
+  case 18:                                     /* a broadcast scalar */
+    if (pick(r, 2)) return ex_add(c, gen_vec(w, r, n, d), ex_bcast(c, gen_scalar(w, r, d), n));
+    return ex_matvec(c, w->sym[n == 3 ? 4 : 3], ex_bcast(c, gen_scalar(w, r, d), 3));
   case 19:
     if (n == 4) return ex_matvec(c, gen_mat(w, r, d), gen_vec(w, r, 3, d));
     return ex_mattvec(c, gen_mat(w, r, d), gen_vec(w, r, 4, d));
   case 20:
     if (n == 3) return ex_matvec(c, w->sym[4], gen_vec(w, r, 3, d));
     return ex_mul(c, ex_num(c, uniform(r, -2, 2)), gen_vec(w, r, n, d));
+  case 21: return ex_pow(c, positive(w, r, n, d), ex_mul(c, ex_num(c, 0.5), w->sym[5]));
+  case 22: {                                   /* a vector literal of scalar expressions */
+    ex_node *e[4];
+    for (long i = 0; i < n; i++) e[i] = i % 2 ? gen_scalar(w, r, d) : ex_num(c, (double)i);
+    return ex_vec(c, e, (int)n);
+  }
   default: return vec_leaf(w, r, n);
   }
 }
@@ -269,6 +277,14 @@ static bool check_one(unsigned seed) {
   /* the simplifier must not change values either */
   ex_node *fs = ex_simplify(w.c, f);
   cr_assert(rel_err(eval1(&w, fs), eval1(&w, f)) < 1e-12, "seed %u: simplify changed f", seed);
+  cr_assert_eq(ex_simplify(w.c, fs), fs, "seed %u: simplify is not idempotent", seed);
+  for (int i = 0; i < NSYM; i++) {
+    ex_node *gs = ex_simplify(w.c, g[i]);
+    ex_val a1, a2;
+    cr_assert(ex_eval(w.c, gs, lookup, &w, &sa, &a1) && ex_eval(w.c, g[i], lookup, &w, &sa, &a2));
+    for (long k = 0; k < nelem(gs); k++)
+      cr_assert(rel_err(a1.v[k], a2.v[k]) < 1e-10, "seed %u: simplify changed d/d%s", seed, w.sym[i]->name);
+  }
   ar_free_all(&sa);
   ar_free_all(&a);
   return true;
