@@ -26,9 +26,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A slot of the node table keeps the hash next to the pointer, so that a probe does not
+ * touch the node (a cache miss) unless the hashes match. */
+typedef struct slot {
+  unsigned hash;
+  ex_node *x;           /* NULL: empty */
+} slot;
+
 struct ex_ctx {
   vl_arena *arena;
-  ex_node **slots;      /* open-addressing hash table of every node; NULL = empty */
+  slot *slots;          /* open-addressing hash table of every node, linear probing */
   size_t cap, len;      /* cap is a power of two; grown at half load */
   int next_id;
 };
@@ -37,7 +44,7 @@ ex_ctx *ex_new(vl_arena *a) {
   ex_ctx *c = AR_NEW(a, ex_ctx);
   c->arena = a;
   c->cap = 1024;
-  c->slots = AR_NEWN(a, ex_node *, c->cap);
+  c->slots = AR_NEWN(a, slot, c->cap);
   return c;
 }
 
@@ -70,7 +77,11 @@ static unsigned node_hash(const ex_node *x) {
   h = mix(h, (uint64_t)(unsigned)x->sym_kind);
   h = mix(h, (uint64_t)(unsigned)x->sym_index);
   for (int i = 0; i < x->nargs; i++) h = mix(h, (uint64_t)x->args[i]->id);
-  return h;
+  h ^= h >> 16;                            /* final avalanche (murmur3): the table uses */
+  h *= 0x85ebca6bu;                        /* the low bits, which must depend on all */
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  return h ^ (h >> 16);
 }
 
 static bool node_eq(const ex_node *a, const ex_node *b) {
@@ -82,17 +93,17 @@ static bool node_eq(const ex_node *a, const ex_node *b) {
   return true;
 }
 
-static void table_insert(ex_node **slots, size_t cap, ex_node *x) {
+static void table_insert(slot *slots, size_t cap, ex_node *x) {
   size_t i = x->hash & (cap - 1);
-  while (slots[i]) i = (i + 1) & (cap - 1);
-  slots[i] = x;
+  while (slots[i].x) i = (i + 1) & (cap - 1);
+  slots[i] = (slot){x->hash, x};
 }
 
 static void table_grow(ex_ctx *c) {
   size_t cap = c->cap * 2;
-  ex_node **slots = AR_NEWN(c->arena, ex_node *, cap);
+  slot *slots = AR_NEWN(c->arena, slot, cap);
   for (size_t i = 0; i < c->cap; i++)
-    if (c->slots[i]) table_insert(slots, cap, c->slots[i]);
+    if (c->slots[i].x) table_insert(slots, cap, c->slots[i].x);
   c->slots = slots;
   c->cap = cap;
 }
@@ -101,8 +112,8 @@ static void table_grow(ex_ctx *c) {
 static ex_node *intern(ex_ctx *c, const ex_node *p) {
   unsigned h = node_hash(p);
   size_t i = h & (c->cap - 1);
-  for (ex_node *y; (y = c->slots[i]); i = (i + 1) & (c->cap - 1))
-    if (y->hash == h && node_eq(y, p)) return y;
+  for (; c->slots[i].x; i = (i + 1) & (c->cap - 1))
+    if (c->slots[i].hash == h && node_eq(c->slots[i].x, p)) return c->slots[i].x;
 
   ex_cell *cell = AR_NEW(c->arena, ex_cell);
   ex_node *x = &cell->node;
@@ -112,7 +123,7 @@ static ex_node *intern(ex_ctx *c, const ex_node *p) {
   x->hash = h;
   x->id = c->next_id++;
   cell->self = x;
-  c->slots[i] = x;
+  c->slots[i] = (slot){h, x};
   if (++c->len * 2 > c->cap) table_grow(c);
   return x;
 }
