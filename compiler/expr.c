@@ -5,13 +5,15 @@
  * only by the rules below are the same pointer. The canonical forms (docs/symbolic.md):
  *
  *   numbers    X_NUM carries a shape: a scalar, or a vector/matrix filled with `num`.
- *              The scalar 0 is also accepted everywhere as "zero of any shape".
+ *              The scalar 0 is also accepted as "zero of any shape" wherever the other
+ *              operands determine the shape of the result.
  *   sums       X_ADD is flat (no X_ADD argument), has >= 2 arguments, at most one constant
  *              (first), no two terms c1*r and c2*r with the same rest r, and the other
  *              terms sorted by the id of their rest.
  *   products   X_MUL is flat, has >= 2 arguments, a scalar coefficient first when it is
- *              not 1 (never 0), no two factors with the same base (x * x^2 is x^3), factors
- *              sorted by the id of their base. A product of a number and a sum is
+ *              not 1 (never 0), at most one constant vector (its first non-zero element
+ *              is 1: the coefficient takes the scale), no two factors with the same base
+ *              (x * x^2 is x^3), the factors after the coefficient sorted by id. A product of a number and a sum is
  *              distributed: 2 (x + y) is 2 x + 2 y, -(a - b) is b - a.
  *   shapes     an X_ADD or X_MUL has at least one argument of its own shape; a scalar that
  *              has to stand for a vector or matrix is wrapped in X_BCAST (X_NUM for numbers).
@@ -407,10 +409,14 @@ ex_node *ex_muln(ex_ctx *c, ex_node *const *xs, int n) {
     else if (v[i]->op == X_POW) f[nf++] = (factor){v[i]->args[0], v[i]->args[1]};
     else f[nf++] = (factor){v[i], ex_num(c, 1)};
   }
+  if (kv && kv->op == X_NUM) { coef *= kv->num; kv = NULL; }     /* [2, 2] is 2 */
   if (coef == 0) return ex_zero_like(c, s);
-  if (kv && coef != 1) {
-    kv = fold2(c, kv->shape, kv, ex_num(c, coef), mul2);
-    coef = 1;
+  if (kv && nf == 0) return fold2(c, kv->shape, kv, ex_num(c, coef), mul2);   /* all constant */
+  if (kv) {                     /* scale kv to start with 1: 2 [1, 2] x and [2, 4] x meet */
+    double k0 = 0;
+    for (int i = 0; k0 == 0; i++) k0 = kv->args[i]->num;
+    coef *= k0;
+    kv = fold2(c, kv->shape, kv, ex_num(c, 1 / k0), mul2);
   }
 
   /* equal bases: add the exponents */

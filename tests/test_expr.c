@@ -404,6 +404,10 @@ Test(canonical, constants) {
   cr_assert_eq(ex_add(c, v12, v34), ex_vec(c, (ex_node *[]){N(4), N(6)}, 2));
   cr_assert_eq(ex_mul(c, N(2), v12), ex_vec(c, (ex_node *[]){N(2), N(4)}, 2));
   cr_assert_eq(ex_sum(c, v34), N(7));
+  ex_node *y2 = ex_sym(c, 0, 9, v12->shape, "y2", NULL);
+  ex_node *vy = ex_mul(c, v12, y2);            /* a constant vector absorbs coefficients */
+  cr_assert_eq(ex_add(c, ex_mul(c, N(2), vy), ex_mul(c, N(3), vy)),
+               ex_mul(c, ex_vec(c, (ex_node *[]){N(5), N(10)}, 2), y2));
   cr_assert_eq(ex_vec(c, (ex_node *[]){N(1), N(1)}, 2), ex_num_like(c, 1, (ex_shape){EXS_VECTOR, 2, 1}));
   cr_assert_eq(ex_sum(c, ex_bcast(c, f.s, 3)), ex_mul(c, N(3), f.s));
   cr_assert_eq(ex_add(c, f.x, ex_bcast(c, f.s, 3)), ex_add(c, f.s, f.x));
