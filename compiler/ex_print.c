@@ -102,6 +102,7 @@ static const char *fn_print_name(const printer *p, ex_fn f) {
   case F_STEP: return sty(p, "relu′", "\\operatorname{relu}'", "relu'");
   case F_IND1: return sty(p, "hardtanh′", "\\operatorname{hardtanh}'", "hardtanh'");
   case F_SIGN: return sty(p, "sign", "\\operatorname{sign}", "sign");
+  case F_SQRT: return sty(p, "√", "\\sqrt", "sqrt");
   default: return ex_fn_name(f);
   }
 }
@@ -450,7 +451,7 @@ static void print_fn(printer *p, const ex_node *x) {
     put(p, "√");
     print(p, a, P_ATOM);
   } else {
-    print_call(p, x->fn == F_SQRT ? sty(p, "√", "", "sqrt") : fn_print_name(p, x->fn), a);
+    print_call(p, fn_print_name(p, x->fn), a);
   }
 }
 

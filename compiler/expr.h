@@ -108,7 +108,8 @@ ex_node *ex_dot(ex_ctx *c, ex_node *a, ex_node *b);       /* sum(a*b) */
 ex_node *ex_sumsq(ex_ctx *c, ex_node *v);                 /* sum(v^2) */
 ex_node *ex_mean(ex_ctx *c, ex_node *v);                  /* sum(v)/n */
 ex_node *ex_log_softmax(ex_ctx *c, ex_node *v);           /* v - logsumexp(v) */
-ex_node *ex_zero_like(ex_ctx *c, ex_shape s);             /* 0 (scalar 0 broadcasts) */
+ex_node *ex_zero_like(ex_ctx *c, ex_shape s);             /* the 0 of shape s; the scalar 0
+                                                             also works as a zero of any shape */
 /* Build an n-ary sum or product of several operands at once. */
 ex_node *ex_addn(ex_ctx *c, ex_node *const *xs, int n);
 ex_node *ex_muln(ex_ctx *c, ex_node *const *xs, int n);
