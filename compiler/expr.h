@@ -32,7 +32,7 @@ typedef struct ex_shape {
 
 /* ---- node kinds -------------------------------------------------------------------- */
 typedef enum {
-  X_NUM,       /* scalar constant: num */
+  X_NUM,       /* constant: num; a scalar, or a vector/matrix whose elements all equal num */
   X_SYM,       /* symbol leaf: sym_kind, sym_index, name, shape */
   X_VEC,       /* vector literal of scalar args[0..n-1] */
   X_ADD,       /* n-ary elementwise sum (scalars broadcast) */
@@ -45,7 +45,7 @@ typedef enum {
   X_SUM,       /* sum of the elements of args[0] -> scalar */
   X_SOFTMAX,   /* softmax of vector args[0] -> vector */
   X_LOGSUMEXP, /* log sum exp of vector args[0] -> scalar */
-  X_BCAST,     /* scalar args[0] broadcast to a vector of `rows` (explicit, rare) */
+  X_BCAST,     /* scalar args[0] broadcast to `shape` (a vector of `rows`, or a matrix) */
 } ex_op;
 
 /* Elementwise functions, including the derivatives the differentiator needs. */
@@ -99,12 +99,17 @@ ex_node *ex_sum(ex_ctx *c, ex_node *v);
 ex_node *ex_softmax(ex_ctx *c, ex_node *v);
 ex_node *ex_logsumexp(ex_ctx *c, ex_node *v);
 ex_node *ex_bcast(ex_ctx *c, ex_node *s, long n);
+/* Added: a number filled into a shape (X_NUM carries a shape: see X_NUM above), and a
+ * scalar broadcast to any shape (a vector or a matrix). */
+ex_node *ex_num_like(ex_ctx *c, double v, ex_shape s);
+ex_node *ex_bcast_to(ex_ctx *c, ex_node *s, ex_shape shape);
 /* conveniences built from the above */
 ex_node *ex_dot(ex_ctx *c, ex_node *a, ex_node *b);       /* sum(a*b) */
 ex_node *ex_sumsq(ex_ctx *c, ex_node *v);                 /* sum(v^2) */
 ex_node *ex_mean(ex_ctx *c, ex_node *v);                  /* sum(v)/n */
 ex_node *ex_log_softmax(ex_ctx *c, ex_node *v);           /* v - logsumexp(v) */
-ex_node *ex_zero_like(ex_ctx *c, ex_shape s);             /* 0 (scalar 0 broadcasts) */
+ex_node *ex_zero_like(ex_ctx *c, ex_shape s);             /* the 0 of shape s; the scalar 0
+                                                             also works as a zero of any shape */
 /* Build an n-ary sum or product of several operands at once. */
 ex_node *ex_addn(ex_ctx *c, ex_node *const *xs, int n);
 ex_node *ex_muln(ex_ctx *c, ex_node *const *xs, int n);
