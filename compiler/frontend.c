@@ -23,6 +23,7 @@ typedef struct fe_loader {
   fe_opts opts;
   vl_vec done;             /* canonical paths of every file loaded so far (char*) */
   vl_vec stack;            /* canonical paths of the files being loaded, outermost first */
+  vl_vec shown;            /* the same files as their paths read in messages */
 } fe_loader;
 
 static bool fe_load_decls(fe_loader *L, const vl_source *src, const char *canon, bool used);
@@ -130,14 +131,13 @@ static bool fe_in(const vl_vec *v, const char *s) {
 
 /* The files of the include cycle, "a.vle -> b.vle -> a.vle", from where canon entered. */
 static const char *fe_cycle_text(fe_loader *L, const char *canon) {
-  const char *s = "";
-  bool on = false;
+  const char *s = "", *first = NULL;
   for (int i = 0; i < L->stack.len; i++) {
-    const char *p = L->stack.items[i];
-    on = on || !strcmp(p, canon);
-    if (on) s = ar_printf(L->a, "%s%s -> ", s, p);
+    if (!first && strcmp(L->stack.items[i], canon)) continue;
+    if (!first) first = L->shown.items[i];
+    s = ar_printf(L->a, "%s%s -> ", s, (const char *)L->shown.items[i]);
   }
-  return ar_printf(L->a, "%s%s", s, canon);
+  return ar_printf(L->a, "%s%s", s, first ? first : canon);
 }
 
 /* use "path" | use std.NAME: load the file once; a cycle or a missing file is an error. */
@@ -179,6 +179,7 @@ static bool fe_load_decls(fe_loader *L, const vl_source *src, const char *canon,
   vec_push(L->a, &L->done, (void *)canon);
   if (!ps_parse(L->a, L->d, src, &decls)) return false;
   vec_push(L->a, &L->stack, (void *)canon);
+  vec_push(L->a, &L->shown, (void *)src->path);
   bool ok = true;
   for (int i = 0; i < decls.len; i++) {
     vl_decl *dc = decls.items[i];
@@ -188,6 +189,7 @@ static bool fe_load_decls(fe_loader *L, const vl_source *src, const char *canon,
     if (dc->kind == D_USE && !fe_use(L, dc)) ok = false;
   }
   L->stack.len--;
+  L->shown.len--;
   return ok;
 }
 
