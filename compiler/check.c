@@ -14,10 +14,25 @@
 
 /* ---- reporting -------------------------------------------------------------------------- */
 
+/* Was the last error printed? Past max_errors they are only counted, and their notes
+ * must not be printed either (each note prints a source line: a flood of them on a huge
+ * file would take quadratic time). */
+static bool ck_printing(const ck_ctx *c) {
+  return !c->d->max_errors || c->d->errors <= c->d->max_errors;
+}
+
+void ck_note(ck_ctx *c, vl_span sp, const char *fmt, ...) {
+  if (!ck_printing(c)) return;
+  va_list ap;
+  va_start(ap, fmt);
+  dg_vreport(c->d, DG_NOTE, sp, fmt, ap);
+  va_end(ap);
+}
+
 /* The notes that say which fn expansion an error happened in, innermost first. */
 static void ck_expansion_notes(ck_ctx *c) {
   for (ck_frame *f = c->frames; f; f = f->up)
-    dg_note(c->d, f->call, "in the expansion of fn '%s' called here", f->fn->name);
+    ck_note(c, f->call, "in the expansion of fn '%s' called here", f->fn->name);
 }
 
 void ck_err(ck_ctx *c, vl_span sp, const char *fmt, ...) {
@@ -28,7 +43,17 @@ void ck_err(ck_ctx *c, vl_span sp, const char *fmt, ...) {
   ck_expansion_notes(c);
 }
 
+/* Said once, when the warnings are cut short. */
+static void ck_warn_plain(ck_ctx *c) {
+  fprintf(c->d->out, "vlec: warning: more than %d warnings; the rest are not shown\n", CK_MAX_WARNINGS);
+  c->d->warnings++;
+}
+
 void ck_warn(ck_ctx *c, vl_span sp, const char *fmt, ...) {
+  if (++c->warnings > CK_MAX_WARNINGS) {
+    if (c->warnings == CK_MAX_WARNINGS + 1) ck_warn_plain(c);
+    return;
+  }
   va_list ap;
   va_start(ap, fmt);
   dg_vreport(c->d, DG_WARNING, sp, fmt, ap);
@@ -71,7 +96,7 @@ static void ck_declare(ck_ctx *c) {
     vl_decl *first = st_put(&c->names, d);
     if (!first) continue;
     ck_err(c, d->name_span, "'%s' is already defined (as a %s)", d->name, ck_kind_name(first->kind));
-    dg_note(c->d, first->name_span, "'%s' is first defined here", d->name);
+    ck_note(c, first->name_span, "'%s' is first defined here", d->name);
     ck_info_of(c, d)->bad = true;
   }
 }
@@ -161,15 +186,16 @@ static void ck_phi(ck_ctx *c, vl_decl *p, vl_field *f) {
          ast_expr_string(c->a, f->value));
 }
 
-static vl_field *ck_pop_field(ck_ctx *c, vl_decl *p, int i) {
-  vl_field *f = &p->fields[i];
-  for (int j = 0; j < i; j++) {
-    if (strcmp(p->fields[j].key, f->key)) continue;
+/* A known field given for the first time (seen[] remembers the first of each key). */
+static vl_field *ck_pop_field(ck_ctx *c, vl_field *f, vl_field *seen[3]) {
+  static const char *const keys[3] = { "tau_m", "tau_r", "phi" };
+  for (int k = 0; k < 3; k++) {
+    if (strcmp(f->key, keys[k])) continue;
+    if (!seen[k]) return seen[k] = f;
     ck_err(c, f->key_span, "field '%s' is given twice", f->key);
-    dg_note(c->d, p->fields[j].key_span, "first given here");
+    ck_note(c, seen[k]->key_span, "first given here");
     return NULL;
   }
-  if (!strcmp(f->key, "tau_m") || !strcmp(f->key, "tau_r") || !strcmp(f->key, "phi")) return f;
   ck_err(c, f->key_span, "unknown population field '%s' (fields: tau_m, tau_r, phi)", f->key);
   return NULL;
 }
@@ -177,8 +203,9 @@ static vl_field *ck_pop_field(ck_ctx *c, vl_decl *p, int i) {
 /* population NAME[n] { tau_m = ...; tau_r = ...; phi = ... } */
 static void ck_pop(ck_ctx *c, vl_decl *p) {
   ck_size(c, p);
+  vl_field *seen[3] = { 0 };
   for (int i = 0; i < p->nfields; i++) {
-    vl_field *f = ck_pop_field(c, p, i);
+    vl_field *f = ck_pop_field(c, &p->fields[i], seen);
     if (!f) continue;
     if (!strcmp(f->key, "phi")) { ck_phi(c, p, f); continue; }
     ck_tau(c, p, f);
@@ -225,6 +252,12 @@ static void ck_bias(ck_ctx *c, vl_decl *b) {
 
 /* fn NAME(params) = expr: parameters distinct and not reserved; body names resolved. */
 static void ck_fn(ck_ctx *c, vl_decl *f) {
+  if (f->nparams > CK_MAX_PARAMS) {
+    ck_err(c, f->name_span, "fn '%s' has %d parameters (the limit is %d)", f->name, f->nparams, CK_MAX_PARAMS);
+    ck_info_of(c, f)->bad = true;
+    vec_push(c->a, &c->m->fns, f);
+    return;
+  }
   for (int i = 0; i < f->nparams; i++) {
     if (ck_reserved(c, f->params[i], f->param_spans[i])) ck_info_of(c, f)->bad = true;
     for (int j = 0; j < i; j++)
@@ -268,7 +301,7 @@ static void ck_model(ck_ctx *c, vl_decl *d) {
 static void ck_once(ck_ctx *c, vl_decl *d, vl_decl **slot, const char *what) {
   if (*slot) {
     ck_err(c, d->span, "a second %s (a model has one)", what);
-    dg_note(c->d, (*slot)->span, "the first %s is here", what);
+    ck_note(c, (*slot)->span, "the first %s is here", what);
     return;
   }
   *slot = d;
@@ -325,7 +358,8 @@ static void ck_defaults(vl_model *m) {
 
 bool ck_check(vl_model *m, dg_ctx *d) {
   ck_ctx c = { .m = m, .a = m->arena, .d = d, .clone_budget = CK_CLONE_BUDGET,
-               .eval_budget = CK_EVAL_BUDGET, .hints_left = 20 };
+               .eval_budget = CK_EVAL_BUDGET, .hints_left = 20,
+               .cycle_checks_left = 20 };
   int errors = d->errors;
   ck_defaults(m);
   st_init(&c.names, m->arena);

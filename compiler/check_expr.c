@@ -80,10 +80,11 @@ vl_decl *ck_lookup(ck_ctx *c, const char *name, vl_span sp) {
     return NULL;
   }
   if (c->cur && d->order > c->cur->order) {
-    bool cyc = (d->kind == D_LET || d->kind == D_FN) && c->cur->name && ck_refers(c, d, c->cur);
+    bool cyc = (d->kind == D_LET || d->kind == D_FN) && c->cur->name && c->cycle_checks_left-- > 0 &&
+               ck_refers(c, d, c->cur);
     if (cyc) ck_err(c, sp, "cycle in definitions: '%s' and '%s' refer to each other", c->cur->name, name);
     else ck_err(c, sp, "'%s' is used before its definition", name);
-    dg_note(c->d, d->name_span, "'%s' is defined here", name);
+    ck_note(c, d->name_span, "'%s' is defined here", name);
     return NULL;
   }
   return d;

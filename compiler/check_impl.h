@@ -21,6 +21,7 @@ typedef struct ck_info {
   bool checked;            /* its own check is done */
   int deps;                /* D_CONST/D_LET/D_COST: ck_deps of the value */
   const vl_expr *dep_on;   /* the name that made deps non-zero (for messages) */
+  const vl_learn_item *learned[3];  /* the learn item of W/b, of .tau_m, of .tau_r */
 } ck_info;
 
 /* A fn call being expanded: errors inside the body get a note pointing at the call. */
@@ -43,18 +44,23 @@ typedef struct ck_ctx {
   long clone_budget;       /* nodes fn expansion may still create */
   long eval_budget;        /* element evaluations constant folding may still do */
   int hints_left;          /* "did you mean" searches left (each is linear) */
+  int cycle_checks_left;   /* searches for a cycle behind a forward reference (linear) */
+  int warnings;            /* warnings so far (capped at CK_MAX_WARNINGS) */
 } ck_ctx;
 
 /* Limits of the checker (docs/language.md). */
 enum { CK_MAX_CHECK_DEPTH = 4 * FE_MAX_DEPTH };
 #define CK_CLONE_BUDGET 2000000L
 #define CK_EVAL_BUDGET 50000000L
-#define CK_MAX_CVAL 1000000L     /* elements of a constant kept as vl_decl.cval */
+#define CK_MAX_CVAL 1000000L
+enum { CK_MAX_WARNINGS = 100, CK_MAX_PARAMS = 255 };     /* elements of a constant kept as vl_decl.cval */
 
 /* ---- reporting (check.c) -------------------------------------------------------------- */
 /* An error, followed by a note per fn expansion in progress. */
 void ck_err(ck_ctx *c, vl_span sp, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void ck_warn(ck_ctx *c, vl_span sp, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A note to the error just reported (nothing when that error was not printed). */
+void ck_note(ck_ctx *c, vl_span sp, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 ck_info *ck_info_of(ck_ctx *c, const vl_decl *d);
 const char *ck_kind_name(vl_decl_kind k);            /* "population", "weight", ... */
 

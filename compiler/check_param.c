@@ -124,17 +124,11 @@ static bool ck_learn_item(ck_ctx *c, vl_learn_item *it) {
 /* A parameter may be learned once, by one optimizer. */
 static void ck_learn_unique(ck_ctx *c, vl_decl *d, int k) {
   vl_learn_item *it = &d->items[k];
-  for (int j = 0; j < c->m->learns.len; j++) {
-    vl_decl *l = c->m->learns.items[j];
-    int n = l == d ? k : l->nitems;
-    for (int i = 0; i < n; i++) {
-      vl_learn_item *o = &l->items[i];
-      if (o->param != it->param || o->field != it->field) continue;
-      ck_err(c, it->ref->span, "%s is learned twice", ast_expr_string(c->a, it->ref));
-      dg_note(c->d, o->ref->span, "first learned here");
-      return;
-    }
-  }
+  int slot = !it->field ? 0 : !strcmp(it->field, "tau_m") ? 1 : 2;
+  const vl_learn_item **first = &ck_info_of(c, it->param)->learned[slot];
+  if (!*first) { *first = it; return; }
+  ck_err(c, it->ref->span, "%s is learned twice", ast_expr_string(c->a, it->ref));
+  ck_note(c, (*first)->ref->span, "first learned here");
 }
 
 /* sgd(rate) | adam(rate) | adam(rate, beta1, beta2, eps): PyTorch's Adam defaults. */
@@ -217,23 +211,27 @@ static void ck_setting(ck_ctx *c, vl_model *m, vl_field *f) {
   }
 }
 
-void ck_settings(ck_ctx *c, vl_decl *d) {
+/* The index of a settings key, or -1. */
+static int ck_setting_key(const char *key) {
   static const char *const keys[] = { "dt", "gamma", "errors", "scheme", "batch" };
+  for (int k = 0; k < (int)(sizeof keys / sizeof keys[0]); k++)
+    if (!strcmp(keys[k], key)) return k;
+  return -1;
+}
+
+void ck_settings(ck_ctx *c, vl_decl *d) {
+  vl_field *seen[5] = { 0 };
   for (int i = 0; i < d->nfields; i++) {
     vl_field *f = &d->fields[i];
-    bool known = false;
-    for (unsigned k = 0; k < sizeof keys / sizeof keys[0]; k++) known = known || !strcmp(keys[k], f->key);
-    if (!known) {
+    int k = ck_setting_key(f->key);
+    if (k < 0) {
       ck_err(c, f->key_span, "unknown setting '%s' (expected dt, gamma, errors, scheme or batch)", f->key);
-      continue;
-    }
-    bool dup = false;
-    for (int j = 0; j < i && !dup; j++) {
-      if (strcmp(d->fields[j].key, f->key)) continue;
+    } else if (seen[k]) {
       ck_err(c, f->key_span, "setting '%s' is given twice", f->key);
-      dg_note(c->d, d->fields[j].key_span, "first given here");
-      dup = true;
+      ck_note(c, seen[k]->key_span, "first given here");
+    } else {
+      seen[k] = f;
+      ck_setting(c, c->m, f);
     }
-    if (!dup) ck_setting(c, c->m, f);
   }
 }
