@@ -59,6 +59,7 @@ typedef enum {
   EX_CALL,     /* name(args): a builtin (bi != BI_NONE) or, before check, a user fn */
   EX_VEC,      /* [args] */
   EX_NORM,     /* |arg| : Euclidean norm (|v|^2 is the squared norm) */
+  EX_STR,      /* "text" (name holds the text): only as the argument of file(...) */
 } vl_expr_kind;
 
 struct vl_expr {
@@ -74,6 +75,11 @@ struct vl_expr {
   vl_expr *lhs, *rhs;      /* EX_BINARY; EX_NEG, EX_DERIV, EX_FIELD, EX_NORM use lhs */
   vl_expr **args;          /* EX_CALL, EX_VEC */
   int nargs;
+  /* Added by the front end. */
+  int param;               /* in a fn body before expansion: 1 + index of the parameter
+                              this EX_NAME names; 0 everywhere else (and after check) */
+  int depth;               /* parser: height of the tree below (1 for a leaf), bounded by
+                              FE_MAX_DEPTH so that recursive passes cannot overflow */
 };
 
 /* ---- declarations ------------------------------------------------------------------- */
@@ -149,6 +155,16 @@ struct vl_decl {
   /* fields/nfields are reused for the `key = value` items */
 
   bool used;               /* for warnings: a let or fn that is never used */
+
+  /* Added by the front end. */
+  int order;               /* position in vl_model.decls (declaration order) */
+  vl_span onehot_span;     /* D_INPUT/D_TARGET: where `onehot` was written (line 0: not) */
+  const char *init_path;   /* file("p") initialisers after check: p resolved against the
+                              directory of the declaring file */
+  const double *cval;      /* after check, D_CONST (and D_LET whose value is constant):
+                              the value with every const at its default, cval_len numbers
+                              (1 for a scalar); NULL when it is not constant or too big */
+  long cval_len;
 };
 
 /* A parsed (and, after check, checked) model: all declarations of the main file and of
@@ -174,5 +190,8 @@ typedef struct vl_model {
 /* Debug printing of expressions in source syntax (used by tests and diagnostics). */
 void ast_print_expr(FILE *out, const vl_expr *e);
 const char *ast_builtin_name(vl_builtin b);
+/* Added by the front end. */
+vl_builtin ast_builtin_lookup(const char *name);          /* BI_NONE if not a built-in */
+char *ast_expr_string(vl_arena *a, const vl_expr *e);     /* ast_print_expr into a string */
 
 #endif
