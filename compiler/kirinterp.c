@@ -109,15 +109,28 @@ static void ki_map(const ki_ctx *x, const kir_stmt *s, int64_t batch) {
   }
 }
 
-/* dst[b, r] (+)= sum_c M[r, c] src[b, c]: a dot product per row, summed from 0 in column
- * order, then added to dst. */
+/* sum_c a[c] b[c] in the order of KIR_DOT_LANES (kir.h): interleaved partial sums, combined
+ * by halving, then the tail in order. */
+static double ki_dot(const double *a, const double *b, long n) {
+  double lane[KIR_DOT_LANES] = {0};
+  long nb = n - n % KIR_DOT_LANES;
+  for (long c = 0; c < nb; c += KIR_DOT_LANES)
+    for (int j = 0; j < KIR_DOT_LANES; j++) lane[j] = lane[j] + a[c + j] * b[c + j];
+  for (int w = KIR_DOT_LANES / 2; w >= 1; w /= 2)
+    for (int j = 0; j < w; j++) lane[j] = lane[j] + lane[j + w];
+  double acc = lane[0];
+  for (long c = nb; c < n; c++) acc = acc + a[c] * b[c];
+  return acc;
+}
+
+/* dst[b, r] (+)= sum_c M[r, c] src[b, c]: a dot product per row (ki_dot), then added to
+ * dst. */
 static void ki_matvec_rows(const ki_ctx *x, const kir_stmt *s, int64_t b) {
   const kir_buf *m = &x->p->bufs[s->mat];
   const double *M = x->bufs[s->mat], *src = ki_base(x, s->src, b);
   double *dst = ki_base(x, s->dst, b);
   for (long r = 0; r < m->rows; r++) {
-    double acc = 0.0;
-    for (long c = 0; c < m->cols; c++) acc = acc + M[r * m->cols + c] * src[c];
+    double acc = ki_dot(M + r * m->cols, src, m->cols);
     dst[r] = s->accumulate ? dst[r] + acc : acc;
   }
 }
@@ -145,22 +158,20 @@ static void ki_matvec(const ki_ctx *x, const kir_stmt *s, int64_t batch) {
 }
 
 /* dst[r, c] = s * sum_b expr, or += without mean: the batch loop outside, summing straight
- * into dst (zeroed first unless accumulating), then scaling by 1/batch. */
+ * into dst. The first batch element stores (unless accumulating) and the last one scales by
+ * 1/batch, so the whole reduction is a single pass over dst per batch element (for batch 1:
+ * dst = expr * 1.0, one pass). */
 static void ki_breduce_direct(const ki_ctx *x, const kir_stmt *s, int64_t batch) {
   const kir_buf *d = &x->p->bufs[s->dst];
-  double *dst = x->bufs[s->dst];
-  if (!s->accumulate)
-    for (long i = 0; i < kir_size(d); i++) dst[i] = 0.0;
+  double *dst = x->bufs[s->dst], sc = 1.0 / (double)batch;
   for (int64_t b = 0; b < batch; b++)
     for (long r = 0; r < d->rows; r++)
       for (long c = 0; c < d->cols; c++) {
         long rc = r * d->cols + c;
-        dst[rc] = dst[rc] + ki_eval(x, s->expr, (ki_at){b, r, c, rc});
+        double v = ki_eval(x, s->expr, (ki_at){b, r, c, rc});
+        double t = b == 0 && !s->accumulate ? v : dst[rc] + v;
+        dst[rc] = s->mean && b == batch - 1 ? t * sc : t;
       }
-  if (s->mean) {
-    double sc = 1.0 / (double)batch;
-    for (long i = 0; i < kir_size(d); i++) dst[i] = dst[i] * sc;
-  }
 }
 
 /* dst[r, c] += (1/batch) * sum_b expr: the batch sum per element, then added. */

@@ -325,15 +325,6 @@ static void cg_batch_end(cg *g, cg_loop *l, const kir_buf *d) {
   if (d->batched) cg_loop_end(g, l);
 }
 
-/* for i < size: dst[i] = dst[i] * k  (or = k when set) */
-static void cg_fill(cg *g, int id, LLVMValueRef k, bool scale) {
-  cg_loop l;
-  LLVMValueRef i = cg_loop_begin(g, &l, cg_i(g, kir_size(&g->p->bufs[id])), "i");
-  LLVMValueRef ptr = cg_elem(g, id, NULL, i);
-  cg_st(g, ptr, scale ? cg_fmul(g, cg_ld(g, ptr), k) : k);
-  cg_loop_end(g, &l);
-}
-
 /* ---- statements -------------------------------------------------------------------- */
 
 /* dst[b?, r, c] (+)= expr */
@@ -351,19 +342,56 @@ static void cg_map(cg *g, const kir_stmt *s) {
   cg_batch_end(g, &lb, d);
 }
 
-/* dst[b, r] (+)= sum_c M[r, c] src[b, c]: a row-dot reduction per row. */
+/* A vector of KIR_DOT_LANES reals loaded from an element address (element alignment). */
+static LLVMValueRef cg_vld(cg *g, LLVMValueRef ptr) {
+  LLVMValueRef v = LLVMBuildLoad2(g->b, LLVMVectorType(g->real, KIR_DOT_LANES), ptr, "");
+  LLVMSetAlignment(v, g->o->f32 ? 4 : 8);
+  return v;
+}
+
+/* Combines the lanes by halving, as ki_dot: lane[j] += lane[j + w], w = LANES/2 ... 1. */
+static LLVMValueRef cg_lanes_sum(cg *g, LLVMValueRef v) {
+  LLVMValueRef lane[KIR_DOT_LANES];
+  for (int j = 0; j < KIR_DOT_LANES; j++)
+    lane[j] = LLVMBuildExtractElement(g->b, v, LLVMConstInt(g->i64, (unsigned)j, 0), "");
+  for (int w = KIR_DOT_LANES / 2; w >= 1; w /= 2)
+    for (int j = 0; j < w; j++) lane[j] = cg_fadd(g, lane[j], lane[j + w]);
+  return lane[0];
+}
+
+/* sum_c M[row, c] src[b, c] in the order of KIR_DOT_LANES (kir.h): a vector accumulator
+ * over whole blocks of lanes, its lanes combined, then the (< LANES) tail columns. Writing
+ * the lanes as an LLVM vector makes the reduction vectorised without any fast-math flag. */
+static LLVMValueRef cg_dot(cg *g, const kir_stmt *s, LLVMValueRef row, LLVMValueRef b) {
+  long n = g->p->bufs[s->mat].cols, nb = n - n % KIR_DOT_LANES;
+  LLVMTypeRef vt = LLVMVectorType(g->real, KIR_DOT_LANES);
+  LLVMValueRef vacc = LLVMBuildAlloca(g->ab, vt, "lanes");
+  LLVMValueRef rowbase = cg_imul(g, row, cg_i(g, n));
+  LLVMBuildStore(g->b, LLVMConstNull(vt), vacc);
+  if (nb > 0) {
+    cg_loop lk;
+    LLVMValueRef k = cg_loop_begin(g, &lk, cg_i(g, nb / KIR_DOT_LANES), "k");
+    LLVMValueRef c = cg_imul(g, k, cg_i(g, KIR_DOT_LANES));
+    LLVMValueRef mv = cg_vld(g, cg_elem(g, s->mat, NULL, cg_iadd(g, rowbase, c)));
+    LLVMValueRef xv = cg_vld(g, cg_elem(g, s->src, b, c));
+    LLVMValueRef old = LLVMBuildLoad2(g->b, vt, vacc, "");
+    LLVMBuildStore(g->b, cg_fadd(g, old, cg_fmul(g, mv, xv)), vacc);
+    cg_loop_end(g, &lk);
+  }
+  LLVMValueRef acc = cg_lanes_sum(g, LLVMBuildLoad2(g->b, vt, vacc, ""));
+  for (long c = nb; c < n; c++) {
+    LLVMValueRef mv = cg_ld(g, cg_elem(g, s->mat, NULL, cg_iadd(g, rowbase, cg_i(g, c))));
+    acc = cg_fadd(g, acc, cg_fmul(g, mv, cg_ld(g, cg_elem(g, s->src, b, cg_i(g, c)))));
+  }
+  return acc;
+}
+
+/* dst[b, r] (+)= sum_c M[r, c] src[b, c]: a dot product per row. */
 static void cg_matvec_rows(cg *g, const kir_stmt *s, LLVMValueRef b) {
   const kir_buf *m = &g->p->bufs[s->mat];
-  LLVMValueRef acc = cg_acc(g);
-  cg_loop lr, lc;
+  cg_loop lr;
   LLVMValueRef r = cg_loop_begin(g, &lr, cg_i(g, m->rows), "r");
-  cg_stacc(g, acc, cg_f(g, 0.0));
-  LLVMValueRef c = cg_loop_begin(g, &lc, cg_i(g, m->cols), "c");
-  LLVMValueRef mv = cg_ld(g, cg_elem(g, s->mat, NULL, cg_iadd(g, cg_imul(g, r, cg_i(g, m->cols)), c)));
-  LLVMValueRef xv = cg_ld(g, cg_elem(g, s->src, b, c));
-  cg_stacc(g, acc, cg_fadd(g, cg_ldacc(g, acc), cg_fmul(g, mv, xv)));
-  cg_loop_end(g, &lc);
-  LLVMValueRef v = cg_ldacc(g, acc), ptr = cg_elem(g, s->dst, b, r);
+  LLVMValueRef v = cg_dot(g, s, r, b), ptr = cg_elem(g, s->dst, b, r);
   if (s->accumulate) v = cg_fadd(g, cg_ld(g, ptr), v);
   cg_st(g, ptr, v);
   cg_loop_end(g, &lr);
@@ -402,19 +430,26 @@ static LLVMValueRef cg_inv_batch(cg *g) {
   return cg_fdiv(g, cg_f(g, 1.0), LLVMBuildSIToFP(g->b, g->batch, g->real, ""));
 }
 
-/* dst = [dst +] sum_b expr [then * 1/batch]: batch loop outside, summing into dst. */
+/* dst = [dst +] sum_b expr [* 1/batch]: batch loop outside, one pass over dst per batch
+ * element; the first element stores, the last scales (selects on the loop-invariant flags
+ * first/last, as ki_breduce_direct). */
 static void cg_breduce_direct(cg *g, const kir_stmt *s) {
   const kir_buf *d = &g->p->bufs[s->dst];
-  if (!s->accumulate) cg_fill(g, s->dst, cg_f(g, 0.0), false);
+  LLVMValueRef sc = cg_inv_batch(g);
   cg_loop lb;
   cg_nest n;
   cg_at at = {.b = cg_loop_begin(g, &lb, g->batch, "b")};
+  LLVMValueRef first = LLVMBuildICmp(g->b, LLVMIntEQ, at.b, cg_i(g, 0), "first");
+  LLVMValueRef last = LLVMBuildICmp(g->b, LLVMIntEQ, at.b,
+                                    LLVMBuildSub(g->b, g->batch, cg_i(g, 1), ""), "last");
   cg_nest_begin(g, &n, d, cg_uses_rc(s->expr), &at);
-  LLVMValueRef ptr = cg_elem(g, s->dst, NULL, at.rc);
-  cg_st(g, ptr, cg_fadd(g, cg_ld(g, ptr), cg_expr(g, s->expr, at)));
+  LLVMValueRef v = cg_expr(g, s->expr, at), ptr = cg_elem(g, s->dst, NULL, at.rc);
+  LLVMValueRef t = cg_fadd(g, cg_ld(g, ptr), v);
+  if (!s->accumulate) t = LLVMBuildSelect(g->b, first, v, t, "");
+  if (s->mean) t = LLVMBuildSelect(g->b, last, cg_fmul(g, t, sc), t, "");
+  cg_st(g, ptr, t);
   cg_nest_end(g, &n);
   cg_loop_end(g, &lb);
-  if (s->mean) cg_fill(g, s->dst, cg_inv_batch(g), true);
 }
 
 /* dst += (sum_b expr) * 1/batch: per element, the batch sum in a register. */
