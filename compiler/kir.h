@@ -134,6 +134,24 @@ bool kir_verify(const kir_program *p, FILE *err);
 /* Human-readable listing of a program (vlec emit --kir, tests). */
 void kir_dump(FILE *out, const kir_program *p);
 
+/* Small helpers (added by the back end; safe for anyone to use). */
+long        kir_size(const kir_buf *b);         /* rows * cols: reals per batch element */
+const char *kir_role_name(kir_role r);          /* "state", "pub", ... as in docs/abi.md */
+const char *kir_fn_name(ex_fn f);               /* "tanh", "sigmoid", ... */
+bool        kir_ident(const char *s);           /* a C identifier (model and kernel names) */
+bool        kir_pow_is_small_int(double y);    /* KE_POW exponents expanded into multiplies */
+
+/* Summation order of a KS_MATVEC row dot product (non-transposed), part of the semantics so
+ * that interpreter and generated code agree bit for bit in strict FP mode: the columns are
+ * split into KIR_DOT_LANES interleaved partial sums over the first n - n % LANES columns
+ * (lane j sums columns c == j mod LANES, in order), the lanes are combined by halving
+ * (lane[j] += lane[j + w] for w = LANES/2, ..., 1), then the remaining columns are added in
+ * order. This is what lets the dot product vectorise without fast-math. */
+enum { KIR_DOT_LANES = 8 };
+
+/* Note: kir_emit() returns a pointer into the kernel's growable statement array; it stays
+ * valid only until the next kir_emit() on the same kernel. Fill it in right away. */
+
 /* ---- the reference interpreter (kirinterp.c): runs a kernel on double buffers -------- */
 void kir_run(const kir_program *p, const kir_kernel *k, double *const *bufs, int64_t batch);
 

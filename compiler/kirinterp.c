@@ -1,0 +1,221 @@
+/* kirinterp.c - the reference interpreter of kernel IR (kir_run in kir.h).
+ *
+ * Obviously correct rather than fast: one function per statement kind, loops written the
+ * way docs/backend.md describes them. It also fixes the *order* of every floating-point
+ * operation (summation order, where accumulate adds, how x^n is expanded) so that the
+ * generated code, which mirrors it, agrees with it bit for bit in strict FP mode.
+ */
+#include "kir.h"
+
+#include <math.h>
+
+/* Where a statement's expression is evaluated: batch element b, row r, column c, and rc,
+ * the destination's flat element index (r * cols + c; the reduced index i for VREDUCE). */
+typedef struct ki_at {
+  int64_t b;
+  long r, c, rc;
+} ki_at;
+
+typedef struct ki_ctx {
+  const kir_program *p;
+  double *const *bufs;
+} ki_ctx;
+
+/* Start of batch element b of buffer id (shared buffers ignore b). */
+static double *ki_base(const ki_ctx *x, int id, int64_t b) {
+  const kir_buf *buf = &x->p->bufs[id];
+  return x->bufs[id] + (buf->batched ? b * kir_size(buf) : 0);
+}
+
+static double ki_load(const ki_ctx *x, const kir_expr *e, ki_at at) {
+  long i = e->idx == KI_RC ? at.rc : e->idx == KI_R ? at.r : e->idx == KI_C ? at.c : 0;
+  return ki_base(x, e->buf, at.b)[i];
+}
+
+/* x^n for a small integer n by repeated multiplication from the left: ((x*x)*x)*... */
+static double ki_powi(double x, long n) {
+  long m = n < 0 ? -n : n;
+  double r = 1.0;
+  if (m > 0) r = x;
+  for (long k = 1; k < m; k++) r = r * x;
+  return n < 0 ? 1.0 / r : r;
+}
+
+/* The exponents expanded inline (must match cg_pow in llvm.c). */
+bool kir_pow_is_small_int(double y) {
+  return y == floor(y) && fabs(y) <= 16;
+}
+
+static double ki_pow(double x, const kir_expr *ye, double y) {
+  if (ye->op == KE_CONST && kir_pow_is_small_int(y)) return ki_powi(x, (long)y);
+  if (ye->op == KE_CONST && y == 0.5) return sqrt(x);
+  if (ye->op == KE_CONST && y == -0.5) return 1.0 / sqrt(x);
+  return pow(x, y);
+}
+
+static double ki_fn(ex_fn f, double x) {
+  switch (f) {
+  case F_TANH: return tanh(x);
+  case F_SIGMOID: return 1.0 / (1.0 + exp(-x));
+  case F_SOFTPLUS: return log1p(exp(-fabs(x))) + fmax(x, 0.0);   /* stable for large |x| */
+  case F_RELU: return x > 0 ? x : 0.0;
+  case F_HARDTANH: return x > 1 ? 1.0 : x < -1 ? -1.0 : x;
+  case F_EXP: return exp(x);
+  case F_LOG: return log(x);
+  case F_SIN: return sin(x);
+  case F_COS: return cos(x);
+  case F_SQRT: return sqrt(x);
+  case F_ABS: return fabs(x);
+  case F_STEP: return x > 0 ? 1.0 : 0.0;
+  case F_SIGN: return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0;
+  case F_IND1: return fabs(x) < 1 ? 1.0 : 0.0;
+  case F_COUNT: break;
+  }
+  return NAN;
+}
+
+static double ki_eval(const ki_ctx *x, const kir_expr *e, ki_at at) {
+  switch (e->op) {
+  case KE_CONST: return e->num;
+  case KE_LOAD: return ki_load(x, e, at);
+  case KE_NEG: return -ki_eval(x, e->a[0], at);
+  case KE_FN: return ki_fn(e->fn, ki_eval(x, e->a[0], at));
+  default: break;
+  }
+  double a = ki_eval(x, e->a[0], at), b = ki_eval(x, e->a[1], at);
+  switch (e->op) {
+  case KE_ADD: return a + b;
+  case KE_SUB: return a - b;
+  case KE_MUL: return a * b;
+  case KE_DIV: return a / b;
+  case KE_POW: return ki_pow(a, e->a[1], b);
+  case KE_MAX: return fmax(a, b);
+  default: return NAN;
+  }
+}
+
+/* dst[b?, r, c] (+)= expr */
+static void ki_map(const ki_ctx *x, const kir_stmt *s, int64_t batch) {
+  const kir_buf *d = &x->p->bufs[s->dst];
+  int64_t nb = d->batched ? batch : 1;
+  for (int64_t b = 0; b < nb; b++) {
+    double *dst = ki_base(x, s->dst, b);
+    for (long r = 0; r < d->rows; r++)
+      for (long c = 0; c < d->cols; c++) {
+        long rc = r * d->cols + c;
+        double v = ki_eval(x, s->expr, (ki_at){b, r, c, rc});
+        dst[rc] = s->accumulate ? dst[rc] + v : v;
+      }
+  }
+}
+
+/* sum_c a[c] b[c] in the order of KIR_DOT_LANES (kir.h): interleaved partial sums, combined
+ * by halving, then the tail in order. */
+static double ki_dot(const double *a, const double *b, long n) {
+  double lane[KIR_DOT_LANES] = {0};
+  long nb = n - n % KIR_DOT_LANES;
+  for (long c = 0; c < nb; c += KIR_DOT_LANES)
+    for (int j = 0; j < KIR_DOT_LANES; j++) lane[j] = lane[j] + a[c + j] * b[c + j];
+  for (int w = KIR_DOT_LANES / 2; w >= 1; w /= 2)
+    for (int j = 0; j < w; j++) lane[j] = lane[j] + lane[j + w];
+  double acc = lane[0];
+  for (long c = nb; c < n; c++) acc = acc + a[c] * b[c];
+  return acc;
+}
+
+/* dst[b, r] (+)= sum_c M[r, c] src[b, c]: a dot product per row (ki_dot), then added to
+ * dst. */
+static void ki_matvec_rows(const ki_ctx *x, const kir_stmt *s, int64_t b) {
+  const kir_buf *m = &x->p->bufs[s->mat];
+  const double *M = x->bufs[s->mat], *src = ki_base(x, s->src, b);
+  double *dst = ki_base(x, s->dst, b);
+  for (long r = 0; r < m->rows; r++) {
+    double acc = ki_dot(M + r * m->cols, src, m->cols);
+    dst[r] = s->accumulate ? dst[r] + acc : acc;
+  }
+}
+
+/* dst[b, c] (+)= sum_r M[r, c] src[b, r]: axpy of each row of M into dst (which is zeroed
+ * first unless accumulating), rows in order: row-major friendly. */
+static void ki_matvec_trans(const ki_ctx *x, const kir_stmt *s, int64_t b) {
+  const kir_buf *m = &x->p->bufs[s->mat];
+  const double *M = x->bufs[s->mat], *src = ki_base(x, s->src, b);
+  double *dst = ki_base(x, s->dst, b);
+  if (!s->accumulate)
+    for (long c = 0; c < m->cols; c++) dst[c] = 0.0;
+  for (long r = 0; r < m->rows; r++) {
+    double a = src[r];
+    for (long c = 0; c < m->cols; c++) dst[c] = dst[c] + M[r * m->cols + c] * a;
+  }
+}
+
+static void ki_matvec(const ki_ctx *x, const kir_stmt *s, int64_t batch) {
+  int64_t nb = x->p->bufs[s->dst].batched ? batch : 1;
+  for (int64_t b = 0; b < nb; b++) {
+    if (s->trans) ki_matvec_trans(x, s, b);
+    else ki_matvec_rows(x, s, b);
+  }
+}
+
+/* dst[r, c] = s * sum_b expr, or += without mean: the batch loop outside, summing straight
+ * into dst. The first batch element stores (unless accumulating) and the last one scales by
+ * 1/batch, so the whole reduction is a single pass over dst per batch element (for batch 1:
+ * dst = expr * 1.0, one pass). */
+static void ki_breduce_direct(const ki_ctx *x, const kir_stmt *s, int64_t batch) {
+  const kir_buf *d = &x->p->bufs[s->dst];
+  double *dst = x->bufs[s->dst], sc = 1.0 / (double)batch;
+  for (int64_t b = 0; b < batch; b++)
+    for (long r = 0; r < d->rows; r++)
+      for (long c = 0; c < d->cols; c++) {
+        long rc = r * d->cols + c;
+        double v = ki_eval(x, s->expr, (ki_at){b, r, c, rc});
+        double t = b == 0 && !s->accumulate ? v : dst[rc] + v;
+        dst[rc] = s->mean && b == batch - 1 ? t * sc : t;
+      }
+}
+
+/* dst[r, c] += (1/batch) * sum_b expr: the batch sum per element, then added. */
+static void ki_breduce_accmean(const ki_ctx *x, const kir_stmt *s, int64_t batch) {
+  const kir_buf *d = &x->p->bufs[s->dst];
+  double *dst = x->bufs[s->dst], sc = 1.0 / (double)batch;
+  for (long r = 0; r < d->rows; r++)
+    for (long c = 0; c < d->cols; c++) {
+      long rc = r * d->cols + c;
+      double acc = 0.0;
+      for (int64_t b = 0; b < batch; b++) acc = acc + ki_eval(x, s->expr, (ki_at){b, r, c, rc});
+      dst[rc] = dst[rc] + acc * sc;
+    }
+}
+
+static void ki_breduce(const ki_ctx *x, const kir_stmt *s, int64_t batch) {
+  if (s->accumulate && s->mean) ki_breduce_accmean(x, s, batch);
+  else ki_breduce_direct(x, s, batch);
+}
+
+/* dst[b] (+)= sum_i expr(b, i), or max (accumulate: max with dst). */
+static void ki_vreduce(const ki_ctx *x, const kir_stmt *s, int64_t batch) {
+  int64_t nb = x->p->bufs[s->dst].batched ? batch : 1;
+  for (int64_t b = 0; b < nb; b++) {
+    double acc = s->is_max ? -INFINITY : 0.0;
+    for (long i = 0; i < s->n; i++) {
+      double v = ki_eval(x, s->expr, (ki_at){b, i, 0, i});
+      acc = s->is_max ? fmax(acc, v) : acc + v;
+    }
+    double *dst = ki_base(x, s->dst, b);
+    if (s->accumulate) acc = s->is_max ? fmax(dst[0], acc) : dst[0] + acc;
+    dst[0] = acc;
+  }
+}
+
+void kir_run(const kir_program *p, const kir_kernel *k, double *const *bufs, int64_t batch) {
+  ki_ctx x = {p, bufs};
+  for (int i = 0; i < k->nstmts; i++) {
+    const kir_stmt *s = &k->stmts[i];
+    switch (s->op) {
+    case KS_MAP: ki_map(&x, s, batch); break;
+    case KS_MATVEC: ki_matvec(&x, s, batch); break;
+    case KS_BREDUCE: ki_breduce(&x, s, batch); break;
+    case KS_VREDUCE: ki_vreduce(&x, s, batch); break;
+    }
+  }
+}
