@@ -55,17 +55,34 @@ static ex_node *dv_sym(dv_system *s, int kind, int index, ex_shape sh, const cha
 }
 
 /* Names as the papers write them: u_h1, u̇_h1, e_h1, τᵐ_h1, τʳ_h1. */
+/* The symbols are created time constants first, then states, so that the canonical order
+ * of the engine (creation order) prints τᵐ ⊙ u̇ and −u + W r + b as the papers do. */
+static void dv_pop_tau_syms(dv_system *s, vl_arena *a, dv_pop *p) {
+  const char *n = p->decl->name;
+  ex_shape v = dv_vec(p->n);
+  p->taum = dv_sym(s, S_TAUM, p->index, v, ar_printf(a, "\u03c4\u1d50_%s", n),
+                   ar_printf(a, "\\tau^m_{%s}", n));
+  p->taur = dv_sym(s, S_TAUR, p->index, v, ar_printf(a, "\u03c4\u02b3_%s", n),
+                   ar_printf(a, "\\tau^r_{%s}", n));
+}
+
 static void dv_pop_syms(dv_system *s, vl_arena *a, dv_pop *p) {
   const char *n = p->decl->name;
   ex_shape v = dv_vec(p->n);
   p->u    = dv_sym(s, S_U, p->index, v, ar_printf(a, "u_%s", n), ar_printf(a, "u_{%s}", n));
   p->udot = dv_sym(s, S_UDOT, p->index, v, ar_printf(a, "u\u0307_%s", n),
                    ar_printf(a, "\\dot{u}_{%s}", n));
-  p->e    = dv_sym(s, S_E, p->index, v, ar_printf(a, "e_%s", n), ar_printf(a, "e_{%s}", n));
-  p->taum = dv_sym(s, S_TAUM, p->index, v, ar_printf(a, "\u03c4\u1d50_%s", n),
-                   ar_printf(a, "\\tau^m_{%s}", n));
-  p->taur = dv_sym(s, S_TAUR, p->index, v, ar_printf(a, "\u03c4\u02b3_%s", n),
-                   ar_printf(a, "\\tau^r_{%s}", n));
+  p->ub   = dv_sym(s, S_UB, p->index, v, ar_printf(a, "\u016d_%s", n),
+                   ar_printf(a, "\\breve{u}_{%s}", n));
+  p->ub_def = p->prosp = ex_add(s->x, p->u, ex_mul(s->x, p->taur, p->udot));
+  s->ub_syms[p->index] = p->ub;
+  s->ub_defs[p->index] = p->ub_def;
+}
+
+static void dv_pop_err_syms(dv_system *s, vl_arena *a, dv_pop *p) {
+  const char *n = p->decl->name;
+  p->e = dv_sym(s, S_E, p->index, dv_vec(p->n), ar_printf(a, "e_%s", n),
+                ar_printf(a, "e_{%s}", n));
 }
 
 static int dv_index_of(const vl_vec *v, const vl_decl *d) {
@@ -78,14 +95,17 @@ static void dv_make_syms(dv_system *s, vl_arena *a) {
   vl_model *m = s->model;
   s->npops = m->pops.len;
   s->pops = AR_NEWN(a, dv_pop, s->npops > 0 ? s->npops : 1);
+  s->ub_syms = AR_NEWN(a, ex_node *, s->npops + 1);
+  s->ub_defs = AR_NEWN(a, ex_node *, s->npops + 1);
   for (int i = 0; i < s->npops; i++) {
     dv_pop *p = &s->pops[i];
     p->decl = m->pops.items[i];
     p->index = i;
     p->n = p->decl->size;
     p->split_ok = true;
-    dv_pop_syms(s, a, p);
+    dv_pop_tau_syms(s, a, p);
   }
+  for (int i = 0; i < s->npops; i++) dv_pop_syms(s, a, &s->pops[i]);
   s->inputs = AR_NEWN(a, ex_node *, m->inputs.len + 1);
   for (int i = 0; i < m->inputs.len; i++) {
     vl_decl *d = m->inputs.items[i];
@@ -102,7 +122,6 @@ static void dv_make_syms(dv_system *s, vl_arena *a) {
     s->consts[i] = dv_sym(s, S_CONST, i, dv_shape_of(&d->value->shape), d->name, d->name);
   }
   s->t = dv_sym(s, S_TIME, 0, dv_scalar(), "t", "t");
-  s->gamma = dv_sym(s, S_GAMMA, 0, dv_scalar(), "\u03b3", "\\gamma");
   s->dt = dv_sym(s, S_DT, 0, dv_scalar(), "dt", "\\Delta t");
 }
 
@@ -197,13 +216,25 @@ static ex_node *dv_apply_phi(dv_system *s, vl_builtin phi, ex_node *x) {
   return ok ? ex_fn1(s->x, f, x) : x;
 }
 
+/* prosp(h, τ): with h's own τʳ this is the prospective voltage ŭ_h, kept as a symbol so
+ * that the split of theory.md §4 can be read off the DAG (dv_errors); any other τ gives
+ * the plain expression. */
 static ex_node *dv_prosp(dv_system *s, dv_pop *p, ex_node *tau) {
+  if (tau == p->taur) return p->ub;
   return ex_add(s->x, p->u, ex_mul(s->x, tau, p->udot));
 }
 
+static ex_node *dv_pop_rate_sym(dv_system *s, dv_pop *p) {
+  return dv_apply_phi(s, p->decl->phi, p->ub);
+}
+
 static ex_node *dv_pop_rate(dv_system *s, dv_pop *p) {
-  if (!p->rate) p->rate = dv_apply_phi(s, p->decl->phi, dv_prosp(s, p, p->taur));
-  return p->rate;
+  if (!p->rate) p->rate = dv_apply_phi(s, p->decl->phi, p->ub_def);
+  return dv_pop_rate_sym(s, p);
+}
+
+ex_node *dv_expand(dv_system *s, ex_node *x) {
+  return s->npops ? ex_subst(s->x, x, s->ub_syms, s->ub_defs, s->npops) : x;
 }
 
 /* The elements of a constant vector expression (for concat). */
@@ -368,6 +399,7 @@ static ex_node *dv_build(dv_state *st, const vl_expr *e) {
     return ex_vec(s->x, el, e->nargs);
   }
   case EX_NORM: return ex_fn1(s->x, F_SQRT, ex_sumsq(s->x, dv_build(st, e->lhs)));
+  case EX_STR: break;
   }
   dg_error(st->d, e->span, "internal: expression not supported by the derivation");
   return ex_num(s->x, 0);
@@ -441,6 +473,17 @@ static bool dv_linear_in(const ex_node *x, const ex_node *y, int depth) {
   return true;
 }
 
+/* Does x reach y along some path of +, * and powers only (y written "bare", not inside a
+ * function or matrix product)? */
+static bool dv_bare_in(const ex_node *x, const ex_node *y, int depth) {
+  if (x == y) return true;
+  if (depth > 64 || !ex_contains(x, y)) return false;
+  if (x->op != X_ADD && x->op != X_MUL && x->op != X_POW && x->op != X_BCAST) return false;
+  for (int i = 0; i < x->nargs; i++)
+    if (dv_bare_in(x->args[i], y, depth + 1)) return true;
+  return false;
+}
+
 /* ∂(Σ m)/∂y: the diagonal of ∂m/∂y when m depends on y elementwise. */
 static ex_node *dv_diag(dv_system *s, ex_node *m, ex_node *y) {
   ex_node *g;
@@ -477,8 +520,7 @@ static int dv_owner_of(dv_state *st, dv_term *t, ex_node *m) {
    * but is not affine in it is an error; anything else belongs to the cost. */
   for (int i = 0; i < s->npops; i++) {
     dv_pop *p = &s->pops[i];
-    if (m->shape.rows == p->n && ex_contains(m, p->udot) && dv_linear_in(m, p->udot, 0) == false
-        && ex_elementwise_in(m, p->udot) && !t->from_cost) {
+    if (m->shape.rows == p->n && dv_bare_in(m, p->udot, 0) && !t->from_cost) {
       dg_error(st->d, t->span, "energy term is not affine in %s': its mismatch must have the "
                "form a * %s' + c with a independent of %s'", p->decl->name, p->decl->name,
                p->decl->name);
@@ -488,25 +530,46 @@ static int dv_owner_of(dv_state *st, dv_term *t, ex_node *m) {
   return -1;
 }
 
-/* a must be positive: flip m when its coefficient is a negative number. */
-static ex_node *dv_orient(dv_system *s, ex_node *m, dv_pop *p) {
+/* a must be positive: is m's coefficient of u̇ a negative number (then m is flipped)? */
+static bool dv_negative(dv_system *s, ex_node *m, dv_pop *p) {
   ex_node *a = dv_diag(s, m, p->udot);
   double c;
-  bool neg = (ex_is_num(a, &c) && c < 0) ||
-             (a->op == X_MUL && ex_is_num(a->args[0], &c) && c < 0);
-  return neg ? ex_neg(s->x, m) : m;
+  return (ex_is_num(a, &c) && c < 0) || (a->op == X_MUL && ex_is_num(a->args[0], &c) && c < 0);
+}
+
+static bool dv_has_target(dv_system *s, const ex_node *m) {
+  for (int i = 0; i < s->model->targets.len; i++)
+    if (ex_contains(m, s->targets[i])) return true;
+  return false;
+}
+
+/* A population offered several squared terms keeps the one without a target: the other is
+ * the cost written inline (0.5 * |y - rate(o)|^2 with a linear output is affine in o'). */
+static bool dv_yields_to_mismatch(dv_state *st, int o, int self, ex_node **ms, int *owner) {
+  if (!dv_has_target(st->s, ms[self])) return false;
+  for (int j = 0; j < st->nterms; j++)
+    if (j != self && owner[j] == o && !dv_has_target(st->s, ms[j])) return true;
+  return false;
 }
 
 static bool dv_assign_owners(dv_state *st) {
   dv_system *s = st->s;
   int errs = st->d->errors;
   vl_span *first = AR_NEWN(st->a, vl_span, s->npops + 1);
+  ex_node **ms = AR_NEWN(st->a, ex_node *, st->nterms + 1);
+  int *owner = AR_NEWN(st->a, int, st->nterms + 1);
+  ex_node **msym = AR_NEWN(st->a, ex_node *, st->nterms + 1);
+  for (int i = 0; i < st->nterms; i++) {   /* ownership is decided on the expanded form */
+    dv_term *t = &st->terms[i];
+    msym[i] = t->from_cost ? NULL : dv_match_square(s->x, t->x);
+    ms[i] = msym[i] ? dv_expand(s, msym[i]) : NULL;
+    owner[i] = ms[i] ? dv_owner_of(st, t, ms[i]) : -1;
+  }
   for (int i = 0; i < st->nterms; i++) {
     dv_term *t = &st->terms[i];
-    ex_node *m = t->from_cost ? NULL : dv_match_square(s->x, t->x);
-    if (!m) continue;
-    int o = dv_owner_of(st, t, m);
-    if (o < 0) continue;
+    ex_node *m = ms[i];
+    int o = owner[i];
+    if (o < 0 || dv_yields_to_mismatch(st, o, i, ms, owner)) continue;
     dv_pop *p = &s->pops[o];
     if (p->m) {
       dg_error(st->d, t->span, "population %s owns two mismatch terms of the energy",
@@ -515,7 +578,9 @@ static bool dv_assign_owners(dv_state *st) {
       continue;
     }
     t->owner = o;
-    p->m = t->m = dv_orient(s, m, p);
+    bool neg = dv_negative(s, m, p);
+    p->m = t->m = neg ? ex_neg(s->x, m) : m;
+    p->m_sym = neg ? ex_neg(s->x, msym[i]) : msym[i];
     p->m_span = first[o] = t->span;
   }
   for (int i = 0; i < s->npops; i++)
@@ -539,58 +604,6 @@ static void dv_forward(dv_system *s, dv_pop *p) {
 
 /* ---- 4. errors: the split Q = q e - g, P = a e - b g -------------------------------------- */
 
-typedef struct dv_prosp_list {
-  ex_node **nodes;
-  int n, cap;
-} dv_prosp_list;
-
-/* Is x a prospective voltage of p: u_p + τ ⊙ u̇_p? Returns τ. */
-static ex_node *dv_prosp_tau(const ex_node *x, const dv_pop *p) {
-  if (x->op != X_ADD || x->nargs != 2) return NULL;
-  for (int k = 0; k < 2; k++) {
-    const ex_node *u = x->args[k], *r = x->args[1 - k];
-    if (u != p->u || r->op != X_MUL || r->nargs != 2) continue;
-    if (r->args[1] == p->udot && !ex_contains(r->args[0], p->udot)) return r->args[0];
-    if (r->args[0] == p->udot && !ex_contains(r->args[1], p->udot)) return r->args[1];
-  }
-  return NULL;
-}
-
-/* Collect the distinct prospective-voltage nodes of p in the DAG of f (iterative DFS). */
-static void dv_find_prosp(vl_arena *a, ex_node *f, const dv_pop *p, dv_prosp_list *out,
-                          long total) {
-  unsigned char *seen = AR_NEWN(a, unsigned char, total + 1);
-  ex_node **stack = AR_NEWN(a, ex_node *, total + 1);
-  int sp = 0;
-  stack[sp++] = f;
-  while (sp) {
-    ex_node *n = stack[--sp];
-    if (n->id > total || seen[n->id]) continue;
-    seen[n->id] = 1;
-    if (dv_prosp_tau(n, p)) {
-      if (out->n == out->cap) {
-        int cap = out->cap ? 2 * out->cap : 8;
-        ex_node **nn = AR_NEWN(a, ex_node *, cap);
-        if (out->n) memcpy(nn, out->nodes, sizeof *nn * (size_t)out->n);
-        out->nodes = nn;
-        out->cap = cap;
-      }
-      out->nodes[out->n++] = n;
-      continue;   /* below it are only u_p, τ, u̇_p */
-    }
-    for (int i = 0; i < n->nargs; i++)
-      if (sp < total) stack[sp++] = n->args[i];
-  }
-}
-
-/* F without p's own term: Σ_{k≠p} ⟨m_k, e_k⟩ + rest. */
-static ex_node *dv_F_without(dv_system *s, int p) {
-  ex_node *f = s->rest;
-  for (int k = 0; k < s->npops; k++)
-    if (k != p) f = ex_add(s->x, f, ex_dot(s->x, s->pops[k].m, s->pops[k].e));
-  return f;
-}
-
 static bool dv_state_free(dv_system *s, ex_node *x) {
   for (int i = 0; i < s->npops; i++) {
     dv_pop *p = &s->pops[i];
@@ -603,45 +616,64 @@ static bool dv_state_free(dv_system *s, ex_node *x) {
   return !ex_contains(x, s->t);
 }
 
-static void dv_split_fail(dv_system *s, vl_arena *a, dv_pop *p, const char *why) {
-  (void)s;
+static void dv_split_fail(vl_arena *a, dv_pop *p, const char *why) {
+  if (!p->split_ok) return;
   p->split_ok = false;
   p->split_why = ar_strdup(a, why);
 }
 
-static void dv_errors(dv_system *s, vl_arena *a, dv_pop *p) {
-  ex_ctx *x = s->x;
-  ex_node *f = dv_F_without(s, p->index);
-  dv_prosp_list pl = { 0 };
-  dv_find_prosp(a, f, p, &pl, ex_total_nodes(x));
-  int n = pl.n;
-  ex_node **wrt = AR_NEWN(a, ex_node *, n + 2), **adj = AR_NEWN(a, ex_node *, n + 2);
-  for (int i = 0; i < n; i++) wrt[i] = pl.nodes[i];
-  wrt[n] = p->u;
-  wrt[n + 1] = p->udot;
-  ex_grad(x, f, wrt, n + 2, adj);
-  /* g = -Σ adj(ŭ); with no ŭ at all (nobody reads p) g is just -∂F/∂u. */
-  ex_node *sum = ex_add(x, ex_addn(x, adj, n), adj[n]);
-  p->g = ex_simplify(x, ex_neg(x, sum));
-  p->b = n ? dv_prosp_tau(pl.nodes[0], p) : p->taur;
-  p->prosp = n ? pl.nodes[0] : NULL;
-  for (int i = 1; i < n; i++)
-    if (dv_prosp_tau(pl.nodes[i], p) != p->b)
-      dv_split_fail(s, a, p, "other terms read it through prospective voltages with "
-                    "different time constants");
-  if (!ex_is_zero(adj[n]) && n)
-    dv_split_fail(s, a, p, "other terms read u directly, not only through u + tau_r * u'");
-  if (!ex_is_zero(adj[n + 1]))
-    dv_split_fail(s, a, p, "other terms read u' outside a prospective voltage");
-  /* q from the own mismatch, which must depend on u elementwise. */
-  if (!ex_elementwise_in(p->m, p->u)) {
-    dv_split_fail(s, a, p, "its own mismatch couples u across neurons (self-recurrence)");
-    p->q = ex_num(x, 1);
-  } else {
-    p->q = ex_simplify(x, dv_diag(s, p->m, p->u));
+/* A term k read by population p: the mismatch of k with k's own ŭ written out (it belongs
+ * to k's q and a, not to p's g), or the cost part (k < 0). */
+static ex_node *dv_read_term(dv_system *s, int k) {
+  if (k < 0) return s->rest_sym;
+  dv_pop *q = &s->pops[k];
+  return ex_subst(s->x, q->m_sym, &q->ub, &q->ub_def, 1);
+}
+
+/* Every term other than p's own must read p only through ŭ_p (theory.md §4: then
+ * P_rest = τʳ ⊙ Q_rest and b = τʳ). */
+static void dv_check_reads(dv_system *s, vl_arena *a, ex_node **terms) {
+  for (int k = -1; k < s->npops; k++) {
+    ex_node *t = terms[k + 1];
+    for (int i = 0; i < s->npops; i++) {
+      dv_pop *p = &s->pops[i];
+      if (i == k) continue;
+      if (ex_contains(t, p->udot))
+        dv_split_fail(a, p, "another term reads its u' outside its prospective voltage "
+                            "prosp(h) = h + h.tau_r * h'");
+      else if (ex_contains(t, p->u))
+        dv_split_fail(a, p, "another term reads its u directly, not through its prospective "
+                            "voltage prosp(h) = h + h.tau_r * h'");
+    }
   }
-  if (!dv_state_free(s, p->q)) dv_split_fail(s, a, p, "q depends on the state");
-  if (!dv_state_free(s, p->b)) dv_split_fail(s, a, p, "b depends on the state");
+}
+
+/* One reverse sweep of F with every ŭ as a leaf gives all g_p = −∂F/∂ŭ_p at once. */
+static void dv_errors(dv_system *s, vl_arena *a) {
+  ex_ctx *x = s->x;
+  int np = s->npops;
+  ex_node **terms = AR_NEWN(a, ex_node *, np + 2);
+  ex_node *F = terms[0] = dv_read_term(s, -1);
+  for (int k = 0; k < np; k++) {
+    terms[k + 1] = dv_read_term(s, k);
+    F = ex_add(x, F, ex_dot(x, terms[k + 1], s->pops[k].e));
+  }
+  ex_node **adj = AR_NEWN(a, ex_node *, np + 1);
+  ex_grad(x, F, s->ub_syms, np, adj);
+  dv_check_reads(s, a, terms);
+  for (int i = 0; i < np; i++) {
+    dv_pop *p = &s->pops[i];
+    p->g_show = ex_simplify(x, ex_neg(x, adj[i]));
+    p->g = ex_simplify(x, dv_expand(s, p->g_show));
+    p->b = p->taur;
+    if (!ex_elementwise_in(p->m, p->u)) {
+      dv_split_fail(a, p, "its own mismatch couples u across neurons (self-recurrence)");
+      p->q = ex_num(x, 1);
+    } else {
+      p->q = ex_simplify(x, dv_diag(s, p->m, p->u));
+    }
+    if (!dv_state_free(s, p->q)) dv_split_fail(a, p, "q depends on the state");
+  }
 }
 
 /* ---- 5. plasticity ------------------------------------------------------------------------ */
@@ -696,6 +728,8 @@ dv_system *dv_derive(vl_model *m, dg_ctx *d, vl_arena *a) {
   st.let_val = AR_NEWN(a, ex_node *, m->lets.len + 1);
   dv_make_syms(s, a);
   dv_make_params(s, a);
+  for (int i = 0; i < s->npops; i++) dv_pop_err_syms(s, a, &s->pops[i]);
+  s->gamma = dv_sym(s, S_GAMMA, 0, dv_scalar(), "\u03b3", "\\gamma");
   dv_mark_learned(s);
   int errs = d->errors;
   if (!m->energy || !m->energy->value) return NULL;
@@ -703,17 +737,23 @@ dv_system *dv_derive(vl_model *m, dg_ctx *d, vl_arena *a) {
   dv_collect_terms(&st, m->energy->value, false);
   if (d->errors != errs || !dv_assign_owners(&st)) return NULL;
 
-  s->rest = ex_num(s->x, 0);
+  s->rest_sym = ex_num(s->x, 0);
   for (int i = 0; i < st.nterms; i++)
-    if (st.terms[i].owner < 0) s->rest = ex_add(s->x, s->rest, st.terms[i].x);
-  s->cost = m->cost ? dv_build(&st, m->cost->value) : s->rest;
+    if (st.terms[i].owner < 0) s->rest_sym = ex_add(s->x, s->rest_sym, st.terms[i].x);
+  s->cost_sym = m->cost ? dv_build(&st, m->cost->value) : s->rest_sym;
+  s->rest = dv_expand(s, s->rest_sym);
+  s->cost = dv_expand(s, s->cost_sym);
+  s->energy = dv_expand(s, s->energy);
   s->F = s->rest;
-  for (int i = 0; i < s->npops; i++)
-    s->F = ex_add(s->x, s->F, ex_dot(s->x, s->pops[i].m, s->pops[i].e));
+  for (int i = 0; i < s->npops; i++) {
+    dv_pop *p = &s->pops[i];
+    s->F = ex_add(s->x, s->F, ex_dot(s->x, p->m, p->e));
+    dv_pop_rate(s, p);
+  }
 
   long raw0 = ex_total_nodes(s->x);
   for (int i = 0; i < s->npops; i++) dv_forward(s, &s->pops[i]);
-  for (int i = 0; i < s->npops; i++) dv_errors(s, a, &s->pops[i]);
+  dv_errors(s, a);
   dv_plasticity(s, &st);
   dv_order(s);
   s->nodes_raw = ex_total_nodes(s->x) - raw0;
@@ -738,20 +778,24 @@ ex_node *dv_expr(dv_system *s, const vl_expr *e) {
 }
 
 void dv_schemes_of(dv_system *s, const dv_pop *p, dv_schemes *o) {
+  dv_schemes_with(s, p, p->g, o);
+}
+
+void dv_schemes_with(dv_system *s, const dv_pop *p, ex_node *g, dv_schemes *o) {
   ex_ctx *x = s->x;
   vl_arena *a = ex_arena(x);
   const char *n = p->decl->name;
   ex_shape sh = p->e->shape;
   o->v = ex_sym(x, S_NSYM + 1, p->index, sh, ar_printf(a, "v_%s", n), ar_printf(a, "v_{%s}", n));
   o->w = ex_sym(x, S_NSYM + 2, p->index, sh, ar_printf(a, "w_%s", n), ar_printf(a, "w_{%s}", n));
-  o->inst = ex_simplify(x, ex_div(x, p->g, p->q));
-  o->v_dot = ex_simplify(x, ex_div(x, ex_sub(x, p->g, o->v), p->b));
+  o->inst = ex_simplify(x, ex_div(x, g, p->q));
+  o->v_dot = ex_simplify(x, ex_div(x, ex_sub(x, g, o->v), p->b));
   ex_node *vdot = ex_sym(x, S_NSYM + 3, p->index, sh, ar_printf(a, "v\u0307_%s", n),
                          ar_printf(a, "\\dot{v}_{%s}", n));
   o->pros_e = ex_simplify(x, ex_add(x, o->v, ex_mul(x, p->a, vdot)));
-  o->adj_e = ex_simplify(x, ex_add(x, ex_mul(x, ex_div(x, p->b, p->a), p->g), o->w));
+  o->adj_e = ex_simplify(x, ex_add(x, ex_mul(x, ex_div(x, p->b, p->a), g), o->w));
   ex_node *one = ex_num(x, 1);
   ex_node *k = ex_sub(x, one, ex_div(x, ex_mul(x, p->q, p->b), p->a));
-  o->adj_w_dot = ex_simplify(x, ex_div(x, ex_sub(x, ex_mul(x, p->q, o->w), ex_mul(x, k, p->g)),
+  o->adj_w_dot = ex_simplify(x, ex_div(x, ex_sub(x, ex_mul(x, p->q, o->w), ex_mul(x, k, g)),
                                       p->a));
 }

@@ -32,6 +32,7 @@ typedef enum {
   S_TIME,     /* t */
   S_GAMMA,    /* γ (setting) */
   S_DT,       /* dt (setting) */
+  S_UB,       /* ŭ_p = u_p + τʳ_p ⊙ u̇_p, kept opaque while deriving errors */
   S_NSYM
 } dv_sym_kind;
 
@@ -43,6 +44,9 @@ typedef struct dv_pop {
   long n;
   ex_node *u, *udot, *e, *taum, *taur;  /* symbols */
   ex_node *rate;          /* φ(u + τʳ ⊙ u̇): what `rate(h)` means */
+  ex_node *ub, *ub_def;   /* the symbol ŭ_p and its definition u_p + τʳ_p ⊙ u̇_p */
+  ex_node *m_sym;         /* the mismatch with prospective voltages as ŭ symbols */
+  ex_node *g_show;        /* g with ŭ symbols, for printing */
   /* §2: the owned mismatch, with a > 0 */
   ex_node *m;
   vl_span m_span;         /* the energy term it came from */
@@ -53,7 +57,7 @@ typedef struct dv_pop {
   bool split_ok;          /* q, b state-independent: local schemes available */
   const char *split_why;  /* why not, when !split_ok */
   ex_node *q, *b, *g;     /* Q = q ⊙ e − g, P = a ⊙ e − b ⊙ g */
-  ex_node *prosp;         /* the ŭ node other terms read (u + b ⊙ u̇), or NULL */
+  ex_node *prosp;         /* ub_def: the ŭ other terms read */
   int order;              /* position in a feed-forward order (inputs first) */
 } dv_pop;
 
@@ -81,6 +85,8 @@ typedef struct dv_system {
   ex_node *rest;          /* E minus the owned mismatch terms (the cost part) */
   ex_node *cost;          /* C: the `cost` declaration, or `rest` without one */
   ex_node *F;             /* Σ_p ⟨m_p, e_p⟩ + rest: E with mismatches replaced by errors */
+  ex_node *rest_sym, *cost_sym;   /* rest and cost with ŭ symbols (for printing) */
+  ex_node **ub_syms, **ub_defs;   /* per population: ŭ_p and u_p + τʳ_p ⊙ u̇_p */
   /* statistics for the closing note and --stats */
   long nodes_raw, nodes_final;
   double millis;
@@ -90,6 +96,8 @@ dv_system *dv_derive(vl_model *m, dg_ctx *d, vl_arena *a);
 
 /* Build the expression of a checked AST expression (lets, costs and consts resolved). */
 ex_node *dv_expr(dv_system *s, const vl_expr *e);
+/* x with every ŭ symbol replaced by its definition: only model quantities remain. */
+ex_node *dv_expand(dv_system *s, ex_node *x);
 
 /* The error schemes of theory.md §4, as printable expressions. */
 typedef struct dv_schemes {
@@ -101,6 +109,8 @@ typedef struct dv_schemes {
   ex_node *v, *w;         /* symbols used above */
 } dv_schemes;
 void dv_schemes_of(dv_system *s, const dv_pop *p, dv_schemes *out);
+/* The same with a given g (e.g. the printable g_show). */
+void dv_schemes_with(dv_system *s, const dv_pop *p, ex_node *g, dv_schemes *out);
 
 typedef enum { DV_TEXT, DV_LATEX, DV_JSON } dv_format;
 void dv_print(FILE *out, dv_system *s, dv_format f);

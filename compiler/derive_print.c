@@ -25,7 +25,7 @@ static void dp_add(vl_arena *a, dp_names *nm, ex_node *from, ex_node *to, int ca
   nm->n++;
 }
 
-/* The display substitutions, most specific first: φ′(ŭ), then φ(ŭ), then ŭ. */
+/* The display substitutions: r_p for φ(ŭ_p), then ŭ_p for u_p + τʳ_p ⊙ u̇_p. */
 static dp_names dp_make_names(dv_system *s) {
   ex_ctx *x = s->x;
   vl_arena *a = ex_arena(x);
@@ -33,29 +33,13 @@ static dp_names dp_make_names(dv_system *s) {
   dp_names nm = { AR_NEWN(a, ex_node *, cap), AR_NEWN(a, ex_node *, cap), 0 };
   for (int i = 0; i < s->npops; i++) {
     dv_pop *p = &s->pops[i];
-    const char *n = p->decl->name;
-    if (!p->prosp || !p->rate || p->decl->phi == BI_LINEAR) continue;
-    ex_node *dphi;
-    ex_node *ub = p->prosp;
-    ex_grad(x, ex_sum(x, p->rate), &ub, 1, &dphi);
-    dp_add(a, &nm, ex_simplify(x, dphi),
-           ex_sym(x, S_DISP_DPHI, i, p->u->shape, ar_printf(a, "\u03c6\u2032(\u016d_%s)", n),
-                  ar_printf(a, "\\varphi'(\\breve{u}_{%s})", n)), cap);
+    if (p->decl->phi == BI_LINEAR) continue;
+    ex_node *r = ex_sym(x, S_DISP_R, i, p->u->shape, ar_printf(a, "r_%s", p->decl->name),
+                        ar_printf(a, "r_{%s}", p->decl->name));
+    dp_add(a, &nm, p->rate, r, cap);
+    dp_add(a, &nm, ex_subst(x, p->rate, &p->ub_def, &p->ub, 1), r, cap);
   }
-  for (int i = 0; i < s->npops; i++) {
-    dv_pop *p = &s->pops[i];
-    const char *n = p->decl->name;
-    if (p->rate && p->decl->phi != BI_LINEAR)
-      dp_add(a, &nm, p->rate, ex_sym(x, S_DISP_R, i, p->u->shape, ar_printf(a, "r_%s", n),
-                                     ar_printf(a, "r_{%s}", n)), cap);
-  }
-  for (int i = 0; i < s->npops; i++) {
-    dv_pop *p = &s->pops[i];
-    const char *n = p->decl->name;
-    ex_node *ub = p->prosp ? p->prosp : ex_add(x, p->u, ex_mul(x, p->taur, p->udot));
-    dp_add(a, &nm, ub, ex_sym(x, S_DISP_UB, i, p->u->shape, ar_printf(a, "\u016d_%s", n),
-                              ar_printf(a, "\\breve{u}_{%s}", n)), cap);
-  }
+  for (int i = 0; i < s->npops; i++) dp_add(a, &nm, s->pops[i].ub_def, s->pops[i].ub, cap);
   return nm;
 }
 
@@ -76,6 +60,18 @@ static const char *dp_dotted(vl_arena *a, const char *name, bool latex) {
   return ar_printf(a, "%.*s\u0307%s", first, name, name + first);
 }
 
+/* Columns a string takes in a terminal: UTF-8 lead bytes, less combining marks. */
+static int dp_width(const char *s) {
+  int w = 0;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if ((*p & 0xC0) == 0x80) continue;
+    if (p[0] == 0xCC && p[1] >= 0x80 && p[1] <= 0xBF) continue;   /* U+0300..U+033F */
+    if (p[0] == 0xCD && p[1] <= 0xAF) continue;                   /* U+0340..U+036F */
+    w++;
+  }
+  return w;
+}
+
 /* ---- text -------------------------------------------------------------------------------- */
 
 static void dp_text_pop(FILE *out, dv_system *s, const dp_names *nm, dv_pop *p) {
@@ -86,7 +82,7 @@ static void dp_text_pop(FILE *out, dv_system *s, const dp_names *nm, dv_pop *p) 
   fprintf(out, "  mismatch       m = %s\n", dp_str(s, nm, p->m, T));
   fprintf(out, "  dynamics       %s = %s\n", dp_str(s, nm, ex_mul(x, p->a, p->udot), T),
           dp_str(s, nm, ex_simplify(x, ex_sub(x, ex_mul(x, s->gamma, p->e), p->c)), T));
-  fprintf(out, "  error          g = %s\n", dp_str(s, nm, p->g, T));
+  fprintf(out, "  error          g = %s\n", dp_str(s, nm, p->g_show, T));
   fprintf(out, "                 q = %s,  a = %s,  b = %s\n", dp_str(s, nm, p->q, T),
           dp_str(s, nm, p->a, T), dp_str(s, nm, p->b, T));
   if (!p->split_ok) {
@@ -94,14 +90,14 @@ static void dp_text_pop(FILE *out, dv_system *s, const dp_names *nm, dv_pop *p) 
     fprintf(out, "  (the local schemes instantaneous and prospective are not available)\n");
   }
   dv_schemes sc;
-  dv_schemes_of(s, p, &sc);
+  dv_schemes_with(s, p, p->g_show, &sc);
   fprintf(out, "  adjoint        e = %s,   \u1e87 = %s,  w(T) = 0\n",
           dp_str(s, nm, sc.adj_e, T), dp_str(s, nm, sc.adj_w_dot, T));
   fprintf(out, "  instantaneous  e = %s\n", dp_str(s, nm, sc.inst, T));
   fprintf(out, "  prospective    %s = %s,   e = %s\n\n",
           dp_str(s, nm, ex_mul(x, p->b, ex_sym(x, S_DISP_DOT, p->index, p->e->shape,
                  ar_printf(ex_arena(x), "v\u0307_%s", p->decl->name), NULL)), T),
-          dp_str(s, nm, ex_simplify(x, ex_sub(x, p->g, sc.v)), T),
+          dp_str(s, nm, ex_simplify(x, ex_sub(x, p->g_show, sc.v)), T),
           dp_str(s, nm, sc.pros_e, T));
 }
 
@@ -118,11 +114,12 @@ static void dp_text(FILE *out, dv_system *s) {
   for (int i = 0; i < s->nparams; i++) {
     dv_param *p = &s->params[i];
     if (!p->used) continue;
-    fprintf(out, "  %-12s = %s%s\n", dp_dotted(ex_arena(x), p->sym->name, false),
+    const char *lhs = dp_dotted(ex_arena(x), p->sym->name, false);
+    fprintf(out, "  %s%*s = %s%s\n", lhs, 12 - dp_width(lhs), "",
             dp_str(s, &nm, ex_simplify(x, ex_mul(x, dp_eta(s), ex_neg(x, p->G))), EXP_TEXT),
             p->learn >= 0 ? "" : "   (not learned)");
   }
-  fprintf(out, "\ncost           C = %s\n", dp_str(s, &nm, s->cost, EXP_TEXT));
+  fprintf(out, "\ncost           C = %s\n", dp_str(s, &nm, s->cost_sym, EXP_TEXT));
   fprintf(out, "\n(derived in %.2f ms; %ld expression nodes created, %ld in the result)\n",
           s->millis, s->nodes_raw, s->nodes_final);
 }
@@ -138,12 +135,12 @@ static void dp_latex(FILE *out, dv_system *s) {
   for (int i = 0; i < s->npops; i++) {
     dv_pop *p = &s->pops[i];
     dv_schemes sc;
-    dv_schemes_of(s, p, &sc);
+    dv_schemes_with(s, p, p->g_show, &sc);
     fprintf(out, "&\\text{population } %s: && m &= %s \\\\\n", p->decl->name,
             dp_str(s, &nm, p->m, L));
     fprintf(out, "&&& %s &= %s \\\\\n", dp_str(s, &nm, ex_mul(x, p->a, p->udot), L),
             dp_str(s, &nm, ex_simplify(x, ex_sub(x, ex_mul(x, s->gamma, p->e), p->c)), L));
-    fprintf(out, "&&& g &= %s \\\\\n", dp_str(s, &nm, p->g, L));
+    fprintf(out, "&&& g &= %s \\\\\n", dp_str(s, &nm, p->g_show, L));
     fprintf(out, "&&& e_{\\text{inst}} &= %s \\\\\n", dp_str(s, &nm, sc.inst, L));
     fprintf(out, "&&& e_{\\text{pros}} &= %s, \\quad \\dot v = %s \\\\\n",
             dp_str(s, &nm, sc.pros_e, L), dp_str(s, &nm, sc.v_dot, L));
@@ -157,7 +154,7 @@ static void dp_latex(FILE *out, dv_system *s) {
             : p->sym->name, true),
             dp_str(s, &nm, ex_simplify(x, ex_mul(x, dp_eta(s), ex_neg(x, p->G))), L));
   }
-  fprintf(out, "&&& C &= %s\n\\end{align*}\n", dp_str(s, &nm, s->cost, L));
+  fprintf(out, "&&& C &= %s\n\\end{align*}\n", dp_str(s, &nm, s->cost_sym, L));
 }
 
 /* ---- JSON (documented in docs/derive.md) -------------------------------------------------- */
@@ -170,7 +167,7 @@ static json_t *dp_jexpr(dv_system *s, const dp_names *nm, ex_node *e) {
 static json_t *dp_jpop(dv_system *s, const dp_names *nm, dv_pop *p) {
   ex_ctx *x = s->x;
   dv_schemes sc;
-  dv_schemes_of(s, p, &sc);
+  dv_schemes_with(s, p, p->g_show, &sc);
   json_t *o = json_object();
   json_object_set_new(o, "name", json_string(p->decl->name));
   json_object_set_new(o, "size", json_integer(p->n));
@@ -181,7 +178,7 @@ static json_t *dp_jpop(dv_system *s, const dp_names *nm, dv_pop *p) {
   json_object_set_new(o, "udot", dp_jexpr(s, nm, p->udot_rhs));
   json_object_set_new(o, "q", dp_jexpr(s, nm, p->q));
   json_object_set_new(o, "b", dp_jexpr(s, nm, p->b));
-  json_object_set_new(o, "g", dp_jexpr(s, nm, p->g));
+  json_object_set_new(o, "g", dp_jexpr(s, nm, p->g_show));
   json_object_set_new(o, "split_ok", json_boolean(p->split_ok));
   if (!p->split_ok) json_object_set_new(o, "split_why", json_string(p->split_why));
   json_object_set_new(o, "order", json_integer(p->order));
@@ -215,7 +212,7 @@ static void dp_json(FILE *out, dv_system *s) {
         "rule", dp_jexpr(s, &nm, ex_simplify(x, ex_mul(x, dp_eta(s), ex_neg(x, p->G))))));
   }
   json_object_set_new(root, "params", params);
-  json_object_set_new(root, "cost", dp_jexpr(s, &nm, s->cost));
+  json_object_set_new(root, "cost", dp_jexpr(s, &nm, s->cost_sym));
   json_object_set_new(root, "stats", json_pack("{s:f, s:I, s:I}", "derive_ms", s->millis,
                       "nodes_created", (json_int_t)s->nodes_raw,
                       "nodes_result", (json_int_t)s->nodes_final));

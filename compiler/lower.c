@@ -69,14 +69,6 @@ static int lw_buf(lw *L, const char *name, kir_role role, long rows, long cols, 
   return kir_buffer(L->p, name, role, rows, cols, batched);
 }
 
-static ex_node *lw_bufsym(lw *L, int buf) {
-  kir_buf *b = &L->p->bufs[buf];
-  ex_shape sh = b->rows * b->cols == 1 && b->cols == 1 && !strchr(b->name, '[')
-                    ? (ex_shape){ EXS_SCALAR, 1, 1 } : (ex_shape){ EXS_VECTOR, b->rows, 1 };
-  if (b->cols > 1) sh = (ex_shape){ EXS_MATRIX, b->rows, b->cols };
-  return ex_sym(L->x, S_BUF, buf, sh, b->name, NULL);
-}
-
 static ex_node *lw_vecsym(lw *L, int buf) {
   kir_buf *b = &L->p->bufs[buf];
   return ex_sym(L->x, S_BUF, buf, (ex_shape){ EXS_VECTOR, b->rows, 1 }, b->name, NULL);

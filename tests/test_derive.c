@@ -172,7 +172,7 @@ Test(derive, gle_closed_forms) {
   for (int i = 0; i < 2; i++) want[i] = beta * ro[i] * (1 - ro[i]) * (y[i] - ro[i]);
   tv_expect(u, &t, o->g, want, 2, "g_o");
   for (int i = 0; i < 3; i++) want[i] = 1;
-  tv_expect(u, &t, h->q, want, 1, "q_h1");
+  tv_expect(u, &t, h->q, want, 3, "q_h1");
   tv_expect(u, &t, h->b, trh, 3, "b_h1");
   tv_expect(u, &t, h->a, tmh, 3, "a_h1");
   cr_assert(h->split_ok && o->split_ok);
@@ -339,7 +339,7 @@ Test(derive_errors, not_affine) {
 Test(derive_errors, two_mismatches) {
   tv_expect_error(HEAD "energy = 0.5 * |prosp(h, h.tau_m) - W @ x|^2\n"
                   "  + 0.5 * |prosp(k, k.tau_m) - V @ h|^2 + 0.5 * |prosp(h, h.tau_m)|^2\n",
-                  "bad.vle:8:42: error:", "population h owns two mismatch terms");
+                  "bad.vle:8:43: error:", "population h owns two mismatch terms");
 }
 
 /* ---- scale: a 10-layer, 1000-unit network derives fast and linearly ---------------------- */
