@@ -119,7 +119,7 @@ static int hdr_shape(npy_hdr *h, npy_array *a) {
 
 static int hdr_descr(npy_hdr *h, const char *d, npy_array *a) {
   char norm[16];
-  snprintf(norm, sizeof norm, "%s", d);
+  snprintf(norm, sizeof norm, "%.15s", d);
   if (norm[0] == '=') norm[0] = '<';            /* native order: this runtime is little-endian */
   if (!strcmp(norm, "<u1") || !strcmp(norm, "|u1") || !strcmp(norm, "u1")) strcpy(norm, "|u1");
   if (!strcmp(norm, "<b1") || !strcmp(norm, "|b1") || !strcmp(norm, "?")) strcpy(norm, "|b1");
@@ -143,7 +143,7 @@ static int hdr_parse(npy_hdr *h, npy_array *a) {
       if (hdr_string(h, val, sizeof val) || hdr_descr(h, val, a)) return -1;
       have_descr = true;
     } else if (!strcmp(key, "fortran_order")) {
-      bool fo;
+      bool fo = false;
       if (hdr_bool(h, &fo)) return -1;
       if (fo) return vle_fail(h->err, "%s: Fortran-order arrays are not supported: save a "
                               "C-ordered array (np.ascontiguousarray)", h->path);

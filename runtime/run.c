@@ -138,6 +138,7 @@ static int rn_out_dir(rn_run *r, vle_error *err) {
   }
   r->out = strdup(buf);
   if (!r->out) return vle_fail(err, "out of memory");
+  r->out_created = access(buf, F_OK) != 0;
   return rn_mkdirs(r->out, err);
 }
 
@@ -230,6 +231,26 @@ static void rn_summary(const rn_run *r, FILE *log) {
           r->interrupted ? ", interrupted" : "", r->out);
 }
 
+/* The loop and the outputs, once set up. Returns the exit status. */
+static int rn_execute(rn_run *r, FILE *log, vle_error *err) {
+  int status = 0;
+  if (rn_loop(r, err)) {
+    status = 1;
+    snprintf(r->error, sizeof r->error, "%s", err->msg);
+  }
+  r->wall = rn_now() - r->t_start;
+  rn_progress(r, r->steps_run, true);
+  vle_error ferr = { { 0 } };
+  if (rn_finish(r, &ferr) || rn_write_json(r, &ferr)) {
+    if (status) vle_fail(err, "%s (and writing the outputs failed: %s)", r->error, ferr.msg);
+    else *err = ferr;
+    return 1;
+  }
+  if (status) return status;
+  rn_summary(r, log);
+  return r->interrupted ? 130 : 0;
+}
+
 int rn_main(const vle_model *m, const rn_options *o, FILE *log) {
   rn_run r = { .m = m, .o = o };
   vle_error err = { { 0 } };
@@ -238,29 +259,17 @@ int rn_main(const vle_model *m, const rn_options *o, FILE *log) {
   rn_sigint = 0;
   sigaction(SIGINT, &sa, &old);
   r.progress = !o->quiet && isatty(fileno(stderr));
-  int status = 0;
+  int status;
   if (rn_setup(&r, &err)) {
     status = 1;
+    rn_records_abort(&r);
+    if (r.out_created) rmdir(r.out);  /* empty: no run directory without a run */
   } else {
-    if (rn_loop(&r, &err)) {
-      status = 1;
-      snprintf(r.error, sizeof r.error, "%s", err.msg);
-    }
-    r.wall = rn_now() - r.t_start;
-    rn_progress(&r, r.steps_run, true);
-    vle_error ferr = { { 0 } };
-    if (rn_finish(&r, &ferr) || rn_write_json(&r, &ferr)) {
-      if (status) fprintf(log, "error: %s\n", err.msg);
-      err = ferr;
-      status = 1;
-    } else if (!status) {
-      rn_summary(&r, log);
-    }
-    if (!status && r.interrupted) status = 130;
+    status = rn_execute(&r, log, &err);
   }
-  if (status == 1 && log) fprintf(log, "error: %s\n", err.msg);
-  if (status == 130 && log) fprintf(log, "interrupted after %lld steps; outputs are complete\n",
-                                    (long long)r.steps_run);
+  if (log && status == 1) fprintf(log, "error: %s\n", err.msg);
+  if (log && status == 130)
+    fprintf(log, "interrupted after %lld steps; outputs are complete\n", (long long)r.steps_run);
   sigaction(SIGINT, &old, NULL);
   rn_free(&r);
   return status;

@@ -33,6 +33,7 @@ typedef struct rn_run {
   vle_override *sets;
   vle_init_file *inits;
   char *out;                  /* output directory */
+  bool out_created;           /* rn_main made it (removed again if setup fails) */
   rn_rec *recs;
   int nrecs;
   double *scratch;            /* batch reals (means) */

@@ -196,8 +196,8 @@ static size_t st_payload_size(const vle_sim *s) {
 }
 
 int vle_sim_load(vle_sim *s, const char *path, vle_error *err) {
-  unsigned char *p;
-  size_t n;
+  unsigned char *p = NULL;
+  size_t n = 0;
   if (st_read_file(path, &p, &n, err)) return -1;
   int rc = st_check_envelope(path, p, n, err);
   st_cur c = { p, n >= 8 ? n - 8 : 0, 0, false };
