@@ -1,0 +1,27 @@
+/*
+ * af.h - atomic file writing: write to a temporary file beside the target, then rename.
+ *
+ * Why: every output of the runtime (npy, state files, run.json) must be complete or absent;
+ * a crash, a full disk or a Ctrl-C in the middle must never leave a half-written file under
+ * the final name. rename(2) within one directory is atomic on POSIX file systems.
+ */
+#ifndef VLE_AF_H
+#define VLE_AF_H
+
+#include <stdio.h>
+#include "vle.h"
+
+typedef struct af_file {
+  FILE *fp;          /* write here */
+  char *path;        /* final name */
+  char *tmp;         /* temporary name (same directory) */
+} af_file;
+
+/* Opens a temporary file for `path`. Returns 0, or -1 with err set. */
+int  af_open(af_file *f, const char *path, vle_error *err);
+/* Flushes, closes and renames onto the final name. Returns 0, or -1 (temp removed). */
+int  af_commit(af_file *f, vle_error *err);
+/* Closes and removes the temporary file (nothing appears under the final name). */
+void af_abort(af_file *f);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * data.h - data streams of a run: --input/--target files fed into a simulation each step.
+ *
+ * A file is .npy or .csv (CSV is read as a 2-d array [rows, cols]). For a stream of size n:
+ *   [steps, n]            the same values for every batch element; row k at step k
+ *   [batch, steps, n]     first dimension equal to the batch: element b reads sample b
+ *   [samples, steps, n]   any other first dimension: a dataset, presented in minibatches of
+ *                         `batch` samples for `steps` steps each, for a number of epochs,
+ *                         shuffled per epoch from the seed (the last partial minibatch of an
+ *                         epoch is dropped)
+ * A `target ... onehot` takes integer class labels instead: [batch] or [batch, steps]
+ * (or [samples] / [samples, steps] for a dataset), expanded to one-hot vectors.
+ * All dataset files of a run must agree on samples and steps; they share one permutation.
+ */
+#ifndef VLE_DATA_H
+#define VLE_DATA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rng.h"
+#include "run.h"
+#include "vle.h"
+
+typedef enum { DS_SHARED, DS_DIRECT, DS_DATASET } ds_kind;
+
+typedef struct ds_stream {
+  const char *name, *path;
+  long size;                  /* elements per batch element */
+  bool onehot;
+  ds_kind kind;
+  int64_t nsamples;           /* first dimension for DIRECT/DATASET, 1 for SHARED */
+  int64_t steps;              /* steps of data per sample; 0: labels constant in time */
+  double *values;             /* [nsamples][steps][size], or labels [nsamples][steps|1] */
+} ds_stream;
+
+typedef struct ds_set {
+  ds_stream *s;
+  int n;
+  long batch;
+  uint64_t seed;
+  bool shuffle;
+  bool dataset;               /* some stream is a dataset */
+  int64_t nsamples, sample_steps, nbatches;  /* of the dataset */
+  int64_t perm_epoch;         /* epoch whose permutation perm holds, -1 none */
+  int64_t *perm;
+  double *row;                /* [batch][max size] scratch for one step's values */
+} ds_set;
+
+/* Loads and checks every --input/--target of o for model m at the given batch. */
+int ds_load(ds_set *d, const vle_model *m, const rn_options *o, long batch, vle_error *err);
+/* Steps the data define (-1: none sets the length; a dataset: epochs x batches x steps). */
+int64_t ds_length(const ds_set *d, int64_t epochs);
+/* Feeds step k's values of every stream into s. */
+int ds_feed(ds_set *d, vle_sim *s, int64_t k, vle_error *err);
+void ds_free(ds_set *d);
+
+#endif

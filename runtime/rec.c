@@ -1,0 +1,90 @@
+/* rec.c - streaming .npy recordings; see rec.h. */
+#include "rec.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vle_err.h"
+
+#define REC_HEADER 128                 /* bytes reserved for the header: fits 4 dims */
+#define REC_CHUNK (8u << 20)           /* bytes of spill read at a time when transposing */
+
+int rec_open(rec_stream *r, const char *path, npy_dtype t, int64_t batch, int inner_ndim,
+             const int64_t *inner, vle_error *err) {
+  memset(r, 0, sizeof *r);
+  r->dtype = t;
+  r->es = npy_dtype_size(t);
+  r->batch = batch;
+  r->inner_ndim = inner_ndim;
+  r->rowlen = 1;
+  for (int i = 0; i < inner_ndim; i++) r->rowlen *= (r->inner[i] = inner[i]);
+  if (af_open(&r->out, path, err)) return -1;
+  static const char zeros[REC_HEADER];
+  fwrite(zeros, 1, REC_HEADER, r->out.fp);     /* the header is written at the end */
+  if (batch > 1 && !(r->spill = tmpfile())) {
+    af_abort(&r->out);
+    return vle_fail(err, "%s: cannot create a spill file: %s", path, strerror(errno));
+  }
+  return 0;
+}
+
+int rec_append(rec_stream *r, const void *row, vle_error *err) {
+  FILE *fp = r->spill ? r->spill : r->out.fp;
+  size_t n = (size_t)(r->batch * r->rowlen);
+  if (fwrite(row, r->es, n, fp) != n)
+    return vle_fail(err, "%s: write failed: %s", r->out.path, strerror(errno));
+  r->nrows++;
+  return 0;
+}
+
+/* Spill [nrows][batch][rowlen] -> out [batch][nrows][rowlen], a chunk of rows at a time. */
+static int rec_transpose(rec_stream *r, vle_error *err) {
+  size_t rowbytes = (size_t)r->rowlen * r->es, stepbytes = rowbytes * (size_t)r->batch;
+  size_t chunk = REC_CHUNK / stepbytes ? REC_CHUNK / stepbytes : 1;
+  unsigned char *buf = malloc(chunk * stepbytes);
+  if (!buf) return vle_fail(err, "%s: out of memory", r->out.path);
+  rewind(r->spill);
+  int rc = 0;
+  for (int64_t k0 = 0; k0 < r->nrows && !rc; k0 += (int64_t)chunk) {
+    size_t nk = (size_t)(r->nrows - k0) < chunk ? (size_t)(r->nrows - k0) : chunk;
+    if (fread(buf, stepbytes, nk, r->spill) != nk) {
+      rc = vle_fail(err, "%s: reading back the spill file failed", r->out.path);
+      break;
+    }
+    for (int64_t b = 0; b < r->batch; b++) {
+      long off = (long)(REC_HEADER + ((size_t)b * (size_t)r->nrows + (size_t)k0) * rowbytes);
+      fseek(r->out.fp, off, SEEK_SET);
+      for (size_t k = 0; k < nk; k++)
+        fwrite(buf + k * stepbytes + (size_t)b * rowbytes, 1, rowbytes, r->out.fp);
+    }
+  }
+  free(buf);
+  return rc;
+}
+
+int rec_close(rec_stream *r, vle_error *err) {
+  int64_t shape[4];
+  int nd = 0;
+  if (r->batch > 1) shape[nd++] = r->batch;
+  shape[nd++] = r->nrows;
+  for (int i = 0; i < r->inner_ndim; i++) shape[nd++] = r->inner[i];
+  if (r->spill && rec_transpose(r, err)) {
+    rec_abort(r);
+    return -1;
+  }
+  if (fseek(r->out.fp, 0, SEEK_SET) || npy_write_header(r->out.fp, r->dtype, nd, shape, REC_HEADER)) {
+    vle_fail(err, "%s: cannot write the .npy header", r->out.path);
+    rec_abort(r);
+    return -1;
+  }
+  if (r->spill) fclose(r->spill);
+  r->spill = NULL;
+  return af_commit(&r->out, err);
+}
+
+void rec_abort(rec_stream *r) {
+  if (r->spill) fclose(r->spill);
+  r->spill = NULL;
+  af_abort(&r->out);
+}

@@ -1,0 +1,276 @@
+/*
+ * run.c - rn_main: the loop behind `vlec run` and `vlec grad` (shared/spec/cli.md).
+ *
+ *   options -> sim (vle_sim_new) -> data (data.h) -> out dir + recordings (rec.h)
+ *   -> for each step: feed data, vle_sim_step, record, progress; stop on SIGINT
+ *   -> close recordings, params/ and grad/, --save-state, run.json (run_json.c)
+ *
+ * Every output is complete or absent: recordings and files are renamed into place when
+ * done, also after an interrupt or a NaN (the steps run so far are written, run.json says
+ * why it stopped).
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "run_int.h"
+#include "vle_err.h"
+
+/* The one static of the runtime: a signal handler can only reach a global. Set by SIGINT,
+ * read between steps. */
+static volatile sig_atomic_t rn_sigint;
+
+static void rn_on_sigint(int sig) {
+  (void)sig;
+  rn_sigint = 1;
+}
+
+double rn_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- setup -------------------------------------------------------------------------------- */
+
+/* --set NAME=V,... and --init NAME=FILE into the sim's options (arrays owned by r). */
+static int rn_sim_options(rn_run *r, vle_sim_options *so, vle_error *err) {
+  const rn_options *o = r->o;
+  vle_sim_options_init(so);
+  so->batch = o->batch;
+  so->seed = o->seed;
+  so->dt = o->dt;
+  so->errors = o->errors;
+  so->learn = !o->no_learn && !o->grad_mode;
+  so->accumulate_grads = o->grad_mode;
+  so->check_every = (long)o->check_every;
+  r->sets = calloc((size_t)o->nsets + 1, sizeof *r->sets);
+  r->inits = calloc((size_t)o->ninits + 1, sizeof *r->inits);
+  if (!r->sets || !r->inits) return vle_fail(err, "out of memory");
+  for (int i = 0; i < o->nsets; i++) {
+    long n = rn_parse_reals(o->sets[i].value, NULL);
+    double *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+    if (!v) return vle_fail(err, "out of memory");
+    rn_parse_reals(o->sets[i].value, v);
+    r->sets[i] = (vle_override){ o->sets[i].name, v, (size_t)n };
+  }
+  for (int i = 0; i < o->ninits; i++) r->inits[i] = (vle_init_file){ o->inits[i].name, o->inits[i].value };
+  so->sets = r->sets;
+  so->nsets = (size_t)o->nsets;
+  so->inits = r->inits;
+  so->ninits = (size_t)o->ninits;
+  return 0;
+}
+
+/* The adjoint's backward pass needs kernels the compiler does not emit yet. */
+static int rn_check_scheme(const rn_run *r, vle_error *err) {
+  const char *e = r->o->errors ? r->o->errors : vle_model_settings(r->m)->errors;
+  if (strcmp(e, "adjoint")) return 0;
+  if (r->o->grad_mode)
+    return vle_fail(err, "--errors adjoint: the exact adjoint gradient is not yet supported "
+                    "(use --errors prospective or instantaneous)");
+  if (!r->o->no_learn && vle_model_nlearn(r->m) > 0)
+    return vle_fail(err, "--errors adjoint: learning through the adjoint is not yet supported; "
+                    "add --no-learn to run its forward pass, or use prospective/instantaneous");
+  return 0;
+}
+
+/* How many steps: --steps, --time, or the data's length. */
+static int rn_plan_steps(rn_run *r, vle_error *err) {
+  const rn_options *o = r->o;
+  double dt = vle_sim_dt(r->sim);
+  if (o->steps >= 0) r->steps_planned = o->steps;
+  else if (!isnan(o->time)) r->steps_planned = (int64_t)llround(o->time / dt);
+  else r->steps_planned = ds_length(&r->data, o->epochs);
+  if (r->steps_planned < 0)
+    return vle_fail(err, "how long should it run? give --steps N or --time T (no data file sets "
+                    "the length)");
+  int64_t end = r->k0 + r->steps_planned;
+  for (int i = 0; i < r->data.n; i++) {
+    const ds_stream *s = &r->data.s[i];
+    if (s->kind != DS_DATASET && s->steps && s->steps < end)
+      return vle_fail(err, "%s: %lld steps of data for %s, the run needs %lld", s->path,
+                      (long long)s->steps, s->name, (long long)end);
+  }
+  return 0;
+}
+
+/* mkdir -p */
+static int rn_mkdirs(const char *path, vle_error *err) {
+  char *p = strdup(path);
+  if (!p) return vle_fail(err, "out of memory");
+  for (char *s = p + 1;; s++) {
+    if (*s != '/' && *s) continue;
+    char c = *s;
+    *s = 0;
+    if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+      int e = errno;
+      vle_fail(err, "%s: cannot create directory: %s", p, strerror(e));
+      free(p);
+      return -1;
+    }
+    *s = c;
+    if (!c) break;
+  }
+  free(p);
+  return 0;
+}
+
+/* --out, or runs/MODEL-YYYYmmdd-HHMMSS (with -2, -3... if taken). */
+static int rn_out_dir(rn_run *r, vle_error *err) {
+  char buf[512];
+  if (r->o->out) {
+    snprintf(buf, sizeof buf, "%s", r->o->out);
+  } else {
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    snprintf(buf, sizeof buf, "runs/%s-%s", vle_model_get_name(r->m), stamp);
+    size_t n = strlen(buf);
+    for (int i = 2; access(buf, F_OK) == 0 && i < 1000; i++) snprintf(buf + n, sizeof buf - n, "-%d", i);
+  }
+  r->out = strdup(buf);
+  if (!r->out) return vle_fail(err, "out of memory");
+  r->out_created = access(buf, F_OK) != 0;
+  return rn_mkdirs(r->out, err);
+}
+
+/* ---- the loop ------------------------------------------------------------------------------- */
+
+static void rn_progress(rn_run *r, int64_t done, bool last) {
+  if (!r->progress) return;
+  double now = rn_now();
+  if (!last && now - r->last_progress < 0.1) return;
+  r->last_progress = now;
+  double frac = r->steps_planned ? (double)done / (double)r->steps_planned : 1;
+  int w = 30, fill = (int)(frac * w);
+  double rate = done / (now - r->t_start > 1e-9 ? now - r->t_start : 1e-9);
+  fprintf(stderr, "\r[%.*s%*s] %3.0f%% %lld/%lld steps %9.0f steps/s", fill,
+          "==============================", w - fill, "", 100 * frac, (long long)done,
+          (long long)r->steps_planned, rate);
+  if (r->loss_n) fprintf(stderr, "  loss %.4g", r->loss_sum / (double)r->loss_n);
+  r->loss_sum = 0;
+  r->loss_n = 0;
+  if (last) fputc('\n', stderr);
+  fflush(stderr);
+}
+
+/* Running loss for the progress bar: the batch mean of this step. */
+static void rn_track_loss(rn_run *r) {
+  if (!r->progress || vle_model_signal(r->m, "loss") < 0) return;
+  const vle_buffer_info *bi;
+  const void *p = vle_sim_buffer(r->sim, "loss", &bi);
+  long b = vle_sim_batch(r->sim);
+  size_t es = vle_model_real_size(r->m);
+  double sum = 0;
+  for (long i = 0; i < b; i++) sum += es == 8 ? ((const double *)p)[i] : ((const float *)p)[i];
+  r->loss_sum += sum / (double)b;
+  r->loss_n++;
+}
+
+static int rn_loop(rn_run *r, vle_error *err) {
+  r->t_start = rn_now();
+  for (int64_t i = 0; i < r->steps_planned; i++) {
+    if (rn_sigint) { r->interrupted = true; break; }
+    int64_t k = r->k0 + i;
+    if (ds_feed(&r->data, r->sim, k, err)) return -1;
+    if (vle_sim_step(r->sim, 1, err)) return -1;
+    r->steps_run++;
+    if (rn_record_step(r, err)) return -1;
+    rn_track_loss(r);
+    rn_progress(r, r->steps_run, false);
+  }
+  return 0;
+}
+
+/* ---- main ----------------------------------------------------------------------------------- */
+
+static void rn_free(rn_run *r) {
+  rn_records_abort(r);
+  for (int i = 0; r->sets && i < r->o->nsets; i++) free((void *)r->sets[i].values);
+  free(r->sets);
+  free(r->inits);
+  ds_free(&r->data);
+  vle_sim_free(r->sim);
+  free(r->out);
+}
+
+/* Everything before the first step. */
+static int rn_setup(rn_run *r, vle_error *err) {
+  vle_sim_options so;
+  if (rn_check_scheme(r, err) || rn_sim_options(r, &so, err)) return -1;
+  if (!(r->sim = vle_sim_new(r->m, &so, err))) return -1;
+  if (r->o->load_state && vle_sim_load(r->sim, r->o->load_state, err)) return -1;
+  r->k0 = vle_sim_steps_done(r->sim);
+  if (ds_load(&r->data, r->m, r->o, vle_sim_batch(r->sim), err) || rn_plan_steps(r, err) ||
+      rn_records_check(r, err) || rn_out_dir(r, err) || rn_records_open(r, err))
+    return -1;
+  return 0;
+}
+
+/* Outputs after the loop (also after an interrupt or a step error). */
+static int rn_finish(rn_run *r, vle_error *err) {
+  if (rn_records_close(r, err) || rn_write_params(r, err)) return -1;
+  if (r->o->grad_mode && rn_write_grads(r, err)) return -1;
+  if (r->o->save_state && vle_sim_save(r->sim, r->o->save_state, err)) return -1;
+  return 0;
+}
+
+static void rn_summary(const rn_run *r, FILE *log) {
+  if (r->o->quiet || !log) return;
+  fprintf(log, "%s %lld steps in %.3g s (%.0f steps/s)%s; outputs in %s\n",
+          r->o->grad_mode ? "gradients over" : "ran", (long long)r->steps_run, r->wall,
+          r->wall > 0 ? (double)r->steps_run / r->wall : 0.0,
+          r->interrupted ? ", interrupted" : "", r->out);
+}
+
+/* The loop and the outputs, once set up. Returns the exit status. */
+static int rn_execute(rn_run *r, FILE *log, vle_error *err) {
+  int status = 0;
+  if (rn_loop(r, err)) {
+    status = 1;
+    snprintf(r->error, sizeof r->error, "%s", err->msg);
+  }
+  r->wall = rn_now() - r->t_start;
+  rn_progress(r, r->steps_run, true);
+  vle_error ferr = { { 0 } };
+  if (rn_finish(r, &ferr) || rn_write_json(r, &ferr)) {
+    if (status) vle_fail(err, "%s (and writing the outputs failed: %s)", r->error, ferr.msg);
+    else *err = ferr;
+    return 1;
+  }
+  if (status) return status;
+  rn_summary(r, log);
+  return r->interrupted ? 130 : 0;
+}
+
+int rn_main(const vle_model *m, const rn_options *o, FILE *log) {
+  rn_run r = { .m = m, .o = o };
+  vle_error err = { { 0 } };
+  struct sigaction sa = { .sa_handler = rn_on_sigint }, old;
+  sigemptyset(&sa.sa_mask);
+  rn_sigint = 0;
+  sigaction(SIGINT, &sa, &old);
+  r.progress = !o->quiet && isatty(fileno(stderr));
+  int status;
+  if (rn_setup(&r, &err)) {
+    status = 1;
+    rn_records_abort(&r);
+    if (r.out_created) rmdir(r.out);  /* empty: no run directory without a run */
+  } else {
+    status = rn_execute(&r, log, &err);
+  }
+  if (log && status == 1) fprintf(log, "error: %s\n", err.msg);
+  if (log && status == 130)
+    fprintf(log, "interrupted after %lld steps; outputs are complete\n", (long long)r.steps_run);
+  sigaction(SIGINT, &old, NULL);
+  rn_free(&r);
+  return status;
+}

@@ -1,0 +1,68 @@
+/*
+ * run.h - the loop behind `vlec run` and `vlec grad` (shared/spec/cli.md), over any
+ * vle_model (JIT or .so). The driver obtains the model and calls:
+ *
+ *     rn_options o;
+ *     int rc = rn_parse_args(argc, argv, &o, grad_mode, stderr);   // 2: usage error
+ *     if (rc == 0) { vle_model *m = ...load o.model...; rc = rn_main(m, &o, stderr); }
+ *     rn_options_free(&o);
+ *
+ * rn_main returns the process exit status: 0 success, 1 an error in the model or data
+ * (message on `log`), 130 interrupted by SIGINT (outputs complete, run.json says so).
+ */
+#ifndef VLE_RUN_H
+#define VLE_RUN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vle.h"
+
+typedef struct rn_kv { const char *name, *value; } rn_kv;   /* NAME=VALUE of an option */
+
+typedef struct rn_options {
+  const char *model;          /* MODEL.vle or MODEL.so (positional) */
+  bool grad_mode;             /* vlec grad: learning off, write grad/NAME.npy */
+  int64_t steps;              /* --steps; -1: unset */
+  double time;                /* --time; NaN: unset */
+  double dt;                  /* --dt; NaN: the model's */
+  long batch;                 /* --batch; 0: the model's */
+  uint64_t seed;              /* --seed (default 0) */
+  const char *errors;         /* --errors; NULL: the model's */
+  int64_t window;             /* --window (adjoint); -1: the whole run */
+  rn_kv *sets, *inits, *inputs, *targets;
+  int nsets, ninits, ninputs, ntargets;
+  bool no_learn;              /* --no-learn */
+  const char **record;        /* --record LIST, split at commas */
+  int nrecord;
+  int64_t record_every;       /* --record-every K (parameters); 0: at the end only */
+  const char *out;            /* --out DIR; NULL: runs/MODEL-TIMESTAMP */
+  bool quiet;                 /* --quiet */
+  int64_t epochs;             /* --epochs E for a dataset (default 1) */
+  bool no_shuffle;            /* --no-shuffle: dataset minibatches in file order */
+  int64_t check_every;        /* --check-every N: NaN/Inf check interval (default 1; 0 off) */
+  const char *save_state;     /* --save-state FILE: the sim's state at the end */
+  const char *load_state;     /* --load-state FILE: resume from a saved state */
+  char **owned_;              /* strings and arrays rn_options_free releases */
+  int nowned_;
+} rn_options;
+
+/* Defaults as above; no allocation. */
+void rn_options_init(rn_options *o, bool grad_mode);
+void rn_options_free(rn_options *o);
+
+/* Parses the command line of `vlec run` / `vlec grad` (argv[0] is the subcommand's name).
+ * Returns 0, or 2 after printing a usage error to err. */
+int rn_parse_args(int argc, char **argv, rn_options *o, bool grad_mode, FILE *err);
+
+/* Parses "1,2.5,3" into values (NULL: just count). Returns the count, or -1 if malformed. */
+long rn_parse_reals(const char *s, double *values);
+
+/* The options' help text (for `vlec run --help`). */
+const char *rn_help(bool grad_mode);
+
+/* Runs (or, in grad mode, estimates gradients) and writes the outputs of cli.md. */
+int rn_main(const vle_model *m, const rn_options *o, FILE *log);
+
+#endif

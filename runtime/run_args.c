@@ -1,0 +1,234 @@
+/*
+ * run_args.c - the command line of `vlec run` / `vlec grad` (shared/spec/cli.md) into an
+ * rn_options. Usage errors print one line naming the option and what it expects, and
+ * return 2; checks that need the model (names, sizes) are left to rn_main.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run.h"
+
+void rn_options_init(rn_options *o, bool grad_mode) {
+  memset(o, 0, sizeof *o);
+  o->grad_mode = grad_mode;
+  o->steps = -1;
+  o->time = NAN;
+  o->dt = NAN;
+  o->window = -1;
+  o->epochs = 1;
+  o->check_every = 1;
+}
+
+void rn_options_free(rn_options *o) {
+  for (int i = 0; i < o->nowned_; i++) free(o->owned_[i]);
+  free(o->owned_);
+  free(o->sets); free(o->inits); free(o->inputs); free(o->targets); free((void *)o->record);
+  rn_options_init(o, o->grad_mode);
+}
+
+/* Remembers a heap string for rn_options_free; returns it (NULL if out of memory). */
+static char *rn_own(rn_options *o, char *p) {
+  char **q = p ? realloc(o->owned_, (size_t)(o->nowned_ + 1) * sizeof *q) : NULL;
+  if (!q) { free(p); return NULL; }
+  o->owned_ = q;
+  o->owned_[o->nowned_++] = p;
+  return p;
+}
+
+static const char *rn_cmd(bool grad) { return grad ? "vlec grad" : "vlec run"; }
+
+static int rn_usage(FILE *err, bool grad, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(err, "%s: ", rn_cmd(grad));
+  vfprintf(err, fmt, ap);
+  fprintf(err, "\n(see '%s --help')\n", rn_cmd(grad));
+  va_end(ap);
+  return 2;
+}
+
+static bool rn_int(const char *s, int64_t lo, int64_t *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || end == s || *end || v < lo) return false;
+  *out = v;
+  return true;
+}
+
+static bool rn_real(const char *s, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || !isfinite(v)) return false;
+  *out = v;
+  return true;
+}
+
+/* Parses "1,2.5,3" into values (NULL: count only). Returns the count, or -1. */
+long rn_parse_reals(const char *s, double *values) {
+  long n = 0;
+  for (const char *p = s;; n++) {
+    char *end;
+    errno = 0;
+    double v = strtod(p, &end);
+    if (errno || end == p || !isfinite(v) || (*end && *end != ',')) return -1;
+    if (values) values[n] = v;
+    if (!*end) return n + 1;
+    p = end + 1;
+  }
+}
+
+/* Appends NAME=VALUE to a list (split at the first '='). */
+static int rn_kv_add(rn_options *o, rn_kv **list, int *n, const char *opt, const char *arg,
+                     FILE *err) {
+  const char *eq = strchr(arg, '=');
+  if (!eq || eq == arg || !eq[1])
+    return rn_usage(err, o->grad_mode, "--%s %s: expected NAME=VALUE", opt, arg);
+  rn_kv *q = realloc(*list, (size_t)(*n + 1) * sizeof *q);
+  if (!q) return rn_usage(err, o->grad_mode, "out of memory");
+  *list = q;
+  char *name = rn_own(o, strndup(arg, (size_t)(eq - arg)));
+  if (!name) return rn_usage(err, o->grad_mode, "out of memory");
+  q[(*n)++] = (rn_kv){ name, eq + 1 };
+  if (!strcmp(opt, "set") && rn_parse_reals(eq + 1, NULL) < 0)
+    return rn_usage(err, o->grad_mode, "--set %s: expected numbers separated by commas", arg);
+  return 0;
+}
+
+static int rn_record_add(rn_options *o, const char *list, FILE *err) {
+  char *copy = rn_own(o, strdup(list));
+  if (!copy) return rn_usage(err, o->grad_mode, "out of memory");
+  /* "h, W" is as good as "h,W": tokens split at commas and blanks */
+  for (char *save = NULL, *tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+    const char **q = realloc((void *)o->record, (size_t)(o->nrecord + 1) * sizeof *q);
+    if (!q) return rn_usage(err, o->grad_mode, "out of memory");
+    o->record = q;
+    q[o->nrecord++] = tok;
+  }
+  return 0;
+}
+
+static int rn_errors_opt(rn_options *o, const char *v, FILE *err) {
+  if (strcmp(v, "adjoint") && strcmp(v, "instantaneous") && strcmp(v, "prospective"))
+    return rn_usage(err, o->grad_mode, "--errors %s: expected adjoint, instantaneous or "
+                    "prospective", v);
+  o->errors = v;
+  return 0;
+}
+
+/* One option that takes a value. Returns 0, 2 (usage error) or -1 (not such an option). */
+static int rn_value_opt(rn_options *o, const char *name, const char *v, FILE *err) {
+  bool g = o->grad_mode;
+  struct { const char *name; int64_t *dst; int64_t lo; } ints[] = {
+    { "steps", &o->steps, 0 }, { "window", &o->window, 1 }, { "record-every", &o->record_every, 1 },
+    { "epochs", &o->epochs, 1 }, { "check-every", &o->check_every, 0 } };
+  for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
+    if (!strcmp(name, ints[i].name))
+      return rn_int(v, ints[i].lo, ints[i].dst) ? 0
+             : rn_usage(err, g, "--%s %s: expected an integer >= %lld", name, v, (long long)ints[i].lo);
+  int64_t iv;
+  if (!strcmp(name, "batch")) {
+    if (!rn_int(v, 1, &iv) || iv > (1 << 24)) return rn_usage(err, g, "--batch %s: expected an integer in [1, 16777216]", v);
+    o->batch = (long)iv;
+    return 0;
+  }
+  if (!strcmp(name, "seed")) {
+    char *end;
+    errno = 0;
+    o->seed = strtoull(v, &end, 0);
+    return errno || end == v || *end || *v == '-' ? rn_usage(err, g, "--seed %s: expected a non-negative integer", v) : 0;
+  }
+  if (!strcmp(name, "time"))
+    return rn_real(v, &o->time) && o->time > 0 ? 0 : rn_usage(err, g, "--time %s: expected a positive number", v);
+  if (!strcmp(name, "dt"))
+    return rn_real(v, &o->dt) && o->dt > 0 ? 0 : rn_usage(err, g, "--dt %s: expected a positive number", v);
+  if (!strcmp(name, "errors")) return rn_errors_opt(o, v, err);
+  if (!strcmp(name, "set")) return rn_kv_add(o, &o->sets, &o->nsets, name, v, err);
+  if (!strcmp(name, "init")) return rn_kv_add(o, &o->inits, &o->ninits, name, v, err);
+  if (!strcmp(name, "input")) return rn_kv_add(o, &o->inputs, &o->ninputs, name, v, err);
+  if (!strcmp(name, "target")) return rn_kv_add(o, &o->targets, &o->ntargets, name, v, err);
+  if (!strcmp(name, "record")) return rn_record_add(o, v, err);
+  const char **strs[] = { &o->out, &o->save_state, &o->load_state };
+  const char *snames[] = { "out", "save-state", "load-state" };
+  for (int i = 0; i < 3; i++)
+    if (!strcmp(name, snames[i])) { *strs[i] = v; return 0; }
+  return -1;
+}
+
+static bool rn_known_value_opt(const char *name) {
+  static const char *names[] = { "steps", "time", "dt", "batch", "seed", "errors", "window",
+                                 "set", "init", "input", "target", "record", "record-every",
+                                 "out", "epochs", "check-every", "save-state", "load-state" };
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+    if (!strcmp(name, names[i])) return true;
+  return false;
+}
+
+static int rn_flag_opt(rn_options *o, const char *name) {
+  if (!strcmp(name, "no-learn")) o->no_learn = true;
+  else if (!strcmp(name, "quiet")) o->quiet = true;
+  else if (!strcmp(name, "no-shuffle")) o->no_shuffle = true;
+  else return -1;
+  return 0;
+}
+
+int rn_parse_args(int argc, char **argv, rn_options *o, bool grad_mode, FILE *err) {
+  rn_options_init(o, grad_mode);
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strncmp(a, "--", 2) != 0 && strcmp(a, "-q") != 0) {
+      if (o->model) return rn_usage(err, grad_mode, "unexpected argument '%s' (the model is '%s')", a, o->model);
+      o->model = a;
+      continue;
+    }
+    char name[32];
+    const char *eq = strchr(a, '='), *val = NULL;
+    size_t n = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+    snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), a + 2);
+    if (!strcmp(a, "-q")) strcpy(name, "quiet");
+    if (rn_flag_opt(o, name) == 0) {
+      if (eq) return rn_usage(err, grad_mode, "--%s takes no value", name);
+      continue;
+    }
+    if (!rn_known_value_opt(name)) return rn_usage(err, grad_mode, "unknown option '%s'", a);
+    val = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+    if (!val) return rn_usage(err, grad_mode, "--%s needs a value", name);
+    int rc = rn_value_opt(o, name, val, err);
+    if (rc) return rc;
+  }
+  if (!o->model) return rn_usage(err, grad_mode, "no model given (MODEL.vle or MODEL.so)");
+  if (o->steps >= 0 && !isnan(o->time)) return rn_usage(err, grad_mode, "give --steps or --time, not both");
+  return 0;
+}
+
+const char *rn_help(bool grad_mode) {
+  return grad_mode
+    ? "usage: vlec grad MODEL.vle|MODEL.so [options]\n\n"
+      "Run with learning off and write grad/NAME.npy for every learnable parameter: the\n"
+      "accumulated rule sum_k dt*G_k / beta (beta: the const 'beta', else 1), the local\n"
+      "scheme's estimate of dL/dtheta for L = sum_k dt*C_k. Takes the options of 'vlec run'.\n"
+      "--errors adjoint (the exact adjoint) is not yet supported.\n"
+    : "usage: vlec run MODEL.vle|MODEL.so [options]\n\n"
+      "  --steps N | --time T     how long to run (default: the length of the data)\n"
+      "  --dt DT  --batch B  --seed S   override settings; the seed drives every initialiser\n"
+      "  --errors adjoint|instantaneous|prospective   error scheme (adjoint: forward only,\n"
+      "                           with --no-learn, for now)  --window STEPS (adjoint)\n"
+      "  --set NAME=V[,V...]      override a const or setting (dt, gamma)\n"
+      "  --init NAME=FILE.npy     initial value of a parameter\n"
+      "  --input NAME=FILE  --target NAME=FILE   data: .npy [steps,n], [batch,steps,n] or a\n"
+      "                           dataset [samples,steps,n]; .csv one row a step; onehot\n"
+      "                           targets take integer labels [batch] or [batch,steps]\n"
+      "  --epochs E  --no-shuffle  dataset epochs (default 1), minibatches in file order\n"
+      "  --no-learn               freeze all parameters\n"
+      "  --record LIST            signals to record every step (h, h', h.rate, h.error, loss,\n"
+      "                           energy, any buffer) and parameters (at the end)\n"
+      "  --record-every K         record the listed parameters every K steps\n"
+      "  --out DIR                output directory (default runs/MODEL-TIMESTAMP)\n"
+      "  --check-every N          NaN/Inf check interval in steps (default 1, 0: off)\n"
+      "  --save-state FILE  --load-state FILE   checkpoint at the end / resume\n"
+      "  --quiet, -q              no progress bar or summary\n";
+}

@@ -1,0 +1,66 @@
+/* run_int.h - the state of one rn_main call, shared by run.c, run_rec.c and run_json.c. */
+#ifndef VLE_RUN_INT_H
+#define VLE_RUN_INT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "data.h"
+#include "rec.h"
+#include "run.h"
+#include "vle.h"
+
+typedef enum {
+  RN_BATCHED,                 /* a batched buffer, every step: [batch, steps, n] */
+  RN_SHARED,                  /* a shared buffer, every step: [steps, n] */
+  RN_MEAN,                    /* loss, energy: batch mean every step: [steps] */
+  RN_PARAM,                   /* a parameter: at the end, or every K steps [snapshots, ...] */
+} rn_rec_kind;
+
+typedef struct rn_rec {
+  const char *name;
+  rn_rec_kind kind;
+  int buf;                    /* buffer index (RN_PARAM: the parameter's buffer) */
+  bool open;                  /* a rec_stream is being written */
+  rec_stream r;
+} rn_rec;
+
+typedef struct rn_run {
+  const vle_model *m;
+  const rn_options *o;
+  vle_sim *sim;
+  ds_set data;
+  vle_override *sets;
+  vle_init_file *inits;
+  char *out;                  /* output directory */
+  bool out_created;           /* rn_main made it (removed again if setup fails) */
+  rn_rec *recs;
+  int nrecs;
+  double *scratch;            /* batch reals (means) */
+  int64_t k0;                 /* step index the run starts at (0, or a loaded state's) */
+  int64_t steps_planned, steps_run;
+  double t_start, wall, last_progress, loss_sum;
+  int64_t loss_n;
+  bool progress, interrupted;
+  char error[1024];           /* why the loop stopped early, or "" */
+  char **outputs;             /* files written, relative to out */
+  int noutputs;
+} rn_run;
+
+double rn_now(void);
+
+/* run_rec.c: --record, params/, grad/ */
+int  rn_records_check(rn_run *r, vle_error *err);
+int  rn_records_open(rn_run *r, vle_error *err);
+int  rn_record_step(rn_run *r, vle_error *err);
+int  rn_records_close(rn_run *r, vle_error *err);
+void rn_records_abort(rn_run *r);
+int  rn_write_params(rn_run *r, vle_error *err);
+int  rn_write_grads(rn_run *r, vle_error *err);
+/* Remembers an output file (relative to the out dir) for run.json. */
+void rn_output(rn_run *r, const char *rel);
+
+/* run_json.c */
+int rn_write_json(rn_run *r, vle_error *err);
+
+#endif

@@ -1,0 +1,118 @@
+/*
+ * run_json.c - run.json: what ran (model hash, every option as given and as resolved),
+ * how far it got (steps, interrupted, error) and how fast (wall time, steps per second).
+ */
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "af.h"
+#include "run_int.h"
+#include "vle_err.h"
+
+static json_t *rn_kv_json(const rn_kv *kv, int n) {
+  json_t *o = json_object();
+  for (int i = 0; i < n; i++) json_object_set_new(o, kv[i].name, json_string(kv[i].value));
+  return o;
+}
+
+static json_t *rn_strs_json(const char *const *s, int n) {
+  json_t *a = json_array();
+  for (int i = 0; i < n; i++) json_array_append_new(a, json_string(s[i]));
+  return a;
+}
+
+static json_t *rn_num_or_null(double v) { return isnan(v) ? json_null() : json_real(v); }
+
+/* The options as given on the command line (null where not given). */
+static json_t *rn_options_json(const rn_run *r) {
+  const rn_options *o = r->o;
+  json_t *j = json_object();
+  json_object_set_new(j, "steps", o->steps >= 0 ? json_integer(o->steps) : json_null());
+  json_object_set_new(j, "time", rn_num_or_null(o->time));
+  json_object_set_new(j, "dt", rn_num_or_null(o->dt));
+  json_object_set_new(j, "batch", o->batch ? json_integer(o->batch) : json_null());
+  json_object_set_new(j, "seed", json_integer((json_int_t)o->seed));
+  json_object_set_new(j, "errors", o->errors ? json_string(o->errors) : json_null());
+  json_object_set_new(j, "window", o->window >= 0 ? json_integer(o->window) : json_null());
+  json_object_set_new(j, "set", rn_kv_json(o->sets, o->nsets));
+  json_object_set_new(j, "init", rn_kv_json(o->inits, o->ninits));
+  json_object_set_new(j, "input", rn_kv_json(o->inputs, o->ninputs));
+  json_object_set_new(j, "target", rn_kv_json(o->targets, o->ntargets));
+  json_object_set_new(j, "no_learn", json_boolean(o->no_learn));
+  json_object_set_new(j, "record", rn_strs_json(o->record, o->nrecord));
+  json_object_set_new(j, "record_every", json_integer(o->record_every));
+  json_object_set_new(j, "epochs", json_integer(o->epochs));
+  json_object_set_new(j, "shuffle", json_boolean(!o->no_shuffle));
+  json_object_set_new(j, "check_every", json_integer(o->check_every));
+  json_object_set_new(j, "save_state", o->save_state ? json_string(o->save_state) : json_null());
+  json_object_set_new(j, "load_state", o->load_state ? json_string(o->load_state) : json_null());
+  json_object_set_new(j, "out", json_string(r->out));
+  json_object_set_new(j, "quiet", json_boolean(o->quiet));
+  return j;
+}
+
+/* The settings the simulation actually used. */
+static json_t *rn_resolved_json(const rn_run *r) {
+  json_t *j = json_object();
+  json_object_set_new(j, "dt", json_real(vle_sim_dt(r->sim)));
+  json_object_set_new(j, "batch", json_integer(vle_sim_batch(r->sim)));
+  json_object_set_new(j, "errors", json_string(vle_sim_errors(r->sim)));
+  json_object_set_new(j, "scheme", json_string(vle_model_settings(r->m)->scheme));
+  json_object_set_new(j, "learn", json_boolean(!r->o->no_learn && !r->o->grad_mode &&
+                                               vle_model_nlearn(r->m) > 0));
+  json_object_set_new(j, "start_step", json_integer(r->k0));
+  if (r->data.dataset) {
+    json_object_set_new(j, "dataset_samples", json_integer(r->data.nsamples));
+    json_object_set_new(j, "sample_steps", json_integer(r->data.sample_steps));
+    json_object_set_new(j, "minibatches_per_epoch", json_integer(r->data.nbatches));
+  }
+  return j;
+}
+
+static json_t *rn_json(const rn_run *r) {
+  json_t *j = json_object();
+  json_object_set_new(j, "command", json_string(r->o->grad_mode ? "grad" : "run"));
+  json_object_set_new(j, "model", json_string(vle_model_get_name(r->m)));
+  json_object_set_new(j, "model_path", r->o->model ? json_string(r->o->model) : json_null());
+  json_object_set_new(j, "hash", json_string(vle_model_hash(r->m)));
+  json_object_set_new(j, "precision", json_string(vle_model_precision(r->m) == VLE_F64 ? "f64" : "f32"));
+  json_object_set_new(j, "abi", json_integer(VLE_ABI_VERSION));
+  json_object_set_new(j, "runtime_version", json_string(vle_runtime_version()));
+  json_object_set_new(j, "options", rn_options_json(r));
+  json_object_set_new(j, "resolved", rn_resolved_json(r));
+  json_object_set_new(j, "steps_planned", json_integer(r->steps_planned));
+  json_object_set_new(j, "steps_run", json_integer(r->steps_run));
+  json_object_set_new(j, "time_run", json_real((double)r->steps_run * vle_sim_dt(r->sim)));
+  json_object_set_new(j, "wall_time_s", json_real(r->wall));
+  json_object_set_new(j, "steps_per_second", json_real(r->wall > 0 ? (double)r->steps_run / r->wall : 0));
+  json_object_set_new(j, "interrupted", json_boolean(r->interrupted));
+  json_object_set_new(j, "error", r->error[0] ? json_string(r->error) : json_null());
+  json_object_set_new(j, "outputs", rn_strs_json((const char *const *)r->outputs, r->noutputs));
+  return j;
+}
+
+int rn_write_json(rn_run *r, vle_error *err) {
+  json_t *j = rn_json(r);
+  char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  json_decref(j);
+  size_t n = strlen(r->out) + 16;
+  char *path = malloc(n);
+  if (!text || !path) {
+    free(text);
+    free(path);
+    return vle_fail(err, "out of memory");
+  }
+  snprintf(path, n, "%s/run.json", r->out);
+  af_file f;
+  int rc = af_open(&f, path, err);
+  if (!rc) {
+    fputs(text, f.fp);
+    fputc('\n', f.fp);
+    rc = af_commit(&f, err);
+  }
+  free(text);
+  free(path);
+  return rc;
+}

@@ -1,0 +1,225 @@
+/*
+ * run_rec.c - what a run writes besides run.json: the --record signals (rec.h streams),
+ * parameters at the end (params/NAME.npy) and gradient estimates (grad/NAME.npy).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "npy.h"
+#include "run_int.h"
+#include "vle_err.h"
+
+static npy_dtype rn_dtype(const vle_model *m) { return vle_model_real_size(m) == 8 ? NPY_F8 : NPY_F4; }
+
+/* A parameter's file shape: weights [rows, cols]; vectors (biases, time constants) [rows]. */
+static int rn_param_shape(const vle_model *m, int p, int64_t shape[2]) {
+  const vle_param_info *q = vle_model_param(m, p);
+  const vle_buffer_info *b = vle_model_buffer(m, q->buf);
+  shape[0] = b->rows;
+  shape[1] = b->cols;
+  return strcmp(q->kind, "weight") && b->cols == 1 ? 1 : 2;
+}
+
+void rn_output(rn_run *r, const char *rel) {
+  char **q = realloc(r->outputs, (size_t)(r->noutputs + 1) * sizeof *q);
+  if (!q) return;
+  r->outputs = q;
+  if ((q[r->noutputs] = strdup(rel))) r->noutputs++;
+}
+
+static char *rn_path(const rn_run *r, const char *dir, const char *name) {
+  size_t n = strlen(r->out) + (dir ? strlen(dir) + 1 : 0) + strlen(name) + 8;
+  char *p = malloc(n);
+  if (p) snprintf(p, n, "%s/%s%s%s.npy", r->out, dir ? dir : "", dir ? "/" : "", name);
+  return p;
+}
+
+/* ---- --record --------------------------------------------------------------------------- */
+
+static bool rn_recordable(const vle_buffer_info *b) {
+  return b->role != VLE_ROLE_TEMP && b->role != VLE_ROLE_PUBNEXT && b->role != VLE_ROLE_GRAD;
+}
+
+static int rn_unknown_signal(const rn_run *r, const char *name, vle_error *err) {
+  char list[600] = "";
+  for (int i = 0; i < vle_model_nbuffers(r->m); i++) {
+    const vle_buffer_info *b = vle_model_buffer(r->m, i);
+    size_t o = strlen(list);
+    if (rn_recordable(b) && o + strlen(b->name) + 8 < sizeof list)
+      snprintf(list + o, sizeof list - o, "%s%s", o ? ", " : "", b->name);
+  }
+  return vle_fail(err, "--record %s: the model has no signal or parameter of that name "
+                  "(recordable: %s)", name, list);
+}
+
+int rn_records_check(rn_run *r, vle_error *err) {
+  const vle_model *m = r->m;
+  r->recs = calloc((size_t)r->o->nrecord + 1, sizeof *r->recs);
+  r->scratch = malloc((size_t)vle_sim_batch(r->sim) * sizeof *r->scratch);
+  if (!r->recs || !r->scratch) return vle_fail(err, "out of memory");
+  for (int i = 0; i < r->o->nrecord; i++) {
+    const char *name = r->o->record[i];
+    bool dup = false;
+    for (int j = 0; j < r->nrecs; j++) dup |= !strcmp(r->recs[j].name, name);
+    if (dup) continue;
+    int p = vle_model_find_param(m, name), b = vle_model_find_buffer(m, name);
+    rn_rec *rec = &r->recs[r->nrecs];
+    *rec = (rn_rec){ .name = name, .buf = b };
+    if (p >= 0) rec->kind = RN_PARAM, rec->buf = vle_model_param(m, p)->buf;
+    else if (b < 0 || !rn_recordable(vle_model_buffer(m, b))) return rn_unknown_signal(r, name, err);
+    else if (b == vle_model_signal(m, "loss") || b == vle_model_signal(m, "energy")) rec->kind = RN_MEAN;
+    else rec->kind = vle_model_buffer(m, b)->batched ? RN_BATCHED : RN_SHARED;
+    r->nrecs++;
+  }
+  return 0;
+}
+
+static int rn_record_open(rn_run *r, rn_rec *rec, vle_error *err) {
+  const vle_buffer_info *b = vle_model_buffer(r->m, rec->buf);
+  int64_t inner[2] = { b->rows * b->cols, 0 };
+  int nd = rec->kind == RN_MEAN ? 0 : 1;
+  if (rec->kind == RN_PARAM) nd = rn_param_shape(r->m, vle_model_find_param(r->m, rec->name), inner);
+  int64_t batch = rec->kind == RN_BATCHED ? vle_sim_batch(r->sim) : 1;
+  char *path = rn_path(r, NULL, rec->name);
+  if (!path) return vle_fail(err, "out of memory");
+  int rc = rec_open(&rec->r, path, rn_dtype(r->m), batch, nd, inner, err);
+  free(path);
+  rec->open = rc == 0;
+  return rc;
+}
+
+int rn_records_open(rn_run *r, vle_error *err) {
+  for (int i = 0; i < r->nrecs; i++) {
+    rn_rec *rec = &r->recs[i];
+    if (rec->kind == RN_PARAM && !r->o->record_every) continue;   /* written at the end */
+    if (rn_record_open(r, rec, err)) return -1;
+  }
+  return 0;
+}
+
+/* The batch mean of a batched scalar, in the model's precision, into r->scratch. */
+static const void *rn_batch_mean(rn_run *r, int buf) {
+  const vle_buffer_info *bi;
+  const void *p = vle_sim_buffer(r->sim, vle_model_buffer(r->m, buf)->name, &bi);
+  long batch = vle_sim_batch(r->sim);
+  bool f64 = vle_model_real_size(r->m) == 8;
+  double sum = 0;
+  for (long i = 0; i < batch; i++) sum += f64 ? ((const double *)p)[i] : ((const float *)p)[i];
+  if (f64) r->scratch[0] = sum / (double)batch;
+  else ((float *)r->scratch)[0] = (float)(sum / (double)batch);
+  return r->scratch;
+}
+
+int rn_record_step(rn_run *r, vle_error *err) {
+  for (int i = 0; i < r->nrecs; i++) {
+    rn_rec *rec = &r->recs[i];
+    if (!rec->open) continue;
+    if (rec->kind == RN_PARAM && r->steps_run % r->o->record_every) continue;
+    const void *row = rec->kind == RN_MEAN
+      ? rn_batch_mean(r, rec->buf)
+      : vle_sim_buffer(r->sim, vle_model_buffer(r->m, rec->buf)->name, NULL);
+    if (rec_append(&rec->r, row, err)) return -1;
+  }
+  return 0;
+}
+
+/* A parameter's current value to a complete .npy. */
+static int rn_write_param(rn_run *r, int p, const char *dir, vle_error *err) {
+  const vle_param_info *q = vle_model_param(r->m, p);
+  int64_t shape[2];
+  int nd = rn_param_shape(r->m, p, shape);
+  char *path = rn_path(r, dir, q->name);
+  if (!path) return vle_fail(err, "out of memory");
+  int rc = npy_write(path, rn_dtype(r->m), nd, shape, vle_sim_buffer(r->sim, vle_model_buffer(r->m, q->buf)->name, NULL), err);
+  free(path);
+  if (!rc) {
+    char rel[300];
+    snprintf(rel, sizeof rel, "%s%s%s.npy", dir ? dir : "", dir ? "/" : "", q->name);
+    rn_output(r, rel);
+  }
+  return rc;
+}
+
+int rn_records_close(rn_run *r, vle_error *err) {
+  for (int i = 0; i < r->nrecs; i++) {
+    rn_rec *rec = &r->recs[i];
+    char rel[300];
+    snprintf(rel, sizeof rel, "%s.npy", rec->name);
+    if (rec->kind == RN_PARAM && !rec->open) {
+      if (rn_write_param(r, vle_model_find_param(r->m, rec->name), NULL, err)) return -1;
+      continue;
+    }
+    rec->open = false;
+    if (rec_close(&rec->r, err)) return -1;
+    rn_output(r, rel);
+  }
+  return 0;
+}
+
+void rn_records_abort(rn_run *r) {
+  for (int i = 0; r->recs && i < r->nrecs; i++)
+    if (r->recs[i].open) rec_abort(&r->recs[i].r);
+  free(r->recs);
+  free(r->scratch);
+  for (int i = 0; i < r->noutputs; i++) free(r->outputs[i]);
+  free(r->outputs);
+  r->recs = NULL;
+  r->scratch = NULL;
+  r->outputs = NULL;
+  r->nrecs = r->noutputs = 0;
+}
+
+static int rn_subdir(rn_run *r, const char *sub, vle_error *err) {
+  size_t n = strlen(r->out) + strlen(sub) + 2;
+  char *p = malloc(n);
+  if (!p) return vle_fail(err, "out of memory");
+  snprintf(p, n, "%s/%s", r->out, sub);
+  int rc = mkdir(p, 0777) != 0 && errno != EEXIST ? vle_fail(err, "%s: cannot create directory", p) : 0;
+  free(p);
+  return rc;
+}
+
+int rn_write_params(rn_run *r, vle_error *err) {
+  if (vle_model_nparams(r->m) == 0) return 0;
+  if (rn_subdir(r, "params", err)) return -1;
+  for (int p = 0; p < vle_model_nparams(r->m); p++)
+    if (rn_write_param(r, p, "params", err)) return -1;
+  return 0;
+}
+
+/* beta: the const named "beta" (its run-time value) if the model has one, else 1. */
+static double rn_beta(const rn_run *r) {
+  double beta = 1;
+  if (vle_sim_count(r->sim, "beta") == 1 &&
+      vle_model_buffer(r->m, vle_model_find_buffer(r->m, "beta"))->role == VLE_ROLE_CONST)
+    vle_sim_get(r->sim, "beta", &beta, 1, NULL);
+  return beta;
+}
+
+/* grad/NAME.npy = sum_k dt G_k / beta (float64) for every learnable parameter. */
+int rn_write_grads(rn_run *r, vle_error *err) {
+  double beta = rn_beta(r);
+  if (beta == 0) return vle_fail(err, "the const beta is 0: the gradient estimate sum dt G / beta is undefined");
+  if (rn_subdir(r, "grad", err)) return -1;
+  for (int p = 0; p < vle_model_nparams(r->m); p++) {
+    const vle_param_info *q = vle_model_param(r->m, p);
+    if (q->learn < 0 || q->grad < 0) continue;
+    int64_t shape[2];
+    int nd = rn_param_shape(r->m, p, shape);
+    size_t n = (size_t)(shape[0] * shape[1]);
+    double *g = malloc(n * sizeof *g);
+    char *path = rn_path(r, "grad", q->name);
+    int rc = !g || !path ? vle_fail(err, "out of memory") : vle_sim_grad_sum(r->sim, q->name, g, n, err);
+    for (size_t i = 0; !rc && i < n; i++) g[i] /= beta;
+    if (!rc) rc = npy_write(path, NPY_F8, nd, shape, g, err);
+    free(g);
+    free(path);
+    if (rc) return -1;
+    char rel[300];
+    snprintf(rel, sizeof rel, "grad/%s.npy", q->name);
+    rn_output(r, rel);
+  }
+  return 0;
+}

@@ -1,0 +1,250 @@
+/*
+ * vle.h - the public C API of libvlert, the vle runtime.
+ *
+ * A compiled model (a `.so` from `vlec build`, or code from the JIT) is a JSON descriptor
+ * plus kernels (docs/abi.md). This library loads it (vle_model), creates simulations of it
+ * (vle_sim: all buffers, optimizer and RNG state of one run) and steps them. It has no
+ * global mutable state: any number of models and simulations can live in one process, and
+ * two simulations never share memory. A vle_sim is not thread-safe, but distinct sims may
+ * be used from distinct threads.
+ *
+ * Errors: every function that can fail takes a `vle_error *err` (may be NULL) and returns
+ * NULL or -1; err->msg then holds a one-line message naming the file, buffer, index or
+ * value at fault and what was expected.
+ *
+ * Reals: buffers hold double ("precision": "f64") or float ("f32") elements. Raw pointers
+ * (vle_sim_buffer) are in the model's precision; the copy functions (vle_sim_get/_set/
+ * _feed) always take doubles and convert.
+ *
+ * Minimal use (see docs/c-api.md):
+ *     vle_error err;
+ *     vle_model *m = vle_model_load_so("model.so", &err);
+ *     vle_sim_options o; vle_sim_options_init(&o); o.seed = 1;
+ *     vle_sim *s = vle_sim_new(m, &o, &err);
+ *     vle_sim_step(s, 100, &err);
+ *     double r[2]; vle_sim_get(s, "o.rate", r, 2, &err);
+ *     vle_sim_free(s); vle_model_free(m);
+ */
+#ifndef VLE_H
+#define VLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The model ABI this runtime implements (docs/abi.md). */
+#define VLE_ABI_VERSION 1
+/* Version of the state file format written by vle_sim_save (docs/runtime.md). */
+#define VLE_STATE_VERSION 1
+
+typedef struct vle_error { char msg[1024]; } vle_error;
+
+typedef struct vle_model vle_model;
+typedef struct vle_sim vle_sim;
+
+/* ---- descriptor, as parsed ----------------------------------------------------------- */
+
+typedef enum {
+  VLE_ROLE_STATE, VLE_ROLE_PUB, VLE_ROLE_PUBNEXT, VLE_ROLE_PARAM, VLE_ROLE_GRAD,
+  VLE_ROLE_CONST, VLE_ROLE_SETTING, VLE_ROLE_INPUT, VLE_ROLE_TARGET, VLE_ROLE_SIGNAL,
+  VLE_ROLE_TEMP
+} vle_role;
+
+typedef struct vle_buffer_info {
+  const char *name;      /* unique: "h1", "h1'", "h1.rate", "W1", "grad.W1", "t", "loss" */
+  vle_role role;
+  long rows, cols;       /* per batch element for batched buffers */
+  bool batched;          /* batched: batch * rows * cols reals, laid out [batch][rows*cols] */
+  int pair;              /* pub <-> pubnext partner; param -> its grad; else -1 */
+} vle_buffer_info;
+
+/* Buffer indices of a population's signals; -1 where the model has none. */
+typedef struct vle_population_info {
+  const char *name;
+  long size;
+  int u, udot, e, g, v, rate, tau_m, tau_r;
+} vle_population_info;
+
+typedef struct vle_stream_info {      /* an input or a target */
+  const char *name;
+  int buf;
+  long size;
+  bool has_default;                   /* the `streams` kernel computes it from t */
+  bool onehot;                        /* targets: data are class labels, expanded */
+} vle_stream_info;
+
+typedef struct vle_const_info {
+  const char *name;
+  int buf;
+  long size;
+  const double *value;                /* size values: the compiled default */
+} vle_const_info;
+
+typedef enum {
+  VLE_INIT_ZEROS, VLE_INIT_CONSTANT, VLE_INIT_NORMAL, VLE_INIT_UNIFORM, VLE_INIT_GLOROT,
+  VLE_INIT_IDENTITY, VLE_INIT_FILE, VLE_INIT_KERNEL
+} vle_init_dist;
+
+typedef struct vle_param_info {
+  const char *name;
+  int buf, grad;                      /* grad: buffer of its gradient, or -1 */
+  const char *kind;                   /* "weight", "bias", "tau_m", "tau_r" */
+  vle_init_dist dist;
+  double args[2];                     /* constant: c; normal: mean, std; uniform: lo, hi */
+  const char *path;                   /* VLE_INIT_FILE: absolute path of the .npy */
+  int learn;                          /* index of its learn group, or -1 */
+} vle_param_info;
+
+typedef enum { VLE_OPT_SGD, VLE_OPT_ADAM } vle_opt;
+typedef enum { VLE_CLAMP_NONE, VLE_CLAMP_GE, VLE_CLAMP_GT, VLE_CLAMP_LE, VLE_CLAMP_LT } vle_clamp;
+
+typedef struct vle_learn_info {
+  vle_opt opt;
+  double lr, beta1, beta2, eps;       /* Adam defaults as PyTorch: 0.9, 0.999, 1e-8 */
+  vle_clamp clamp;
+  double clamp_value;
+  int nparams;
+  const int *params;                  /* indices into the model's params */
+} vle_learn_info;
+
+typedef struct vle_settings {
+  double dt, gamma;
+  const char *errors;                 /* "prospective", "instantaneous" or "adjoint" */
+  const char *scheme;                 /* "sync" */
+  long batch;
+} vle_settings;
+
+typedef enum { VLE_F64, VLE_F32 } vle_precision;
+
+/* ---- loading ------------------------------------------------------------------------- */
+
+/* Loads a model built by `vlec build` (dlopen RTLD_NOW|RTLD_LOCAL). Checks the file is a
+ * complete ELF object first, so a truncated file is an error rather than a crash, then the
+ * ABI version, then the descriptor (every index in range, every kernel present). */
+vle_model *vle_model_load_so(const char *path, vle_error *err);
+
+/* Builds a model from a descriptor and a symbol resolver (the JIT's path): `resolve(user,
+ * "vle_NAME_KERNEL")` must return each kernel's address (NULL if missing). `abi` is the
+ * value of the model's vle_NAME_abi. meta_json is copied. */
+vle_model *vle_model_from_symbols(const char *meta_json, uint32_t abi,
+                                  void *(*resolve)(void *user, const char *symbol),
+                                  void *user, vle_error *err);
+
+/* Frees a model (and dlcloses its .so). Free every vle_sim of it first. NULL is a no-op. */
+void vle_model_free(vle_model *m);
+
+/* ---- introspection (pointers live as long as the model) ------------------------------ */
+
+const char *vle_model_get_name(const vle_model *m);
+const char *vle_model_hash(const vle_model *m);          /* content hash of the model */
+const char *vle_model_descriptor(const vle_model *m);   /* the JSON text */
+vle_precision vle_model_precision(const vle_model *m);
+size_t vle_model_real_size(const vle_model *m);          /* 8 or 4 */
+const vle_settings *vle_model_settings(const vle_model *m);
+bool vle_model_has_kernel(const vle_model *m, const char *kernel);
+
+int vle_model_nbuffers(const vle_model *m);
+const vle_buffer_info *vle_model_buffer(const vle_model *m, int i);
+int vle_model_find_buffer(const vle_model *m, const char *name);      /* -1 if none */
+int vle_model_npopulations(const vle_model *m);
+const vle_population_info *vle_model_population(const vle_model *m, int i);
+int vle_model_ninputs(const vle_model *m);
+const vle_stream_info *vle_model_input(const vle_model *m, int i);
+int vle_model_ntargets(const vle_model *m);
+const vle_stream_info *vle_model_target(const vle_model *m, int i);
+int vle_model_nconsts(const vle_model *m);
+const vle_const_info *vle_model_const(const vle_model *m, int i);
+int vle_model_nparams(const vle_model *m);
+const vle_param_info *vle_model_param(const vle_model *m, int i);
+int vle_model_find_param(const vle_model *m, const char *name);       /* -1 if none */
+int vle_model_nlearn(const vle_model *m);
+const vle_learn_info *vle_model_learn(const vle_model *m, int i);
+/* Buffer index of a named signal ("t", "dt", "gamma", "loss", "energy"), or -1. */
+int vle_model_signal(const vle_model *m, const char *name);
+/* Name of a role ("state", "pub", ...). */
+const char *vle_role_name(vle_role r);
+
+/* ---- simulations ---------------------------------------------------------------------- */
+
+/* NAME=values: a const (or the settings "dt", "gamma") overridden at run time. count is
+ * the const's size, or 1 to broadcast one value. */
+typedef struct vle_override { const char *name; const double *values; size_t count; } vle_override;
+/* NAME=FILE.npy: a parameter's initial value (shape [rows, cols], or [rows] for a vector). */
+typedef struct vle_init_file { const char *name; const char *path; } vle_init_file;
+
+typedef struct vle_sim_options {
+  long batch;                 /* 0: the descriptor's default */
+  uint64_t seed;              /* drives every initialiser and the sim's random stream */
+  double dt, gamma;           /* NaN: the descriptor's default */
+  const char *errors;         /* NULL: default; "prospective" | "instantaneous" | "adjoint" */
+  const vle_override *sets;
+  size_t nsets;
+  const vle_init_file *inits;
+  size_t ninits;
+  bool learn;                 /* run the optimizers (default true) */
+  bool accumulate_grads;      /* sum dt * G of every learned parameter (vle_sim_grad_sum) */
+  long check_every;           /* NaN/Inf check every N steps (default 1); 0: never */
+} vle_sim_options;
+
+/* Fills o with the defaults above. */
+void vle_sim_options_init(vle_sim_options *o);
+
+/* Allocates every buffer (64-byte aligned) and zeroes it, writes consts, dt and gamma,
+ * initialises the parameters (seeded), calls the `init` kernel and checks that every
+ * tau_m and tau_r is >= dt. The model must outlive the sim. */
+vle_sim *vle_sim_new(const vle_model *m, const vle_sim_options *o, vle_error *err);
+void vle_sim_free(vle_sim *s);
+
+/* Runs nsteps steps of docs/abi.md. On a NaN/Inf (checked every check_every steps) it
+ * stops, restores the state of the last check that passed and returns -1 with a message
+ * naming the buffer, neuron, batch element, step and time. */
+int vle_sim_step(vle_sim *s, int64_t nsteps, vle_error *err);
+
+int64_t vle_sim_steps_done(const vle_sim *s);   /* the next step's index k (t = k * dt) */
+double  vle_sim_time(const vle_sim *s);         /* t of the next step */
+long    vle_sim_batch(const vle_sim *s);
+double  vle_sim_dt(const vle_sim *s);
+const char *vle_sim_errors(const vle_sim *s);  /* the error scheme in use */
+const vle_model *vle_sim_model(const vle_sim *s);
+
+/* Feeds an input or target from data: from the next step on, after the `streams` kernel,
+ * the buffer is overwritten with these values (until fed again or unfed). count is the
+ * stream's size (the same for every batch element) or batch * size ([batch][size]). */
+int vle_sim_feed(vle_sim *s, const char *name, const double *values, size_t count,
+                 vle_error *err);
+/* Stops feeding a stream: its default expression (or zeros) applies again. */
+int vle_sim_unfeed(vle_sim *s, const char *name, vle_error *err);
+
+/* Raw pointer to a buffer (model precision), or NULL. The pointers of pub/pubnext buffers
+ * change at every step (they are swapped), so fetch them again after vle_sim_step. */
+void *vle_sim_buffer(vle_sim *s, const char *name, const vle_buffer_info **info);
+/* Number of reals in a buffer (batch * rows * cols if batched), 0 if no such buffer. */
+size_t vle_sim_count(const vle_sim *s, const char *name);
+/* Copies a buffer out as doubles; count must equal vle_sim_count. */
+int vle_sim_get(const vle_sim *s, const char *name, double *out, size_t count, vle_error *err);
+/* Copies doubles into a buffer (a param, const, state, ...); count must equal vle_sim_count.
+ * Settings t/dt/gamma are owned by the sim and refused. */
+int vle_sim_set(vle_sim *s, const char *name, const double *in, size_t count, vle_error *err);
+/* Sum over the steps so far of dt * G (G the `grads` kernel's output) of a parameter that
+ * has a gradient; needs options.accumulate_grads. count = rows * cols. */
+int vle_sim_grad_sum(const vle_sim *s, const char *param, double *out, size_t count,
+                     vle_error *err);
+
+/* Saves the complete state (every buffer, step counter, optimizer and RNG state, grad
+ * sums) to a versioned, checksummed binary file (written to a temporary name, renamed). */
+int vle_sim_save(const vle_sim *s, const char *path, vle_error *err);
+/* Loads a state saved from a sim of the same model (hash), precision, batch and layout. On
+ * any error the sim is unchanged. */
+int vle_sim_load(vle_sim *s, const char *path, vle_error *err);
+
+/* The runtime's version string ("0.1.0"). */
+const char *vle_runtime_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

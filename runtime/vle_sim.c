@@ -1,0 +1,532 @@
+/*
+ * vle_sim.c - a simulation of a model: memory layout, initialisation and the step of
+ * docs/abi.md. One vle_sim owns all of its memory; nothing here is static.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "npy.h"
+#include "opt.h"
+#include "vle_err.h"
+#include "vle_desc.h"
+#include "vle_internal.h"
+
+#define VS_ALIGN 64
+#define VS_NONE SIZE_MAX
+
+static size_t vs_round_up(size_t n) { return (n + VS_ALIGN - 1) / VS_ALIGN * VS_ALIGN; }
+
+void vle_sim_options_init(vle_sim_options *o) {
+  memset(o, 0, sizeof *o);
+  o->dt = NAN;
+  o->gamma = NAN;
+  o->learn = true;
+  o->check_every = 1;
+}
+
+/* ---- memory --------------------------------------------------------------------------- */
+
+/* Offsets of every buffer (64-byte aligned), then Adam's m and v, then the grad sums. */
+static int vs_layout(vle_sim *s, vle_error *err) {
+  const vle_model *m = s->m;
+  s->count = calloc((size_t)m->nbufs, sizeof *s->count);
+  s->buf_off = calloc((size_t)m->nbufs, sizeof *s->buf_off);
+  s->opt_off = calloc((size_t)m->nparams + 1, sizeof *s->opt_off);
+  s->gsum_off = calloc((size_t)m->nparams + 1, sizeof *s->gsum_off);
+  s->feed = calloc((size_t)m->nbufs, sizeof *s->feed);
+  if (!s->count || !s->buf_off || !s->opt_off || !s->gsum_off || !s->feed)
+    return vle_fail(err, "out of memory");
+  size_t off = 0;
+  for (int i = 0; i < m->nbufs; i++) {
+    s->count[i] = vm_buf_count(m, i, s->batch);
+    s->buf_off[i] = off;
+    off += vs_round_up(s->count[i] * m->es);
+  }
+  s->buf_bytes = off;
+  for (int p = 0; p < m->nparams; p++) {
+    const vle_param_info *q = &m->params[p];
+    size_t n = s->count[q->buf];
+    s->opt_off[p] = s->gsum_off[p] = VS_NONE;
+    if (q->learn >= 0 && m->learn[q->learn].opt == VLE_OPT_ADAM) {
+      s->opt_off[p] = s->n_opt;
+      s->n_opt += 2 * n;
+    }
+  }
+  for (int p = 0; p < m->nparams; p++) {
+    if (m->params[p].grad < 0 || !s->acc) continue;
+    s->gsum_off[p] = s->n_gsum;
+    s->n_gsum += s->count[m->params[p].buf];
+  }
+  s->mem_size = vs_round_up(s->buf_bytes + (s->n_opt + s->n_gsum) * sizeof(double));
+  if (s->mem_size == 0) s->mem_size = VS_ALIGN;
+  return 0;
+}
+
+static int vs_state_alloc(vle_sim *s, vle_sim_state *st, vle_error *err) {
+  st->mem = aligned_alloc(VS_ALIGN, s->mem_size);
+  st->bufs = calloc((size_t)s->m->nbufs, sizeof *st->bufs);
+  st->opt_t = calloc((size_t)s->m->nlearn + 1, sizeof *st->opt_t);
+  if (!st->mem || !st->bufs || !st->opt_t)
+    return vle_fail(err, "out of memory for %zu bytes of simulation state", s->mem_size);
+  memset(st->mem, 0, s->mem_size);
+  for (int i = 0; i < s->m->nbufs; i++) st->bufs[i] = st->mem + s->buf_off[i];
+  return 0;
+}
+
+static void vs_state_free(vle_sim_state *st) {
+  free(st->mem);
+  free(st->bufs);
+  free(st->opt_t);
+}
+
+/* dst <- src. Buffer pointers are rebased: the pub pairs' swap parity carries over. */
+void vs_state_copy(const vle_sim *s, vle_sim_state *dst, const vle_sim_state *src) {
+  memcpy(dst->mem, src->mem, s->mem_size);
+  for (int i = 0; i < s->m->nbufs; i++)
+    dst->bufs[i] = dst->mem + ((unsigned char *)src->bufs[i] - src->mem);
+  dst->step = src->step;
+  dst->rng = src->rng;
+  memcpy(dst->opt_t, src->opt_t, (size_t)s->m->nlearn * sizeof *dst->opt_t);
+}
+
+void vle_sim_free(vle_sim *s) {
+  if (!s) return;
+  vs_state_free(&s->st);
+  vs_state_free(&s->snap);
+  for (int i = 0; s->feed && i < s->m->nbufs; i++) free(s->feed[i]);
+  free(s->feed);
+  free(s->count);
+  free(s->buf_off);
+  free(s->opt_off);
+  free(s->gsum_off);
+  free(s);
+}
+
+/* ---- options --------------------------------------------------------------------------- */
+
+static int vs_scheme(vle_sim *s, const char *errors, vle_error *err) {
+  const vle_model *m = s->m;
+  static const struct { const char *name; int kernel; } schemes[] = {
+    { "prospective", VK_PROSP }, { "instantaneous", VK_INST }, { "adjoint", VK_FREE } };
+  if (strcmp(m->settings.scheme, "sync"))
+    return vle_fail(err, "model '%s': scheme '%s' is not supported by this runtime (only sync)",
+                    m->name, m->settings.scheme);
+  for (size_t i = 0; i < 3; i++) {
+    if (strcmp(errors, schemes[i].name)) continue;
+    s->errors = schemes[i].name;
+    s->step_fn = m->kernels[schemes[i].kernel];
+    if (!s->step_fn)
+      return vle_fail(err, "model '%s' has no kernel %s for errors=%s", m->name,
+                      vd_kernel_name(schemes[i].kernel), errors);
+    if (schemes[i].kernel == VK_FREE && (s->learn || s->acc))
+      return vle_fail(err, "errors=adjoint: the backward (adjoint) pass is not yet supported; "
+                      "only its forward pass runs, with learning off");
+    return 0;
+  }
+  return vle_fail(err, "unknown error scheme '%s' (expected prospective, instantaneous or "
+                  "adjoint)", errors);
+}
+
+static int vs_apply_options(vle_sim *s, const vle_sim_options *o, vle_error *err) {
+  const vle_model *m = s->m;
+  s->batch = o->batch > 0 ? o->batch : m->settings.batch;
+  s->dt = isnan(o->dt) ? m->settings.dt : o->dt;
+  s->gamma = isnan(o->gamma) ? m->settings.gamma : o->gamma;
+  s->learn = o->learn && m->nlearn > 0;
+  s->acc = o->accumulate_grads;
+  s->check_every = o->check_every < 0 ? 0 : o->check_every;
+  if (o->batch < 0 || s->batch > (1L << 24))
+    return vle_fail(err, "batch %ld: expected 1 to 16777216", o->batch);
+  for (size_t i = 0; i < o->nsets; i++) {          /* settings first: dt may be --set */
+    const vle_override *v = &o->sets[i];
+    bool is_dt = !strcmp(v->name, "dt"), is_gamma = !strcmp(v->name, "gamma");
+    if (!is_dt && !is_gamma) continue;
+    if (v->count != 1)
+      return vle_fail(err, "--set %s: expected one value, got %zu", v->name, v->count);
+    *(is_dt ? &s->dt : &s->gamma) = v->values[0];
+  }
+  if (!(s->dt > 0) || !isfinite(s->dt)) return vle_fail(err, "dt = %g: expected a positive number", s->dt);
+  if (!isfinite(s->gamma)) return vle_fail(err, "gamma = %g: expected a finite number", s->gamma);
+  return vs_scheme(s, o->errors ? o->errors : m->settings.errors, err);
+}
+
+/* ---- initial values --------------------------------------------------------------------- */
+
+static void vs_fill(vle_sim *s, int buf, const double *v, size_t n) {
+  for (size_t i = 0; i < s->count[buf]; i++)
+    re_set(s->st.bufs[buf], i, s->m->es, v[n == 1 ? 0 : i % n]);
+}
+
+static int vs_find_const(const vle_model *m, const char *name) {
+  for (int i = 0; i < m->nconsts; i++)
+    if (!strcmp(m->consts[i].name, name)) return i;
+  return -1;
+}
+
+static int vs_write_consts(vle_sim *s, const vle_sim_options *o, vle_error *err) {
+  const vle_model *m = s->m;
+  for (int i = 0; i < m->nconsts; i++)
+    vs_fill(s, m->consts[i].buf, m->consts[i].value, (size_t)m->consts[i].size);
+  for (size_t i = 0; i < o->nsets; i++) {
+    const vle_override *v = &o->sets[i];
+    if (!strcmp(v->name, "dt") || !strcmp(v->name, "gamma")) continue;
+    int c = vs_find_const(m, v->name);
+    if (c < 0)
+      return vle_fail(err, "--set %s: the model has no const or setting of that name", v->name);
+    if (v->count != 1 && v->count != (size_t)m->consts[c].size)
+      return vle_fail(err, "--set %s: the const has %ld values, got %zu", v->name,
+                      m->consts[c].size, v->count);
+    vs_fill(s, m->consts[c].buf, v->values, v->count);
+  }
+  double dt = s->dt, gamma = s->gamma, zero = 0;
+  vs_fill(s, m->sig_dt, &dt, 1);
+  vs_fill(s, m->sig_t, &zero, 1);
+  if (m->sig_gamma >= 0) vs_fill(s, m->sig_gamma, &gamma, 1);
+  return 0;
+}
+
+/* Whether an .npy shape fits a parameter of rows x cols. */
+static bool vs_shape_fits(const npy_array *a, long rows, long cols) {
+  if (a->ndim == 2) return a->shape[0] == rows && a->shape[1] == cols;
+  if (a->ndim == 1) return a->shape[0] == rows * cols && (rows == 1 || cols == 1);
+  return a->ndim == 0 && rows * cols == 1;
+}
+
+static int vs_init_file(vle_sim *s, int p, const char *path, vle_error *err) {
+  const vle_param_info *q = &s->m->params[p];
+  const vle_buffer_info *b = &s->m->bufs[q->buf];
+  npy_array a;
+  if (npy_read(path, &a, err)) return -1;
+  int rc = 0;
+  if (!vs_shape_fits(&a, b->rows, b->cols)) {
+    char shape[96];
+    npy_shape_str(&a, shape, sizeof shape);
+    rc = vle_fail(err, "%s: parameter %s is %ldx%ld, the file has shape %s", path, q->name,
+                  b->rows, b->cols, shape);
+  } else {
+    for (size_t i = 0; i < a.count && !rc; i++) {
+      double x = npy_get(&a, i);
+      if (!isfinite(x)) rc = vle_fail(err, "%s: element %zu of parameter %s is %g", path, i, q->name, x);
+      re_set(s->st.bufs[q->buf], i, s->m->es, x);
+    }
+  }
+  npy_free(&a);
+  return rc;
+}
+
+/* Draws a parameter from its distribution with its own named stream of the seed. */
+static int vs_init_dist(vle_sim *s, int p, uint64_t seed, vle_error *err) {
+  const vle_param_info *q = &s->m->params[p];
+  const vle_buffer_info *b = &s->m->bufs[q->buf];
+  size_t n = s->count[q->buf];
+  void *dst = s->st.bufs[q->buf];
+  rng_state g;
+  rng_seed_named(&g, seed, q->name);
+  if (q->dist == VLE_INIT_FILE) return vs_init_file(s, p, q->path, err);
+  if (q->dist == VLE_INIT_NORMAL) {
+    double *tmp = malloc(n * sizeof *tmp);
+    if (!tmp) return vle_fail(err, "out of memory");
+    rng_normal_fill(&g, tmp, n, q->args[0], q->args[1]);
+    for (size_t i = 0; i < n; i++) re_set(dst, i, s->m->es, tmp[i]);
+    free(tmp);
+    return 0;
+  }
+  double lo = q->args[0], hi = q->args[1];
+  if (q->dist == VLE_INIT_GLOROT) {     /* fan_in = cols (pre), fan_out = rows (post) */
+    hi = sqrt(6.0 / (double)(b->rows + b->cols));
+    lo = -hi;
+  }
+  for (size_t i = 0; i < n; i++) {
+    double x = 0;
+    switch (q->dist) {
+    case VLE_INIT_CONSTANT: x = q->args[0]; break;
+    case VLE_INIT_UNIFORM: case VLE_INIT_GLOROT: x = lo + (hi - lo) * rng_uniform(&g); break;
+    case VLE_INIT_IDENTITY: x = b->cols == 1 || (long)i / b->cols == (long)i % b->cols; break;
+    default: break;                     /* zeros; kernel: the init kernel writes it */
+    }
+    re_set(dst, i, s->m->es, x);
+  }
+  return 0;
+}
+
+static int vs_find_init(const vle_sim_options *o, const vle_model *m, int p) {
+  for (size_t i = 0; i < o->ninits; i++)
+    if (!strcmp(o->inits[i].name, m->params[p].name)) return (int)i;
+  return -1;
+}
+
+/* Before the init kernel (kernel_pass false): every parameter from its dist or --init file;
+ * after it (true): the --init files of kernel-initialised parameters, which the kernel
+ * would otherwise overwrite. */
+static int vs_init_params(vle_sim *s, const vle_sim_options *o, bool kernel_pass, vle_error *err) {
+  const vle_model *m = s->m;
+  for (int p = 0; p < m->nparams; p++) {
+    int f = vs_find_init(o, m, p);
+    bool is_kernel = m->params[p].dist == VLE_INIT_KERNEL;
+    if (kernel_pass ? (f < 0 || !is_kernel) : (f >= 0 && is_kernel)) continue;
+    if (f >= 0 ? vs_init_file(s, p, o->inits[f].path, err) : vs_init_dist(s, p, o->seed, err))
+      return -1;
+  }
+  for (size_t i = 0; !kernel_pass && i < o->ninits; i++)
+    if (vle_model_find_param(m, o->inits[i].name) < 0)
+      return vle_fail(err, "--init %s: the model has no parameter of that name", o->inits[i].name);
+  return 0;
+}
+
+/* theory.md §7: tau_m, tau_r >= dt, read after the init kernel computed them. */
+static int vs_check_tau(const vle_sim *s, vle_error *err) {
+  const vle_model *m = s->m;
+  for (int p = 0; p < m->npops; p++) {
+    const vle_population_info *q = &m->pops[p];
+    int bufs[2] = { q->tau_m, q->tau_r };
+    for (int k = 0; k < 2; k++) {
+      if (bufs[k] < 0) continue;
+      for (size_t i = 0; i < s->count[bufs[k]]; i++) {
+        double tau = re_get(s->st.bufs[bufs[k]], i, m->es);
+        if (tau >= s->dt) continue;
+        return vle_fail(err, "population %s: %s of neuron %zu is %g, smaller than dt = %g "
+                        "(use a larger time constant or a smaller --dt)", q->name,
+                        k ? "tau_r" : "tau_m", i % (size_t)q->size, tau, s->dt);
+      }
+    }
+  }
+  return 0;
+}
+
+static int vs_init(vle_sim *s, const vle_sim_options *o, vle_error *err) {
+  if (vs_apply_options(s, o, err) || vs_layout(s, err) || vs_state_alloc(s, &s->st, err) ||
+      vs_write_consts(s, o, err) || vs_init_params(s, o, false, err))
+    return -1;
+  rng_seed(&s->st.rng, o->seed);
+  s->m->kernels[VK_INIT](NULL, s->st.bufs, s->batch);
+  if (vs_init_params(s, o, true, err) || vs_check_tau(s, err)) return -1;
+  if (s->check_every && vs_state_alloc(s, &s->snap, err)) return -1;
+  if (s->check_every) vs_state_copy(s, &s->snap, &s->st);
+  return 0;
+}
+
+vle_sim *vle_sim_new(const vle_model *m, const vle_sim_options *o, vle_error *err) {
+  vle_sim_options dflt;
+  if (!o) {
+    vle_sim_options_init(&dflt);
+    o = &dflt;
+  }
+  vle_sim *s = calloc(1, sizeof *s);
+  if (!s) {
+    vle_fail(err, "out of memory");
+    return NULL;
+  }
+  s->m = m;
+  if (vs_init(s, o, err)) {
+    vle_sim_free(s);
+    return NULL;
+  }
+  return s;
+}
+
+/* ---- stepping --------------------------------------------------------------------------- */
+
+static void vs_apply_feeds(vle_sim *s) {
+  for (int i = 0; i < s->m->nbufs; i++)
+    if (s->feed[i])
+      for (size_t k = 0; k < s->count[i]; k++) re_set(s->st.bufs[i], k, s->m->es, s->feed[i][k]);
+}
+
+static void vs_learn(vle_sim *s) {
+  const vle_model *m = s->m;
+  vle_sim_state *st = &s->st;
+  for (int g = 0; g < m->nlearn; g++) st->opt_t[g]++;
+  for (int p = 0; p < m->nparams; p++) {
+    const vle_param_info *q = &m->params[p];
+    if (q->learn < 0) continue;
+    const vle_learn_info *l = &m->learn[q->learn];
+    size_t n = s->count[q->buf];
+    if (l->opt == VLE_OPT_SGD) {
+      opt_sgd(st->bufs[q->buf], st->bufs[q->grad], n, m->es, l->lr);
+    } else {
+      double *mv = vs_opt_mem(s, st) + s->opt_off[p];
+      opt_adam(st->bufs[q->buf], st->bufs[q->grad], mv, mv + n, n, m->es, l, st->opt_t[q->learn]);
+    }
+    opt_clamp(st->bufs[q->buf], n, m->es, l->clamp, l->clamp_value);
+  }
+}
+
+static void vs_accumulate(vle_sim *s) {
+  const vle_model *m = s->m;
+  double *sum = vs_gsum_mem(s, &s->st);
+  for (int p = 0; p < m->nparams; p++) {
+    if (s->gsum_off[p] == VS_NONE) continue;
+    const void *g = s->st.bufs[m->params[p].grad];
+    for (size_t i = 0; i < s->count[m->params[p].buf]; i++)
+      sum[s->gsum_off[p] + i] += s->dt * re_get(g, i, m->es);
+  }
+}
+
+static void vs_swap_pairs(vle_sim *s) {
+  for (int i = 0; i < s->m->nbufs; i++) {
+    if (s->m->bufs[i].role != VLE_ROLE_PUB) continue;
+    int j = s->m->bufs[i].pair;
+    void *t = s->st.bufs[i];
+    s->st.bufs[i] = s->st.bufs[j];
+    s->st.bufs[j] = t;
+  }
+}
+
+/* One step of docs/abi.md. */
+static void vs_step_once(vle_sim *s) {
+  const vle_model *m = s->m;
+  void *const *bufs = s->st.bufs;
+  double t = (double)s->st.step * s->dt;
+  re_set(bufs[m->sig_t], 0, m->es, t);
+  if (m->kernels[VK_STREAMS]) m->kernels[VK_STREAMS](NULL, bufs, s->batch);
+  vs_apply_feeds(s);
+  s->step_fn(NULL, bufs, s->batch);
+  if ((s->learn || s->acc) && m->kernels[VK_GRADS]) m->kernels[VK_GRADS](NULL, bufs, s->batch);
+  if (s->acc) vs_accumulate(s);
+  if (s->learn) vs_learn(s);
+  vs_swap_pairs(s);
+  s->st.step++;
+}
+
+static bool vs_checked_role(vle_role r) {
+  return r == VLE_ROLE_STATE || r == VLE_ROLE_PUB || r == VLE_ROLE_PARAM || r == VLE_ROLE_SIGNAL;
+}
+
+/* Describes element i of buffer b: "neuron 2, batch element 0" / "row 1, col 2". */
+static void vs_where(const vle_sim *s, int b, size_t i, char *out, size_t len) {
+  const vle_buffer_info *bi = &s->m->bufs[b];
+  size_t per = (size_t)bi->rows * (size_t)bi->cols, j = i % per;
+  int o = bi->cols == 1 ? snprintf(out, len, "neuron %zu", j)
+                        : snprintf(out, len, "row %zu, col %zu", j / (size_t)bi->cols, j % (size_t)bi->cols);
+  if (bi->batched && o >= 0 && (size_t)o < len)
+    snprintf(out + o, len - (size_t)o, ", batch element %zu", i / per);
+}
+
+/* Index of the first NaN/Inf in p[0..n), or n. x - x is 0 for finite x and NaN otherwise,
+ * so the fast path is one branch-free pass. */
+static size_t vs_first_nonfinite(const void *p, size_t n, size_t es) {
+  double acc = 0;
+  if (es == 8) for (size_t i = 0; i < n; i++) acc += ((const double *)p)[i] - ((const double *)p)[i];
+  else for (size_t i = 0; i < n; i++) acc += (double)(((const float *)p)[i] - ((const float *)p)[i]);
+  if (acc == 0) return n;
+  size_t i = 0;
+  while (i < n && isfinite(re_get(p, i, es))) i++;
+  return i;
+}
+
+/* NaN/Inf anywhere in the evolving buffers after step s->st.step - 1? */
+static int vs_check_finite(vle_sim *s, vle_error *err) {
+  const vle_model *m = s->m;
+  for (int b = 0; b < m->nbufs; b++) {
+    if (!vs_checked_role(m->bufs[b].role)) continue;
+    size_t i = vs_first_nonfinite(s->st.bufs[b], s->count[b], m->es);
+    if (i == s->count[b]) continue;
+    double x = re_get(s->st.bufs[b], i, m->es);
+    char where[96];
+    vs_where(s, b, i, where, sizeof where);
+    int64_t k = s->st.step - 1;
+    return vle_fail(err, "%s in %s (%s) at step %lld (t = %g); the simulation was rolled back "
+                    "to its last good state (%lld steps done, t = %g)",
+                    isnan(x) ? "NaN" : "Inf", m->bufs[b].name, where, (long long)k,
+                    (double)k * s->dt, (long long)s->snap.step, (double)s->snap.step * s->dt);
+  }
+  return 0;
+}
+
+int vle_sim_step(vle_sim *s, int64_t nsteps, vle_error *err) {
+  for (int64_t n = 0; n < nsteps; n++) {
+    vs_step_once(s);
+    if (!s->check_every || s->st.step % s->check_every) continue;
+    if (vs_check_finite(s, err)) {
+      vs_state_copy(s, &s->st, &s->snap);
+      return -1;
+    }
+    vs_state_copy(s, &s->snap, &s->st);
+  }
+  return 0;
+}
+
+/* ---- access ---------------------------------------------------------------------------- */
+
+int64_t vle_sim_steps_done(const vle_sim *s) { return s->st.step; }
+double vle_sim_time(const vle_sim *s) { return (double)s->st.step * s->dt; }
+long vle_sim_batch(const vle_sim *s) { return s->batch; }
+double vle_sim_dt(const vle_sim *s) { return s->dt; }
+const char *vle_sim_errors(const vle_sim *s) { return s->errors; }
+const vle_model *vle_sim_model(const vle_sim *s) { return s->m; }
+
+static int vs_buf(const vle_sim *s, const char *name, vle_error *err) {
+  int b = vle_model_find_buffer(s->m, name);
+  if (b < 0) vle_fail(err, "model '%s' has no buffer named '%s'", s->m->name, name);
+  return b;
+}
+
+static int vs_count_ok(const vle_sim *s, int b, size_t count, vle_error *err) {
+  if (count == s->count[b]) return 0;
+  return vle_fail(err, "buffer '%s' holds %zu reals, got %zu", s->m->bufs[b].name, s->count[b], count);
+}
+
+void *vle_sim_buffer(vle_sim *s, const char *name, const vle_buffer_info **info) {
+  int b = vle_model_find_buffer(s->m, name);
+  if (info) *info = b >= 0 ? &s->m->bufs[b] : NULL;
+  return b >= 0 ? s->st.bufs[b] : NULL;
+}
+
+size_t vle_sim_count(const vle_sim *s, const char *name) {
+  int b = vle_model_find_buffer(s->m, name);
+  return b >= 0 ? s->count[b] : 0;
+}
+
+int vle_sim_get(const vle_sim *s, const char *name, double *out, size_t count, vle_error *err) {
+  int b = vs_buf(s, name, err);
+  if (b < 0 || vs_count_ok(s, b, count, err)) return -1;
+  for (size_t i = 0; i < count; i++) out[i] = re_get(s->st.bufs[b], i, s->m->es);
+  return 0;
+}
+
+int vle_sim_set(vle_sim *s, const char *name, const double *in, size_t count, vle_error *err) {
+  int b = vs_buf(s, name, err);
+  if (b < 0 || vs_count_ok(s, b, count, err)) return -1;
+  if (s->m->bufs[b].role == VLE_ROLE_SETTING)
+    return vle_fail(err, "'%s' is a setting owned by the simulation (give it in the options)", name);
+  for (size_t i = 0; i < count; i++) re_set(s->st.bufs[b], i, s->m->es, in[i]);
+  return 0;
+}
+
+int vle_sim_feed(vle_sim *s, const char *name, const double *values, size_t count,
+                 vle_error *err) {
+  int b = vs_buf(s, name, err);
+  if (b < 0) return -1;
+  vle_role r = s->m->bufs[b].role;
+  if (r != VLE_ROLE_INPUT && r != VLE_ROLE_TARGET)
+    return vle_fail(err, "'%s' is a %s buffer; only inputs and targets can be fed", name, vle_role_name(r));
+  size_t per = s->count[b] / (size_t)s->batch;
+  if (count != per && count != s->count[b])
+    return vle_fail(err, "feeding '%s': expected %zu values (or %zu = batch x %zu), got %zu",
+                    name, per, s->count[b], per, count);
+  if (!s->feed[b] && !(s->feed[b] = malloc(s->count[b] * sizeof(double))))
+    return vle_fail(err, "out of memory");
+  for (size_t i = 0; i < s->count[b]; i++) s->feed[b][i] = values[count == per ? i % per : i];
+  return 0;
+}
+
+int vle_sim_unfeed(vle_sim *s, const char *name, vle_error *err) {
+  int b = vs_buf(s, name, err);
+  if (b < 0) return -1;
+  free(s->feed[b]);
+  s->feed[b] = NULL;
+  return 0;
+}
+
+int vle_sim_grad_sum(const vle_sim *s, const char *param, double *out, size_t count,
+                     vle_error *err) {
+  int p = vle_model_find_param(s->m, param);
+  if (p < 0) return vle_fail(err, "model '%s' has no parameter named '%s'", s->m->name, param);
+  if (s->gsum_off[p] == VS_NONE)
+    return vle_fail(err, "parameter '%s': no gradient sum (it has no grad buffer, or the sim was "
+                    "created without accumulate_grads)", param);
+  if (vs_count_ok(s, s->m->params[p].buf, count, err)) return -1;
+  memcpy(out, vs_gsum_mem(s, &s->st) + s->gsum_off[p], count * sizeof *out);
+  return 0;
+}

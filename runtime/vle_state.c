@@ -1,0 +1,214 @@
+/*
+ * vle_state.c - vle_sim_save / vle_sim_load: the complete state of a simulation in one
+ * versioned, checksummed binary file (layout in docs/runtime.md).
+ *
+ * The file is assembled in memory, so the checksum covers every byte before it and a load
+ * can verify everything before touching the sim: a failed load leaves the sim unchanged.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "af.h"
+#include "vle_err.h"
+#include "vle_internal.h"
+
+static const char st_magic[8] = { 'V', 'L', 'E', 'S', 'T', 'A', 'T', 'E' };
+
+/* FNV-1a, 64 bit: detects truncation and bit flips; not a cryptographic MAC. */
+static uint64_t st_checksum(const unsigned char *p, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+/* ---- a growable byte buffer for writing; a cursor for reading ------------------------- */
+
+typedef struct st_buf { unsigned char *p; size_t n, cap; bool oom; } st_buf;
+
+static void st_put(st_buf *b, const void *src, size_t n) {
+  if (b->oom) return;
+  if (b->n + n > b->cap) {
+    size_t cap = (b->cap ? b->cap * 2 : 4096);
+    while (cap < b->n + n) cap *= 2;
+    unsigned char *q = realloc(b->p, cap);
+    if (!q) { b->oom = true; return; }
+    b->p = q;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->n, src, n);
+  b->n += n;
+}
+static void st_put_u64(st_buf *b, uint64_t v) { st_put(b, &v, 8); }
+static void st_put_str(st_buf *b, const char *s) {
+  st_put_u64(b, strlen(s));
+  st_put(b, s, strlen(s));
+}
+
+typedef struct st_cur { const unsigned char *p; size_t n, pos; bool short_; } st_cur;
+
+static const void *st_get(st_cur *c, size_t n) {
+  if (c->short_ || n > c->n - c->pos) { c->short_ = true; return NULL; }
+  c->pos += n;
+  return c->p + c->pos - n;
+}
+static uint64_t st_get_u64(st_cur *c) {
+  const void *q = st_get(c, 8);
+  uint64_t v = 0;
+  if (q) memcpy(&v, q, 8);
+  return v;
+}
+
+/* ---- the layout: header, then payload (docs/runtime.md) -------------------------------- */
+
+static void st_write_header(const vle_sim *s, st_buf *b) {
+  const vle_model *m = s->m;
+  uint32_t v[2] = { VLE_STATE_VERSION, (uint32_t)m->es };
+  st_put(b, st_magic, 8);
+  st_put(b, v, 8);
+  st_put_str(b, m->name);
+  st_put_str(b, m->hash);
+  st_put_u64(b, (uint64_t)s->batch);
+  st_put_u64(b, (uint64_t)m->nbufs);
+  st_put_u64(b, (uint64_t)m->nlearn);
+  st_put_u64(b, s->n_opt);
+  st_put_u64(b, s->n_gsum);
+  for (int i = 0; i < m->nbufs; i++) st_put_u64(b, s->count[i]);
+}
+
+static void st_write_payload(const vle_sim *s, st_buf *b) {
+  const vle_sim_state *st = &s->st;
+  st_put_u64(b, (uint64_t)st->step);
+  st_put(b, st->rng.s, sizeof st->rng.s);
+  for (int g = 0; g < s->m->nlearn; g++) st_put_u64(b, (uint64_t)st->opt_t[g]);
+  for (int i = 0; i < s->m->nbufs; i++) st_put(b, st->bufs[i], s->count[i] * s->m->es);
+  st_put(b, vs_opt_mem(s, st), (s->n_opt + s->n_gsum) * sizeof(double));
+}
+
+int vle_sim_save(const vle_sim *s, const char *path, vle_error *err) {
+  st_buf b = { 0 };
+  st_write_header(s, &b);
+  st_write_payload(s, &b);
+  st_put_u64(&b, st_checksum(b.p, b.n));
+  if (b.oom) {
+    free(b.p);
+    return vle_fail(err, "%s: out of memory while saving the state", path);
+  }
+  af_file f;
+  int rc = af_open(&f, path, err);
+  if (!rc) {
+    fwrite(b.p, 1, b.n, f.fp);
+    rc = af_commit(&f, err);
+  }
+  free(b.p);
+  return rc;
+}
+
+/* ---- loading ---------------------------------------------------------------------------- */
+
+static int st_read_file(const char *path, unsigned char **data, size_t *n, vle_error *err) {
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return vle_fail(err, "%s: cannot open: %s", path, strerror(errno));
+  size_t cap = 1 << 16, len = 0;
+  unsigned char *p = malloc(cap);
+  for (;;) {
+    if (!p) { fclose(fp); return vle_fail(err, "%s: out of memory", path); }
+    len += fread(p + len, 1, cap - len, fp);
+    if (len < cap) break;
+    unsigned char *q = realloc(p, cap *= 2);
+    if (!q) free(p);
+    p = q;
+  }
+  int bad = ferror(fp);
+  fclose(fp);
+  if (bad) { free(p); return vle_fail(err, "%s: read error", path); }
+  *data = p;
+  *n = len;
+  return 0;
+}
+
+/* Magic, version, checksum: is this an intact state file this runtime can read? */
+static int st_check_envelope(const char *path, const unsigned char *p, size_t n, vle_error *err) {
+  uint32_t version;
+  if (n < 8 || memcmp(p, st_magic, 8) != 0)
+    return vle_fail(err, "%s: not a vle state file (bad magic at byte 0, expected \"VLESTATE\")", path);
+  if (n < 24)
+    return vle_fail(err, "%s: truncated state file (%zu bytes)", path, n);
+  memcpy(&version, p + 8, 4);
+  if (version != VLE_STATE_VERSION)
+    return vle_fail(err, "%s: state file version %u at byte 8, this runtime reads version %d",
+                    path, version, VLE_STATE_VERSION);
+  uint64_t sum;
+  memcpy(&sum, p + n - 8, 8);
+  if (sum != st_checksum(p, n - 8))
+    return vle_fail(err, "%s: checksum mismatch over %zu bytes: the file is truncated or "
+                    "corrupt", path, n - 8);
+  return 0;
+}
+
+static bool st_str_eq(st_cur *c, const char *want) {
+  uint64_t len = st_get_u64(c);
+  const char *q = len < 4096 ? st_get(c, len) : NULL;
+  return q && len == strlen(want) && !memcmp(q, want, len);
+}
+
+/* The saved sim must be of the same model, precision, batch and layout. */
+static int st_check_header(const vle_sim *s, const char *path, st_cur *c, vle_error *err) {
+  const vle_model *m = s->m;
+  uint32_t es;
+  st_get(c, 12);
+  memcpy(&es, st_get(c, 4), 4);
+  if (!st_str_eq(c, m->name) || !st_str_eq(c, m->hash))
+    return vle_fail(err, "%s: saved from another model (this simulation is of model '%s', hash "
+                    "%s)", path, m->name, m->hash);
+  if (es != m->es)
+    return vle_fail(err, "%s: saved with %u-byte reals, this model has %zu-byte reals", path, es, m->es);
+  uint64_t batch = st_get_u64(c);
+  if (batch != (uint64_t)s->batch)
+    return vle_fail(err, "%s: saved with batch %llu, this simulation has batch %ld", path,
+                    (unsigned long long)batch, s->batch);
+  bool same = st_get_u64(c) == (uint64_t)m->nbufs && st_get_u64(c) == (uint64_t)m->nlearn &&
+              st_get_u64(c) == s->n_opt && st_get_u64(c) == s->n_gsum;
+  for (int i = 0; same && i < m->nbufs; i++) same = st_get_u64(c) == s->count[i];
+  if (!same || c->short_)
+    return vle_fail(err, "%s: the saved buffers, optimizer state or grad sums do not match this "
+                    "simulation's layout (other options, e.g. accumulate_grads?)", path);
+  return 0;
+}
+
+static void st_read_payload(vle_sim *s, st_cur *c) {
+  vle_sim_state *st = &s->st;
+  st->step = (int64_t)st_get_u64(c);
+  memcpy(st->rng.s, st_get(c, sizeof st->rng.s), sizeof st->rng.s);
+  for (int g = 0; g < s->m->nlearn; g++) st->opt_t[g] = (int64_t)st_get_u64(c);
+  for (int i = 0; i < s->m->nbufs; i++)
+    memcpy(st->bufs[i], st_get(c, s->count[i] * s->m->es), s->count[i] * s->m->es);
+  size_t nd = (s->n_opt + s->n_gsum) * sizeof(double);
+  if (nd) memcpy(vs_opt_mem(s, st), st_get(c, nd), nd);
+}
+
+/* Bytes of payload a sim of this layout has (to verify before copying anything). */
+static size_t st_payload_size(const vle_sim *s) {
+  size_t n = 8 + sizeof(rng_state) + 8 * (size_t)s->m->nlearn;
+  for (int i = 0; i < s->m->nbufs; i++) n += s->count[i] * s->m->es;
+  return n + (s->n_opt + s->n_gsum) * sizeof(double);
+}
+
+int vle_sim_load(vle_sim *s, const char *path, vle_error *err) {
+  unsigned char *p = NULL;
+  size_t n = 0;
+  if (st_read_file(path, &p, &n, err)) return -1;
+  int rc = st_check_envelope(path, p, n, err);
+  st_cur c = { p, n >= 8 ? n - 8 : 0, 0, false };
+  if (!rc) rc = st_check_header(s, path, &c, err);
+  if (!rc && c.n - c.pos != st_payload_size(s))
+    rc = vle_fail(err, "%s: payload of %zu bytes at byte %zu, expected %zu", path, c.n - c.pos,
+                  c.pos, st_payload_size(s));
+  if (!rc) {
+    st_read_payload(s, &c);
+    if (s->check_every) vs_state_copy(s, &s->snap, &s->st);   /* the new last good state */
+  }
+  free(p);
+  return rc;
+}
