@@ -1,4 +1,8 @@
 /* svgplot.c - a small SVG line-chart writer; see svgplot.h. */
+/* POSIX: mkstemp, fdopen, fchmod, open_memstream, mkdtemp (the build defines it too). */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include "svgplot.h"
 
 #include <errno.h>

@@ -5,6 +5,10 @@
  * Well-formedness is checked twice: by a minimal tag-balance parser here (always), and by
  * xmllint when it is installed (the test is skipped otherwise).
  */
+/* POSIX: mkstemp, fdopen, fchmod, open_memstream, mkdtemp (the build defines it too). */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include <criterion/criterion.h>
 
 #include <math.h>
