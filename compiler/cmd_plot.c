@@ -1,9 +1,478 @@
-/* cmd_plot.c - `vlec plot`. Not implemented yet. */
+/*
+ * cmd_plot.c - `vlec plot RUN_DIR [SIGNAL ...] [-o FILE.svg]`: draw the recordings of a
+ * `vlec run --out RUN_DIR` as one SVG of vertically stacked panels.
+ *
+ * What it reads (docs/cli.md, "Outputs"):
+ *   RUN_DIR/NAME.npy     a recorded signal: [steps] (loss, energy), [steps, n] (batch 1) or
+ *                        [batch, steps, n]; one panel, one line per neuron, batch element 0.
+ *   RUN_DIR/NAME.npy     where RUN_DIR/params/NAME.npy also exists, NAME is a parameter and
+ *                        the file its trajectory from --record NAME --record-every K:
+ *                        shape [snapshots, ...shape of the parameter]; one line per element.
+ *                        A parameter recorded at the end only (same shape as params/NAME.npy)
+ *                        has no time course and is left out.
+ *   RUN_DIR/run.json     optional: dt (x axis in model time t = k*dt; else in steps),
+ *                        record_every (spacing of parameter snapshots), model (the title).
+ * Without SIGNAL arguments it plots loss (log y axis when every value is positive), energy,
+ * then every other recording in name order. A SIGNAL is a recording's name ("h1.rate",
+ * "loss", "W1"), with or without ".npy".
+ *
+ * Exit status: 0 written, 1 missing or unreadable data, 2 usage.
+ */
+/* POSIX: mkstemp, fdopen, fchmod, open_memstream, mkdtemp (the build defines it too). */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
 #include "driver.h"
+#include "npy.h"
+#include "svgplot.h"
+
+enum { PLOT_MAX_LINES = 64 };   /* more lines than this make a panel unreadable */
+
+static const char plot_usage[] =
+  "usage: vlec plot RUN_DIR [SIGNAL ...] [-o FILE.svg]\n"
+  "Draw the recordings of a `vlec run --out RUN_DIR` as SVG (default RUN_DIR/plot.svg):\n"
+  "loss (log scale), energy and every recorded signal, or only the SIGNALs named.\n";
+
+typedef struct plot_args {
+  const char *dir;
+  const char *out;          /* NULL: RUN_DIR/plot.svg */
+  const char **names;       /* SIGNAL arguments (pointers into argv) */
+  int nnames;
+} plot_args;
+
+/* What run.json tells about the x axis. Everything is optional. */
+typedef struct plot_run {
+  const char *dir;
+  double dt;                /* 0: unknown, x in steps */
+  long steps;               /* 0: unknown */
+  long record_every;        /* 0: unknown */
+  char model[128];
+} plot_run;
+
+/* ---- small helpers ------------------------------------------------------------------- */
+
+static int plot_usage_error(const char *fmt, const char *arg) {
+  fputs("vlec plot: ", stderr);
+  fprintf(stderr, fmt, arg);
+  fputc('\n', stderr);
+  fputs(plot_usage, stderr);
+  return 2;
+}
+
+/* "DIR/NAME" (malloc'd; NULL when out of memory). */
+static char *plot_join(const char *dir, const char *name) {
+  size_t n = strlen(dir) + strlen(name) + 2;
+  char *p = malloc(n);
+  if (p) snprintf(p, n, "%s/%s", dir, name);
+  return p;
+}
+
+static bool plot_is_file(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static bool plot_ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), m = strlen(suffix);
+  return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* ---- arguments ----------------------------------------------------------------------- */
+
+static int plot_parse_args(int argc, char **argv, plot_args *a) {
+  *a = (plot_args){ 0 };
+  a->names = calloc((size_t)argc + 1, sizeof *a->names);
+  if (!a->names) { fputs("vlec plot: out of memory\n", stderr); return 1; }
+  for (int i = 1; i < argc; i++) {
+    const char *s = argv[i];
+    if (!strcmp(s, "-o") || !strcmp(s, "--output")) {
+      if (i + 1 >= argc) return plot_usage_error("%s needs a file name", s);
+      a->out = argv[++i];
+    } else if (!strncmp(s, "-o", 2) && s[2]) {
+      a->out = s + 2;
+    } else if (!strncmp(s, "--output=", 9)) {
+      a->out = s + 9;
+    } else if (s[0] == '-' && s[1]) {
+      return plot_usage_error("unknown option '%s'", s);
+    } else if (!a->dir) {
+      a->dir = s;
+    } else {
+      a->names[a->nnames++] = s;
+    }
+  }
+  if (!a->dir) return plot_usage_error("%s", "missing RUN_DIR");
+  if (a->out && !*a->out) return plot_usage_error("%s", "empty output file name");
+  return 0;
+}
+
+/* ---- run.json ------------------------------------------------------------------------ */
+
+/* A number stored under key at the top level or in "options" / "settings", spelled with
+ * '_' or '-' (so "record_every" also finds "record-every"). Numbers given as strings, as
+ * a command line would give them, count too. */
+static bool plot_json_number(json_t *root, const char *key, double *out) {
+  char dashed[64];
+  snprintf(dashed, sizeof dashed, "%s", key);
+  for (char *p = dashed; *p; p++) if (*p == '_') *p = '-';
+  json_t *where[3] = { root, json_object_get(root, "options"), json_object_get(root, "settings") };
+  for (int w = 0; w < 3; w++) {
+    if (!json_is_object(where[w])) continue;
+    for (int spelling = 0; spelling < 2; spelling++) {
+      json_t *v = json_object_get(where[w], spelling ? dashed : key);
+      if (json_is_number(v)) { *out = json_number_value(v); return true; }
+      if (json_is_string(v)) {
+        char *end;
+        double d = strtod(json_string_value(v), &end);
+        if (end != json_string_value(v) && !*end) { *out = d; return true; }
+      }
+    }
+  }
+  return false;
+}
+
+static void plot_read_run_json(plot_run *r) {
+  char *path = plot_join(r->dir, "run.json");
+  if (!path || !plot_is_file(path)) { free(path); return; }
+  json_error_t jerr;
+  json_t *root = json_load_file(path, 0, &jerr);
+  if (!root) {
+    /* Optional file: say why it is ignored, then go on in steps. */
+    fprintf(stderr, "vlec plot: warning: %s:%d: %s (ignored)\n", path, jerr.line, jerr.text);
+    free(path);
+    return;
+  }
+  double v;
+  if (plot_json_number(root, "dt", &v) && v > 0 && isfinite(v)) r->dt = v;
+  if ((plot_json_number(root, "steps_run", &v) || plot_json_number(root, "steps", &v)) && v >= 1)
+    r->steps = (long)v;
+  if (plot_json_number(root, "record_every", &v) && v >= 1) r->record_every = (long)v;
+  json_t *model = json_object_get(root, "model");
+  if (json_is_object(model)) model = json_object_get(model, "name");
+  if (json_is_string(model)) snprintf(r->model, sizeof r->model, "%s", json_string_value(model));
+  json_decref(root);
+  free(path);
+}
+
+/* ---- listing the recordings ---------------------------------------------------------- */
+
+/* Sort key: loss first, energy second, the rest by name (byte order: deterministic,
+ * independent of the locale). */
+static int plot_rank(const char *name) {
+  return !strcmp(name, "loss") ? 0 : !strcmp(name, "energy") ? 1 : 2;
+}
+
+static int plot_cmp_names(const void *pa, const void *pb) {
+  const char *a = *(const char *const *)pa, *b = *(const char *const *)pb;
+  int ra = plot_rank(a), rb = plot_rank(b);
+  return ra != rb ? ra - rb : strcmp(a, b);
+}
+
+static void plot_free_names(char **names, size_t n) {
+  for (size_t i = 0; i < n; i++) free(names[i]);
+  free(names);
+}
+
+/* The names (without .npy) of the .npy files in dir, in plotting order. Returns 0 or 1. */
+static int plot_list(const char *dir, char ***out, size_t *nout) {
+  *out = NULL;
+  *nout = 0;
+  DIR *d = opendir(dir);
+  if (!d) {
+    fprintf(stderr, "vlec plot: %s: %s\n", dir, strerror(errno));
+    return 1;
+  }
+  size_t n = 0, cap = 0;
+  char **names = NULL;
+  int rc = 0;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (e->d_name[0] == '.' || !plot_ends_with(e->d_name, ".npy")) continue;
+    char *path = plot_join(dir, e->d_name);
+    bool regular = path && plot_is_file(path);
+    free(path);
+    if (!regular) continue;
+    if (n == cap) {
+      cap = cap ? 2 * cap : 16;
+      char **grown = realloc(names, cap * sizeof *names);
+      if (!grown) { rc = 1; break; }
+      names = grown;
+    }
+    size_t len = strlen(e->d_name) - 4;
+    if (!(names[n] = malloc(len + 1))) { rc = 1; break; }
+    memcpy(names[n], e->d_name, len);
+    names[n++][len] = '\0';
+  }
+  closedir(d);
+  if (rc) {
+    fputs("vlec plot: out of memory\n", stderr);
+    plot_free_names(names, n);
+    return 1;
+  }
+  if (n) qsort(names, n, sizeof *names, plot_cmp_names);
+  *out = names;
+  *nout = n;
+  return 0;
+}
+
+/* ---- panels -------------------------------------------------------------------------- */
+
+static const char *plot_xlabel(const plot_run *r) {
+  return r->dt > 0 ? "t (model time)" : "step";
+}
+
+/* x of recorded step k. */
+static double plot_step_x(const plot_run *r, size_t k) {
+  return r->dt > 0 ? (double)k * r->dt : (double)k;
+}
+
+/* A panel of a recorded signal a, shape [steps], [steps, n] or [batch, steps, n]. */
+static int plot_signal(sp_chart *c, const plot_run *r, const char *name, const npy_array *a) {
+  int64_t batch = a->ndim == 3 ? a->shape[0] : 1;
+  int64_t steps = a->ndim == 1 ? a->shape[0] : a->shape[a->ndim - 2];
+  int64_t n = a->ndim == 1 ? 1 : a->shape[a->ndim - 1];
+  int64_t lines = n < PLOT_MAX_LINES ? n : PLOT_MAX_LINES;
+
+  char title[256];
+  int o = snprintf(title, sizeof title, "%s", name);
+  if (batch > 1)
+    o += snprintf(title + o, sizeof title - (size_t)o, "   (batch element 0 of %lld)",
+                  (long long)batch);
+  if (lines < n)
+    snprintf(title + o, sizeof title - (size_t)o, "   (first %lld of %lld neurons)",
+             (long long)lines, (long long)n);
+
+  double *x = malloc(((size_t)steps + 1) * sizeof *x), *y = malloc(((size_t)steps + 1) * sizeof *y);
+  sp_panel *p = sp_panel_add(c, title, plot_xlabel(r), NULL);
+  if (!x || !y || !p) { free(x); free(y); fputs("vlec plot: out of memory\n", stderr); return 1; }
+
+  bool positive = steps > 0, any = false;
+  for (int64_t j = 0; j < lines; j++) {
+    for (int64_t k = 0; k < steps; k++) {
+      x[k] = plot_step_x(r, (size_t)k);
+      y[k] = npy_get(a, (size_t)(k * n + j));     /* batch element 0 is the first block */
+      if (isfinite(y[k])) { any = true; positive &= y[k] > 0; }
+    }
+    char label[160];
+    snprintf(label, sizeof label, "%s[%lld]", name, (long long)j);
+    if (sp_series_add(p, n > 1 ? label : NULL, x, y, (size_t)steps)) {
+      free(x); free(y);
+      fputs("vlec plot: out of memory\n", stderr);
+      return 1;
+    }
+  }
+  /* The loss spans decades while it is learned: a log axis shows that, a linear one hides
+   * all but the first drop. Only where every value can be drawn on it. */
+  if (!strcmp(name, "loss") && any && positive) sp_panel_set_logy(p, true);
+  free(x);
+  free(y);
+  return 0;
+}
+
+/* The multi-index label NAME[i,j] of flat element e of a parameter of shape pshape. */
+static void plot_elem_label(char *buf, size_t len, const char *name, const npy_array *pshape,
+                            size_t e) {
+  int64_t idx[NPY_MAXDIM] = { 0 };
+  for (int d = pshape->ndim - 1; d >= 0; d--) {
+    idx[d] = (int64_t)e % pshape->shape[d];
+    e /= (size_t)pshape->shape[d];
+  }
+  int o = snprintf(buf, len, "%s[", name);
+  for (int d = 0; d < pshape->ndim && o < (int)len; d++)
+    o += snprintf(buf + o, len - (size_t)o, d ? ",%lld" : "%lld", (long long)idx[d]);
+  if (pshape->ndim == 0) o += snprintf(buf + o, len - (size_t)o, "0");
+  if (o < (int)len) snprintf(buf + o, len - (size_t)o, "]");
+}
+
+/* A panel of a parameter trajectory a, shape [snapshots, ...pshape]. Snapshot j is taken
+ * at step j*K, K from run.json's record_every (else steps / snapshots; else x counts
+ * snapshots). */
+static int plot_param(sp_chart *c, const plot_run *r, const char *name, const npy_array *a,
+                      const npy_array *pshape) {
+  size_t snaps = (size_t)a->shape[0];
+  size_t elems = pshape->count;
+  size_t lines = elems < PLOT_MAX_LINES ? elems : PLOT_MAX_LINES;
+  long every = r->record_every ? r->record_every
+             : (r->steps && snaps) ? (long)((size_t)r->steps / snaps) : 0;
+
+  char title[256];
+  int o = snprintf(title, sizeof title, "%s   (parameter", name);
+  if (every) o += snprintf(title + o, sizeof title - (size_t)o, ", every %ld steps", every);
+  o += snprintf(title + o, sizeof title - (size_t)o, ")");
+  if (lines < elems)
+    snprintf(title + o, sizeof title - (size_t)o, "   (first %zu of %zu elements)", lines, elems);
+
+  double *x = malloc((snaps + 1) * sizeof *x), *y = malloc((snaps + 1) * sizeof *y);
+  sp_panel *p = sp_panel_add(c, title, every ? plot_xlabel(r) : "snapshot", NULL);
+  if (!x || !y || !p) { free(x); free(y); fputs("vlec plot: out of memory\n", stderr); return 1; }
+  for (size_t e = 0; e < lines; e++) {
+    for (size_t j = 0; j < snaps; j++) {
+      x[j] = every ? plot_step_x(r, j * (size_t)every) : (double)j;
+      y[j] = npy_get(a, j * elems + e);
+    }
+    char label[160];
+    plot_elem_label(label, sizeof label, name, pshape, e);
+    if (sp_series_add(p, label, x, y, snaps)) {
+      free(x); free(y);
+      fputs("vlec plot: out of memory\n", stderr);
+      return 1;
+    }
+  }
+  free(x);
+  free(y);
+  return 0;
+}
+
+/* Whether a (shape [S, ...]) is a trajectory of a parameter of shape pshape. */
+static bool plot_is_trajectory(const npy_array *a, const npy_array *pshape) {
+  if (a->ndim != pshape->ndim + 1) return false;
+  for (int d = 0; d < pshape->ndim; d++)
+    if (a->shape[d + 1] != pshape->shape[d]) return false;
+  return true;
+}
+
+/* Adds the panel of recording `name`. explicit: named on the command line, so anything
+ * that cannot be plotted is an error; otherwise it is skipped with a note. Returns 0 (added
+ * or skipped) or 1. */
+static int plot_one(sp_chart *c, const plot_run *r, const char *name, bool explicit_,
+                    int *added) {
+  char file[512];
+  snprintf(file, sizeof file, "%s.npy", name);
+  char *path = plot_join(r->dir, file);
+  if (!path) { fputs("vlec plot: out of memory\n", stderr); return 1; }
+  vle_error err;
+  npy_array a = { 0 }, pa = { 0 };
+  int rc = 0;
+  if (npy_read(path, &a, &err)) {
+    fprintf(stderr, "vlec plot: %s\n", err.msg);
+    free(path);
+    return explicit_ ? 1 : 0;
+  }
+
+  /* A parameter is known by its final value in params/; that tells its shape. */
+  snprintf(file, sizeof file, "params/%s.npy", name);
+  char *ppath = plot_join(r->dir, file);
+  bool is_param = ppath && plot_is_file(ppath) && npy_read(ppath, &pa, &err) == 0;
+  char shape[96];
+  npy_shape_str(&a, shape, sizeof shape);
+
+  if (is_param && plot_is_trajectory(&a, &pa)) {
+    rc = plot_param(c, r, name, &a, &pa);
+    *added += rc == 0;
+  } else if (is_param) {
+    fprintf(stderr, "vlec plot: %s: %s holds the final value of parameter %s, not a "
+                    "trajectory (record it with --record %s --record-every K)%s\n",
+            path, shape, name, name, explicit_ ? "" : "; skipped");
+    rc = explicit_;
+  } else if (a.ndim >= 1 && a.ndim <= 3) {
+    rc = plot_signal(c, r, name, &a);
+    *added += rc == 0;
+  } else {
+    fprintf(stderr, "vlec plot: %s: shape %s is not a recording ([steps], [steps, n] or "
+                    "[batch, steps, n])%s\n", path, shape, explicit_ ? "" : "; skipped");
+    rc = explicit_;
+  }
+  if (is_param) npy_free(&pa);
+  npy_free(&a);
+  free(ppath);
+  free(path);
+  return rc;
+}
+
+/* "loss, energy, h1.rate" into buf, for a message that says what there is. */
+static void plot_names_str(char **names, size_t n, char *buf, size_t len) {
+  size_t o = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < n && o < len; i++)
+    o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "", names[i]);
+  if (n == 0) snprintf(buf, len, "nothing");
+}
+
+/* Strips a trailing ".npy" from a SIGNAL argument (into buf). */
+static const char *plot_signal_name(const char *arg, char *buf, size_t len) {
+  snprintf(buf, len, "%s", arg);
+  if (plot_ends_with(buf, ".npy")) buf[strlen(buf) - 4] = '\0';
+  return buf;
+}
+
+static int plot_build(sp_chart *c, const plot_run *r, const plot_args *a, int *added) {
+  char **names;
+  size_t n;
+  if (plot_list(r->dir, &names, &n)) return 1;
+  int rc = 0;
+  if (a->nnames == 0) {
+    for (size_t i = 0; i < n && rc == 0; i++) rc = plot_one(c, r, names[i], false, added);
+    if (rc == 0 && *added == 0) {
+      fprintf(stderr, "vlec plot: %s: nothing to plot (no recordings; run with --record "
+                      "LIST --out %s)\n", r->dir, r->dir);
+      rc = 1;
+    }
+  }
+  for (int i = 0; i < a->nnames && rc == 0; i++) {
+    char buf[512];
+    const char *name = plot_signal_name(a->names[i], buf, sizeof buf);
+    char file[600];
+    snprintf(file, sizeof file, "%s/%s.npy", r->dir, name);
+    if (!plot_is_file(file)) {
+      char have[1024];
+      plot_names_str(names, n, have, sizeof have);
+      fprintf(stderr, "vlec plot: %s: no such recording (%s holds: %s)\n", file, r->dir, have);
+      rc = 1;
+      break;
+    }
+    rc = plot_one(c, r, name, true, added);
+  }
+  plot_free_names(names, n);
+  return rc;
+}
 
 int cmd_plot(int argc, char **argv) {
-  (void)argc; (void)argv;
-  fputs("vlec plot: not implemented yet\n", stderr);
-  return 2;
+  plot_args a;
+  int rc = plot_parse_args(argc, argv, &a);
+  if (rc) { free(a.names); return rc; }
+
+  struct stat st;
+  if (stat(a.dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "vlec plot: %s: %s\n", a.dir,
+            stat(a.dir, &st) != 0 ? strerror(errno) : "not a directory");
+    free(a.names);
+    return 1;
+  }
+  plot_run r = { .dir = a.dir };
+  plot_read_run_json(&r);
+
+  char title[640];
+  if (r.model[0]) snprintf(title, sizeof title, "%s  ·  %s", r.model, a.dir);
+  else snprintf(title, sizeof title, "%s", a.dir);
+  sp_chart *c = sp_chart_new(title);
+  char *out = a.out ? NULL : plot_join(a.dir, "plot.svg");
+  const char *out_path = a.out ? a.out : out;
+  int added = 0;
+  if (!c || !out_path) {
+    fputs("vlec plot: out of memory\n", stderr);
+    rc = 1;
+  } else {
+    rc = plot_build(c, &r, &a, &added);
+  }
+  if (rc == 0) {
+    char err[1024];
+    if (sp_save(c, out_path, err, sizeof err)) {
+      fprintf(stderr, "vlec plot: %s\n", err);
+      rc = 1;
+    } else {
+      fprintf(stderr, "vlec plot: wrote %s (%d panel%s)\n", out_path, added, added == 1 ? "" : "s");
+    }
+  }
+  sp_chart_free(c);
+  free(out);
+  free(a.names);
+  return rc;
 }

@@ -1,0 +1,246 @@
+/*
+ * test_plot.c - `vlec plot` (cmd_plot) on synthetic run directories: default panels,
+ * named signals, parameter trajectories, run.json, and the exit status of every error.
+ * cmd_plot is called in-process; the run directories are written with the runtime's
+ * npy_write, as `vlec run` writes them.
+ */
+/* POSIX: mkstemp, fdopen, fchmod, open_memstream, mkdtemp (the build defines it too). */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include <criterion/criterion.h>
+#include <criterion/redirect.h>
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "driver.h"
+#include "npy.h"
+
+/* ---- fixtures ------------------------------------------------------------------------ */
+
+static void write_npy(const char *dir, const char *name, int ndim, const int64_t *shape,
+                      double (*f)(size_t i)) {
+  size_t n = 1;
+  for (int d = 0; d < ndim; d++) n *= (size_t)shape[d];
+  double *v = malloc((n ? n : 1) * sizeof *v);
+  for (size_t i = 0; i < n; i++) v[i] = f(i);
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  vle_error err;
+  cr_assert_eq(npy_write(path, NPY_F8, ndim, shape, v, &err), 0, "%s", err.msg);
+  free(v);
+}
+
+static double f_loss(size_t i) { return 0.5 * exp(-0.01 * (double)i) + 1e-6; }
+static double f_wave(size_t i) { return sin(0.05 * (double)i); }
+static double f_w(size_t i) { return 0.01 * (double)i; }
+
+static void write_text(const char *dir, const char *name, const char *text) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+/* A run directory like `vlec run --record loss,h1.rate,o.rate,W1 --record-every 100
+ * --batch 2 --steps 1000 --out DIR` leaves behind. */
+static char *make_run(void) {
+  static char dir[64];
+  snprintf(dir, sizeof dir, "/tmp/vle_plot_XXXXXX");
+  cr_assert_not_null(mkdtemp(dir));
+  char sub[96];
+  snprintf(sub, sizeof sub, "%s/params", dir);
+  cr_assert_eq(mkdir(sub, 0755), 0);
+  write_npy(dir, "loss.npy", 1, (int64_t[]){ 1000 }, f_loss);
+  write_npy(dir, "h1.rate.npy", 3, (int64_t[]){ 2, 1000, 3 }, f_wave);
+  write_npy(dir, "o.rate.npy", 3, (int64_t[]){ 2, 1000, 1 }, f_wave);
+  write_npy(dir, "W1.npy", 3, (int64_t[]){ 10, 3, 2 }, f_w);       /* trajectory */
+  write_npy(dir, "params/W1.npy", 2, (int64_t[]){ 3, 2 }, f_w);
+  write_npy(dir, "b1.npy", 1, (int64_t[]){ 3 }, f_w);               /* final value only */
+  write_npy(dir, "params/b1.npy", 1, (int64_t[]){ 3 }, f_w);
+  write_text(dir, "run.json",
+             "{\"model\": \"gle_small\", \"options\": {\"dt\": 0.05, \"record_every\": 100},"
+             " \"steps\": 1000}\n");
+  return dir;
+}
+
+static void remove_run(const char *dir) {
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  cr_assert_eq(system(cmd), 0);
+}
+
+static int plot(int n, ...) {
+  char *argv[16] = { "plot" };
+  va_list ap;
+  va_start(ap, n);
+  for (int i = 0; i < n; i++) argv[i + 1] = va_arg(ap, char *);
+  va_end(ap);
+  return cmd_plot(n + 1, argv);
+}
+
+static char *slurp(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  rewind(f);
+  char *s = malloc((size_t)n + 1);
+  s[fread(s, 1, (size_t)n, f)] = '\0';
+  fclose(f);
+  return s;
+}
+
+static size_t count(const char *hay, const char *needle) {
+  size_t n = 0;
+  for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) n++;
+  return n;
+}
+
+static void lint(const char *path) {
+  if (system("command -v xmllint >/dev/null 2>&1") != 0) return;
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "xmllint --noout '%s'", path);
+  cr_assert_eq(system(cmd), 0, "xmllint rejects %s", path);
+}
+
+static void quiet(void) { cr_redirect_stderr(); }
+
+/* ---- tests --------------------------------------------------------------------------- */
+
+TestSuite(plot, .init = quiet);
+
+Test(plot, default_plots_every_recording) {
+  char *dir = make_run();
+  cr_assert_eq(plot(1, dir), 0);
+  char path[128];
+  snprintf(path, sizeof path, "%s/plot.svg", dir);
+  char *svg = slurp(path);
+  cr_assert_not_null(svg, "no %s", path);
+  lint(path);
+  /* loss, W1 (trajectory), h1.rate, o.rate; b1 has no time course */
+  cr_assert_eq(count(svg, "class=\"panel\""), 4);
+  cr_assert_not_null(strstr(svg, "gle_small"));
+  cr_assert_not_null(strstr(svg, ">loss</text>"));
+  cr_assert_not_null(strstr(svg, "h1.rate   (batch element 0 of 2)"));
+  cr_assert_not_null(strstr(svg, ">h1.rate[2]</text>"));
+  cr_assert_not_null(strstr(svg, ">W1[2,1]</text>"));
+  cr_assert_not_null(strstr(svg, "every 100 steps"));
+  cr_assert_not_null(strstr(svg, ">t (model time)</text>"));
+  cr_assert_null(strstr(svg, ">b1"));
+  /* loss first, on a log axis (decade labels) */
+  const char *loss = strstr(svg, ">loss</text>"), *h1 = strstr(svg, "h1.rate");
+  cr_assert_lt(loss, h1);
+  cr_assert_not_null(strstr(svg, ">0.001</text>") ? svg : strstr(svg, ">0.01</text>"));
+  free(svg);
+  remove_run(dir);
+}
+
+Test(plot, named_signals_and_output_file) {
+  char *dir = make_run();
+  char out[128];
+  snprintf(out, sizeof out, "%s/only.svg", dir);
+  cr_assert_eq(plot(4, dir, "o.rate.npy", "-o", out), 0);
+  char *svg = slurp(out);
+  cr_assert_not_null(svg);
+  lint(out);
+  cr_assert_eq(count(svg, "class=\"panel\""), 1);
+  cr_assert_null(strstr(svg, ">loss</text>"));
+  free(svg);
+  char def[128];
+  snprintf(def, sizeof def, "%s/plot.svg", dir);
+  cr_assert_eq(access(def, F_OK), -1, "the default file was written too");
+  remove_run(dir);
+}
+
+Test(plot, steps_when_there_is_no_run_json) {
+  char *dir = make_run();
+  char p[128];
+  snprintf(p, sizeof p, "%s/run.json", dir);
+  unlink(p);
+  cr_assert_eq(plot(2, dir, "h1.rate"), 0);
+  snprintf(p, sizeof p, "%s/plot.svg", dir);
+  char *svg = slurp(p);
+  cr_assert_not_null(strstr(svg, ">step</text>"));
+  cr_assert_not_null(strstr(svg, ">1000</text>"));   /* x axis in steps: 0 ... 1000 */
+  free(svg);
+  remove_run(dir);
+}
+
+Test(plot, broken_run_json_is_ignored) {
+  char *dir = make_run();
+  write_text(dir, "run.json", "{not json");
+  cr_assert_eq(plot(2, dir, "loss"), 0);
+  remove_run(dir);
+}
+
+Test(plot, two_dimensional_recording_is_steps_by_neurons) {
+  char *dir = make_run();
+  write_npy(dir, "h2.npy", 2, (int64_t[]){ 50, 4 }, f_wave);
+  cr_assert_eq(plot(2, dir, "h2"), 0);
+  char p[128];
+  snprintf(p, sizeof p, "%s/plot.svg", dir);
+  char *svg = slurp(p);
+  cr_assert_eq(count(svg, "class=\"legend\""), 4);
+  cr_assert_null(strstr(svg, "batch element"));
+  free(svg);
+  remove_run(dir);
+}
+
+Test(plot, nan_in_recording_is_fine) {
+  char *dir = make_run();
+  double v[3] = { 1, NAN, 0.5 };
+  vle_error err;
+  char p[128];
+  snprintf(p, sizeof p, "%s/loss.npy", dir);
+  cr_assert_eq(npy_write(p, NPY_F8, 1, (int64_t[]){ 3 }, v, &err), 0);
+  cr_assert_eq(plot(2, dir, "loss"), 0);
+  snprintf(p, sizeof p, "%s/plot.svg", dir);
+  lint(p);
+  remove_run(dir);
+}
+
+Test(plot, errors_in_data_exit_1) {
+  char *dir = make_run();
+  cr_assert_eq(plot(1, "/nonexistent/run/dir"), 1);
+  cr_assert_eq(plot(2, dir, "no_such_signal"), 1);
+  cr_assert_eq(plot(2, dir, "b1"), 1);                  /* final value, no trajectory */
+  write_text(dir, "bad.npy", "not an npy file");
+  cr_assert_eq(plot(2, dir, "bad"), 1);
+  write_npy(dir, "cube.npy", 4, (int64_t[]){ 1, 2, 2, 2 }, f_w);
+  cr_assert_eq(plot(2, dir, "cube"), 1);
+  /* ...but unplottable files are skipped, with a note, when nothing is named */
+  cr_assert_eq(plot(1, dir), 0);
+  char file[128];
+  snprintf(file, sizeof file, "%s/loss.npy", dir);
+  cr_assert_eq(plot(1, file), 1);                      /* not a directory */
+  char out[160];
+  snprintf(out, sizeof out, "%s/missing/dir/plot.svg", dir);
+  cr_assert_eq(plot(3, dir, "-o", out), 1);
+  remove_run(dir);
+}
+
+Test(plot, empty_directory_exit_1) {
+  char dir[] = "/tmp/vle_plot_empty_XXXXXX";
+  cr_assert_not_null(mkdtemp(dir));
+  cr_assert_eq(plot(1, dir), 1);
+  char p[128];
+  snprintf(p, sizeof p, "%s/plot.svg", dir);
+  cr_assert_eq(access(p, F_OK), -1, "nothing may be written on error");
+  rmdir(dir);
+}
+
+Test(plot, usage_errors_exit_2) {
+  cr_assert_eq(plot(0), 2);
+  cr_assert_eq(plot(2, "/tmp", "-o"), 2);
+  cr_assert_eq(plot(2, "/tmp", "--bogus"), 2);
+  cr_assert_eq(plot(3, "/tmp", "-o", ""), 2);
+}
