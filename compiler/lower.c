@@ -60,6 +60,7 @@ typedef struct lw {
   /* per population buffers */
   int *g, *v, *rate;
   int loss, energy;
+  int flag, flagnext;     /* "something was published": 0 before the first step, then 1 */
   struct lw_lit *lits; int nlitv, litcap;
 } lw;
 
@@ -118,10 +119,16 @@ static void lw_make_buffers(lw *L) {
     if (q->learn >= 0) {
       int g = lw_buf(L, ar_printf(L->a, "grad.%s", q->name), KR_GRAD, q->sym->shape.rows,
                      q->sym->shape.cols, false);
-      L->p->bufs[b].pair = g;
-      L->p->bufs[g].pair = b;
+      L->p->bufs[b].pair = g;   /* a grad's own pair stays -1 (docs/abi.md) */
     }
   }
+  /* Before the first step nothing has been published: the reference code keeps r, φ′(ŭ)
+   * and Wᵀe in buffers that start at zero, so every g is zero at step 0, even where φ′ is
+   * the constant 1 of a linear neuron. A published scalar that becomes 1 says so. */
+  L->flag = lw_buf(L, "published", KR_PUB, 1, 1, true);
+  L->flagnext = lw_buf(L, "publishednext", KR_PUBNEXT, 1, 1, true);
+  L->p->bufs[L->flag].pair = L->flagnext;
+  L->p->bufs[L->flagnext].pair = L->flag;
   L->loss = lw_buf(L, "loss", KR_SIGNAL, 1, 1, true);
   L->energy = lw_buf(L, "energy", KR_SIGNAL, 1, 1, true);
 }
@@ -197,7 +204,8 @@ static void lw_find_pubs(lw *L, ex_node *n, int own, bool next, lw_cls *memo,
   seen[n->id] = 1;
   lw_cls c = lw_classify(L, n, memo);
   if (c.pop >= 0 && c.pop != own && !c.impure) {
-    lw_pub *pb = &L->pubs[lw_pub_of(L, n)];
+    int i = lw_pub_of(L, n);   /* may move L->pubs */
+    lw_pub *pb = &L->pubs[i];
     lw_subst_add(L, sb, n, lw_vecsym(L, next ? pb->next : pb->pub));
     return;
   }
@@ -508,6 +516,8 @@ static void lw_prepare(lw *L, lw_sync *y) {
   y->q = AR_NEWN(L->a, ex_node *, np + 1);
   y->c = AR_NEWN(L->a, ex_node *, np + 1);
   ex_node *F = lw_publish(L, s->rest, -1, false);
+  /* In a sync step every mismatch equals γ e by construction (u̇ solves m = γ e), so the
+   * energy needs no second evaluation of the mismatches: E = ½ γ² Σ ‖e_p‖² + rest. */
   y->energy = F;
   for (int i = 0; i < np; i++) {
     dv_pop *p = &s->pops[i];
@@ -518,7 +528,8 @@ static void lw_prepare(lw *L, lw_sync *y) {
     y->c[i] = lw_publish(L, p->c, i, false);
     ex_node *m = lw_publish(L, p->m, i, false);
     F = ex_add(x, F, ex_dot(x, m, p->e));
-    y->energy = ex_add(x, y->energy, ex_mul(x, ex_num(x, 0.5), ex_sumsq(x, m)));
+    y->energy = ex_add(x, y->energy, ex_mul(x, ex_mul(x, ex_num(x, 0.5), ex_pow(x, s->gamma,
+                       ex_num(x, 2))), ex_sumsq(x, p->e)));
   }
   y->loss = lw_publish(L, s->cost, -1, false);
   y->G = AR_NEWN(L->a, ex_node *, s->nparams + 1);
@@ -574,9 +585,11 @@ static void lw_step(lw *L, const lw_sync *y, const char *name, int scheme) {
   ex_ctx *x = L->x;
   kir_kernel *k = kir_kernel_new(L->p, name);
   lw_phase(L);
+  ex_node *flag = ex_sym(x, S_BUF, L->flag, (ex_shape){ EXS_SCALAR, 1, 1 }, "published", NULL);
   if (scheme != LW_FREE)
     for (int i = 0; i < s->npops; i++)
-      lw_assign(L, k, L->g[i], y->g[i], ar_printf(L->a, "g_%s", s->pops[i].decl->name));
+      lw_assign(L, k, L->g[i], ex_mul(x, flag, y->g[i]),
+                ar_printf(L->a, "g_%s", s->pops[i].decl->name));
   lw_phase(L);
   lw_errors(L, k, y, scheme);
   lw_phase(L);
@@ -590,6 +603,7 @@ static void lw_step(lw *L, const lw_sync *y, const char *name, int scheme) {
   lw_assign(L, k, L->energy, y->energy, "energy");
   for (int i = 0; i < L->npubs; i++)
     lw_assign(L, k, L->pubs[i].next, L->pubs[i].node, "publish");
+  lw_assign(L, k, L->flagnext, ex_num(x, 1), "published");
   for (int i = 0; i < s->npops; i++)
     lw_assign(L, k, L->rate[i], s->pops[i].rate ? s->pops[i].rate
               : ex_add(x, s->pops[i].u, ex_mul(x, s->pops[i].taur, s->pops[i].udot)),
