@@ -147,7 +147,7 @@ bool        kir_pow_is_small_int(double y);    /* KE_POW exponents expanded into
  * (lane j sums columns c == j mod LANES, in order), the lanes are combined by halving
  * (lane[j] += lane[j + w] for w = LANES/2, ..., 1), then the remaining columns are added in
  * order. This is what lets the dot product vectorise without fast-math. */
-enum { KIR_DOT_LANES = 8 };
+enum { KIR_DOT_LANES = 16 };
 
 /* Note: kir_emit() returns a pointer into the kernel's growable statement array; it stays
  * valid only until the next kir_emit() on the same kernel. Fill it in right away. */

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <llvm-c/Analysis.h>
+#include <llvm-c/DebugInfo.h>   /* temporary metadata nodes, for loop IDs */
 #include <llvm-c/Target.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 
@@ -53,6 +54,7 @@ typedef struct cg {
   LLVMValueRef fn;           /* body being generated */
   LLVMValueRef *base;        /* per buffer id: its noalias argument in fn, or NULL */
   LLVMValueRef batch;
+  struct cg_loop *loop;      /* innermost open loop */
 } cg;
 
 /* Where a statement's expression is evaluated (see ki_at in kirinterp.c): values of the
@@ -151,13 +153,25 @@ static LLVMValueRef cg_sel(cg *g, LLVMRealPredicate pr, LLVMValueRef x, LLVMValu
 /* A counted loop `for (i = 0; i < n; i++)`. cg_loop_begin leaves the builder in the body
  * and returns i; cg_loop_end closes the body (wherever nested loops left the builder) and
  * continues after the loop. Plain top-tested loops: LLVM's loop passes rotate them. */
-typedef struct cg_loop {
+typedef struct cg_loop cg_loop;
+struct cg_loop {
   LLVMBasicBlockRef head, exit;
   LLVMValueRef iv;
-} cg_loop;
+  cg_loop *parent;        /* enclosing open loop */
+  bool outer;             /* another loop was opened inside this one */
+  long trip;              /* constant trip count, or -1 */
+};
+
+/* Innermost loops with a constant trip count up to this may be unrolled (cg_loop_end). */
+enum { CG_UNROLL_MAX_TRIP = 16 };
 
 static LLVMValueRef cg_loop_begin(cg *g, cg_loop *l, LLVMValueRef n, const char *name) {
   LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
+  l->parent = g->loop;
+  l->outer = false;
+  l->trip = LLVMIsAConstantInt(n) ? (long)LLVMConstIntGetSExtValue(n) : -1;
+  if (g->loop) g->loop->outer = true;
+  g->loop = l;
   l->head = LLVMAppendBasicBlockInContext(g->cx, g->fn, name);
   LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(g->cx, g->fn, "body");
   l->exit = LLVMAppendBasicBlockInContext(g->cx, g->fn, "exit");
@@ -171,10 +185,31 @@ static LLVMValueRef cg_loop_begin(cg *g, cg_loop *l, LLVMValueRef n, const char 
   return l->iv;
 }
 
+/* Loop metadata !{self, !{"llvm.loop.unroll.disable"}}: the self reference (made through a
+ * temporary node) is what makes a loop ID unique. */
+static LLVMMetadataRef cg_no_unroll_md(cg *g) {
+  const char *k = "llvm.loop.unroll.disable";
+  LLVMMetadataRef opt = LLVMMDStringInContext2(g->cx, k, strlen(k));
+  LLVMMetadataRef tmp = LLVMTemporaryMDNode(g->cx, NULL, 0);
+  LLVMMetadataRef ops[2] = {tmp, LLVMMDNodeInContext2(g->cx, &opt, 1)};
+  LLVMMetadataRef id = LLVMMDNodeInContext2(g->cx, ops, 2);
+  LLVMMetadataReplaceAllUsesWith(tmp, id);
+  return id;
+}
+
+/* Unrolling policy (measured, docs/backend.md): only innermost loops with a small constant
+ * trip count may be unrolled (they are mostly loop overhead: +10-20% on small models).
+ * Unrolling outer loops or long loops multiplied code size by up to 6 and JIT time by 2-4
+ * and made large models slower (e.g. a fully unrolled matrix row hoisted into registers).
+ * The vectoriser's interleaving is not affected. */
 static void cg_loop_end(cg *g, cg_loop *l) {
   LLVMValueRef next = cg_iadd(g, l->iv, cg_i(g, 1));
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->b);
-  LLVMBuildBr(g->b, l->head);
+  LLVMValueRef br = LLVMBuildBr(g->b, l->head);
+  if (l->outer || l->trip < 0 || l->trip > CG_UNROLL_MAX_TRIP)
+    LLVMSetMetadata(br, LLVMGetMDKindIDInContext(g->cx, "llvm.loop", 9),
+                    LLVMMetadataAsValue(g->cx, cg_no_unroll_md(g)));
+  g->loop = l->parent;
   LLVMAddIncoming(l->iv, &next, &latch, 1);
   LLVMPositionBuilderAtEnd(g->b, l->exit);
 }
@@ -371,6 +406,8 @@ static LLVMValueRef cg_dot(cg *g, const kir_stmt *s, LLVMValueRef row, LLVMValue
   if (nb > 0) {
     cg_loop lk;
     LLVMValueRef k = cg_loop_begin(g, &lk, cg_i(g, nb / KIR_DOT_LANES), "k");
+    lk.trip = -1;   /* never unroll: the lanes are one dependency chain anyway, and a
+                       fully unrolled row lets LICM hoist the whole row into registers */
     LLVMValueRef c = cg_imul(g, k, cg_i(g, KIR_DOT_LANES));
     LLVMValueRef mv = cg_vld(g, cg_elem(g, s->mat, NULL, cg_iadd(g, rowbase, c)));
     LLVMValueRef xv = cg_vld(g, cg_elem(g, s->src, b, c));
@@ -386,43 +423,55 @@ static LLVMValueRef cg_dot(cg *g, const kir_stmt *s, LLVMValueRef row, LLVMValue
   return acc;
 }
 
-/* dst[b, r] (+)= sum_c M[r, c] src[b, c]: a dot product per row. */
-static void cg_matvec_rows(cg *g, const kir_stmt *s, LLVMValueRef b) {
-  const kir_buf *m = &g->p->bufs[s->mat];
-  cg_loop lr;
+/* dst[b, r] (+)= sum_c M[r, c] src[b, c]: a dot product per row. The batch loop is inside
+ * the row loop so that a row of M is read from memory once for all batch elements (the
+ * values are those of kirinterp.c: each (b, r) is computed the same way, only the order of
+ * the independent dot products differs). */
+static void cg_matvec_rows(cg *g, const kir_stmt *s) {
+  const kir_buf *m = &g->p->bufs[s->mat], *d = &g->p->bufs[s->dst];
+  cg_loop lr, lb;
   LLVMValueRef r = cg_loop_begin(g, &lr, cg_i(g, m->rows), "r");
+  LLVMValueRef b = cg_batch_begin(g, &lb, d);
   LLVMValueRef v = cg_dot(g, s, r, b), ptr = cg_elem(g, s->dst, b, r);
   if (s->accumulate) v = cg_fadd(g, cg_ld(g, ptr), v);
   cg_st(g, ptr, v);
+  cg_batch_end(g, &lb, d);
   cg_loop_end(g, &lr);
 }
 
-/* dst[b, c] (+)= sum_r M[r, c] src[b, r]: zero dst, then an axpy per row of M. */
-static void cg_matvec_trans(cg *g, const kir_stmt *s, LLVMValueRef b) {
-  const kir_buf *m = &g->p->bufs[s->mat];
-  cg_loop lr, lc;
-  if (!s->accumulate) {
-    LLVMValueRef c = cg_loop_begin(g, &lc, cg_i(g, m->cols), "z");
-    cg_st(g, cg_elem(g, s->dst, b, c), cg_f(g, 0.0));
-    cg_loop_end(g, &lc);
-  }
+/* dst[b, :] = 0 for every batch element (unless accumulating). */
+static void cg_matvec_zero(cg *g, const kir_stmt *s) {
+  const kir_buf *d = &g->p->bufs[s->dst];
+  cg_loop lb, lc;
+  LLVMValueRef b = cg_batch_begin(g, &lb, d);
+  LLVMValueRef c = cg_loop_begin(g, &lc, cg_i(g, kir_size(d)), "z");
+  cg_st(g, cg_elem(g, s->dst, b, c), cg_f(g, 0.0));
+  cg_loop_end(g, &lc);
+  cg_batch_end(g, &lb, d);
+}
+
+/* dst[b, c] (+)= sum_r M[r, c] src[b, r]: zero dst, then an axpy of each row of M into
+ * every batch element's dst (rows in order, so each dst[b, c] sums as in kirinterp.c; the
+ * row is read once for the whole batch). */
+static void cg_matvec_trans(cg *g, const kir_stmt *s) {
+  const kir_buf *m = &g->p->bufs[s->mat], *d = &g->p->bufs[s->dst];
+  cg_loop lr, lb, lc;
+  if (!s->accumulate) cg_matvec_zero(g, s);
   LLVMValueRef r = cg_loop_begin(g, &lr, cg_i(g, m->rows), "r");
+  LLVMValueRef b = cg_batch_begin(g, &lb, d);
   LLVMValueRef a = cg_ld(g, cg_elem(g, s->src, b, r));
   LLVMValueRef c = cg_loop_begin(g, &lc, cg_i(g, m->cols), "c");
   LLVMValueRef mv = cg_ld(g, cg_elem(g, s->mat, NULL, cg_iadd(g, cg_imul(g, r, cg_i(g, m->cols)), c)));
   LLVMValueRef ptr = cg_elem(g, s->dst, b, c);
   cg_st(g, ptr, cg_fadd(g, cg_ld(g, ptr), cg_fmul(g, mv, a)));
   cg_loop_end(g, &lc);
+  cg_batch_end(g, &lb, d);
   cg_loop_end(g, &lr);
 }
 
 static void cg_matvec(cg *g, const kir_stmt *s) {
-  const kir_buf *d = &g->p->bufs[s->dst];
-  cg_loop lb;
-  LLVMValueRef b = cg_batch_begin(g, &lb, d);
-  if (s->trans) cg_matvec_trans(g, s, b);
-  else cg_matvec_rows(g, s, b);
-  cg_batch_end(g, &lb, d);
+  if (s->trans) cg_matvec_trans(g, s);
+  else cg_matvec_rows(g, s);
 }
 
 /* 1 / batch, as the interpreter computes it. */
@@ -703,8 +752,8 @@ bool cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, const cg_options *o,
   LLVMPassBuilderOptionsSetLoopVectorization(po, 1);
   LLVMPassBuilderOptionsSetSLPVectorization(po, 1);
   LLVMPassBuilderOptionsSetLoopInterleaving(po, 1);
-  LLVMPassBuilderOptionsSetLoopUnrolling(po, 1);
-  LLVMErrorRef e = LLVMRunPasses(m, "default<O3>", tm, po);
+  LLVMPassBuilderOptionsSetLoopUnrolling(po, !o->no_unroll);
+  LLVMErrorRef e = LLVMRunPasses(m, o->passes ? o->passes : "default<O3>", tm, po);
   LLVMDisposePassBuilderOptions(po);
   if (!e) return true;
   char *msg = LLVMGetErrorMessage(e);

@@ -31,6 +31,8 @@ typedef struct cg_options {
   cg_fpmode fp;
   bool no_opt;         /* skip the optimisation pipeline (debugging the IR generator) */
   bool generic_cpu;    /* target a generic CPU of the host architecture (portable .so) */
+  const char *passes;  /* LLVM pass pipeline; NULL: the default (docs/backend.md) */
+  bool no_unroll;      /* no loop unrolling */
 } cg_options;
 
 /* Initialises LLVM's native target, asm printer and parser. Idempotent; called by the
