@@ -100,8 +100,7 @@ static int rn_plan_steps(rn_run *r, vle_error *err) {
   return 0;
 }
 
-/* mkdir -p */
-static int rn_mkdirs(const char *path, vle_error *err) {
+int rn_mkdirs(const char *path, vle_error *err) {
   char *p = strdup(path);
   if (!p) return vle_fail(err, "out of memory");
   for (char *s = p + 1;; s++) {
@@ -164,14 +163,9 @@ static void rn_progress(rn_run *r, int64_t done, bool last) {
 
 /* Running loss for the progress bar: the batch mean of this step. */
 static void rn_track_loss(rn_run *r) {
-  if (!r->progress || vle_model_signal(r->m, "loss") < 0) return;
-  const vle_buffer_info *bi;
-  const void *p = vle_sim_buffer(r->sim, "loss", &bi);
-  long b = vle_sim_batch(r->sim);
-  size_t es = vle_model_real_size(r->m);
-  double sum = 0;
-  for (long i = 0; i < b; i++) sum += es == 8 ? ((const double *)p)[i] : ((const float *)p)[i];
-  r->loss_sum += sum / (double)b;
+  int loss = vle_model_signal(r->m, "loss");
+  if (!r->progress || loss < 0) return;
+  r->loss_sum += rn_batch_mean(r, loss);
   r->loss_n++;
 }
 

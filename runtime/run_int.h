@@ -48,6 +48,10 @@ typedef struct rn_run {
 } rn_run;
 
 double rn_now(void);
+/* mkdir -p */
+int rn_mkdirs(const char *path, vle_error *err);
+/* The batch mean of a batched scalar buffer (loss, energy) after the last step. */
+double rn_batch_mean(const rn_run *r, int buf);
 
 /* run_rec.c: --record, params/, grad/ */
 int  rn_records_check(rn_run *r, vle_error *err);

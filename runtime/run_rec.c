@@ -2,10 +2,8 @@
  * run_rec.c - what a run writes besides run.json: the --record signals (rec.h streams),
  * parameters at the end (params/NAME.npy) and gradient estimates (grad/NAME.npy).
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "npy.h"
 #include "run_int.h"
@@ -99,16 +97,20 @@ int rn_records_open(rn_run *r, vle_error *err) {
   return 0;
 }
 
-/* The batch mean of a batched scalar, in the model's precision, into r->scratch. */
-static const void *rn_batch_mean(rn_run *r, int buf) {
-  const vle_buffer_info *bi;
-  const void *p = vle_sim_buffer(r->sim, vle_model_buffer(r->m, buf)->name, &bi);
+double rn_batch_mean(const rn_run *r, int buf) {
+  const void *p = vle_sim_buffer(r->sim, vle_model_buffer(r->m, buf)->name, NULL);
   long batch = vle_sim_batch(r->sim);
   bool f64 = vle_model_real_size(r->m) == 8;
   double sum = 0;
   for (long i = 0; i < batch; i++) sum += f64 ? ((const double *)p)[i] : ((const float *)p)[i];
-  if (f64) r->scratch[0] = sum / (double)batch;
-  else ((float *)r->scratch)[0] = (float)(sum / (double)batch);
+  return sum / (double)batch;
+}
+
+/* rn_batch_mean in the model's precision, in r->scratch: a row of a [steps] recording. */
+static const void *rn_batch_mean_row(rn_run *r, int buf) {
+  double mean = rn_batch_mean(r, buf);
+  if (vle_model_real_size(r->m) == 8) r->scratch[0] = mean;
+  else ((float *)r->scratch)[0] = (float)mean;
   return r->scratch;
 }
 
@@ -118,7 +120,7 @@ int rn_record_step(rn_run *r, vle_error *err) {
     if (!rec->open) continue;
     if (rec->kind == RN_PARAM && r->steps_run % r->o->record_every) continue;
     const void *row = rec->kind == RN_MEAN
-      ? rn_batch_mean(r, rec->buf)
+      ? rn_batch_mean_row(r, rec->buf)
       : vle_sim_buffer(r->sim, vle_model_buffer(r->m, rec->buf)->name, NULL);
     if (rec_append(&rec->r, row, err)) return -1;
   }
@@ -176,7 +178,7 @@ static int rn_subdir(rn_run *r, const char *sub, vle_error *err) {
   char *p = malloc(n);
   if (!p) return vle_fail(err, "out of memory");
   snprintf(p, n, "%s/%s", r->out, sub);
-  int rc = mkdir(p, 0777) != 0 && errno != EEXIST ? vle_fail(err, "%s: cannot create directory", p) : 0;
+  int rc = rn_mkdirs(p, err);
   free(p);
   return rc;
 }

@@ -439,7 +439,9 @@ Test(run, sigint_stops_cleanly) {
     int rc = vrun(false, "--steps", "2000000000", "--record", "h,loss", "--out", at("out"), "-q", NULL);
     _exit(rc);
   }
-  usleep(300000);
+  /* the handler is installed before the out dir is made: wait for it, then a few steps */
+  for (int i = 0; i < 1000 && access(at("out"), F_OK) != 0; i++) usleep(10000);
+  usleep(100000);
   kill(pid, SIGINT);
   int st;
   waitpid(pid, &st, 0);
