@@ -579,8 +579,8 @@ static LLVMValueRef cg_body(cg *g, const kir_kernel *k, const bool *used, int nu
   LLVMTypeRef *params = calloc((size_t)nused + 1, sizeof *params);
   for (int i = 0; i < nused; i++) params[i] = g->ptr;
   params[nused] = g->i64;
-  char name[256];
-  snprintf(name, sizeof name, "%s.body", sym);
+  char name[300];
+  snprintf(name, sizeof name, "%.250s.body", sym);
   g->fn = LLVMAddFunction(g->m, name, LLVMFunctionType(g->vd, params, (unsigned)nused + 1, 0));
   free(params);
   LLVMSetLinkage(g->fn, LLVMInternalLinkage);
