@@ -377,6 +377,54 @@ static void cg_map(cg *g, const kir_stmt *s) {
   cg_batch_end(g, &lb, d);
 }
 
+/* ---- fusion of elementwise statements ----------------------------------------------- */
+
+/* Consecutive KS_MAPs over the same number of elements run in one loop: statement j at
+ * element i reads what earlier statements wrote at element i, exactly as if each ran over all
+ * elements in turn, as long as no statement reads a buffer written in the run at an element
+ * other than its own (a KI_0 load) and none uses the r/c nest. This turns a population's
+ * g, e, v, u' updates into one loop, which is most of what makes small models compile fast. */
+static bool cg_reads_at0(const kir_expr *e, int buf) {
+  if (!e) return false;
+  if (e->op == KE_LOAD) return e->buf == buf && e->idx == KI_0;
+  return cg_reads_at0(e->a[0], buf) || cg_reads_at0(e->a[1], buf);
+}
+
+static bool cg_fusable(const cg *g, const kir_stmt *first, const kir_stmt *s) {
+  if (s->op != KS_MAP || cg_uses_rc(s->expr)) return false;
+  const kir_buf *a = &g->p->bufs[first->dst], *b = &g->p->bufs[s->dst];
+  return kir_size(a) == kir_size(b) && a->batched == b->batched;
+}
+
+static int cg_map_run(const cg *g, const kir_stmt *st, int n) {
+  if (!cg_fusable(g, st, st)) return 1;
+  int k = 1;
+  for (; k < n && cg_fusable(g, st, &st[k]); k++) {
+    bool clash = false;
+    for (int j = 0; j < k && !clash; j++)
+      clash = cg_reads_at0(st[k].expr, st[j].dst) || cg_reads_at0(st[j].expr, st[k].dst);
+    if (clash) break;
+  }
+  return k;
+}
+
+/* Several fusable KS_MAPs in one loop nest. */
+static void cg_maps(cg *g, const kir_stmt *st, int n) {
+  const kir_buf *d = &g->p->bufs[st[0].dst];
+  cg_loop lb;
+  cg_nest nest;
+  cg_at at = {.b = cg_batch_begin(g, &lb, d)};
+  cg_nest_begin(g, &nest, d, false, &at);
+  for (int i = 0; i < n; i++) {
+    LLVMValueRef v = cg_expr(g, st[i].expr, at);
+    LLVMValueRef ptr = cg_elem(g, st[i].dst, at.b, at.rc);
+    if (st[i].accumulate) v = cg_fadd(g, cg_ld(g, ptr), v);
+    cg_st(g, ptr, v);
+  }
+  cg_nest_end(g, &nest);
+  cg_batch_end(g, &lb, d);
+}
+
 /* A vector of KIR_DOT_LANES reals loaded from an element address (element alignment). */
 static LLVMValueRef cg_vld(cg *g, LLVMValueRef ptr) {
   LLVMValueRef v = LLVMBuildLoad2(g->b, LLVMVectorType(g->real, KIR_DOT_LANES), ptr, "");
@@ -600,7 +648,12 @@ static LLVMValueRef cg_body(cg *g, const kir_kernel *k, const bool *used, int nu
   LLVMBasicBlockRef start = LLVMAppendBasicBlockInContext(g->cx, g->fn, "start");
   LLVMPositionBuilderAtEnd(g->ab, entry);
   LLVMPositionBuilderAtEnd(g->b, start);
-  for (int i = 0; i < k->nstmts; i++) cg_stmt(g, &k->stmts[i]);
+  for (int i = 0; i < k->nstmts;) {
+    int n = cg_map_run(g, &k->stmts[i], k->nstmts - i);
+    if (n > 1) cg_maps(g, &k->stmts[i], n);
+    else cg_stmt(g, &k->stmts[i]);
+    i += n;
+  }
   LLVMBuildRetVoid(g->b);
   LLVMBuildBr(g->ab, start);    /* the entry block holds only the allocas */
   return g->fn;

@@ -13,14 +13,18 @@ bool ld_is_so(const char *path) {
 
 static void *ld_resolve(void *user, const char *symbol) { return jit_lookup(user, symbol); }
 
-static int ld_jit(ld_model *m, const char *path, bool f32, FILE *err) {
+static int ld_jit(ld_model *m, const char *path, bool f32, const char *errors, bool only,
+                  FILE *err) {
   double t0 = pl_now_ms();
   dg_ctx d;
   dg_init(&d, err);
   pl_unit u;
   pl_init(&u, &d);
   int rc = 1;
-  if (pl_compile(&u, path, f32 ? "f32" : "f64")) {
+  const char *prec = f32 ? "f32" : "f64";
+  bool ok = pl_front(&u, path) && pl_derive(&u) &&
+            (only ? pl_lower_for(&u, prec, errors) : pl_lower(&u, prec));
+  if (ok) {
     char msg[1024];
     cg_options o = { .f32 = f32 };
     m->jit = jit_compile(u.prog, &o, msg, sizeof msg);
@@ -38,14 +42,24 @@ static int ld_jit(ld_model *m, const char *path, bool f32, FILE *err) {
   return rc;
 }
 
-int ld_open(ld_model *m, const char *path, bool f32, FILE *err) {
-  memset(m, 0, sizeof *m);
-  if (!ld_is_so(path)) return ld_jit(m, path, f32, err);
+static int ld_open_so(ld_model *m, const char *path, FILE *err) {
   vle_error e = { { 0 } };
   m->model = vle_model_load_so(path, &e);
   if (m->model) return 0;
   fprintf(err, "vlec: error: %s\n", e.msg);
   return 1;
+}
+
+int ld_open(ld_model *m, const char *path, bool f32, FILE *err) {
+  memset(m, 0, sizeof *m);
+  if (!ld_is_so(path)) return ld_jit(m, path, f32, NULL, false, err);
+  return ld_open_so(m, path, err);
+}
+
+int ld_open_for(ld_model *m, const char *path, bool f32, const char *errors, FILE *err) {
+  memset(m, 0, sizeof *m);
+  if (!ld_is_so(path)) return ld_jit(m, path, f32, errors, true, err);
+  return ld_open_so(m, path, err);
 }
 
 void ld_close(ld_model *m) {

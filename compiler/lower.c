@@ -61,6 +61,8 @@ typedef struct lw {
   int *g, *v, *rate;
   int loss, energy;
   int flag, flagnext;     /* "something was published": 0 before the first step, then 1 */
+  /* Elementwise assignments of one phase, emitted together by lw_flush. */
+  int *gdst; kir_expr **gexpr; const char **gwhat; int gn, gcap;
   struct lw_lit *lits; int nlitv, litcap;
 } lw;
 
@@ -312,6 +314,53 @@ static kir_stmt *lw_assign(lw *L, kir_kernel *k, int dst, ex_node *n, const char
   return st;
 }
 
+/* The assignments of one phase are independent of each other (each reads only what
+ * earlier phases wrote), so they can be queued (building their expressions emits the matrix
+ * products and reductions they need right away) and then emitted grouped by loop shape:
+ * consecutive assignments over the same number of elements run in one loop (llvm.c fuses
+ * them), which keeps the generated code small and the JIT fast. */
+static void lw_queue(lw *L, kir_kernel *k, int dst, ex_node *n, const char *what) {
+  kir_expr *e = lw_elem(L, k, n, LM_RC);
+  if (L->gn == L->gcap) {
+    int cap = L->gcap ? 2 * L->gcap : 32;
+    int *d = AR_NEWN(L->a, int, cap);
+    kir_expr **x = AR_NEWN(L->a, kir_expr *, cap);
+    const char **w = AR_NEWN(L->a, const char *, cap);
+    if (L->gn) {
+      memcpy(d, L->gdst, sizeof *d * (size_t)L->gn);
+      memcpy(x, L->gexpr, sizeof *x * (size_t)L->gn);
+      memcpy(w, L->gwhat, sizeof *w * (size_t)L->gn);
+    }
+    L->gdst = d; L->gexpr = x; L->gwhat = w; L->gcap = cap;
+  }
+  L->gdst[L->gn] = dst;
+  L->gexpr[L->gn] = e;
+  L->gwhat[L->gn] = what;
+  L->gn++;
+}
+
+static bool lw_same_loop(lw *L, int a, int b) {
+  kir_buf *x = &L->p->bufs[a], *y = &L->p->bufs[b];
+  return x->rows * x->cols == y->rows * y->cols && x->batched == y->batched;
+}
+
+/* Emit the queued assignments: each loop shape in order of first appearance, and within a
+ * shape in queue order (so a queued assignment still sees earlier ones of its shape). */
+static void lw_flush(lw *L, kir_kernel *k) {
+  bool *done = AR_NEWN(L->a, bool, L->gn + 1);
+  for (int i = 0; i < L->gn; i++) {
+    if (done[i]) continue;
+    for (int j = i; j < L->gn; j++) {
+      if (done[j] || !lw_same_loop(L, L->gdst[i], L->gdst[j])) continue;
+      kir_stmt *st = kir_emit(L->p, k, KS_MAP, L->gdst[j]);
+      st->expr = L->gexpr[j];
+      st->comment = L->gwhat[j];
+      done[j] = true;
+    }
+  }
+  L->gn = 0;
+}
+
 /* A buffer holding vector n (n itself when it is a buffer leaf). */
 static int lw_vecbuf(lw *L, kir_kernel *k, ex_node *n);
 
@@ -560,60 +609,67 @@ static void lw_errors(lw *L, kir_kernel *k, const lw_sync *y, int scheme) {
     dv_pop *p = &s->pops[i];
     int e = L->symbuf[S_E][i];
     if (scheme == LW_FREE) {
-      lw_assign(L, k, e, ex_num(x, 0), "e = 0 (forward pass of the adjoint scheme)");
+      lw_queue(L, k, e, ex_num(x, 0), "e = 0 (forward pass of the adjoint scheme)");
       continue;
     }
     ex_node *g = lw_vecsym(L, L->g[i]);
     if (scheme == LW_INST) {
-      lw_assign(L, k, e, ex_div(x, g, y->q[i]), ar_printf(L->a, "e_%s = g / q", p->decl->name));
+      lw_queue(L, k, e, ex_div(x, g, y->q[i]), ar_printf(L->a, "e_%s = g / q", p->decl->name));
       continue;
     }
     ex_node *v = lw_vecsym(L, L->v[i]);
     int vd = lw_temp(L, p->n);
     ex_node *vdot = lw_vecsym(L, vd);
-    lw_assign(L, k, vd, ex_div(x, ex_sub(x, g, v), y->b[i]),
+    lw_queue(L, k, vd, ex_div(x, ex_sub(x, g, v), y->b[i]),
               ar_printf(L->a, "v'_%s = (g - v) / b", p->decl->name));
-    lw_assign(L, k, e, ex_add(x, v, ex_mul(x, y->a[i], vdot)),
+    lw_queue(L, k, e, ex_add(x, v, ex_mul(x, y->a[i], vdot)),
               ar_printf(L->a, "e_%s = v + a v'", p->decl->name));
-    lw_assign(L, k, L->v[i], ex_add(x, v, ex_mul(x, s->dt, vdot)),
+    lw_queue(L, k, L->v[i], ex_add(x, v, ex_mul(x, s->dt, vdot)),
               ar_printf(L->a, "v_%s += dt v'", p->decl->name));
   }
+  lw_flush(L, k);
 }
 
 static void lw_step(lw *L, const lw_sync *y, const char *name, int scheme) {
   dv_system *s = L->s;
   ex_ctx *x = L->x;
   kir_kernel *k = kir_kernel_new(L->p, name);
+  lw_flush(L, k);
   lw_phase(L);
   ex_node *flag = ex_sym(x, S_BUF, L->flag, (ex_shape){ EXS_SCALAR, 1, 1 }, "published", NULL);
   if (scheme != LW_FREE)
     for (int i = 0; i < s->npops; i++)
-      lw_assign(L, k, L->g[i], ex_mul(x, flag, y->g[i]),
+      lw_queue(L, k, L->g[i], ex_mul(x, flag, y->g[i]),
                 ar_printf(L->a, "g_%s", s->pops[i].decl->name));
+  lw_flush(L, k);
   lw_phase(L);
   lw_errors(L, k, y, scheme);
+  lw_flush(L, k);
   lw_phase(L);
   for (int i = 0; i < s->npops; i++) {
     dv_pop *p = &s->pops[i];
     ex_node *rhs = ex_div(x, ex_sub(x, ex_mul(x, s->gamma, p->e), y->c[i]), y->a[i]);
-    lw_assign(L, k, L->symbuf[S_UDOT][i], rhs, ar_printf(L->a, "u'_%s", p->decl->name));
+    lw_queue(L, k, L->symbuf[S_UDOT][i], rhs, ar_printf(L->a, "u'_%s", p->decl->name));
   }
+  lw_flush(L, k);
   lw_phase(L);
-  lw_assign(L, k, L->loss, y->loss, "loss: the cost on the published output");
-  lw_assign(L, k, L->energy, y->energy, "energy");
+  lw_queue(L, k, L->loss, y->loss, "loss: the cost on the published output");
+  lw_queue(L, k, L->energy, y->energy, "energy");
   for (int i = 0; i < L->npubs; i++)
-    lw_assign(L, k, L->pubs[i].next, L->pubs[i].node, "publish");
-  lw_assign(L, k, L->flagnext, ex_num(x, 1), "published");
+    lw_queue(L, k, L->pubs[i].next, L->pubs[i].node, "publish");
+  lw_queue(L, k, L->flagnext, ex_num(x, 1), "published");
   for (int i = 0; i < s->npops; i++)
-    lw_assign(L, k, L->rate[i], s->pops[i].rate ? s->pops[i].rate
+    lw_queue(L, k, L->rate[i], s->pops[i].rate ? s->pops[i].rate
               : ex_add(x, s->pops[i].u, ex_mul(x, s->pops[i].taur, s->pops[i].udot)),
               ar_printf(L->a, "rate_%s", s->pops[i].decl->name));
+  lw_flush(L, k);
   lw_phase(L);
   for (int i = 0; i < s->npops; i++) {
     dv_pop *p = &s->pops[i];
-    lw_assign(L, k, L->symbuf[S_U][i], ex_add(x, p->u, ex_mul(x, s->dt, p->udot)),
+    lw_queue(L, k, L->symbuf[S_U][i], ex_add(x, p->u, ex_mul(x, s->dt, p->udot)),
               ar_printf(L->a, "u_%s += dt u'", p->decl->name));
   }
+  lw_flush(L, k);
   lw_phase(L);
   if (scheme == LW_FREE) return;
   for (int i = 0; i < L->nbps; i++) {
@@ -907,11 +963,13 @@ kir_program *lw_lower(dv_system *s, const lw_options *o, dg_ctx *d) {
   lw_prepare(&L, &y);
   lw_init(&L);
   lw_streams(&L);
-  lw_step(&L, &y, "step_inst", LW_INST);
-  lw_step(&L, &y, "step_prosp", LW_PROSP);
-  lw_step(&L, &y, "step_free", LW_FREE);
+  const char *errors = o && o->errors ? o->errors : s->model->errors;
+  bool all = !o || !o->only || !errors;
+  if (all || !strcmp(errors, "instantaneous")) lw_step(&L, &y, "step_inst", LW_INST);
+  if (all || !strcmp(errors, "prospective")) lw_step(&L, &y, "step_prosp", LW_PROSP);
+  if (all || !strcmp(errors, "adjoint")) lw_step(&L, &y, "step_free", LW_FREE);
   lw_grads(&L, &y);
-  lw_back_adj(&L);
+  if (all || !strcmp(errors, "adjoint")) lw_back_adj(&L);
   L.p->meta = lw_meta(&L, o);
   if (L.failed || !kir_verify(L.p, d->out)) return NULL;
   return L.p;

