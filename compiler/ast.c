@@ -1,6 +1,7 @@
 /* ast.c - printing expressions and naming built-ins; see ast.h. */
 #include "ast.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,73 +43,87 @@ static int ast_prec(const vl_expr *e) {
   }
 }
 
-static void ast_print_paren(FILE *out, const vl_expr *e, bool paren) {
+/* Printing carries a budget of nodes: messages print huge expanded trees as "..." once
+ * it runs out, so formatting a message never costs more than a few dozen nodes. */
+static void ast_print(FILE *out, const vl_expr *e, long *budget);
+
+static void ast_print_paren(FILE *out, const vl_expr *e, bool paren, long *budget) {
   if (paren) fputc('(', out);
-  ast_print_expr(out, e);
+  ast_print(out, e, budget);
   if (paren) fputc(')', out);
 }
 
-static void ast_print_list(FILE *out, vl_expr *const *args, int n) {
-  for (int i = 0; i < n; i++) {
+static void ast_print_list(FILE *out, vl_expr *const *args, int n, long *budget) {
+  for (int i = 0; i < n && *budget > 0; i++) {
     if (i) fputs(", ", out);
-    ast_print_expr(out, args[i]);
+    ast_print(out, args[i], budget);
   }
 }
 
 /* a op b: the left operand needs parentheses when it binds more loosely (or, for the
  * right-associative ^, as loosely); the right operand in the mirror case. */
-static void ast_print_binary(FILE *out, const vl_expr *e) {
+static void ast_print_binary(FILE *out, const vl_expr *e, long *budget) {
   int p = ast_prec(e);
   bool right_assoc = e->op == '^';
-  ast_print_paren(out, e->lhs, ast_prec(e->lhs) < p || (right_assoc && ast_prec(e->lhs) == p));
+  ast_print_paren(out, e->lhs, ast_prec(e->lhs) < p || (right_assoc && ast_prec(e->lhs) == p), budget);
   if (e->op == '^') fputc('^', out);
   else fprintf(out, " %c ", e->op);
-  ast_print_paren(out, e->rhs, ast_prec(e->rhs) < p || (!right_assoc && ast_prec(e->rhs) == p));
+  ast_print_paren(out, e->rhs, ast_prec(e->rhs) < p || (!right_assoc && ast_prec(e->rhs) == p), budget);
 }
 
-void ast_print_expr(FILE *out, const vl_expr *e) {
+static void ast_print(FILE *out, const vl_expr *e, long *budget) {
   if (!e) { fputs("<null>", out); return; }
+  if (--*budget < 0) { fputs("...", out); return; }
   switch (e->kind) {
   case EX_NUM: fprintf(out, "%g", e->num); break;
   case EX_STR: fprintf(out, "\"%s\"", e->name); break;
   case EX_NAME: fputs(e->name ? e->name : "?", out); break;
-  case EX_BINARY: ast_print_binary(out, e); break;
+  case EX_BINARY: ast_print_binary(out, e, budget); break;
   case EX_NEG:
     fputc('-', out);
-    ast_print_paren(out, e->lhs, ast_prec(e->lhs) < PR_NEG);
+    ast_print_paren(out, e->lhs, ast_prec(e->lhs) < PR_NEG, budget);
     break;
   case EX_DERIV:
-    ast_print_paren(out, e->lhs, ast_prec(e->lhs) < PR_POSTFIX);
+    ast_print_paren(out, e->lhs, ast_prec(e->lhs) < PR_POSTFIX, budget);
     fputc('\'', out);
     break;
   case EX_FIELD:
-    ast_print_paren(out, e->lhs, ast_prec(e->lhs) < PR_POSTFIX);
+    ast_print_paren(out, e->lhs, ast_prec(e->lhs) < PR_POSTFIX, budget);
     fprintf(out, ".%s", e->name);
     break;
   case EX_CALL:
     fprintf(out, "%s(", e->name);
-    ast_print_list(out, e->args, e->nargs);
+    ast_print_list(out, e->args, e->nargs, budget);
     fputc(')', out);
     break;
   case EX_VEC:
     fputc('[', out);
-    ast_print_list(out, e->args, e->nargs);
+    ast_print_list(out, e->args, e->nargs, budget);
     fputc(']', out);
     break;
   case EX_NORM:
     fputc('|', out);
-    ast_print_expr(out, e->lhs);
+    ast_print(out, e->lhs, budget);
     fputc('|', out);
     break;
   }
 }
 
+void ast_print_expr(FILE *out, const vl_expr *e) {
+  long budget = LONG_MAX;
+  ast_print(out, e, &budget);
+}
+
 char *ast_expr_string(vl_arena *a, const vl_expr *e) {
+  return ast_expr_string_short(a, e, LONG_MAX);
+}
+
+char *ast_expr_string_short(vl_arena *a, const vl_expr *e, long max_nodes) {
   char *buf = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&buf, &len);
   if (!f) return ar_strdup(a, "?");
-  ast_print_expr(f, e);
+  ast_print(f, e, &max_nodes);
   fclose(f);
   char *s = ar_strdup(a, buf);
   free(buf);

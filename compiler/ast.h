@@ -193,5 +193,7 @@ const char *ast_builtin_name(vl_builtin b);
 /* Added by the front end. */
 vl_builtin ast_builtin_lookup(const char *name);          /* BI_NONE if not a built-in */
 char *ast_expr_string(vl_arena *a, const vl_expr *e);     /* ast_print_expr into a string */
+/* The same, printing at most max_nodes nodes ("..." for the rest): for messages. */
+char *ast_expr_string_short(vl_arena *a, const vl_expr *e, long max_nodes);
 
 #endif

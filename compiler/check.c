@@ -153,7 +153,7 @@ static void ck_stream(ck_ctx *c, vl_decl *d) {
     const vl_expr *on = NULL;
     if (ck_deps(c, d->value, &on) & CK_DEP_STATE)
       ck_err(c, on->span, "the default stream of '%s' may depend only on t and constants, not on %s",
-             d->name, ast_expr_string(c->a, on));
+             d->name, ast_expr_string_short(c->a, on, 24));
     else
       ck_fits(c, d, d->value, ar_printf(c->a, "the default stream of '%s'", d->name));
   }
@@ -183,7 +183,7 @@ static void ck_phi(ck_ctx *c, vl_decl *p, vl_field *f) {
   if (b >= BI_LINEAR && b <= BI_ABS) { p->phi = b; return; }
   ck_err(c, f->value->span, "phi must name an elementwise built-in function (linear, tanh, "
          "sigmoid, softplus, relu, hardtanh, exp, log, sin, cos, sqrt, abs), got %s",
-         ast_expr_string(c->a, f->value));
+         ast_expr_string_short(c->a, f->value, 24));
 }
 
 /* A known field given for the first time (seen[] remembers the first of each key). */

@@ -46,7 +46,7 @@ vl_shape ck_decl_shape(const vl_decl *d) {
 
 /* An expression as text for messages, cut to a readable length. */
 static const char *ck_text(ck_ctx *c, const vl_expr *e) {
-  char *s = ast_expr_string(c->a, e);
+  char *s = ast_expr_string_short(c->a, e, 24);
   if (strlen(s) > 40) strcpy(s + 37, "...");
   return s;
 }

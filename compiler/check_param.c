@@ -102,7 +102,7 @@ static bool ck_learn_item(ck_ctx *c, vl_learn_item *it) {
   }
   if (r->kind != EX_NAME) {
     ck_err(c, it->ref->span, "learn takes parameter names (weights, biases, pop.tau_m, pop.tau_r), "
-           "got %s", ast_expr_string(c->a, it->ref));
+           "got %s", ast_expr_string_short(c->a, it->ref, 24));
     return false;
   }
   vl_decl *d = ck_lookup(c, r->name, r->span);
@@ -112,7 +112,7 @@ static bool ck_learn_item(ck_ctx *c, vl_learn_item *it) {
   bool is_wb = !field && (d->kind == D_WEIGHT || d->kind == D_BIAS);
   if (!is_tau && !is_wb) {
     ck_err(c, it->ref->span, "cannot learn %s: it is not a parameter (learn takes weights, biases, "
-           "pop.tau_m and pop.tau_r)", ast_expr_string(c->a, it->ref));
+           "pop.tau_m and pop.tau_r)", ast_expr_string_short(c->a, it->ref, 24));
     return false;
   }
   it->param = d;
@@ -127,7 +127,7 @@ static void ck_learn_unique(ck_ctx *c, vl_decl *d, int k) {
   int slot = !it->field ? 0 : !strcmp(it->field, "tau_m") ? 1 : 2;
   const vl_learn_item **first = &ck_info_of(c, it->param)->learned[slot];
   if (!*first) { *first = it; return; }
-  ck_err(c, it->ref->span, "%s is learned twice", ast_expr_string(c->a, it->ref));
+  ck_err(c, it->ref->span, "%s is learned twice", ast_expr_string_short(c->a, it->ref, 24));
   ck_note(c, (*first)->ref->span, "first learned here");
 }
 
@@ -136,7 +136,7 @@ static void ck_optimizer(ck_ctx *c, vl_decl *d) {
   vl_expr *e = d->opt_call;
   bool sgd = e->name && !strcmp(e->name, "sgd"), adam = e->name && !strcmp(e->name, "adam");
   if ((e->kind != EX_CALL && e->kind != EX_NAME) || (!sgd && !adam)) {
-    ck_err(c, e->span, "unknown optimizer %s (expected sgd(rate) or adam(rate))", ast_expr_string(c->a, e));
+    ck_err(c, e->span, "unknown optimizer %s (expected sgd(rate) or adam(rate))", ast_expr_string_short(c->a, e, 24));
     return;
   }
   int n = e->kind == EX_CALL ? e->nargs : 0;
@@ -185,7 +185,7 @@ static const char *ck_setting_word(ck_ctx *c, vl_field *f, const char *const *al
   const char *list = "";
   for (int i = 0; allowed[i]; i++)
     list = ar_printf(c->a, "%s%s%s", list, i == 0 ? "" : allowed[i + 1] ? ", " : " or ", allowed[i]);
-  ck_err(c, v->span, "%s must be %s, got %s", f->key, list, ast_expr_string(c->a, v));
+  ck_err(c, v->span, "%s must be %s, got %s", f->key, list, ast_expr_string_short(c->a, v, 24));
   return NULL;
 }
 

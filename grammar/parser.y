@@ -8,6 +8,10 @@
  * to the next declaration keyword, and every completed declaration re-arms error
  * reporting (yyerrok), so independent errors in different declarations are all reported.
  *
+ * Messages: parse.error is `custom`, which gives the same information as `detailed` (the
+ * unexpected token and the expected ones, made exact by LAC) but lets yyreport_syntax_error
+ * below summarise the usual sets ("expected an expression") instead of listing 8 tokens.
+ *
  * Nesting: the lexer caps open brackets at FE_MAX_NEST, ps_ builders cap the height of an
  * expression tree at FE_MAX_DEPTH, and YYMAXDEPTH caps the parser stack (unary minus
  * chains), each with its own clear error; after any of them the parse stops.
@@ -18,6 +22,7 @@
 %define api.location.type {ps_loc}
 %define parse.error custom
 %define parse.lac full
+%define lr.default-reduction consistent
 %locations
 /* The scanner is flex's yyscan_t; the lexer reaches the same ps_ctx through yyextra. */
 %lex-param {void *scanner}
@@ -86,8 +91,16 @@ static void vlyyerror(VLYYLTYPE *l, void *scanner, ps_ctx *ctx, const char *msg)
 /* file: {decl} */
 file
   : %empty
-  | file decl                   { yyerrok; }
+  | file decl_start decl
   | file error
+  ;
+
+/* decl_start: nothing, reduced when the next token starts a declaration. After a syntax
+ * error this re-arms error reporting at once (bison would otherwise stay silent for three
+ * tokens, hiding an error early in the next declaration). It is reduced only on the
+ * declaration keywords because default reductions are limited to consistent states. */
+decl_start
+  : %empty                      { yyerrok; }
   ;
 
 /* decl: one declaration; each starts with its keyword */
