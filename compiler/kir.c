@@ -61,7 +61,8 @@ kir_kernel *kir_kernel_find(const kir_program *p, const char *name) {
 kir_stmt *kir_emit(kir_program *p, kir_kernel *k, kir_sop op, int dst) {
   k->stmts = kir_grow(p->arena, k->stmts, k->nstmts, &k->cap, sizeof(kir_stmt));
   kir_stmt *s = &k->stmts[k->nstmts++];
-  *s = (kir_stmt){.op = op, .dst = dst, .mat = -1, .src = -1};
+  *s = (kir_stmt){.op = op, .dst = dst, .mat = -1, .src = -1, .src2 = -1, .dst2 = -1,
+                  .row = -1, .scale = -1};
   return s;
 }
 
@@ -231,7 +232,29 @@ static void kv_vreduce(kv_ctx *v, const kir_stmt *s, const kir_buf *d) {
   kv_expr(v, s->expr);
 }
 
+/* A sweep: every present part sized to the matrix, vectors batched, nothing aliased. */
+static void kv_sweep(kv_ctx *v, const kir_stmt *s) {
+  if (!kv_bufok(v, s->mat) || !kv_bufok(v, s->src)) return;
+  const kir_buf *m = &v->p->bufs[s->mat];
+  int ids[5] = { s->dst, s->src2, s->dst2, s->row, s->scale };
+  long want[5] = { m->rows, m->rows, m->cols, m->rows, 1 };
+  if (m->batched) kv_fail(v, "sweep matrix must be shared");
+  if (kir_size(&v->p->bufs[s->src]) != m->cols) kv_fail(v, "sweep source size");
+  if ((s->src2 < 0) != (s->dst2 < 0) || (s->row < 0) != (s->scale < 0))
+    kv_fail(v, "sweep parts come in pairs");
+  for (int i = 0; i < 5; i++) {
+    if (ids[i] < 0) continue;
+    if (!kv_bufok(v, ids[i])) return;
+    const kir_buf *b = &v->p->bufs[ids[i]];
+    if (kir_size(b) != want[i]) kv_fail(v, "sweep operand size does not match the matrix");
+    if (i < 4 && !b->batched) kv_fail(v, "sweep vectors must be batched");
+    if (ids[i] == s->mat || (i != 1 && i != 3 && ids[i] == s->src))
+      kv_fail(v, "sweep operands alias");
+  }
+}
+
 static void kv_stmt(kv_ctx *v, const kir_stmt *s) {
+  if (s->op == KS_SWEEP) { v->dst = s->dst; kv_sweep(v, s); return; }
   if (!kv_bufok(v, s->dst)) return;
   const kir_buf *d = &v->p->bufs[s->dst];
   v->dst = s->dst;
@@ -240,6 +263,7 @@ static void kv_stmt(kv_ctx *v, const kir_stmt *s) {
   case KS_MATVEC: kv_matvec(v, s, d); return;
   case KS_BREDUCE: kv_breduce(v, s, d); return;
   case KS_VREDUCE: kv_vreduce(v, s, d); return;
+  case KS_SWEEP: return;   /* handled above */
   }
   kv_fail(v, "bad statement operator");
 }
@@ -322,7 +346,20 @@ static void kd_expr(FILE *out, const kir_program *p, const kir_expr *e) {
   }
 }
 
+static void kd_sweep(FILE *out, const kir_program *p, const kir_stmt *s) {
+  fprintf(out, "    sweep %s:", kd_name(p, s->mat));
+  if (s->dst >= 0) fprintf(out, " %s = %s @ %s;", kd_name(p, s->dst), kd_name(p, s->mat),
+                           kd_name(p, s->src));
+  if (s->dst2 >= 0) fprintf(out, " %s = %s^T @ %s;", kd_name(p, s->dst2), kd_name(p, s->mat),
+                            kd_name(p, s->src2));
+  if (s->row >= 0) fprintf(out, " %s += %s[0] mean_b %s %s^T", kd_name(p, s->mat),
+                           kd_name(p, s->scale), kd_name(p, s->row), kd_name(p, s->src));
+  if (s->comment) fprintf(out, "    # %s", s->comment);
+  fputc('\n', out);
+}
+
 static void kd_stmt(FILE *out, const kir_program *p, const kir_stmt *s) {
+  if (s->op == KS_SWEEP) { kd_sweep(out, p, s); return; }
   const char *as = s->accumulate ? "+=" : "=";
   fprintf(out, "    %s %s ", kd_name(p, s->dst), as);
   switch (s->op) {
@@ -337,6 +374,8 @@ static void kd_stmt(FILE *out, const kir_program *p, const kir_stmt *s) {
   case KS_VREDUCE:
     fprintf(out, "%s_i<%ld ", s->is_max ? "max" : "sum", s->n);
     kd_expr(out, p, s->expr);
+    break;
+  case KS_SWEEP:
     break;
   }
   if (s->comment) fprintf(out, "    # %s", s->comment);

@@ -84,6 +84,12 @@ typedef enum {
   KS_MATVEC,   /* dst[b, :] (+)= M @ src[b, :]  (trans: M^T @ src); M shared, src/dst batched */
   KS_BREDUCE,  /* dst[r, c] (+)= s * sum_b expr(b, r, c); dst shared; s = 1/batch if mean */
   KS_VREDUCE,  /* dst[b, 0] = sum_i expr(b, i)  (or max), i over n; dst a batched scalar */
+  KS_SWEEP,    /* one pass over a weight matrix M (shared), all with M before the update:
+                    dst[b, :]  = M @ src[b, :]              (if dst >= 0: the forward product)
+                    dst2[b, :] = M^T @ src2[b, :]           (if dst2 >= 0: a back-projection)
+                    for b in order: M[r, c] += (scale[0] * row[b, r] / batch) * src[b, c]
+                                                            (if row >= 0: the SGD update)
+                  row by row, so M is read and written once per step (docs/backend.md) */
 } kir_sop;
 
 typedef struct kir_stmt {
@@ -91,7 +97,9 @@ typedef struct kir_stmt {
   int dst;
   bool accumulate;         /* += instead of = */
   kir_expr *expr;          /* KS_MAP, KS_BREDUCE, KS_VREDUCE */
-  int mat, src;            /* KS_MATVEC */
+  int mat, src;            /* KS_MATVEC, KS_SWEEP */
+  int src2, dst2;          /* KS_SWEEP: the back-projection (-1: none) */
+  int row, scale;          /* KS_SWEEP: the update's row vector and scalar rate (-1: none) */
   bool trans;              /* KS_MATVEC */
   bool mean;               /* KS_BREDUCE */
   bool is_max;             /* KS_VREDUCE: max instead of sum */

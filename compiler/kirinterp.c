@@ -207,6 +207,33 @@ static void ki_vreduce(const ki_ctx *x, const kir_stmt *s, int64_t batch) {
   }
 }
 
+/* The sweep of kir.h, row by row: the forward dot and the back-projection axpy with the
+ * old row, then the update of the row, batch elements in order. */
+static void ki_sweep(const ki_ctx *x, const kir_stmt *s, int64_t batch) {
+  const kir_buf *m = &x->p->bufs[s->mat];
+  double *M = x->bufs[s->mat], inv = 1.0 / (double)batch;
+  if (s->dst2 >= 0)
+    for (int64_t b = 0; b < batch; b++)
+      for (long c = 0; c < m->cols; c++) ki_base(x, s->dst2, b)[c] = 0.0;
+  for (long r = 0; r < m->rows; r++) {
+    double *row = M + r * m->cols;
+    for (int64_t b = 0; b < batch; b++) {
+      const double *src = ki_base(x, s->src, b);
+      if (s->dst >= 0) ki_base(x, s->dst, b)[r] = ki_dot(row, src, m->cols);
+      if (s->dst2 >= 0) {
+        double a = ki_base(x, s->src2, b)[r], *d2 = ki_base(x, s->dst2, b);
+        for (long c = 0; c < m->cols; c++) d2[c] = d2[c] + row[c] * a;
+      }
+    }
+    if (s->row < 0) continue;
+    for (int64_t b = 0; b < batch; b++) {
+      const double *src = ki_base(x, s->src, b);
+      double k = x->bufs[s->scale][0] * ki_base(x, s->row, b)[r] * inv;
+      for (long c = 0; c < m->cols; c++) row[c] = row[c] + k * src[c];
+    }
+  }
+}
+
 void kir_run(const kir_program *p, const kir_kernel *k, double *const *bufs, int64_t batch) {
   ki_ctx x = {p, bufs};
   for (int i = 0; i < k->nstmts; i++) {
@@ -216,6 +243,7 @@ void kir_run(const kir_program *p, const kir_kernel *k, double *const *bufs, int
     case KS_MATVEC: ki_matvec(&x, s, batch); break;
     case KS_BREDUCE: ki_breduce(&x, s, batch); break;
     case KS_VREDUCE: ki_vreduce(&x, s, batch); break;
+    case KS_SWEEP: ki_sweep(&x, s, batch); break;
     }
   }
 }

@@ -589,12 +589,70 @@ static void cg_vreduce(cg *g, const kir_stmt *s) {
   cg_batch_end(g, &lb, d);
 }
 
+/* dst2[b, :] = 0 for every batch element. */
+static void cg_zero_batched(cg *g, int id) {
+  cg_loop lb, lc;
+  LLVMValueRef b = cg_loop_begin(g, &lb, g->batch, "b");
+  LLVMValueRef c = cg_loop_begin(g, &lc, cg_i(g, kir_size(&g->p->bufs[id])), "z");
+  cg_st(g, cg_elem(g, id, b, c), cg_f(g, 0.0));
+  cg_loop_end(g, &lc);
+  cg_loop_end(g, &lb);
+}
+
+/* The forward dot and the back-projection axpy of row r for every batch element. */
+static void cg_sweep_products(cg *g, const kir_stmt *s, LLVMValueRef r, LLVMValueRef rowbase) {
+  const kir_buf *m = &g->p->bufs[s->mat];
+  cg_loop lb, lc;
+  LLVMValueRef b = cg_loop_begin(g, &lb, g->batch, "b");
+  if (s->dst >= 0) cg_st(g, cg_elem(g, s->dst, b, r), cg_dot(g, s, r, b));
+  if (s->dst2 >= 0) {
+    LLVMValueRef a = cg_ld(g, cg_elem(g, s->src2, b, r));
+    LLVMValueRef c = cg_loop_begin(g, &lc, cg_i(g, m->cols), "c");
+    LLVMValueRef mv = cg_ld(g, cg_elem(g, s->mat, NULL, cg_iadd(g, rowbase, c)));
+    LLVMValueRef ptr = cg_elem(g, s->dst2, b, c);
+    cg_st(g, ptr, cg_fadd(g, cg_ld(g, ptr), cg_fmul(g, mv, a)));
+    cg_loop_end(g, &lc);
+  }
+  cg_loop_end(g, &lb);
+}
+
+/* The update of row r: M[r, c] += (scale * row[b, r] / batch) * src[b, c], b in order. */
+static void cg_sweep_update(cg *g, const kir_stmt *s, LLVMValueRef r, LLVMValueRef rowbase,
+                            LLVMValueRef inv) {
+  const kir_buf *m = &g->p->bufs[s->mat];
+  cg_loop lb, lc;
+  LLVMValueRef b = cg_loop_begin(g, &lb, g->batch, "b");
+  LLVMValueRef sc = cg_ld(g, cg_elem(g, s->scale, NULL, cg_i(g, 0)));
+  LLVMValueRef k = cg_fmul(g, cg_fmul(g, sc, cg_ld(g, cg_elem(g, s->row, b, r))), inv);
+  LLVMValueRef c = cg_loop_begin(g, &lc, cg_i(g, m->cols), "c");
+  LLVMValueRef ptr = cg_elem(g, s->mat, NULL, cg_iadd(g, rowbase, c));
+  cg_st(g, ptr, cg_fadd(g, cg_ld(g, ptr), cg_fmul(g, k, cg_ld(g, cg_elem(g, s->src, b, c)))));
+  cg_loop_end(g, &lc);
+  cg_loop_end(g, &lb);
+}
+
+/* KS_SWEEP (kir.h): row by row, so that each row of M comes from memory once, is used by
+ * the forward and the backward product while it sits in the cache, and is written back
+ * updated: one read and one write of M per step, the bound of a fused hand-written step. */
+static void cg_sweep(cg *g, const kir_stmt *s) {
+  const kir_buf *m = &g->p->bufs[s->mat];
+  LLVMValueRef inv = cg_inv_batch(g);
+  if (s->dst2 >= 0) cg_zero_batched(g, s->dst2);
+  cg_loop lr;
+  LLVMValueRef r = cg_loop_begin(g, &lr, cg_i(g, m->rows), "r");
+  LLVMValueRef rowbase = cg_imul(g, r, cg_i(g, m->cols));
+  if (s->dst >= 0 || s->dst2 >= 0) cg_sweep_products(g, s, r, rowbase);
+  if (s->row >= 0) cg_sweep_update(g, s, r, rowbase, inv);
+  cg_loop_end(g, &lr);
+}
+
 static void cg_stmt(cg *g, const kir_stmt *s) {
   switch (s->op) {
   case KS_MAP: cg_map(g, s); return;
   case KS_MATVEC: cg_matvec(g, s); return;
   case KS_BREDUCE: cg_breduce(g, s); return;
   case KS_VREDUCE: cg_vreduce(g, s); return;
+  case KS_SWEEP: cg_sweep(g, s); return;
   }
 }
 
@@ -612,8 +670,13 @@ static int cg_used(const kir_program *p, const kir_kernel *k, bool *used) {
   memset(used, 0, sizeof(bool) * (size_t)p->nbufs);
   for (int i = 0; i < k->nstmts; i++) {
     const kir_stmt *s = &k->stmts[i];
-    used[s->dst] = true;
+    if (s->dst >= 0) used[s->dst] = true;
     if (s->op == KS_MATVEC) used[s->mat] = used[s->src] = true;
+    if (s->op == KS_SWEEP) {
+      int ids[6] = { s->mat, s->src, s->src2, s->dst2, s->row, s->scale };
+      for (int j = 0; j < 6; j++)
+        if (ids[j] >= 0) used[ids[j]] = true;
+    }
     cg_mark_expr(s->expr, used);
   }
   int n = 0;

@@ -45,6 +45,16 @@ typedef struct lw_bp {
 /* A literal vector: a constant buffer the runtime fills from the descriptor. */
 typedef struct lw_lit { ex_node *node; int buf; double *vals; long n; } lw_lit;
 
+/* A weight whose SGD update runs inside the step (kir.h KS_SWEEP): its gradient is an outer
+ * product G = -(row r^T), so W -= lr G is W += lr row r^T, fused with the forward product
+ * W r and the back-projection W^T e into one pass over W. */
+typedef struct lw_fused {
+  int W, lr;              /* buffers: the weight and its rate (a setting the runtime writes) */
+  ex_node *r, *row;       /* the update's column and row vectors */
+  ex_node *fwd;           /* the forward product W @ r (its temp is shared with u') */
+  int bp;                 /* the back-projection of W done by the sweep, or -1 */
+} lw_fused;
+
 typedef struct lw {
   dv_system *s;
   ex_ctx *x;
@@ -63,6 +73,8 @@ typedef struct lw {
   int flag, flagnext;     /* "something was published": 0 before the first step, then 1 */
   /* Elementwise assignments of one phase, emitted together by lw_flush. */
   int *gdst; kir_expr **gexpr; const char **gwhat; int gn, gcap;
+  struct lw_fused *fused;  /* per parameter: its fused SGD sweep, or NULL */
+  bool *bp_fused;          /* per back-projection: computed by a sweep */
   struct lw_lit *lits; int nlitv, litcap;
 } lw;
 
@@ -630,10 +642,12 @@ static void lw_errors(lw *L, kir_kernel *k, const lw_sync *y, int scheme) {
   lw_flush(L, k);
 }
 
-static void lw_step(lw *L, const lw_sync *y, const char *name, int scheme) {
+static void lw_sweeps(lw *L, kir_kernel *k);
+
+static void lw_step(lw *L, const lw_sync *y, const char *name, int scheme, bool sgd) {
   dv_system *s = L->s;
   ex_ctx *x = L->x;
-  kir_kernel *k = kir_kernel_new(L->p, name);
+  kir_kernel *k = kir_kernel_new(L->p, sgd ? ar_printf(L->a, "%s_sgd", name) : name);
   lw_flush(L, k);
   lw_phase(L);
   ex_node *flag = ex_sym(x, S_BUF, L->flag, (ex_shape){ EXS_SCALAR, 1, 1 }, "published", NULL);
@@ -646,6 +660,7 @@ static void lw_step(lw *L, const lw_sync *y, const char *name, int scheme) {
   lw_errors(L, k, y, scheme);
   lw_flush(L, k);
   lw_phase(L);
+  if (sgd) lw_sweeps(L, k);
   for (int i = 0; i < s->npops; i++) {
     dv_pop *p = &s->pops[i];
     ex_node *rhs = ex_div(x, ex_sub(x, ex_mul(x, s->gamma, p->e), y->c[i]), y->a[i]);
@@ -673,6 +688,7 @@ static void lw_step(lw *L, const lw_sync *y, const char *name, int scheme) {
   lw_phase(L);
   if (scheme == LW_FREE) return;
   for (int i = 0; i < L->nbps; i++) {
+    if (sgd && L->bp_fused[i]) continue;
     int src = lw_vecbuf(L, k, y->bp_arg[i]);
     kir_stmt *st = kir_emit(L->p, k, KS_MATVEC, L->bps[i].next);
     st->mat = L->bps[i].W;
@@ -682,13 +698,94 @@ static void lw_step(lw *L, const lw_sync *y, const char *name, int scheme) {
   }
 }
 
-static void lw_grads(lw *L, const lw_sync *y) {
+/* ---- SGD fused into the step -------------------------------------------------------- */
+
+/* G = c * (a r^T) with c a product of scalars: returns the outer product, and the scalar
+ * factor in *coef. */
+static ex_node *lw_outer_of(lw *L, ex_node *G, ex_node **coef) {
+  *coef = ex_num(L->x, 1);
+  if (G->op == X_OUTER) return G;
+  if (G->op != X_MUL) return NULL;
+  ex_node *outer = NULL;
+  for (int i = 0; i < G->nargs; i++) {
+    ex_node *f = G->args[i];
+    if (f->op == X_OUTER && !outer) outer = f;
+    else if (f->shape.kind == EXS_SCALAR) *coef = ex_mul(L->x, *coef, f);
+    else return NULL;
+  }
+  return outer;
+}
+
+static bool lw_plain_sgd(lw *L, const dv_param *q) {
+  if (q->kind != PK_WEIGHT || q->learn < 0) return false;
+  vl_decl *l = L->s->model->learns.items[q->learn];
+  return l->opt == OPT_SGD && l->clamp_op == CMP_NONE;
+}
+
+/* Which weights can be updated inside the step (their column vector a buffer the forward
+ * product reads), and which back-projections go with them. */
+static void lw_find_fused(lw *L, const lw_sync *y) {
   dv_system *s = L->s;
-  kir_kernel *k = kir_kernel_new(L->p, "grads");
+  L->fused = AR_NEWN(L->a, lw_fused, s->nparams + 1);
+  L->bp_fused = AR_NEWN(L->a, bool, L->nbps + 1);
+  for (int i = 0; i < s->nparams; i++) {
+    dv_param *q = &s->params[i];
+    L->fused[i].W = -1;
+    ex_node *coef, *outer = lw_plain_sgd(L, q) ? lw_outer_of(L, y->G[i], &coef) : NULL;
+    if (!outer || outer->args[1]->op != X_SYM) continue;
+    lw_fused *f = &L->fused[i];
+    f->W = L->symbuf[S_W][q->sym->sym_index];
+    f->r = outer->args[1];
+    if (!L->p->bufs[lw_leaf_buf(L, f->r)].batched) { f->W = -1; continue; }
+    f->row = ex_neg(L->x, ex_mul(L->x, coef, outer->args[0]));
+    f->fwd = ex_matvec(L->x, q->sym, f->r);
+    f->lr = lw_buf(L, ar_printf(L->a, "lr.%s", q->name), KR_SETTING, 1, 1, false);
+    f->bp = -1;
+    for (int b = 0; b < L->nbps; b++)
+      if (L->bps[b].W == f->W && y->bp_arg[b]->op == X_SYM && y->bp_arg[b]->sym_kind == S_E &&
+          !L->bp_fused[b]) {
+        f->bp = b;
+        L->bp_fused[b] = true;
+        break;
+      }
+  }
+}
+
+/* The sweeps, after the errors and before the forward dynamics. */
+static void lw_sweeps(lw *L, kir_kernel *k) {
+  for (int i = 0; i < L->s->nparams; i++) {
+    lw_fused *f = &L->fused[i];
+    if (f->W < 0) continue;
+    int src = lw_vecbuf(L, k, f->r), row = lw_vecbuf(L, k, f->row);
+    int dst = lw_temp(L, L->p->bufs[f->W].rows);
+    lw_memo_set(L, f->fwd, dst);
+    kir_stmt *st = kir_emit(L->p, k, KS_SWEEP, dst);
+    st->mat = f->W;
+    st->src = src;
+    st->row = row;
+    st->scale = f->lr;
+    if (f->bp >= 0) {
+      st->src2 = lw_leaf_buf(L, L->bps[f->bp].arg);
+      st->dst2 = L->bps[f->bp].next;
+    }
+    st->comment = ar_printf(L->a, "%s: forward, back-projection and SGD in one pass",
+                            L->s->params[i].name);
+  }
+}
+
+static bool lw_any_fused(const lw *L) {
+  for (int i = 0; i < L->s->nparams; i++)
+    if (L->fused[i].W >= 0) return true;
+  return false;
+}
+
+static void lw_grads(lw *L, const lw_sync *y, bool sgd) {
+  dv_system *s = L->s;
+  kir_kernel *k = kir_kernel_new(L->p, sgd ? "grads_sgd" : "grads");
   lw_phase(L);
   for (int i = 0; i < s->nparams; i++) {
     dv_param *q = &s->params[i];
-    if (q->learn < 0) continue;
+    if (q->learn < 0 || (sgd && L->fused[i].W >= 0)) continue;
     int gb = L->p->bufs[L->symbuf[q->sym->sym_kind][q->sym->sym_index]].pair;
     kir_expr *e = lw_elem(L, k, y->G[i], LM_RC);
     kir_stmt *st = kir_emit(L->p, k, KS_BREDUCE, gb);
@@ -843,9 +940,12 @@ static json_t *lw_jparams(lw *L, double **cv) {
   for (int i = 0; i < s->nparams; i++) {
     dv_param *q = &s->params[i];
     int b = L->symbuf[q->sym->sym_kind][q->sym->sym_index];
-    json_array_append_new(a, json_pack("{s:s, s:i, s:i, s:s, s:o, s:i}", "name", q->name,
+    json_t *o = json_pack("{s:s, s:i, s:i, s:s, s:o, s:i}", "name", q->name,
         "buf", b, "grad", q->learn >= 0 ? L->p->bufs[b].pair : -1, "kind", lw_kind_name[q->kind],
-        "init", lw_jinit(L, q, cv), "learn", q->learn));
+        "init", lw_jinit(L, q, cv), "learn", q->learn);
+    if (L->fused && L->fused[i].W >= 0)   /* updated by step_*_sgd, at the rate in `lr` */
+      json_object_set_new(o, "fused_lr", json_integer(L->fused[i].lr));
+    json_array_append_new(a, o);
   }
   return a;
 }
@@ -965,10 +1065,15 @@ kir_program *lw_lower(dv_system *s, const lw_options *o, dg_ctx *d) {
   lw_streams(&L);
   const char *errors = o && o->errors ? o->errors : s->model->errors;
   bool all = !o || !o->only || !errors;
-  if (all || !strcmp(errors, "instantaneous")) lw_step(&L, &y, "step_inst", LW_INST);
-  if (all || !strcmp(errors, "prospective")) lw_step(&L, &y, "step_prosp", LW_PROSP);
-  if (all || !strcmp(errors, "adjoint")) lw_step(&L, &y, "step_free", LW_FREE);
-  lw_grads(&L, &y);
+  lw_find_fused(&L, &y);
+  bool fuse = lw_any_fused(&L);
+  for (int v = 0; v < 1 + fuse; v++) {
+    if (all || !strcmp(errors, "instantaneous")) lw_step(&L, &y, "step_inst", LW_INST, v);
+    if (all || !strcmp(errors, "prospective")) lw_step(&L, &y, "step_prosp", LW_PROSP, v);
+  }
+  if (all || !strcmp(errors, "adjoint")) lw_step(&L, &y, "step_free", LW_FREE, false);
+  lw_grads(&L, &y, false);
+  if (fuse) lw_grads(&L, &y, true);
   if (all || !strcmp(errors, "adjoint")) lw_back_adj(&L);
   L.p->meta = lw_meta(&L, o);
   if (L.failed || !kir_verify(L.p, d->out)) return NULL;

@@ -174,7 +174,8 @@ static int parse_buffers(dp *p, json_t *root) {
 }
 
 static const char *kernel_names[VK_COUNT] = { "init", "streams", "step_inst", "step_prosp",
-                                              "step_free", "grads" };
+                                              "step_free", "grads", "step_inst_sgd",
+                                              "step_prosp_sgd", "grads_sgd" };
 
 static int parse_kernels(dp *p, json_t *root) {
   json_t *a = json_object_get(root, "kernels");
@@ -298,7 +299,8 @@ static int parse_param(dp *p, json_t *o, int i) {
       get_buf(p, o, "buf", w, false, VLE_ROLE_PARAM, &q->buf) ||
       get_buf(p, o, "grad", w, true, VLE_ROLE_GRAD, &q->grad) ||
       get_str(p, o, "kind", w, &q->kind) ||
-      parse_init(p, json_object_get(o, "init"), w, q))
+      parse_init(p, json_object_get(o, "init"), w, q) ||
+      get_buf(p, o, "fused_lr", w, true, VLE_ROLE_SETTING, &q->fused_lr))
     return -1;
   if (json_object_get(o, "learn")) {
     if (get_long(p, o, "learn", w, -1, p->m->nlearn - 1, &learn)) return -1;

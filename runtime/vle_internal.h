@@ -15,7 +15,8 @@
 typedef void (*vle_kernel_fn)(const void *ctx, void *const *bufs, int64_t batch);
 
 /* Kernels the runtime knows by name (docs/abi.md); a descriptor may list others. */
-typedef enum { VK_INIT, VK_STREAMS, VK_INST, VK_PROSP, VK_FREE, VK_GRADS, VK_COUNT } vle_kernel_id;
+typedef enum { VK_INIT, VK_STREAMS, VK_INST, VK_PROSP, VK_FREE, VK_GRADS,
+               VK_INST_SGD, VK_PROSP_SGD, VK_GRADS_SGD, VK_COUNT } vle_kernel_id;
 
 struct vle_model {
   void *json;                    /* json_t root: the strings of the infos point into it */
@@ -53,6 +54,8 @@ struct vle_sim {
   double dt, gamma;
   const char *errors;
   vle_kernel_fn step_fn;
+  vle_kernel_fn grads_fn;             /* grads, or grads_sgd with the fused step */
+  bool fused;                         /* step_*_sgd updates the fused weights itself */
   bool learn, acc;
   long check_every;
   size_t mem_size;               /* bytes of state.mem */

@@ -116,6 +116,16 @@ static int vs_scheme(vle_sim *s, const char *errors, vle_error *err) {
     if (strcmp(errors, schemes[i].name)) continue;
     s->errors = schemes[i].name;
     s->step_fn = m->kernels[schemes[i].kernel];
+    s->grads_fn = m->kernels[VK_GRADS];
+    /* Learning with SGD: the variant that updates the fused weights in its sweeps over them
+     * (docs/abi.md), when the model has one; grads_sgd then leaves those weights out. */
+    int sgd = schemes[i].kernel == VK_INST ? VK_INST_SGD
+            : schemes[i].kernel == VK_PROSP ? VK_PROSP_SGD : -1;
+    if (s->learn && !s->acc && sgd >= 0 && m->kernels[sgd] && m->kernels[VK_GRADS_SGD]) {
+      s->step_fn = m->kernels[sgd];
+      s->grads_fn = m->kernels[VK_GRADS_SGD];
+      s->fused = true;
+    }
     if (!s->step_fn)
       return vle_fail(err, "model '%s' has no kernel %s for errors=%s", m->name,
                       vd_kernel_name(schemes[i].kernel), errors);
@@ -183,6 +193,10 @@ static int vs_write_consts(vle_sim *s, const vle_sim_options *o, vle_error *err)
   vs_fill(s, m->sig_dt, &dt, 1);
   vs_fill(s, m->sig_t, &zero, 1);
   if (m->sig_gamma >= 0) vs_fill(s, m->sig_gamma, &gamma, 1);
+  for (int i = 0; i < m->nparams; i++) {   /* the rates of weights updated in the step */
+    const vle_param_info *q = &m->params[i];
+    if (q->fused_lr >= 0 && q->learn >= 0) vs_fill(s, q->fused_lr, &m->learn[q->learn].lr, 1);
+  }
   return 0;
 }
 
@@ -339,7 +353,7 @@ static void vs_learn(vle_sim *s) {
   for (int g = 0; g < m->nlearn; g++) st->opt_t[g]++;
   for (int p = 0; p < m->nparams; p++) {
     const vle_param_info *q = &m->params[p];
-    if (q->learn < 0) continue;
+    if (q->learn < 0 || (s->fused && q->fused_lr >= 0)) continue;
     const vle_learn_info *l = &m->learn[q->learn];
     size_t n = s->count[q->buf];
     if (l->opt == VLE_OPT_SGD) {
@@ -382,7 +396,7 @@ static void vs_step_once(vle_sim *s) {
   if (m->kernels[VK_STREAMS]) m->kernels[VK_STREAMS](NULL, bufs, s->batch);
   vs_apply_feeds(s);
   s->step_fn(NULL, bufs, s->batch);
-  if ((s->learn || s->acc) && m->kernels[VK_GRADS]) m->kernels[VK_GRADS](NULL, bufs, s->batch);
+  if ((s->learn || s->acc) && s->grads_fn) s->grads_fn(NULL, bufs, s->batch);
   if (s->acc) vs_accumulate(s);
   if (s->learn) vs_learn(s);
   vs_swap_pairs(s);

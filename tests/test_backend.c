@@ -320,6 +320,38 @@ static kir_program *tb_reduce(vl_arena *a) {
   return p;
 }
 
+/* A sweep (forward, back-projection and SGD update in one pass over M), with every part
+ * and without the optional ones, and the same products as separate statements. */
+static kir_program *tb_sweep(vl_arena *a, long rows, long cols) {
+  kir_program *p = kir_new(a, "sweep");
+  int M = kir_buffer(p, "M", KR_PARAM, rows, cols, false);
+  int N = kir_buffer(p, "N", KR_PARAM, rows, cols, false);
+  int r = kir_buffer(p, "r", KR_PUB, cols, 1, true);
+  int e = kir_buffer(p, "e", KR_STATE, rows, 1, true);
+  int f = kir_buffer(p, "f", KR_TEMP, rows, 1, true);
+  int bp = kir_buffer(p, "bp", KR_PUBNEXT, cols, 1, true);
+  int f2 = kir_buffer(p, "f2", KR_TEMP, rows, 1, true);
+  int lr = kir_buffer(p, "lr", KR_SETTING, 1, 1, false);
+  kir_kernel *k = kir_kernel_new(p, "all");
+  kir_stmt *s = kir_emit(p, k, KS_SWEEP, f);
+  s->mat = M; s->src = r; s->src2 = e; s->dst2 = bp; s->row = e; s->scale = lr;
+  kir_kernel *k2 = kir_kernel_new(p, "parts");
+  s = kir_emit(p, k2, KS_SWEEP, f2);          /* forward only */
+  s->mat = N; s->src = r;
+  s = kir_emit(p, k2, KS_SWEEP, -1);          /* update only */
+  s->mat = N; s->src = r; s->row = e; s->scale = lr;
+  return p;
+}
+
+Test(jit, sweep_f64_matches_interpreter) {
+  vl_arena a;
+  ar_init(&a);
+  cg_options o = {0};
+  tb_check(tb_sweep(&a, 7, 37), &o);
+  tb_check(tb_sweep(&a, 3, 4), &o);
+  ar_free_all(&a);
+}
+
 /* ---- kir: builders, verify, dump --------------------------------------------------- */
 
 Test(kir, builders_and_find) {
