@@ -8,6 +8,9 @@
  *   client  the same .so run by tests/c_api/so_client, a program linked only against
  *         libvlert: its printed values must equal the JIT's bit for bit.
  *
+ * The two examples of docs/c-api.md (C and Python ctypes) are extracted from the document,
+ * built and run on the same .so: they must print the JIT's numbers.
+ *
  * And a .so that is not what the runtime expects is refused with a message that says why:
  * an ABI version other than 1 (a real build with the exported vle_<model>_abi patched to 2)
  * and a truncated file.
@@ -384,4 +387,57 @@ Test(golden, truncated_so_is_rejected) {
   cr_expect(strstr(err.msg, "not a shared object (no ELF header at byte 0)"), "message: %s",
             err.msg);
   free(b);
+}
+
+/* ---- the examples of docs/c-api.md, as written there --------------------------------------- */
+
+/* The fenced block after the marker `<!-- test: TAG -->` of docs/c-api.md, into path. */
+static void doc_block(const char *tag, const char *path) {
+  size_t n;
+  unsigned char *doc = slurp(VLE_SOURCE_DIR "/docs/c-api.md", &n);
+  char *s = realloc(doc, n + 1);
+  s[n] = 0;
+  char marker[64];
+  snprintf(marker, sizeof marker, "<!-- test: %s -->", tag);
+  char *m = strstr(s, marker);
+  cr_assert(m, "docs/c-api.md has no %s", marker);
+  char *a = strstr(m, "```");
+  cr_assert(a);
+  a = strchr(a, '\n') + 1;
+  char *b = strstr(a, "\n```");
+  cr_assert(b, "unterminated block after %s", marker);
+  spit(path, (unsigned char *)a, (size_t)(b - a) + 1);
+  free(s);
+}
+
+/* The examples print "t = 2  loss = L" and "o.rate[i] = R" with %.17g: the JIT's values. */
+static void expect_example_output(const char *out, const trace *j) {
+  char want[512];
+  snprintf(want, sizeof want, "t = 2  loss = %.17g\no.rate[0] = %.17g\no.rate[1] = %.17g\n",
+           j->loss[99], j->rate[99][0], j->rate[99][1]);
+  cr_expect_str_eq(out, want);
+}
+
+Test(golden, c_api_doc_examples_run) {
+  const char *so = build_so();
+  trace j;
+  jit_trace(&j);
+  char out[8192];
+  const char *src = at("run_so.c"), *exe = at("run_so");
+  doc_block("c-short", src);
+  int rc = sh(out, sizeof out, "cc -std=c17 -Wall -Wextra -Werror -D_DEFAULT_SOURCE '%s' -I'%s/runtime' "
+              "-L'%s' -lvlert -Wl,-rpath,'%s' -o '%s' 2>&1", src, VLE_SOURCE_DIR, VLE_BUILD_DIR,
+              VLE_BUILD_DIR, exe);
+  if (rc == 127) cr_skip_test("no C compiler");
+  cr_assert_eq(rc, 0, "the C example of docs/c-api.md does not compile:\n%s", out);
+  cr_assert_eq(sh(out, sizeof out, "'%s' '%s' 100 2>&1", exe, so), 0, "%s", out);
+  expect_example_output(out, &j);
+
+  if (access("/usr/bin/python3", X_OK) != 0) return;
+  const char *py = at("run_so.py");
+  doc_block("python", py);
+  rc = sh(out, sizeof out, "VLERT='%s/libvlert.so' /usr/bin/python3 '%s' '%s' 100 2>&1",
+          VLE_BUILD_DIR, py, so);
+  cr_assert_eq(rc, 0, "the Python example of docs/c-api.md failed:\n%s", out);
+  expect_example_output(out, &j);
 }
