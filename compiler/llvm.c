@@ -163,7 +163,7 @@ struct cg_loop {
 };
 
 /* Innermost loops with a constant trip count up to this may be unrolled (cg_loop_end). */
-enum { CG_UNROLL_MAX_TRIP = 16 };
+enum { CG_UNROLL_MAX_TRIP = 4 };
 
 static LLVMValueRef cg_loop_begin(cg *g, cg_loop *l, LLVMValueRef n, const char *name) {
   LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
