@@ -175,6 +175,7 @@ static int rn_loop(rn_run *r, vle_error *err) {
     if (rn_sigint) { r->interrupted = true; break; }
     int64_t k = r->k0 + i;
     if (ds_feed(&r->data, r->sim, k, err)) return -1;
+    vle_sim_hold_learning(r->sim, i < r->o->warmup);      /* --warmup: no learning yet */
     if (vle_sim_step(r->sim, 1, err)) return -1;
     r->steps_run++;
     if (rn_record_step(r, err)) return -1;

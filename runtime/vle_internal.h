@@ -54,6 +54,7 @@ struct vle_sim {
   const char *errors;
   vle_kernel_fn step_fn;
   bool learn, acc;
+  bool hold;                     /* vle_sim_hold_learning: no optimizer, no grad sums */
   long check_every;
   size_t mem_size;               /* bytes of state.mem */
   size_t buf_bytes;              /* bytes of the buffers part of state.mem */

@@ -382,9 +382,10 @@ static void vs_step_once(vle_sim *s) {
   if (m->kernels[VK_STREAMS]) m->kernels[VK_STREAMS](NULL, bufs, s->batch);
   vs_apply_feeds(s);
   s->step_fn(NULL, bufs, s->batch);
-  if ((s->learn || s->acc) && m->kernels[VK_GRADS]) m->kernels[VK_GRADS](NULL, bufs, s->batch);
-  if (s->acc) vs_accumulate(s);
-  if (s->learn) vs_learn(s);
+  bool learn = s->learn && !s->hold, acc = s->acc && !s->hold;
+  if ((learn || acc) && m->kernels[VK_GRADS]) m->kernels[VK_GRADS](NULL, bufs, s->batch);
+  if (acc) vs_accumulate(s);
+  if (learn) vs_learn(s);
   vs_swap_pairs(s);
   s->st.step++;
 }
@@ -455,6 +456,7 @@ long vle_sim_batch(const vle_sim *s) { return s->batch; }
 double vle_sim_dt(const vle_sim *s) { return s->dt; }
 const char *vle_sim_errors(const vle_sim *s) { return s->errors; }
 const vle_model *vle_sim_model(const vle_sim *s) { return s->m; }
+void vle_sim_hold_learning(vle_sim *s, bool hold) { s->hold = hold; }
 
 static int vs_buf(const vle_sim *s, const char *name, vle_error *err) {
   int b = vle_model_find_buffer(s->m, name);
