@@ -133,15 +133,17 @@ static int plot_parse_args(int argc, char **argv, plot_args *a) {
 
 /* ---- run.json ------------------------------------------------------------------------ */
 
-/* A number stored under key at the top level or in "options" / "settings", spelled with
+/* A number stored under key at the top level or in "options" / "settings" / "resolved"
+ * (where `vlec run` writes the dt it used when no --dt was given), spelled with
  * '_' or '-' (so "record_every" also finds "record-every"). Numbers given as strings, as
  * a command line would give them, count too. */
 static bool plot_json_number(json_t *root, const char *key, double *out) {
   char dashed[64];
   snprintf(dashed, sizeof dashed, "%s", key);
   for (char *p = dashed; *p; p++) if (*p == '_') *p = '-';
-  json_t *where[3] = { root, json_object_get(root, "options"), json_object_get(root, "settings") };
-  for (int w = 0; w < 3; w++) {
+  json_t *where[4] = { root, json_object_get(root, "options"), json_object_get(root, "settings"),
+                       json_object_get(root, "resolved") };
+  for (int w = 0; w < 4; w++) {
     if (!json_is_object(where[w])) continue;
     for (int spelling = 0; spelling < 2; spelling++) {
       json_t *v = json_object_get(where[w], spelling ? dashed : key);
@@ -269,7 +271,7 @@ static const char *plot_label(char *buf, size_t len, const plot_run *r, const ch
  * recording) and whether every value so far fits a log axis. */
 typedef struct plot_target {
   sp_panel *panel;
-  bool any, positive;
+  bool any, positive;       /* some value > 0; none < 0 */
 } plot_target;
 
 /* The lines of a recorded signal a, shape [steps], [steps, n] or [batch, steps, n]. */
@@ -294,12 +296,11 @@ static int plot_signal(sp_chart *c, plot_target *pt, const plot_run *r, const ch
   sp_panel *p = pt->panel;
   if (!x || !y || !p) { free(x); free(y); fputs("vlec plot: out of memory\n", stderr); return 1; }
 
-  pt->positive &= steps > 0;
   for (int64_t j = 0; j < lines; j++) {
     for (int64_t k = 0; k < steps; k++) {
       x[k] = plot_step_x(r, (size_t)k);
       y[k] = npy_get(a, (size_t)(k * n + j));     /* batch element 0 is the first block */
-      if (isfinite(y[k])) { pt->any = true; pt->positive &= y[k] > 0; }
+      if (isfinite(y[k])) { pt->any |= y[k] > 0; pt->positive &= y[k] >= 0; }
     }
     char elem[160], label[400];
     snprintf(elem, sizeof elem, "%s[%lld]", name, (long long)j);
@@ -442,7 +443,8 @@ static int plot_one(sp_chart *c, const plot_run *runs, int nruns, const char *na
     if (plot_one_run(c, &pt, &runs[i], name, explicit_)) return 1;
   }
   /* The loss spans decades while it is learned: a log axis shows that, a linear one hides
-   * all but the first drop. Only where every value can be drawn on it. */
+   * all but the first drop. Only where no value is negative; an exact 0 (a step where the
+   * output hits the target) is a gap. */
   if (pt.panel && !strcmp(name, "loss") && pt.any && pt.positive) sp_panel_set_logy(pt.panel, true);
   *added += pt.panel != NULL;
   return 0;

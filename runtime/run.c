@@ -155,6 +155,8 @@ static void rn_progress(rn_run *r, int64_t done, bool last) {
           "==============================", w - fill, "", 100 * frac, (long long)done,
           (long long)r->steps_planned, rate);
   if (r->loss_n) fprintf(stderr, "  loss %.4g", r->loss_sum / (double)r->loss_n);
+  if (done < r->o->warmup) fputs("  (warm-up: not learning)", stderr);
+  else if (r->o->warmup) fputs("                         ", stderr);   /* erase it */
   r->loss_sum = 0;
   r->loss_n = 0;
   if (last) fputc('\n', stderr);

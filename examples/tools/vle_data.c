@@ -16,6 +16,11 @@
  *       the values of small arrays, one file a line.
  *   vle_data compare FILE.npy EXPECTED
  *       the (first) value of FILE, EXPECTED, and the relative error in percent.
+ *   vle_data get FILE.npy [--at I]
+ *       element I of FILE (flat index; negative counts from the end; default 0), in full
+ *       precision: for scripts (e.g. a parameter's value at the start of its trajectory).
+ *   vle_data mean FILE.npy [--last FRAC]
+ *       the mean of the last FRAC (default 1: all) of FILE's elements (e.g. a run's final loss).
  *   vle_data xcorr A.npy B.npy [--from K0] [--to K1] [--max-lag L]
  *       per neuron (last axis, batch element 0): the lag (steps; positive = B later than A)
  *       where the cross-correlation of A and B peaks, its value, and the gain std(B)/std(A).
@@ -259,6 +264,29 @@ static int cmd_compare(int argc, char **argv) {
   return 0;
 }
 
+static int cmd_get(int argc, char **argv) {
+  arr a = npy_load(argv[0]);
+  long at = (long)opt(argc, argv, "--at", 0);
+  if (at < 0) at += (long)a.count;
+  if (at < 0 || (size_t)at >= a.count) die("%s: %s", argv[0], "--at: no such element");
+  printf("%.17g\n", a.v[at]);
+  free(a.v);
+  return 0;
+}
+
+static int cmd_mean(int argc, char **argv) {
+  arr a = npy_load(argv[0]);
+  double frac = opt(argc, argv, "--last", 1);
+  if (!(frac > 0 && frac <= 1)) die("%s%s", "mean: --last must be in (0, 1]", "");
+  size_t n = (size_t)ceil(frac * (double)a.count), from = a.count - n;
+  if (n == 0) die("%s: %s", argv[0], "no elements");
+  double s = 0;
+  for (size_t i = from; i < a.count; i++) s += a.v[i];
+  printf("%.17g\n", s / (double)n);
+  free(a.v);
+  return 0;
+}
+
 /* Pearson correlation of a[k] and b[k + lag] over k in [k0, k1). */
 static double corr_at(const double *a, const double *b, long stride, long k0, long k1, long lag) {
   double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
@@ -327,14 +355,14 @@ int main(int argc, char **argv) {
   static const struct { const char *name; int (*fn)(int, char **); int min_args; } cmds[] = {
     { "square", cmd_square, 1 }, { "uniform", cmd_uniform, 1 }, { "delay", cmd_delay, 2 },
     { "print", cmd_print, 1 },   { "xcorr", cmd_xcorr, 2 },     { "cosine", cmd_cosine, 2 },
-    { "compare", cmd_compare, 2 },
+    { "compare", cmd_compare, 2 }, { "get", cmd_get, 1 },       { "mean", cmd_mean, 1 },
   };
   for (size_t i = 0; argc >= 2 && i < sizeof cmds / sizeof cmds[0]; i++)
     if (!strcmp(argv[1], cmds[i].name)) {
       if (argc - 2 < cmds[i].min_args) break;
       return cmds[i].fn(argc - 2, argv + 2);
     }
-  fputs("usage: vle_data square|uniform|delay|print|compare|xcorr|cosine ... (see the top of vle_data.c)\n",
+  fputs("usage: vle_data square|uniform|delay|print|compare|get|mean|xcorr|cosine ... (see the top of vle_data.c)\n",
         stderr);
   return 2;
 }
