@@ -16,6 +16,11 @@
  * then every other recording in name order. A SIGNAL is a recording's name ("h1.rate",
  * "loss", "W1"), with or without ".npy".
  *
+ * Several RUN_DIRs (every leading argument that is a directory) draw each signal of every
+ * run into the same panel, each line labelled with its run (the directory's last
+ * component), so that runs compare at a glance; without SIGNALs, the recordings of the
+ * first RUN_DIR.
+ *
  * Exit status: 0 written, 1 missing or unreadable data, 2 usage.
  */
 /* POSIX: mkstemp, fdopen, fchmod, open_memstream, mkdtemp (the build defines it too). */
@@ -39,12 +44,14 @@
 enum { PLOT_MAX_LINES = 64 };   /* more lines than this make a panel unreadable */
 
 static const char plot_usage[] =
-  "usage: vlec plot RUN_DIR [SIGNAL ...] [-o FILE.svg]\n"
+  "usage: vlec plot RUN_DIR [RUN_DIR ...] [SIGNAL ...] [-o FILE.svg]\n"
   "Draw the recordings of a `vlec run --out RUN_DIR` as SVG (default RUN_DIR/plot.svg):\n"
-  "loss (log scale), energy and every recorded signal, or only the SIGNALs named.\n";
+  "loss (log scale), energy and every recorded signal, or only the SIGNALs named.\n"
+  "Several RUN_DIRs: each panel overlays the runs, lines labelled by run.\n";
 
 typedef struct plot_args {
-  const char *dir;
+  const char **dirs;        /* RUN_DIR arguments (pointers into argv) */
+  int ndirs;
   const char *out;          /* NULL: RUN_DIR/plot.svg */
   const char **names;       /* SIGNAL arguments (pointers into argv) */
   int nnames;
@@ -57,6 +64,7 @@ typedef struct plot_run {
   long steps;               /* 0: unknown */
   long record_every;        /* 0: unknown */
   char model[128];
+  const char *label;        /* with several runs: the run's name in the legend */
 } plot_run;
 
 /* ---- small helpers ------------------------------------------------------------------- */
@@ -89,10 +97,18 @@ static bool plot_ends_with(const char *s, const char *suffix) {
 
 /* ---- arguments ----------------------------------------------------------------------- */
 
+static bool plot_is_dir(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The first argument is the RUN_DIR; further arguments are RUN_DIRs while they name
+ * directories (a recording's name never does), then SIGNALs. */
 static int plot_parse_args(int argc, char **argv, plot_args *a) {
   *a = (plot_args){ 0 };
   a->names = calloc((size_t)argc + 1, sizeof *a->names);
-  if (!a->names) { fputs("vlec plot: out of memory\n", stderr); return 1; }
+  a->dirs = calloc((size_t)argc + 1, sizeof *a->dirs);
+  if (!a->names || !a->dirs) { fputs("vlec plot: out of memory\n", stderr); return 1; }
   for (int i = 1; i < argc; i++) {
     const char *s = argv[i];
     if (!strcmp(s, "-o") || !strcmp(s, "--output")) {
@@ -104,28 +120,30 @@ static int plot_parse_args(int argc, char **argv, plot_args *a) {
       a->out = s + 9;
     } else if (s[0] == '-' && s[1]) {
       return plot_usage_error("unknown option '%s'", s);
-    } else if (!a->dir) {
-      a->dir = s;
+    } else if (!a->ndirs || (!a->nnames && plot_is_dir(s))) {
+      a->dirs[a->ndirs++] = s;
     } else {
       a->names[a->nnames++] = s;
     }
   }
-  if (!a->dir) return plot_usage_error("%s", "missing RUN_DIR");
+  if (!a->ndirs) return plot_usage_error("%s", "missing RUN_DIR");
   if (a->out && !*a->out) return plot_usage_error("%s", "empty output file name");
   return 0;
 }
 
 /* ---- run.json ------------------------------------------------------------------------ */
 
-/* A number stored under key at the top level or in "options" / "settings", spelled with
+/* A number stored under key at the top level or in "options" / "settings" / "resolved"
+ * (where `vlec run` writes the dt it used when no --dt was given), spelled with
  * '_' or '-' (so "record_every" also finds "record-every"). Numbers given as strings, as
  * a command line would give them, count too. */
 static bool plot_json_number(json_t *root, const char *key, double *out) {
   char dashed[64];
   snprintf(dashed, sizeof dashed, "%s", key);
   for (char *p = dashed; *p; p++) if (*p == '_') *p = '-';
-  json_t *where[3] = { root, json_object_get(root, "options"), json_object_get(root, "settings") };
-  for (int w = 0; w < 3; w++) {
+  json_t *where[4] = { root, json_object_get(root, "options"), json_object_get(root, "settings"),
+                       json_object_get(root, "resolved") };
+  for (int w = 0; w < 4; w++) {
     if (!json_is_object(where[w])) continue;
     for (int spelling = 0; spelling < 2; spelling++) {
       json_t *v = json_object_get(where[w], spelling ? dashed : key);
@@ -234,8 +252,31 @@ static double plot_step_x(const plot_run *r, size_t k) {
   return r->dt > 0 ? (double)k * r->dt : (double)k;
 }
 
-/* A panel of a recorded signal a, shape [steps], [steps, n] or [batch, steps, n]. */
-static int plot_signal(sp_chart *c, const plot_run *r, const char *name, const npy_array *a) {
+/* The legend label of line `elem` of a recording: NAME[i] for one run (NULL when the
+ * recording has one line), "run" or "run: NAME[i]" for several. */
+static const char *plot_label(char *buf, size_t len, const plot_run *r, const char *elem,
+                              bool several_lines) {
+  if (!r->label) {
+    if (!several_lines) return NULL;
+    snprintf(buf, len, "%s", elem);
+  } else if (several_lines) {
+    snprintf(buf, len, "%s: %s", r->label, elem);
+  } else {
+    snprintf(buf, len, "%s", r->label);
+  }
+  return buf;
+}
+
+/* Where the lines of one recording go: the panel (made by the first run that has the
+ * recording) and whether every value so far fits a log axis. */
+typedef struct plot_target {
+  sp_panel *panel;
+  bool any, positive;       /* some value > 0; none < 0 */
+} plot_target;
+
+/* The lines of a recorded signal a, shape [steps], [steps, n] or [batch, steps, n]. */
+static int plot_signal(sp_chart *c, plot_target *pt, const plot_run *r, const char *name,
+                       const npy_array *a) {
   int64_t batch = a->ndim == 3 ? a->shape[0] : 1;
   int64_t steps = a->ndim == 1 ? a->shape[0] : a->shape[a->ndim - 2];
   int64_t n = a->ndim == 1 ? 1 : a->shape[a->ndim - 1];
@@ -251,27 +292,24 @@ static int plot_signal(sp_chart *c, const plot_run *r, const char *name, const n
              (long long)lines, (long long)n);
 
   double *x = malloc(((size_t)steps + 1) * sizeof *x), *y = malloc(((size_t)steps + 1) * sizeof *y);
-  sp_panel *p = sp_panel_add(c, title, plot_xlabel(r), NULL);
+  if (!pt->panel) pt->panel = sp_panel_add(c, title, plot_xlabel(r), NULL);
+  sp_panel *p = pt->panel;
   if (!x || !y || !p) { free(x); free(y); fputs("vlec plot: out of memory\n", stderr); return 1; }
 
-  bool positive = steps > 0, any = false;
   for (int64_t j = 0; j < lines; j++) {
     for (int64_t k = 0; k < steps; k++) {
       x[k] = plot_step_x(r, (size_t)k);
       y[k] = npy_get(a, (size_t)(k * n + j));     /* batch element 0 is the first block */
-      if (isfinite(y[k])) { any = true; positive &= y[k] > 0; }
+      if (isfinite(y[k])) { pt->any |= y[k] > 0; pt->positive &= y[k] >= 0; }
     }
-    char label[160];
-    snprintf(label, sizeof label, "%s[%lld]", name, (long long)j);
-    if (sp_series_add(p, n > 1 ? label : NULL, x, y, (size_t)steps)) {
+    char elem[160], label[400];
+    snprintf(elem, sizeof elem, "%s[%lld]", name, (long long)j);
+    if (sp_series_add(p, plot_label(label, sizeof label, r, elem, n > 1), x, y, (size_t)steps)) {
       free(x); free(y);
       fputs("vlec plot: out of memory\n", stderr);
       return 1;
     }
   }
-  /* The loss spans decades while it is learned: a log axis shows that, a linear one hides
-   * all but the first drop. Only where every value can be drawn on it. */
-  if (!strcmp(name, "loss") && any && positive) sp_panel_set_logy(p, true);
   free(x);
   free(y);
   return 0;
@@ -295,8 +333,8 @@ static void plot_elem_label(char *buf, size_t len, const char *name, const npy_a
 /* A panel of a parameter trajectory a, shape [snapshots, ...pshape]. Snapshot j is taken
  * at step j*K, K from run.json's record_every (else steps / snapshots; else x counts
  * snapshots). */
-static int plot_param(sp_chart *c, const plot_run *r, const char *name, const npy_array *a,
-                      const npy_array *pshape) {
+static int plot_param(sp_chart *c, plot_target *pt, const plot_run *r, const char *name,
+                      const npy_array *a, const npy_array *pshape) {
   size_t snaps = (size_t)a->shape[0];
   size_t elems = pshape->count;
   size_t lines = elems < PLOT_MAX_LINES ? elems : PLOT_MAX_LINES;
@@ -311,16 +349,19 @@ static int plot_param(sp_chart *c, const plot_run *r, const char *name, const np
     snprintf(title + o, sizeof title - (size_t)o, "   (first %zu of %zu elements)", lines, elems);
 
   double *x = malloc((snaps + 1) * sizeof *x), *y = malloc((snaps + 1) * sizeof *y);
-  sp_panel *p = sp_panel_add(c, title, every ? plot_xlabel(r) : "snapshot", NULL);
+  if (!pt->panel) pt->panel = sp_panel_add(c, title, every ? plot_xlabel(r) : "snapshot", NULL);
+  sp_panel *p = pt->panel;
   if (!x || !y || !p) { free(x); free(y); fputs("vlec plot: out of memory\n", stderr); return 1; }
   for (size_t e = 0; e < lines; e++) {
     for (size_t j = 0; j < snaps; j++) {
       x[j] = every ? plot_step_x(r, j * (size_t)every) : (double)j;
       y[j] = npy_get(a, j * elems + e);
     }
-    char label[160];
-    plot_elem_label(label, sizeof label, name, pshape, e);
-    if (sp_series_add(p, label, x, y, snaps)) {
+    char elem[160], label[400];
+    plot_elem_label(elem, sizeof elem, name, pshape, e);
+    const char *l = plot_label(label, sizeof label, r, elem, true);
+    if (r->label && elems == 1) l = r->label;
+    if (sp_series_add(p, l, x, y, snaps)) {
       free(x); free(y);
       fputs("vlec plot: out of memory\n", stderr);
       return 1;
@@ -339,11 +380,11 @@ static bool plot_is_trajectory(const npy_array *a, const npy_array *pshape) {
   return true;
 }
 
-/* Adds the panel of recording `name`. explicit: named on the command line, so anything
- * that cannot be plotted is an error; otherwise it is skipped with a note. Returns 0 (added
- * or skipped) or 1. */
-static int plot_one(sp_chart *c, const plot_run *r, const char *name, bool explicit_,
-                    int *added) {
+/* Adds the lines of recording `name` of run r to pt's panel. explicit: named on the command
+ * line, so anything that cannot be plotted is an error; otherwise it is skipped with a
+ * note. Returns 0 (added or skipped) or 1. */
+static int plot_one_run(sp_chart *c, plot_target *pt, const plot_run *r, const char *name,
+                        bool explicit_) {
   char file[512];
   snprintf(file, sizeof file, "%s.npy", name);
   char *path = plot_join(r->dir, file);
@@ -365,16 +406,14 @@ static int plot_one(sp_chart *c, const plot_run *r, const char *name, bool expli
   npy_shape_str(&a, shape, sizeof shape);
 
   if (is_param && plot_is_trajectory(&a, &pa)) {
-    rc = plot_param(c, r, name, &a, &pa);
-    *added += rc == 0;
+    rc = plot_param(c, pt, r, name, &a, &pa);
   } else if (is_param) {
     fprintf(stderr, "vlec plot: %s: %s holds the final value of parameter %s, not a "
                     "trajectory (record it with --record %s --record-every K)%s\n",
             path, shape, name, name, explicit_ ? "" : "; skipped");
     rc = explicit_;
   } else if (a.ndim >= 1 && a.ndim <= 3) {
-    rc = plot_signal(c, r, name, &a);
-    *added += rc == 0;
+    rc = plot_signal(c, pt, r, name, &a);
   } else {
     fprintf(stderr, "vlec plot: %s: shape %s is not a recording ([steps], [steps, n] or "
                     "[batch, steps, n])%s\n", path, shape, explicit_ ? "" : "; skipped");
@@ -385,6 +424,30 @@ static int plot_one(sp_chart *c, const plot_run *r, const char *name, bool expli
   free(ppath);
   free(path);
   return rc;
+}
+
+/* The panel of recording `name`: the lines of every run that holds it. Returns 0 or 1. */
+static int plot_one(sp_chart *c, const plot_run *runs, int nruns, const char *name,
+                    bool explicit_, int *added) {
+  plot_target pt = { .positive = true };
+  for (int i = 0; i < nruns; i++) {
+    if (i > 0) {      /* a run without this recording adds nothing to a comparison */
+      char file[600];
+      snprintf(file, sizeof file, "%s/%s.npy", runs[i].dir, name);
+      if (!plot_is_file(file)) {
+        fprintf(stderr, "vlec plot: %s: no such recording; %s shows the other runs only\n",
+                file, name);
+        continue;
+      }
+    }
+    if (plot_one_run(c, &pt, &runs[i], name, explicit_)) return 1;
+  }
+  /* The loss spans decades while it is learned: a log axis shows that, a linear one hides
+   * all but the first drop. Only where no value is negative; an exact 0 (a step where the
+   * output hits the target) is a gap. */
+  if (pt.panel && !strcmp(name, "loss") && pt.any && pt.positive) sp_panel_set_logy(pt.panel, true);
+  *added += pt.panel != NULL;
+  return 0;
 }
 
 /* "loss, energy, h1.rate" into buf, for a message that says what there is. */
@@ -403,13 +466,15 @@ static const char *plot_signal_name(const char *arg, char *buf, size_t len) {
   return buf;
 }
 
-static int plot_build(sp_chart *c, const plot_run *r, const plot_args *a, int *added) {
+static int plot_build(sp_chart *c, const plot_run *runs, int nruns, const plot_args *a,
+                      int *added) {
+  const plot_run *r = &runs[0];
   char **names;
   size_t n;
   if (plot_list(r->dir, &names, &n)) return 1;
   int rc = 0;
   if (a->nnames == 0) {
-    for (size_t i = 0; i < n && rc == 0; i++) rc = plot_one(c, r, names[i], false, added);
+    for (size_t i = 0; i < n && rc == 0; i++) rc = plot_one(c, runs, nruns, names[i], false, added);
     if (rc == 0 && *added == 0) {
       fprintf(stderr, "vlec plot: %s: nothing to plot (no recordings; run with --record "
                       "LIST --out %s)\n", r->dir, r->dir);
@@ -428,39 +493,73 @@ static int plot_build(sp_chart *c, const plot_run *r, const plot_args *a, int *a
       rc = 1;
       break;
     }
-    rc = plot_one(c, r, name, true, added);
+    rc = plot_one(c, runs, nruns, name, true, added);
   }
   plot_free_names(names, n);
   return rc;
 }
 
+/* The last component of a directory path ("runs/demo/prospective/" -> "prospective"). */
+static void plot_basename(const char *dir, char *buf, size_t len) {
+  size_t n = strlen(dir);
+  while (n > 1 && dir[n - 1] == '/') n--;
+  size_t b = n;
+  while (b > 0 && dir[b - 1] != '/') b--;
+  snprintf(buf, len, "%.*s", (int)(n - b), dir + b);
+}
+
+static void plot_free_args(plot_args *a) {
+  free(a->names);
+  free(a->dirs);
+}
+
 int cmd_plot(int argc, char **argv) {
   plot_args a;
   int rc = plot_parse_args(argc, argv, &a);
-  if (rc) { free(a.names); return rc; }
+  if (rc) { plot_free_args(&a); return rc; }
 
-  struct stat st;
-  if (stat(a.dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    fprintf(stderr, "vlec plot: %s: %s\n", a.dir,
-            stat(a.dir, &st) != 0 ? strerror(errno) : "not a directory");
-    free(a.names);
+  for (int i = 0; i < a.ndirs; i++) {
+    struct stat st;
+    if (stat(a.dirs[i], &st) != 0 || !S_ISDIR(st.st_mode)) {
+      fprintf(stderr, "vlec plot: %s: %s\n", a.dirs[i],
+              stat(a.dirs[i], &st) != 0 ? strerror(errno) : "not a directory");
+      plot_free_args(&a);
+      return 1;
+    }
+  }
+  size_t nd = a.ndirs > 0 ? (size_t)a.ndirs : 1;
+  plot_run *runs = calloc(nd, sizeof *runs);
+  char (*labels)[128] = calloc(nd, sizeof *labels);
+  if (!runs || !labels) {
+    fputs("vlec plot: out of memory\n", stderr);
+    free(runs); free(labels); plot_free_args(&a);
     return 1;
   }
-  plot_run r = { .dir = a.dir };
-  plot_read_run_json(&r);
+  /* Several runs: lines are labelled by the directory's last component, or by the whole
+   * path where two runs share it. */
+  for (int i = 0; i < a.ndirs; i++) plot_basename(a.dirs[i], labels[i], sizeof labels[i]);
+  bool distinct = true;
+  for (int i = 0; i < a.ndirs; i++)
+    for (int j = 0; j < i; j++) distinct &= strcmp(labels[i], labels[j]) != 0;
+  for (int i = 0; i < a.ndirs; i++) {
+    runs[i].dir = a.dirs[i];
+    if (a.ndirs > 1) runs[i].label = distinct ? labels[i] : a.dirs[i];
+    plot_read_run_json(&runs[i]);
+  }
 
   char title[640];
-  if (r.model[0]) snprintf(title, sizeof title, "%s  ·  %s", r.model, a.dir);
-  else snprintf(title, sizeof title, "%s", a.dir);
+  int o = runs[0].model[0] ? snprintf(title, sizeof title, "%s  ·  ", runs[0].model) : 0;
+  for (int i = 0; i < a.ndirs && o < (int)sizeof title; i++)
+    o += snprintf(title + o, sizeof title - (size_t)o, "%s%s", i ? ", " : "", a.dirs[i]);
   sp_chart *c = sp_chart_new(title);
-  char *out = a.out ? NULL : plot_join(a.dir, "plot.svg");
+  char *out = a.out ? NULL : plot_join(a.dirs[0], "plot.svg");
   const char *out_path = a.out ? a.out : out;
   int added = 0;
   if (!c || !out_path) {
     fputs("vlec plot: out of memory\n", stderr);
     rc = 1;
   } else {
-    rc = plot_build(c, &r, &a, &added);
+    rc = plot_build(c, runs, a.ndirs, &a, &added);
   }
   if (rc == 0) {
     char err[1024];
@@ -473,6 +572,8 @@ int cmd_plot(int argc, char **argv) {
   }
   sp_chart_free(c);
   free(out);
-  free(a.names);
+  free(runs);
+  free(labels);
+  plot_free_args(&a);
   return rc;
 }

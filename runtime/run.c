@@ -155,6 +155,8 @@ static void rn_progress(rn_run *r, int64_t done, bool last) {
           "==============================", w - fill, "", 100 * frac, (long long)done,
           (long long)r->steps_planned, rate);
   if (r->loss_n) fprintf(stderr, "  loss %.4g", r->loss_sum / (double)r->loss_n);
+  if (done < r->o->warmup) fputs("  (warm-up: not learning)", stderr);
+  else if (r->o->warmup) fputs("                         ", stderr);   /* erase it */
   r->loss_sum = 0;
   r->loss_n = 0;
   if (last) fputc('\n', stderr);
@@ -175,6 +177,7 @@ static int rn_loop(rn_run *r, vle_error *err) {
     if (rn_sigint) { r->interrupted = true; break; }
     int64_t k = r->k0 + i;
     if (ds_feed(&r->data, r->sim, k, err)) return -1;
+    vle_sim_hold_learning(r->sim, i < r->o->warmup);      /* --warmup: no learning yet */
     if (vle_sim_step(r->sim, 1, err)) return -1;
     r->steps_run++;
     if (rn_record_step(r, err)) return -1;

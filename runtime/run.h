@@ -39,6 +39,7 @@ typedef struct rn_options {
   int64_t record_every;       /* --record-every K (parameters); 0: at the end only */
   const char *out;            /* --out DIR; NULL: runs/MODEL-TIMESTAMP */
   bool quiet;                 /* --quiet */
+  int64_t warmup;             /* --warmup W: the first W steps run without learning */
   int64_t epochs;             /* --epochs E for a dataset (default 1) */
   bool no_shuffle;            /* --no-shuffle: dataset minibatches in file order */
   int64_t check_every;        /* --check-every N: NaN/Inf check interval (default 1; 0 off) */

@@ -125,7 +125,7 @@ static int rn_value_opt(rn_options *o, const char *name, const char *v, FILE *er
   bool g = o->grad_mode;
   struct { const char *name; int64_t *dst; int64_t lo; } ints[] = {
     { "steps", &o->steps, 0 }, { "window", &o->window, 1 }, { "record-every", &o->record_every, 1 },
-    { "epochs", &o->epochs, 1 }, { "check-every", &o->check_every, 0 } };
+    { "epochs", &o->epochs, 1 }, { "check-every", &o->check_every, 0 }, { "warmup", &o->warmup, 0 } };
   for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
     if (!strcmp(name, ints[i].name))
       return rn_int(v, ints[i].lo, ints[i].dst) ? 0
@@ -162,7 +162,8 @@ static int rn_value_opt(rn_options *o, const char *name, const char *v, FILE *er
 static bool rn_known_value_opt(const char *name) {
   static const char *names[] = { "steps", "time", "dt", "batch", "seed", "errors", "window",
                                  "set", "init", "input", "target", "record", "record-every",
-                                 "out", "epochs", "check-every", "save-state", "load-state" };
+                                 "out", "epochs", "check-every", "save-state", "load-state",
+                                 "warmup" };
   for (size_t i = 0; i < sizeof names / sizeof *names; i++)
     if (!strcmp(name, names[i])) return true;
   return false;
@@ -210,7 +211,8 @@ const char *rn_help(bool grad_mode) {
     ? "usage: vlec grad MODEL.vle|MODEL.so [options]\n\n"
       "Run with learning off and write grad/NAME.npy for every learnable parameter: the\n"
       "accumulated rule sum_k dt*G_k / beta (beta: the const 'beta', else 1), the local\n"
-      "scheme's estimate of dL/dtheta for L = sum_k dt*C_k. Takes the options of 'vlec run'.\n"
+      "scheme's estimate of dL/dtheta for L = sum_k dt*C_k. Takes the options of 'vlec run';\n"
+      "with --warmup W the sums start after the first W steps.\n"
       "--errors adjoint (the exact adjoint) is not yet supported.\n"
     : "usage: vlec run MODEL.vle|MODEL.so [options]\n\n"
       "  --steps N | --time T     how long to run (default: the length of the data)\n"
@@ -224,6 +226,7 @@ const char *rn_help(bool grad_mode) {
       "                           targets take integer labels [batch] or [batch,steps]\n"
       "  --epochs E  --no-shuffle  dataset epochs (default 1), minibatches in file order\n"
       "  --no-learn               freeze all parameters\n"
+      "  --warmup W               the first W steps (part of --steps) run without learning\n"
       "  --record LIST            signals to record every step (h, h', h.rate, h.error, loss,\n"
       "                           energy, any buffer) and parameters (at the end)\n"
       "  --record-every K         record the listed parameters every K steps\n"

@@ -212,6 +212,9 @@ long    vle_sim_batch(const vle_sim *s);
 double  vle_sim_dt(const vle_sim *s);
 const char *vle_sim_errors(const vle_sim *s);  /* the error scheme in use */
 const vle_model *vle_sim_model(const vle_sim *s);
+/* While held, steps neither run the optimizers nor add to the gradient sums (a warm-up
+ * without learning); parameters and optimizer state stay as they are. Default: not held. */
+void vle_sim_hold_learning(vle_sim *s, bool hold);
 
 /* Feeds an input or target from data: from the next step on, after the `streams` kernel,
  * the buffer is overwritten with these values (until fed again or unfed). count is the

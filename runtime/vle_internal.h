@@ -54,9 +54,10 @@ struct vle_sim {
   double dt, gamma;
   const char *errors;
   vle_kernel_fn step_fn;
-  vle_kernel_fn grads_fn;             /* grads, or grads_sgd with the fused step */
-  bool fused;                         /* step_*_sgd updates the fused weights itself */
+  vle_kernel_fn step_sgd, grads_sgd;  /* step_*_sgd and grads_sgd when learning with fused
+                                         SGD weights (docs/abi.md), else NULL */
   bool learn, acc;
+  bool hold;                     /* vle_sim_hold_learning: no optimizer, no grad sums */
   long check_every;
   size_t mem_size;               /* bytes of state.mem */
   size_t buf_bytes;              /* bytes of the buffers part of state.mem */

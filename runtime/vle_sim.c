@@ -116,15 +116,13 @@ static int vs_scheme(vle_sim *s, const char *errors, vle_error *err) {
     if (strcmp(errors, schemes[i].name)) continue;
     s->errors = schemes[i].name;
     s->step_fn = m->kernels[schemes[i].kernel];
-    s->grads_fn = m->kernels[VK_GRADS];
     /* Learning with SGD: the variant that updates the fused weights in its sweeps over them
      * (docs/abi.md), when the model has one; grads_sgd then leaves those weights out. */
     int sgd = schemes[i].kernel == VK_INST ? VK_INST_SGD
             : schemes[i].kernel == VK_PROSP ? VK_PROSP_SGD : -1;
     if (s->learn && !s->acc && sgd >= 0 && m->kernels[sgd] && m->kernels[VK_GRADS_SGD]) {
-      s->step_fn = m->kernels[sgd];
-      s->grads_fn = m->kernels[VK_GRADS_SGD];
-      s->fused = true;
+      s->step_sgd = m->kernels[sgd];
+      s->grads_sgd = m->kernels[VK_GRADS_SGD];
     }
     if (!s->step_fn)
       return vle_fail(err, "model '%s' has no kernel %s for errors=%s", m->name,
@@ -347,13 +345,13 @@ static void vs_apply_feeds(vle_sim *s) {
       for (size_t k = 0; k < s->count[i]; k++) re_set(s->st.bufs[i], k, s->m->es, s->feed[i][k]);
 }
 
-static void vs_learn(vle_sim *s) {
+static void vs_learn(vle_sim *s, bool fused) {
   const vle_model *m = s->m;
   vle_sim_state *st = &s->st;
   for (int g = 0; g < m->nlearn; g++) st->opt_t[g]++;
   for (int p = 0; p < m->nparams; p++) {
     const vle_param_info *q = &m->params[p];
-    if (q->learn < 0 || (s->fused && q->fused_lr >= 0)) continue;
+    if (q->learn < 0 || (fused && q->fused_lr >= 0)) continue;
     const vle_learn_info *l = &m->learn[q->learn];
     size_t n = s->count[q->buf];
     if (l->opt == VLE_OPT_SGD) {
@@ -395,10 +393,13 @@ static void vs_step_once(vle_sim *s) {
   re_set(bufs[m->sig_t], 0, m->es, t);
   if (m->kernels[VK_STREAMS]) m->kernels[VK_STREAMS](NULL, bufs, s->batch);
   vs_apply_feeds(s);
-  s->step_fn(NULL, bufs, s->batch);
-  if ((s->learn || s->acc) && s->grads_fn) s->grads_fn(NULL, bufs, s->batch);
-  if (s->acc) vs_accumulate(s);
-  if (s->learn) vs_learn(s);
+  bool learn = s->learn && !s->hold, acc = s->acc && !s->hold;
+  bool fused = learn && s->step_sgd;   /* the SGD of the fused weights runs in the step */
+  (fused ? s->step_sgd : s->step_fn)(NULL, bufs, s->batch);
+  vle_kernel_fn grads = fused ? s->grads_sgd : m->kernels[VK_GRADS];
+  if ((learn || acc) && grads) grads(NULL, bufs, s->batch);
+  if (acc) vs_accumulate(s);
+  if (learn) vs_learn(s, fused);
   vs_swap_pairs(s);
   s->st.step++;
 }
@@ -469,6 +470,7 @@ long vle_sim_batch(const vle_sim *s) { return s->batch; }
 double vle_sim_dt(const vle_sim *s) { return s->dt; }
 const char *vle_sim_errors(const vle_sim *s) { return s->errors; }
 const vle_model *vle_sim_model(const vle_sim *s) { return s->m; }
+void vle_sim_hold_learning(vle_sim *s, bool hold) { s->hold = hold; }
 
 static int vs_buf(const vle_sim *s, const char *name, vle_error *err) {
   int b = vle_model_find_buffer(s->m, name);

@@ -1,11 +1,30 @@
 /*
  * test_examples.c - every example model, and a model using every standard-library function,
- * passes `vlec check`: keeps examples/ and stdlib/ in step with the language.
+ * passes `vlec check`; and every example runs, in a shortened form, through its own
+ * commands (the README's vlec call, or run.sh), with a check of what it is meant to show:
+ *
+ *   gle_small   4000 steps: the loss falls (last 1000 steps against the first 500)
+ *   le_teacher  run.sh, 20000 steps: the student's loss falls
+ *   lagline     run.sh, batch 4, 500 + 30000 steps: prospective errors bring w and tau_m
+ *               much closer to the teacher's than instantaneous errors do
+ *   lagnet      run.sh, 2000 steps: the recordings, gradients and the comparison exist
+ *
+ * The thresholds are loose (factors, not digits), so that they test the direction of the
+ * result and not a particular floating-point trajectory. About 15 s on two cores.
  */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include <criterion/criterion.h>
 
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "npy.h"
 
 static const char *const models[] = {
   "examples/gle_small/model.vle",  "examples/le_teacher/model.vle",
@@ -24,10 +43,141 @@ Test(examples, every_model_checks) {
 Test(examples, run_scripts_parse) {
   static const char *const scripts[] = {
     "examples/le_teacher/run.sh", "examples/lagline/run.sh", "examples/lagnet/run.sh",
+    "scripts/demo.sh",
   };
   for (size_t i = 0; i < sizeof scripts / sizeof scripts[0]; i++) {
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "sh -n '%s/%s'", VLE_SOURCE_DIR, scripts[i]);
     cr_expect_eq(system(cmd), 0, "%s has a syntax error", scripts[i]);
   }
+}
+
+/* ---- shortened runs ------------------------------------------------------------------- */
+
+/* A fresh output directory for one test (removed by done() when the test passed). */
+static const char *scratch(const char *name) {
+  static char dir[256];
+  snprintf(dir, sizeof dir, "/tmp/vle_examples_%s_XXXXXX", name);
+  cr_assert_not_null(mkdtemp(dir));
+  return dir;
+}
+
+static void done(const char *dir) {
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  cr_expect_eq(system(cmd), 0);
+}
+
+/* Runs a shell command (printf-style) from the source directory, with VLEC and VLE_DATA
+ * set to this build's, output to DIR/log. */
+static void sh(const char *dir, const char *fmt, ...) {
+  char body[2048], cmd[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(body, sizeof body, fmt, ap);
+  va_end(ap);
+  snprintf(cmd, sizeof cmd, "cd '%s' && VLEC='%s' VLE_DATA='%s' %s > '%s/log' 2>&1",
+           VLE_SOURCE_DIR, VLEC_PATH, VLE_DATA_PATH, body, dir);
+  cr_assert_eq(system(cmd), 0, "failed (see %s/log): %s", dir, body);
+}
+
+static npy_array load(const char *dir, const char *rel) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", dir, rel);
+  npy_array a;
+  vle_error err;
+  cr_assert_eq(npy_read(path, &a, &err), 0, "%s", err.msg);
+  return a;
+}
+
+/* Mean of a[from, to). */
+static double mean(const npy_array *a, size_t from, size_t to) {
+  cr_assert(from < to && to <= a->count);
+  double s = 0;
+  for (size_t i = from; i < to; i++) s += npy_get(a, i);
+  return s / (double)(to - from);
+}
+
+static double value(const char *dir, const char *rel, long at) {
+  npy_array a = load(dir, rel);
+  double v = npy_get(&a, at < 0 ? a.count - (size_t)-at : (size_t)at);
+  npy_free(&a);
+  return v;
+}
+
+Test(examples, gle_small_loss_falls) {
+  const char *d = scratch("gle_small");
+  sh(d, "'%s' run examples/gle_small/model.vle --steps 4000 --seed 1 --record loss,o.rate "
+        "--out '%s/run' -q", VLEC_PATH, d);
+  npy_array loss = load(d, "run/loss.npy");
+  cr_assert_eq(loss.count, 4000);
+  double first = mean(&loss, 0, 500), last = mean(&loss, 3000, 4000);
+  cr_expect_lt(last, first / 5, "loss %g over the first 500 steps, %g over the last 1000", first, last);
+  npy_free(&loss);
+  done(d);
+}
+
+Test(examples, le_teacher_student_loss_falls) {
+  const char *d = scratch("le_teacher");
+  sh(d, "OUT='%s' STEPS=20000 sh examples/le_teacher/run.sh", d);
+  npy_array loss = load(d, "student/loss.npy");
+  cr_assert_eq(loss.count, 20000);
+  double first = mean(&loss, 0, 500), last = mean(&loss, 15000, 20000);
+  cr_expect_lt(last, first / 20, "loss %g over the first 500 steps, %g over the last 5000", first, last);
+  char plot[300];
+  snprintf(plot, sizeof plot, "%s/student/plot.svg", d);
+  cr_expect_eq(access(plot, F_OK), 0, "no %s", plot);
+  npy_free(&loss);
+  done(d);
+}
+
+/* Sum of the relative errors of the lag line's w0, w1, n1.tau_m, n2.tau_m against the
+ * teacher's (1, 2, 1, 2), at snapshot `at` of the recorded trajectories. */
+static double lagline_error(const char *dir, const char *scheme, long at) {
+  static const char *const names[] = { "w0", "w1", "n1.tau_m", "n2.tau_m" };
+  static const double teacher[] = { 1, 2, 1, 2 };
+  double sum = 0;
+  for (int i = 0; i < 4; i++) {
+    char rel[128];
+    snprintf(rel, sizeof rel, "%s/%s.npy", scheme, names[i]);
+    sum += fabs(value(dir, rel, at) - teacher[i]) / teacher[i];
+  }
+  return sum;
+}
+
+Test(examples, lagline_prospective_beats_instantaneous) {
+  const char *d = scratch("lagline");
+  sh(d, "OUT='%s' STEPS=30000 WARMUP=500 BATCH=4 sh examples/lagline/run.sh", d);
+  double start = lagline_error(d, "prospective", 0);
+  double prosp = lagline_error(d, "prospective", -1), inst = lagline_error(d, "instantaneous", -1);
+  cr_expect_float_eq(lagline_error(d, "instantaneous", 0), start, 1e-15, "same start");
+  cr_expect_lt(prosp, start / 4, "prospective: error %g, at the start %g", prosp, start);
+  cr_expect_lt(prosp, inst / 4, "prospective: error %g, instantaneous %g", prosp, inst);
+  /* the warm-up learns nothing: the first snapshot (step 100) is the initial value */
+  cr_expect_eq(value(d, "prospective/w0.npy", 0), value(d, "prospective/w0.npy", 3));
+  char plot[300];
+  snprintf(plot, sizeof plot, "%s/lagline.svg", d);
+  cr_expect_eq(access(plot, F_OK), 0, "no %s", plot);
+  done(d);
+}
+
+Test(examples, lagnet_records_errors_and_gradients) {
+  const char *d = scratch("lagnet");
+  sh(d, "OUT='%s' STEPS=2000 sh examples/lagnet/run.sh", d);
+  static const char *const files[] = {
+    "run_prospective/h1.error.npy", "run_prospective/h2.error.npy", "run_prospective/o.error.npy",
+    "run_instantaneous/h2.error.npy", "grad_prospective/grad/W1.npy", "grad_instantaneous/grad/W2.npy",
+  };
+  for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+    npy_array a = load(d, files[i]);
+    cr_expect(a.count > 0, "%s is empty", files[i]);
+    if (strstr(files[i], "error")) cr_expect_eq(a.shape[0], 2000, "%s: steps", files[i]);
+    npy_free(&a);
+  }
+  /* the reference the comparison used: vlec's adjoint, or vle_data's for h2 */
+  char a1[300], a2[300];
+  snprintf(a1, sizeof a1, "%s/run_adjoint/h2.error.npy", d);
+  snprintf(a2, sizeof a2, "%s/run_adjoint_h2/h2.error.npy", d);
+  cr_expect(access(a1, F_OK) == 0 || access(a2, F_OK) == 0, "no adjoint errors");
+  done(d);
 }

@@ -208,6 +208,37 @@ Test(plot, nan_in_recording_is_fine) {
   remove_run(dir);
 }
 
+/* Several RUN_DIRs: one panel per signal, the runs' lines in it, labelled by run. */
+Test(plot, several_runs_share_panels) {
+  char a[64], b[64];
+  snprintf(a, sizeof a, "%s", make_run());
+  snprintf(b, sizeof b, "%s", make_run());
+  char out[128];
+  snprintf(out, sizeof out, "%s/both.svg", a);
+  cr_assert_eq(plot(6, a, b, "loss", "W1", "-o", out), 0);
+  char *svg = slurp(out);
+  cr_assert_not_null(svg);
+  lint(out);
+  cr_assert_eq(count(svg, "class=\"panel\""), 2);
+  char label[128];
+  snprintf(label, sizeof label, ">%s</text>", strrchr(b, '/') + 1);       /* loss of run b */
+  cr_assert_not_null(strstr(svg, label), "%s", label);
+  snprintf(label, sizeof label, ">%s: W1[2,1]</text>", strrchr(a, '/') + 1);
+  cr_assert_not_null(strstr(svg, label), "%s", label);
+  free(svg);
+  /* a run without the recording is left out of that panel; nothing named: the first
+   * run's recordings */
+  snprintf(out, sizeof out, "%s/o.rate.npy", b);
+  cr_assert_eq(remove(out), 0);
+  snprintf(out, sizeof out, "%s/all.svg", a);
+  cr_assert_eq(plot(4, a, b, "-o", out), 0);
+  svg = slurp(out);
+  cr_assert_eq(count(svg, "class=\"panel\""), 4);
+  free(svg);
+  remove_run(a);
+  remove_run(b);
+}
+
 Test(plot, errors_in_data_exit_1) {
   char *dir = make_run();
   cr_assert_eq(plot(1, "/nonexistent/run/dir"), 1);

@@ -414,6 +414,52 @@ Test(run, grad_mode) {
   cr_assert(strstr(errbuf, "not yet supported"), "%s", errbuf);
 }
 
+/* --warmup W: the first W steps run as usual but do not learn (nor, in grad mode, add to
+ * the gradient sums); the result equals a sim held for W steps, then released. */
+Test(run, warmup_steps_without_learning) {
+  cr_assert_eq(vrun(false, "--steps", "12", "--warmup", "5", "--batch", "2", "--record", "W",
+                    "--record-every", "1", "--out", at("out"), "-q", NULL), 0, "%s", errbuf);
+  cr_assert_eq(vrun(true, "--steps", "12", "--warmup=5", "--batch", "2", "--out", at("g"), "-q",
+                    NULL), 0, "%s", errbuf);
+  npy_array w = load("out/W.npy"), pw = load("out/params/W.npy"), gw = load("g/grad/W.npy");
+  expect_shape(&w, 3, 12, 1, 1);
+  vle_model *m = mock_load(false, &err);
+  vle_sim_options o;
+  vle_sim_options_init(&o);
+  o.batch = 2;
+  vle_sim *s = vle_sim_new(m, &o, &err);
+  o.learn = false;
+  o.accumulate_grads = true;
+  vle_sim *g = vle_sim_new(m, &o, &err);
+  double w0;
+  vle_sim_get(s, "W", &w0, 1, &err);
+  double sum = 0;
+  for (int k = 0; k < 12; k++) {
+    vle_sim_hold_learning(s, k < 5);
+    vle_sim_hold_learning(g, k < 5);
+    vle_sim_step(s, 1, &err);
+    vle_sim_step(g, 1, &err);
+    double wk, gk;
+    vle_sim_get(s, "W", &wk, 1, &err);
+    vle_sim_get(g, "grad.W", &gk, 1, &err);
+    if (k >= 5) sum += 0.1 * gk;
+    cr_assert_eq(((double *)w.data)[k], wk, "step %d", k);
+    if (k < 5) cr_assert_eq(wk, w0, "no learning in the warm-up (step %d)", k);
+  }
+  cr_assert_neq(((double *)w.data)[11], w0, "learning after the warm-up");
+  cr_assert_eq(((double *)pw.data)[0], ((double *)w.data)[11]);
+  cr_assert_float_eq(((double *)gw.data)[0], sum, 1e-14, "grad sums start after the warm-up");
+  json_t *j = run_json();
+  cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "options"), "warmup")), 5);
+  json_decref(j);
+  cr_assert_eq(vrun(false, "--steps", "3", "--warmup", "-1", NULL), 2);
+  cr_assert(strstr(errbuf, "--warmup"), "%s", errbuf);
+  vle_sim_free(s);
+  vle_sim_free(g);
+  vle_model_free(m);
+  npy_free(&w); npy_free(&pw); npy_free(&gw);
+}
+
 Test(run, nan_stops_with_complete_outputs) {
   /* a huge input drives u' to 1e308 at step 4 and u past the largest double at step 5 */
   double big[10];

@@ -16,9 +16,20 @@
  *       the values of small arrays, one file a line.
  *   vle_data compare FILE.npy EXPECTED
  *       the (first) value of FILE, EXPECTED, and the relative error in percent.
+ *   vle_data get FILE.npy [--at I]
+ *       element I of FILE (flat index; negative counts from the end; default 0), in full
+ *       precision: for scripts (e.g. a parameter's value at the start of its trajectory).
+ *   vle_data mean FILE.npy [--last FRAC]
+ *       the mean of the last FRAC (default 1: all) of FILE's elements (e.g. a run's final loss).
  *   vle_data xcorr A.npy B.npy [--from K0] [--to K1] [--max-lag L]
  *       per neuron (last axis, batch element 0): the lag (steps; positive = B later than A)
  *       where the cross-correlation of A and B peaks, its value, and the gain std(B)/std(A).
+ *   vle_data adjoint G.npy OUT.npy --tau-m A0,A1,... --tau-r B0,B1,... [--dt 0.01]
+ *       the exact (continuous adjoint) errors of a GLE population from its back-propagated
+ *       error g (theory.md 4a with q = 1): e = (b/a) g + w, a dw/dt = w - (1 - b/a) g,
+ *       w(T) = 0, integrated backward in time (Euler); a = tau_m, b = tau_r per neuron.
+ *       G: [steps, n] or [batch, steps, n]. An independent reference for vlec's adjoint
+ *       where g does not depend on the scheme (examples/lagnet).
  *   vle_data cosine A.npy B.npy
  *       the cosine similarity of two arrays of the same size (e.g. two gradient estimates).
  *
@@ -259,6 +270,29 @@ static int cmd_compare(int argc, char **argv) {
   return 0;
 }
 
+static int cmd_get(int argc, char **argv) {
+  arr a = npy_load(argv[0]);
+  long at = (long)opt(argc, argv, "--at", 0);
+  if (at < 0) at += (long)a.count;
+  if (at < 0 || (size_t)at >= a.count) die("%s: %s", argv[0], "--at: no such element");
+  printf("%.17g\n", a.v[at]);
+  free(a.v);
+  return 0;
+}
+
+static int cmd_mean(int argc, char **argv) {
+  arr a = npy_load(argv[0]);
+  double frac = opt(argc, argv, "--last", 1);
+  if (!(frac > 0 && frac <= 1)) die("%s%s", "mean: --last must be in (0, 1]", "");
+  size_t n = (size_t)ceil(frac * (double)a.count), from = a.count - n;
+  if (n == 0) die("%s: %s", argv[0], "no elements");
+  double s = 0;
+  for (size_t i = from; i < a.count; i++) s += a.v[i];
+  printf("%.17g\n", s / (double)n);
+  free(a.v);
+  return 0;
+}
+
 /* Pearson correlation of a[k] and b[k + lag] over k in [k0, k1). */
 static double corr_at(const double *a, const double *b, long stride, long k0, long k1, long lag) {
   double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
@@ -311,6 +345,53 @@ static int cmd_xcorr(int argc, char **argv) {
   return 0;
 }
 
+/* The values of --name "v0,v1,..." (exactly n of them, or one that is broadcast). */
+static void opt_vec(int argc, char **argv, const char *name, double *out, long n) {
+  for (int i = 0; i + 1 < argc; i++) {
+    if (strcmp(argv[i], name)) continue;
+    const char *p = argv[i + 1];
+    long k = 0;
+    for (;;) {
+      char *end;
+      double v = strtod(p, &end);
+      if (end == p || k == n) die("%s: expected one value or one per neuron: %s", name, argv[i + 1]);
+      out[k++] = v;
+      if (*end != ',') { if (*end) die("%s: not a number list: %s", name, argv[i + 1]); break; }
+      p = end + 1;
+    }
+    if (k == 1) for (long j = 1; j < n; j++) out[j] = out[0];
+    else if (k != n) die("%s: expected one value or one per neuron: %s", name, argv[i + 1]);
+    return;
+  }
+  die("adjoint: %s is required%s", name, "");
+}
+
+static int cmd_adjoint(int argc, char **argv) {
+  arr g = npy_load(argv[0]);
+  if (g.ndim < 2 || g.ndim > 3) die("%s: %s", argv[0], "expected [steps, n] or [batch, steps, n]");
+  long batch = g.ndim == 3 ? g.shape[0] : 1, steps = g.shape[g.ndim - 2], n = g.shape[g.ndim - 1];
+  double dt = opt(argc, argv, "--dt", 0.01);
+  double *a = malloc((size_t)n * sizeof *a), *b = malloc((size_t)n * sizeof *b);
+  if (!a || !b) die("%s%s", "out of memory", "");
+  opt_vec(argc, argv, "--tau-m", a, n);
+  opt_vec(argc, argv, "--tau-r", b, n);
+  for (long j = 0; j < n; j++)
+    if (!(a[j] > 0 && b[j] > 0)) die("%s%s", "adjoint: time constants must be positive", "");
+  arr e = arr_new(g.ndim, g.shape);
+  for (long bt = 0; bt < batch; bt++)
+    for (long j = 0; j < n; j++) {
+      double w = 0;                          /* w(T) = 0 */
+      for (long k = steps - 1; k >= 0; k--) {
+        size_t i = (size_t)((bt * steps + k) * n + j);
+        e.v[i] = b[j] / a[j] * g.v[i] + w;
+        w -= dt * (w - (1 - b[j] / a[j]) * g.v[i]) / a[j];    /* one step back in time */
+      }
+    }
+  npy_save(argv[1], &e);
+  free(a); free(b); free(g.v); free(e.v);
+  return 0;
+}
+
 static int cmd_cosine(int argc, char **argv) {
   if (argc < 2) die("%s%s", "cosine: need A.npy B.npy", "");
   arr a = npy_load(argv[0]), b = npy_load(argv[1]);
@@ -327,14 +408,15 @@ int main(int argc, char **argv) {
   static const struct { const char *name; int (*fn)(int, char **); int min_args; } cmds[] = {
     { "square", cmd_square, 1 }, { "uniform", cmd_uniform, 1 }, { "delay", cmd_delay, 2 },
     { "print", cmd_print, 1 },   { "xcorr", cmd_xcorr, 2 },     { "cosine", cmd_cosine, 2 },
-    { "compare", cmd_compare, 2 },
+    { "compare", cmd_compare, 2 }, { "get", cmd_get, 1 },       { "mean", cmd_mean, 1 },
+    { "adjoint", cmd_adjoint, 2 },
   };
   for (size_t i = 0; argc >= 2 && i < sizeof cmds / sizeof cmds[0]; i++)
     if (!strcmp(argv[1], cmds[i].name)) {
       if (argc - 2 < cmds[i].min_args) break;
       return cmds[i].fn(argc - 2, argv + 2);
     }
-  fputs("usage: vle_data square|uniform|delay|print|compare|xcorr|cosine ... (see the top of vle_data.c)\n",
+  fputs("usage: vle_data square|uniform|delay|print|compare|get|mean|adjoint|xcorr|cosine ... (see the top of vle_data.c)\n",
         stderr);
   return 2;
 }
