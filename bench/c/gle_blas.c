@@ -60,6 +60,7 @@ int main(int argc, char **argv) {
     bench_args a;
     int rc = parse_args(argc, argv, &a, "gle_blas");
     if (rc) return rc;
+    if (a.npy_sum) return npy_sum_main(a.npy_count, argv + a.npy_first);
     if (a.golden) return golden_main(a.golden_dir, "blas", gle_step_blas, NULL);
     return bench_main(&a, "blas", gle_step_blas, NULL);
 }

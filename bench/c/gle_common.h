@@ -432,7 +432,9 @@ typedef struct {
     long steps;
     int reps;
     double min_time;
-    const char *dump_init;   /* directory: write the initial W1.npy, b1.npy, ... there */
+    const char *dump_init;   /* directory: write the initial W1.npy, b1.npy, ... there, and exit */
+    int npy_sum;             /* print the sum of the .npy files named after --npy-sum, and exit */
+    int npy_first, npy_count;
     int golden;
     const char *golden_dir;
 } bench_args;
@@ -440,10 +442,11 @@ typedef struct {
 static void usage(const char *prog, const char *impl) {
     fprintf(stderr,
             "usage: %s --sizes 784-300-100-10 [--batch B] [--steps N] [--reps R] [--min-time S]\n"
-            "          [--dump-init DIR]\n"
+            "          [--dump-init DIR]   (write the initial parameters as W1.npy, b1.npy, ... and exit)\n"
+            "       %s --npy-sum FILE.npy...   (sum and sum of |.| of the files: the vle hook's param_sum)\n"
             "       %s --golden [DIR]   (reproduce shared/reference/gle_p1/expected.json)\n"
             "%s GLE training step (%s). Prints one line: impl=... steps_per_s=... checksum=...\n",
-            prog, prog, impl, PREC_NAME);
+            prog, prog, prog, impl, PREC_NAME);
 }
 
 static int parse_args(int argc, char **argv, bench_args *a, const char *impl) {
@@ -462,6 +465,7 @@ static int parse_args(int argc, char **argv, bench_args *a, const char *impl) {
         else if (!strcmp(s, "--reps") && val) { a->reps = atoi(val); i++; }
         else if (!strcmp(s, "--min-time") && val) { a->min_time = atof(val); i++; }
         else if (!strcmp(s, "--dump-init") && val) { a->dump_init = val; i++; }
+        else if (!strcmp(s, "--npy-sum")) { a->npy_sum = 1; a->npy_first = i + 1; a->npy_count = argc - i - 1; return 0; }
         else if (!strcmp(s, "--golden")) {
             a->golden = 1;
             if (val && val[0] != '-') { a->golden_dir = val; i++; }
@@ -485,10 +489,27 @@ static int dump_init(const gle_net *net, const char *dir) {
     return 0;
 }
 
+/* Sum of the elements (and of their absolute values) of .npy files: lets bench/run.sh compare
+ * the parameters a vle run writes (--out DIR/params/NAME.npy) with the baselines' param_sum. */
+static int npy_sum_main(int count, char **files) {
+    double s = 0, sa = 0;
+    long total = 0;
+    for (int q = 0; q < count; q++) {
+        double *buf; int nd; long shape[4];
+        long n = npy_read(files[q], &buf, &nd, shape);
+        if (n < 0) { fprintf(stderr, "cannot read %s as a little-endian f4/f8 .npy\n", files[q]); return 1; }
+        for (long k = 0; k < n; k++) { s += buf[k]; sa += fabs(buf[k]); }
+        total += n;
+        free(buf);
+    }
+    printf("npy_sum=%.17g npy_abssum=%.17g count=%ld\n", s, sa, total);
+    return 0;
+}
+
 /* The timing protocol shared by the C baselines (the Python ones do the same):
  * every repetition starts from the same initial state and runs `steps` steps; the first is a
  * warm-up and is not timed; then at least `reps` timed repetitions and until `min_time`
- * seconds have been spent (at most 50). Report the best. The checksum is that of the state after
+ * seconds have been spent (at most 1000 repetitions). Report the best. The checksum is that of the state after
  * `steps` steps, identical for every repetition. */
 typedef void (*step_fn)(gle_net *net, void *ws);
 
@@ -497,7 +518,10 @@ static int bench_main(const bench_args *a, const char *impl, step_fn step, void 
     net_alloc(&net, a->L, a->sizes, a->B);
     bench_io *io = bench_io_new(a->sizes[0], a->sizes[a->L - 1]);
     bench_init(&net, io);
-    if (a->dump_init && dump_init(&net, a->dump_init)) { fprintf(stderr, "cannot write %s\n", a->dump_init); return 1; }
+    if (a->dump_init) {
+        if (dump_init(&net, a->dump_init)) { fprintf(stderr, "cannot write %s\n", a->dump_init); return 1; }
+        return 0;
+    }
     void *ws = ws_new ? ws_new(&net) : NULL;
     double best = 1e300;
     double spent = 0;
@@ -509,7 +533,7 @@ static int bench_main(const bench_args *a, const char *impl, step_fn step, void 
         if (rep > 0) {                   /* rep 0: warm-up */
             spent += el;
             if (el < best) best = el;
-            if ((rep >= a->reps && spent >= a->min_time) || rep >= 50) break;
+            if ((rep >= a->reps && spent >= a->min_time) || rep >= 1000) break;
         }
     }
     checksum_t c = net_checksum(&net);

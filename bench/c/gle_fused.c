@@ -200,6 +200,7 @@ int main(int argc, char **argv) {
     bench_args a;
     int rc = parse_args(argc, argv, &a, "gle_fused");
     if (rc) return rc;
+    if (a.npy_sum) return npy_sum_main(a.npy_count, argv + a.npy_first);
     if (a.golden) return golden_main(a.golden_dir, "fused", gle_step_fused, NULL);
     return bench_main(&a, "fused", gle_step_fused, NULL);
 }
