@@ -43,13 +43,17 @@ static double sweep(real *restrict w, const real *restrict x, size_t rows, int m
             for (int j = 0; j < m; j++) wi[j] += c * x[j];
         }
     } else {
-        real s = 0;
-        for (size_t i = 0; i < rows; i++) {
-            const real *restrict wi = w + i * m;
-#pragma omp simd reduction(+ : s)
-            for (int j = 0; j < m; j++) s += wi[j] * x[j];
+        /* four rows at a time, as the fused sweep does: four independent FMA chains, so the loop
+         * is limited by loads, not by the latency of one accumulator (rows is a multiple of 4) */
+        real s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (size_t i = 0; i < rows; i += 4) {
+            const real *restrict w0 = w + i * m, *restrict w1 = w0 + m, *restrict w2 = w1 + m, *restrict w3 = w2 + m;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+            for (int j = 0; j < m; j++) {
+                s0 += w0[j] * x[j]; s1 += w1[j] * x[j]; s2 += w2[j] * x[j]; s3 += w3[j] * x[j];
+            }
         }
-        sink += s;
+        sink += s0 + s1 + s2 + s3;
     }
     return now_s() - t0;
 }
@@ -58,6 +62,7 @@ static double sweep(real *restrict w, const real *restrict x, size_t rows, int m
  * repeated until at least `min_time` seconds and 5 sweeps. */
 static double best_sweep(size_t count, int m, int rw, double min_time) {
     size_t rows = (count + m - 1) / m;
+    rows = (rows + 3) & ~(size_t)3;
     real *w = xcalloc(rows * m, sizeof(real));
     real *x = xcalloc(m, sizeof(real));
     for (size_t q = 0; q < rows * m; q++) w[q] = (real)(q % 7) * (real)0.1;
