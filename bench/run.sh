@@ -3,10 +3,11 @@
 # the same thing, and print one table (bench/README.md explains the columns).
 #
 #   bench/run.sh [--quick] [--runs N] [--sizes 100-100-10,...] [--batches 1,100] [--precs f64,f32]
-#                [--impls fused,blas,numpy,torch,vle] [--no-build] [--no-golden]
+#                [--impls fused,blas,numpy,torch,brian2,vle] [--no-build] [--no-golden]
 #
 # Needs gcc; optional: libopenblas-dev (BLAS column, limits), Debian's python3-numpy and
-# python3-torch under /usr/bin/python3 (NumPy/PyTorch columns), $VLEC (vle column: see the VLE
+# python3-torch, python3-brian under /usr/bin/python3 (NumPy/PyTorch/Brian2 columns; Brian2 only
+# at batch 1 in f64, and not in --quick mode: it is slow to start), $VLEC (vle column: see the VLE
 # HOOK section below). A missing one prints n/a. Exit status: 0, or 1 when a golden check or a
 # checksum comparison failed. Timings are never a pass/fail criterion.
 set -u
@@ -27,7 +28,8 @@ RUNS=1
 SIZES="2-3-3-2,100-100-10,784-300-100-10,1000-1000-1000"
 BATCHES="1,100"
 PRECS="f64,f32"
-IMPLS="fused,blas,numpy,torch,vle"
+IMPLS="fused,blas,numpy,torch,brian2,vle"
+IMPLS_SET=0
 DO_BUILD=1
 DO_GOLDEN=1
 while [ $# -gt 0 ]; do
@@ -37,7 +39,7 @@ while [ $# -gt 0 ]; do
     --sizes) SIZES=$2; shift ;;
     --batches) BATCHES=$2; shift ;;
     --precs) PRECS=$2; shift ;;
-    --impls) IMPLS=$2; shift ;;
+    --impls) IMPLS=$2; IMPLS_SET=1; shift ;;
     --no-build) DO_BUILD=0 ;;
     --no-golden) DO_GOLDEN=0 ;;
     -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
@@ -45,6 +47,9 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+
+# Brian2 takes ~10-30 s to start and runs at ~100 steps/s: not in --quick unless asked for
+[ $QUICK = 1 ] && [ $IMPLS_SET = 0 ] && IMPLS="fused,blas,numpy,torch,vle"
 
 mkdir -p "$BUILD" "$RESDIR"
 LOG=$RESDIR/log.txt
@@ -75,10 +80,11 @@ fi
 [ -x "$BUILD/gle_blas_f64" ] && HAVE_BLAS=1
 [ -x "$BUILD/gle_fused_f64" ] || { echo "run.sh: $BUILD/gle_fused_f64 missing (drop --no-build)" >&2; exit 1; }
 
-HAVE_NUMPY=0; HAVE_TORCH=0
+HAVE_NUMPY=0; HAVE_TORCH=0; HAVE_BRIAN=0
 if [ -x "$PY" ]; then
     "$PY" -c "import numpy" 2>/dev/null && HAVE_NUMPY=1
     [ $HAVE_NUMPY = 1 ] && "$PY" -c "import torch" 2>/dev/null && HAVE_TORCH=1
+    [ $HAVE_NUMPY = 1 ] && has_impl brian2 && "$PY" -c "import brian2" 2>/dev/null && HAVE_BRIAN=1
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -92,6 +98,7 @@ impl_cmd() {
     blas) [ $HAVE_BLAS = 1 ] && echo "$BUILD/gle_blas_$prec" ;;
     numpy) [ $HAVE_NUMPY = 1 ] && echo "$PY $HERE/py/gle_numpy.py $f32" ;;
     torch) [ $HAVE_TORCH = 1 ] && echo "$PY $HERE/py/gle_torch.py $f32" ;;
+    brian2) [ $HAVE_BRIAN = 1 ] && [ "$prec" = f64 ] && echo "$PY $HERE/py/gle_brian.py" ;;
     esac
     return 0
 }
@@ -197,7 +204,7 @@ run_vle() { # sizes B prec N -> a result line, or nothing
 # ---------------------------------------------------------------------------------------------
 GOLDEN_SUMMARY=""
 if [ $DO_GOLDEN = 1 ]; then
-    for impl in fused blas numpy torch; do
+    for impl in fused blas numpy torch brian2; do
         has_impl $impl || continue
         cmd=$(impl_cmd $impl f64)
         [ -n "$cmd" ] || continue
@@ -240,7 +247,7 @@ for prec in ${PRECS//,/ }; do
             N=$(steps_for "$sizes" "$B")
             echo "run.sh: $sizes B=$B $prec N=$N" >&2
             ref=""
-            for impl in fused blas numpy torch vle; do
+            for impl in fused blas numpy torch brian2 vle; do
                 has_impl $impl || [ $impl = fused ] || continue
                 if [ $impl = vle ]; then
                     line=$(run_vle "$sizes" "$B" "$prec" "$N")
@@ -248,7 +255,10 @@ for prec in ${PRECS//,/ }; do
                     cmd=$(impl_cmd $impl $prec)
                     [ -n "$cmd" ] || continue
                     opts=$C_OPTS
-                    case $impl in numpy | torch) opts=$PY_OPTS ;; esac
+                    case $impl in
+                    numpy | torch) opts=$PY_OPTS ;;
+                    brian2) [ "$B" = 1 ] || continue; opts="--reps 1 --min-time 0" ;;
+                    esac
                     line=$(best_of "$cmd --sizes $sizes --batch $B --steps $N $opts")
                 fi
                 [ -n "$line" ] || continue
@@ -287,6 +297,8 @@ done
     [ $VLE_OK = 1 ] || echo "# vle: n/a (set VLEC to a vlec whose 'run' works; see the VLE HOOK in bench/run.sh)"
     [ $HAVE_NUMPY = 1 ] || echo "# numpy: n/a ($PY cannot import numpy: apt-get install python3-numpy)"
     [ $HAVE_TORCH = 1 ] || echo "# torch: n/a ($PY cannot import torch: apt-get install python3-torch)"
+    if [ $HAVE_BRIAN = 1 ]; then echo "# brian2: batch 1, f64 only (numpy code generation)"
+    elif has_impl brian2; then echo "# brian2: n/a ($PY cannot import brian2: apt-get install python3-brian)"; fi
     awk '
     function fmt(x) { if (x == "") return "n/a"; if (x + 0 >= 100) return sprintf("%d", x + 0.5); return sprintf("%.3g", x) }
     function key(s, b, p) { return s "|" b "|" p }
@@ -303,10 +315,10 @@ done
         sps[k, f["impl"]] = f["steps_per_s"]; chk[k, f["impl"]] = f["check"]
     }
     END {
-        n = split("fused blas numpy torch vle", im, " ")
-        split("fused C|BLAS C|NumPy|PyTorch|vle", hd, "|")
+        n = split("fused blas numpy torch brian2 vle", im, " ")
+        split("fused C|BLAS C|NumPy|PyTorch|Brian2|vle", hd, "|")
         printf "%-16s %4s %4s %5s", "network", "B", "prec", "N"
-        for (j = 1; j <= n; j++) printf " | %-17s", hd[j]
+        for (j = 1; j <= n; j++) printf " | %-16s", hd[j]
         printf " | %-14s | %s\n", "bound (by)", "fused/bound"
         for (q = 1; q <= nk; q++) {
             k = order[q]; split(k, p, "|")
@@ -317,9 +329,10 @@ done
                 if (v ~ /\*$/) { star = "*"; sub(/\*$/, "", v) }
                 if (v == "") cell = "n/a"
                 else if (im[j] == "fused") cell = fmt(v)
-                else cell = sprintf("%s%s x%.2g", fmt(v), star, v / ref)
+                else if (v / ref >= 0.095) cell = sprintf("%s%s x%.2f", fmt(v), star, v / ref)
+                else cell = sprintf("%s%s x%.1g", fmt(v), star, v / ref)
                 if (chk[k, im[j]] == "BAD") cell = cell " !"
-                printf " | %-17s", cell
+                printf " | %-16s", cell
             }
             if (k in bound) printf " | %-14s | %.0f%%\n", fmt(bound[k]) " (" by[k] ")", 100 * ref / bound[k]
             else printf " | %-14s | \n", "n/a"

@@ -39,11 +39,15 @@ class Spec:
     {'tanh', 'sigmoid', 'linear'}; tau_m[p], tau_r[p] float64 vectors; W[p] (n_p x n_{p-1}),
     b[p] float64; input_fn(t), target_fn(t) -> float64 vectors."""
 
-    def __init__(self, sizes, phis, tau_m, tau_r, W, b, dt, gamma, beta, eta, input_fn, target_fn):
+    def __init__(self, sizes, phis, tau_m, tau_r, W, b, dt, gamma, beta, eta, input_fn, target_fn,
+                 x_sin, y_sin):
         self.sizes, self.phis, self.tau_m, self.tau_r = sizes, phis, tau_m, tau_r
         self.W, self.b = W, b
         self.dt, self.gamma, self.beta, self.eta = dt, gamma, beta, eta
         self.input_fn, self.target_fn = input_fn, target_fn
+        # the same streams as (amplitude, frequency, phase) vectors of a * sin(w t + p), for
+        # implementations that need them as equations (Brian2)
+        self.x_sin, self.y_sin = x_sin, y_sin
 
 
 def bench_spec(sizes):
@@ -68,7 +72,8 @@ def bench_spec(sizes):
     wx, px = np.linspace(0.5, 2.0, nx), np.linspace(0.0, 3.0, nx)
     wy, py = np.linspace(0.3, 1.1, ny), np.linspace(1.0, 2.0, ny)
     return Spec(sizes, phis, tau_m, tau_r, W, b, BENCH_DT, BENCH_GAMMA, BENCH_BETA, BENCH_ETA,
-                lambda t: np.sin(wx * t + px), lambda t: 0.5 * np.sin(wy * t + py))
+                lambda t: np.sin(wx * t + px), lambda t: 0.5 * np.sin(wy * t + py),
+                (np.ones(nx), wx, px), (np.full(ny, 0.5), wy, py))
 
 
 def golden_spec(d):
@@ -80,7 +85,10 @@ def golden_spec(d):
                 [None, np.array([0.3, 0.1, 0.9, 0.05]), np.array([0.5, 0.5])],
                 W, b, 0.02, 0.1, 1.0, 0.05,
                 lambda t: np.array([math.sin(2.0 * t), math.cos(0.5 * t), 0.3]),
-                lambda t: np.array([0.4 * math.sin(2.0 * t - 0.3), 0.2 * math.cos(0.9 * t)]))
+                lambda t: np.array([0.4 * math.sin(2.0 * t - 0.3), 0.2 * math.cos(0.9 * t)]),
+                # cos(a) = sin(a + pi/2), 0.3 = sin(asin 0.3): equal to within an ulp
+                (np.ones(3), np.array([2.0, 0.5, 0.0]), np.array([0.0, math.pi / 2, math.asin(0.3)])),
+                (np.array([0.4, 0.2]), np.array([2.0, 0.9]), np.array([-0.3, math.pi / 2])))
 
 
 def parse_args(impl):
@@ -120,11 +128,19 @@ def bench_main(impl, make_net, args):
     sizes = [int(s) for s in args.sizes.replace("x", "-").split("-")]
     spec = bench_spec(sizes)
     best, spent, rep = float("inf"), 0.0, 0
+    net = None
     while True:
-        net = make_net(spec, args.batch, args.f32)
+        # a fresh network per repetition, or reset() where building one is costly (Brian2)
+        if net is not None and hasattr(net, "reset"):
+            net.reset()
+        else:
+            net = make_net(spec, args.batch, args.f32)
         t0 = time.perf_counter()
-        for k in range(args.steps):
-            net.step(k)
+        if hasattr(net, "run"):   # runs all steps in one call (Brian2)
+            net.run(args.steps)
+        else:
+            for k in range(args.steps):
+                net.step(k)
         el = time.perf_counter() - t0
         if rep > 0:
             spent += el
