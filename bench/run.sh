@@ -4,6 +4,8 @@
 #
 #   bench/run.sh [--quick] [--runs N] [--sizes 100-100-10,...] [--batches 1,100] [--precs f64,f32]
 #                [--impls fused,blas,numpy,torch,brian2,vle] [--no-build] [--no-golden]
+#   bench/run.sh --table-from RAW1,RAW2,...   (no measuring: the table of earlier runs'
+#                results/raw.txt files, best steps/s of each cell; for a shared machine)
 #
 # Needs gcc; optional: libopenblas-dev (BLAS column, limits), Debian's python3-numpy and
 # python3-torch, python3-brian under /usr/bin/python3 (NumPy/PyTorch/Brian2 columns; Brian2 only
@@ -32,6 +34,7 @@ IMPLS="fused,blas,numpy,torch,brian2,vle"
 IMPLS_SET=0
 DO_BUILD=1
 DO_GOLDEN=1
+TABLE_FROM=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) QUICK=1 ;;
@@ -42,7 +45,8 @@ while [ $# -gt 0 ]; do
     --impls) IMPLS=$2; IMPLS_SET=1; shift ;;
     --no-build) DO_BUILD=0 ;;
     --no-golden) DO_GOLDEN=0 ;;
-    -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+    --table-from) TABLE_FROM=$2; shift ;;
+    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -58,6 +62,88 @@ RAW=$RESDIR/raw.txt
 : >"$RAW"
 FAILED=0
 has_impl() { case ",$IMPLS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+
+# ---------------------------------------------------------------------------------------------
+# The table (from raw result files; a cell seen several times keeps its best steps/s)
+# ---------------------------------------------------------------------------------------------
+print_table() {
+{
+    echo "# GLE training step, steps/s (x = ratio to the fused C baseline); one thread each"
+    echo "# machine: $(nproc --all) cores, $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)," \
+        "AVX2 $(grep -qw avx2 /proc/cpuinfo && echo yes || echo no), gcc $($CC -dumpversion)," \
+        "load avg $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ)"
+    [ -n "$GOLDEN_SUMMARY" ] && echo "# golden check (shared/reference/gle_p1, 1e-10):$GOLDEN_SUMMARY"
+    [ $VLE_OK = 1 ] || echo "# vle: n/a (set VLEC to a vlec whose 'run' works; see the VLE HOOK in bench/run.sh)"
+    [ $HAVE_NUMPY = 1 ] || echo "# numpy: n/a ($PY cannot import numpy: apt-get install python3-numpy)"
+    [ $HAVE_TORCH = 1 ] || echo "# torch: n/a ($PY cannot import torch: apt-get install python3-torch)"
+    if [ $HAVE_BRIAN = 1 ]; then echo "# brian2: batch 1, f64 only (numpy code generation)"
+    elif has_impl brian2; then echo "# brian2: n/a ($PY cannot import brian2: apt-get install python3-brian)"; fi
+    awk '
+    function fmt(x) { if (x == "") return "n/a"; if (x + 0 >= 100) return sprintf("%d", x + 0.5); return sprintf("%.3g", x) }
+    function key(s, b, p) { return s "|" b "|" p }
+    $1 == "limit" {
+        for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+        k = key(f["sizes"], f["batch"], f["prec"])
+        if (!(k in bound) || f["bound_steps_per_s"] + 0 > bound[k] + 0) { bound[k] = f["bound_steps_per_s"]; by[k] = f["bound_by"] }
+    }
+    $1 == "row" {
+        delete f
+        for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+        k = key(f["sizes"], f["batch"], f["prec"])
+        if (!(k in seen)) { seen[k] = 1; order[++nk] = k; steps[k] = f["steps"] }
+        v = f["steps_per_s"]; vv = v; sub(/\*$/, "", vv); old = sps[k, f["impl"]]; sub(/\*$/, "", old)
+        if (old == "" || vv + 0 > old + 0) sps[k, f["impl"]] = v
+        if (chk[k, f["impl"]] != "BAD") chk[k, f["impl"]] = f["check"]
+    }
+    END {
+        n = split("fused blas numpy torch brian2 vle", im, " ")
+        split("fused C|BLAS C|NumPy|PyTorch|Brian2|vle", hd, "|")
+        printf "%-16s %4s %4s %5s", "network", "B", "prec", "N"
+        for (j = 1; j <= n; j++) printf " | %-16s", hd[j]
+        printf " | %-14s | %s\n", "bound (by)", "fused/bound"
+        for (q = 1; q <= nk; q++) {
+            k = order[q]; split(k, p, "|")
+            printf "%-16s %4s %4s %5s", p[1], p[2], p[3], steps[k]
+            ref = sps[k, "fused"]
+            for (j = 1; j <= n; j++) {
+                v = sps[k, im[j]]; star = ""
+                if (v ~ /\*$/) { star = "*"; sub(/\*$/, "", v) }
+                if (v == "") cell = "n/a"
+                else if (im[j] == "fused") cell = fmt(v)
+                else if (v / ref >= 0.095) cell = sprintf("%s%s x%.2f", fmt(v), star, v / ref)
+                else cell = sprintf("%s%s x%.1g", fmt(v), star, v / ref)
+                if (chk[k, im[j]] == "BAD") cell = cell " !"
+                printf " | %-16s", cell
+            }
+            if (k in bound) printf " | %-14s | %.0f%%\n", fmt(bound[k]) " (" by[k] ")", 100 * ref / bound[k]
+            else printf " | %-14s | \n", "n/a"
+        }
+    }' "$@"
+    echo "# checksums: every implementation's state and parameters after N steps agree with fused C" \
+        "(|diff| <= tol * sum|.|, tol 1e-9 f64, 1e-4 f32) unless marked '!' (details: $LOG)"
+    echo "# bound: min(one read+write sweep over all weights at the measured cache/memory bandwidth," \
+        "flops per step at the best measured OpenBLAS GEMM rate); bench/c/limits.c"
+    if [ $HAVE_BLAS = 1 ]; then
+        echo "# limits measured: $(grep -h '^gemm' "$@" | sed 's/^gemm //' | tr '\n' ' ')"
+        awk '$1=="limit" && $0 ~ /batch=1 / {
+                for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+                printf "#   %s %s: weights %.3g MB, read %s GB/s, read+write %s GB/s, 3-pass (BLAS-style) bound %.4g steps/s\n",
+                    f["prec"], f["sizes"], f["weight_bytes"] / 1e6, f["read_GBps"], f["rw_GBps"], f["mem3_steps_per_s"] }
+             $1=="limit" && $0 !~ /batch=1 / {
+                for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+                printf "#   %s %s B=%s: the step'"'"'s GEMMs alone (OpenBLAS) %.4g steps/s\n",
+                    f["prec"], f["sizes"], f["batch"], f["gemm_only_steps_per_s"] }' "$@"
+    fi
+    echo "# '*': vle timed by wall clock including JIT compilation (no steps/s in run.json)"
+} | tee "$RESDIR/table.txt"
+}
+
+if [ -n "$TABLE_FROM" ]; then
+    HAVE_BLAS=1; HAVE_NUMPY=1; HAVE_TORCH=1; HAVE_BRIAN=1; VLE_OK=1; GOLDEN_SUMMARY=""; CC=${CC:-gcc}
+    # shellcheck disable=SC2086
+    print_table ${TABLE_FROM//,/ } | grep -v '^# machine' | grep -v "^# '\*'"
+    exit 0
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Build
@@ -285,76 +371,7 @@ for prec in ${PRECS//,/ }; do
     done
 done
 
-# ---------------------------------------------------------------------------------------------
-# The table
-# ---------------------------------------------------------------------------------------------
-{
-    echo "# GLE training step, steps/s (x = ratio to the fused C baseline); one thread each"
-    echo "# machine: $(nproc --all) cores, $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)," \
-        "AVX2 $(grep -qw avx2 /proc/cpuinfo && echo yes || echo no), gcc $($CC -dumpversion)," \
-        "load avg $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ)"
-    [ -n "$GOLDEN_SUMMARY" ] && echo "# golden check (shared/reference/gle_p1, 1e-10):$GOLDEN_SUMMARY"
-    [ $VLE_OK = 1 ] || echo "# vle: n/a (set VLEC to a vlec whose 'run' works; see the VLE HOOK in bench/run.sh)"
-    [ $HAVE_NUMPY = 1 ] || echo "# numpy: n/a ($PY cannot import numpy: apt-get install python3-numpy)"
-    [ $HAVE_TORCH = 1 ] || echo "# torch: n/a ($PY cannot import torch: apt-get install python3-torch)"
-    if [ $HAVE_BRIAN = 1 ]; then echo "# brian2: batch 1, f64 only (numpy code generation)"
-    elif has_impl brian2; then echo "# brian2: n/a ($PY cannot import brian2: apt-get install python3-brian)"; fi
-    awk '
-    function fmt(x) { if (x == "") return "n/a"; if (x + 0 >= 100) return sprintf("%d", x + 0.5); return sprintf("%.3g", x) }
-    function key(s, b, p) { return s "|" b "|" p }
-    $1 == "limit" {
-        for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-        k = key(f["sizes"], f["batch"], f["prec"]); bound[k] = f["bound_steps_per_s"]; by[k] = f["bound_by"]
-        gemm[k] = f["gemm_only_steps_per_s"]
-    }
-    $1 == "row" {
-        delete f
-        for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-        k = key(f["sizes"], f["batch"], f["prec"])
-        if (!(k in seen)) { seen[k] = 1; order[++nk] = k; steps[k] = f["steps"] }
-        sps[k, f["impl"]] = f["steps_per_s"]; chk[k, f["impl"]] = f["check"]
-    }
-    END {
-        n = split("fused blas numpy torch brian2 vle", im, " ")
-        split("fused C|BLAS C|NumPy|PyTorch|Brian2|vle", hd, "|")
-        printf "%-16s %4s %4s %5s", "network", "B", "prec", "N"
-        for (j = 1; j <= n; j++) printf " | %-16s", hd[j]
-        printf " | %-14s | %s\n", "bound (by)", "fused/bound"
-        for (q = 1; q <= nk; q++) {
-            k = order[q]; split(k, p, "|")
-            printf "%-16s %4s %4s %5s", p[1], p[2], p[3], steps[k]
-            ref = sps[k, "fused"]
-            for (j = 1; j <= n; j++) {
-                v = sps[k, im[j]]; star = ""
-                if (v ~ /\*$/) { star = "*"; sub(/\*$/, "", v) }
-                if (v == "") cell = "n/a"
-                else if (im[j] == "fused") cell = fmt(v)
-                else if (v / ref >= 0.095) cell = sprintf("%s%s x%.2f", fmt(v), star, v / ref)
-                else cell = sprintf("%s%s x%.1g", fmt(v), star, v / ref)
-                if (chk[k, im[j]] == "BAD") cell = cell " !"
-                printf " | %-16s", cell
-            }
-            if (k in bound) printf " | %-14s | %.0f%%\n", fmt(bound[k]) " (" by[k] ")", 100 * ref / bound[k]
-            else printf " | %-14s | \n", "n/a"
-        }
-    }' "$RAW"
-    echo "# checksums: every implementation's state and parameters after N steps agree with fused C" \
-        "(|diff| <= tol * sum|.|, tol 1e-9 f64, 1e-4 f32) unless marked '!' (details: $LOG)"
-    echo "# bound: min(one read+write sweep over all weights at the measured cache/memory bandwidth," \
-        "flops per step at the best measured OpenBLAS GEMM rate); bench/c/limits.c"
-    if [ $HAVE_BLAS = 1 ]; then
-        echo "# limits measured: $(grep -h '^gemm' "$RAW" | sed 's/^gemm //' | tr '\n' ' ')"
-        awk '$1=="limit" && $0 ~ /batch=1 / {
-                for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-                printf "#   %s %s: weights %.3g MB, read %s GB/s, read+write %s GB/s, 3-pass (BLAS-style) bound %.4g steps/s\n",
-                    f["prec"], f["sizes"], f["weight_bytes"] / 1e6, f["read_GBps"], f["rw_GBps"], f["mem3_steps_per_s"] }
-             $1=="limit" && $0 !~ /batch=1 / {
-                for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-                printf "#   %s %s B=%s: the step'"'"'s GEMMs alone (OpenBLAS) %.4g steps/s\n",
-                    f["prec"], f["sizes"], f["batch"], f["gemm_only_steps_per_s"] }' "$RAW"
-    fi
-    echo "# '*': vle timed by wall clock including JIT compilation (no steps/s in run.json)"
-} | tee "$RESDIR/table.txt"
+print_table "$RAW"
 
 [ $FAILED = 0 ] || echo "run.sh: a golden check or checksum comparison FAILED (see $LOG)" >&2
 exit $FAILED
