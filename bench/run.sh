@@ -278,7 +278,8 @@ run_vle() { # sizes B prec N -> a result line, or nothing
         best=$(awk -v a="$best" -v b="$sps" 'BEGIN{print (b>a)?b:a}')
     done
     local psum
-    psum=$("$BUILD/gle_fused_$prec" --npy-sum "$work"/out/params/*.npy 2>>"$LOG") || psum=""
+    # the weights and biases (W*, b*): the time constants are parameters too, but fixed here
+    psum=$("$BUILD/gle_fused_$prec" --npy-sum "$work"/out/params/[Wb]*.npy 2>>"$LOG") || psum=""
     rm -rf "$work"
     echo "impl=vle prec=$prec sizes=$sizes batch=$B steps=$N steps_per_s=$best$mark" \
         "param_sum=$(kv "$psum" npy_sum) param_abssum=$(kv "$psum" npy_abssum)"
