@@ -38,6 +38,9 @@ typedef struct rn_run {
   int nrecs;
   double *scratch;            /* batch reals (means) */
   int64_t k0;                 /* step index the run starts at (0, or a loaded state's) */
+  int64_t window;             /* adjoint windows of this many steps; 0: none (local scheme,
+                                 or adjoint with nothing to learn or estimate) */
+  vle_adjoint_plan plan;      /* the first window's memory plan (run.json) */
   int64_t steps_planned, steps_run;
   double t_start, wall, last_progress, loss_sum;
   int64_t loss_n;

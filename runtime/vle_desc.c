@@ -174,7 +174,7 @@ static int parse_buffers(dp *p, json_t *root) {
 }
 
 static const char *kernel_names[VK_COUNT] = { "init", "streams", "step_inst", "step_prosp",
-                                              "step_free", "grads" };
+                                              "step_free", "grads", "back_adj" };
 
 static int parse_kernels(dp *p, json_t *root) {
   json_t *a = json_object_get(root, "kernels");

@@ -63,7 +63,7 @@ static int vs_layout(vle_sim *s, vle_error *err) {
   return 0;
 }
 
-static int vs_state_alloc(vle_sim *s, vle_sim_state *st, vle_error *err) {
+int vs_state_alloc(vle_sim *s, vle_sim_state *st, vle_error *err) {
   st->mem = aligned_alloc(VS_ALIGN, s->mem_size);
   st->bufs = calloc((size_t)s->m->nbufs, sizeof *st->bufs);
   st->opt_t = calloc((size_t)s->m->nlearn + 1, sizeof *st->opt_t);
@@ -74,7 +74,7 @@ static int vs_state_alloc(vle_sim *s, vle_sim_state *st, vle_error *err) {
   return 0;
 }
 
-static void vs_state_free(vle_sim_state *st) {
+void vs_state_free(vle_sim_state *st) {
   free(st->mem);
   free(st->bufs);
   free(st->opt_t);
@@ -94,6 +94,7 @@ void vle_sim_free(vle_sim *s) {
   if (!s) return;
   vs_state_free(&s->st);
   vs_state_free(&s->snap);
+  va_free(&s->adj);
   for (int i = 0; s->feed && i < s->m->nbufs; i++) free(s->feed[i]);
   free(s->feed);
   free(s->count);
@@ -119,9 +120,10 @@ static int vs_scheme(vle_sim *s, const char *errors, vle_error *err) {
     if (!s->step_fn)
       return vle_fail(err, "model '%s' has no kernel %s for errors=%s", m->name,
                       vd_kernel_name(schemes[i].kernel), errors);
-    if (schemes[i].kernel == VK_FREE && (s->learn || s->acc))
-      return vle_fail(err, "errors=adjoint: the backward (adjoint) pass is not yet supported; "
-                      "only its forward pass runs, with learning off");
+    if (schemes[i].kernel == VK_FREE && (s->learn || s->acc) && !m->kernels[VK_BACK_ADJ])
+      return vle_fail(err, "model '%s' has no kernel back_adj (the exact adjoint was not derived "
+                      "for it): errors=adjoint can only run its forward pass, with learning off "
+                      "(--no-learn) and no gradients", m->name);
     return 0;
   }
   return vle_fail(err, "unknown error scheme '%s' (expected prospective, instantaneous or "
@@ -136,6 +138,7 @@ static int vs_apply_options(vle_sim *s, const vle_sim_options *o, vle_error *err
   s->learn = o->learn && m->nlearn > 0;
   s->acc = o->accumulate_grads;
   s->check_every = o->check_every < 0 ? 0 : o->check_every;
+  s->adj.limit = o->adjoint_memory ? o->adjoint_memory : VLE_ADJOINT_MEMORY_DEFAULT;
   if (o->batch < 0 || s->batch > (1L << 24))
     return vle_fail(err, "batch %ld: expected 1 to 16777216", o->batch);
   for (size_t i = 0; i < o->nsets; i++) {          /* settings first: dt may be --set */
@@ -327,13 +330,13 @@ vle_sim *vle_sim_new(const vle_model *m, const vle_sim_options *o, vle_error *er
 
 /* ---- stepping --------------------------------------------------------------------------- */
 
-static void vs_apply_feeds(vle_sim *s) {
+static void vs_apply_feeds(vle_sim *s, vle_sim_state *st) {
   for (int i = 0; i < s->m->nbufs; i++)
     if (s->feed[i])
-      for (size_t k = 0; k < s->count[i]; k++) re_set(s->st.bufs[i], k, s->m->es, s->feed[i][k]);
+      for (size_t k = 0; k < s->count[i]; k++) re_set(st->bufs[i], k, s->m->es, s->feed[i][k]);
 }
 
-static void vs_learn(vle_sim *s) {
+void vs_learn(vle_sim *s) {
   const vle_model *m = s->m;
   vle_sim_state *st = &s->st;
   for (int g = 0; g < m->nlearn; g++) st->opt_t[g]++;
@@ -352,7 +355,7 @@ static void vs_learn(vle_sim *s) {
   }
 }
 
-static void vs_accumulate(vle_sim *s) {
+void vs_accumulate(vle_sim *s) {
   const vle_model *m = s->m;
   double *sum = vs_gsum_mem(s, &s->st);
   for (int p = 0; p < m->nparams; p++) {
@@ -363,30 +366,41 @@ static void vs_accumulate(vle_sim *s) {
   }
 }
 
-static void vs_swap_pairs(vle_sim *s) {
+void vs_streams(vle_sim *s, vle_sim_state *st) {
+  const vle_model *m = s->m;
+  re_set(st->bufs[m->sig_t], 0, m->es, (double)st->step * s->dt);
+  if (m->kernels[VK_STREAMS]) m->kernels[VK_STREAMS](NULL, st->bufs, s->batch);
+  vs_apply_feeds(s, st);
+}
+
+void vs_forward(vle_sim *s, vle_sim_state *st) {
+  vs_streams(s, st);
+  s->step_fn(NULL, st->bufs, s->batch);
+}
+
+void vs_advance(vle_sim *s, vle_sim_state *st) {
   for (int i = 0; i < s->m->nbufs; i++) {
     if (s->m->bufs[i].role != VLE_ROLE_PUB) continue;
     int j = s->m->bufs[i].pair;
-    void *t = s->st.bufs[i];
-    s->st.bufs[i] = s->st.bufs[j];
-    s->st.bufs[j] = t;
+    void *t = st->bufs[i];
+    st->bufs[i] = st->bufs[j];
+    st->bufs[j] = t;
   }
+  st->step++;
 }
 
-/* One step of docs/abi.md. */
+/* One step of docs/abi.md. The local schemes learn (or accumulate) every step; the adjoint's
+ * forward pass (step_free, e = 0) has no gradient here: a window's sweep computes it. */
 static void vs_step_once(vle_sim *s) {
   const vle_model *m = s->m;
-  void *const *bufs = s->st.bufs;
-  double t = (double)s->st.step * s->dt;
-  re_set(bufs[m->sig_t], 0, m->es, t);
-  if (m->kernels[VK_STREAMS]) m->kernels[VK_STREAMS](NULL, bufs, s->batch);
-  vs_apply_feeds(s);
-  s->step_fn(NULL, bufs, s->batch);
-  if ((s->learn || s->acc) && m->kernels[VK_GRADS]) m->kernels[VK_GRADS](NULL, bufs, s->batch);
-  if (s->acc) vs_accumulate(s);
-  if (s->learn) vs_learn(s);
-  vs_swap_pairs(s);
-  s->st.step++;
+  bool local = s->step_fn != m->kernels[VK_FREE];
+  if (s->adj.open) va_before_step(s);
+  vs_forward(s, &s->st);
+  if (s->adj.open) va_after_step(s);
+  if (local && (s->learn || s->acc) && m->kernels[VK_GRADS]) m->kernels[VK_GRADS](NULL, s->st.bufs, s->batch);
+  if (local && s->acc) vs_accumulate(s);
+  if (local && s->learn) vs_learn(s);
+  vs_advance(s, &s->st);
 }
 
 static bool vs_checked_role(vle_role r) {
@@ -415,31 +429,41 @@ static size_t vs_first_nonfinite(const void *p, size_t n, size_t es) {
   return i;
 }
 
+int vs_check_buffer(const vle_sim *s, const vle_sim_state *st, int b, const char *when,
+                    vle_error *err) {
+  const vle_model *m = s->m;
+  size_t i = vs_first_nonfinite(st->bufs[b], s->count[b], m->es);
+  if (i == s->count[b]) return 0;
+  double x = re_get(st->bufs[b], i, m->es);
+  char where[96];
+  vs_where(s, b, i, where, sizeof where);
+  return vle_fail(err, "%s in %s (%s) %s", isnan(x) ? "NaN" : "Inf", m->bufs[b].name, where, when);
+}
+
 /* NaN/Inf anywhere in the evolving buffers after step s->st.step - 1? */
 static int vs_check_finite(vle_sim *s, vle_error *err) {
   const vle_model *m = s->m;
-  for (int b = 0; b < m->nbufs; b++) {
-    if (!vs_checked_role(m->bufs[b].role)) continue;
-    size_t i = vs_first_nonfinite(s->st.bufs[b], s->count[b], m->es);
-    if (i == s->count[b]) continue;
-    double x = re_get(s->st.bufs[b], i, m->es);
-    char where[96];
-    vs_where(s, b, i, where, sizeof where);
-    int64_t k = s->st.step - 1;
-    return vle_fail(err, "%s in %s (%s) at step %lld (t = %g); the simulation was rolled back "
-                    "to its last good state (%lld steps done, t = %g)",
-                    isnan(x) ? "NaN" : "Inf", m->bufs[b].name, where, (long long)k,
-                    (double)k * s->dt, (long long)s->snap.step, (double)s->snap.step * s->dt);
-  }
+  int64_t k = s->st.step - 1;
+  char when[200];
+  snprintf(when, sizeof when, "at step %lld (t = %g); the simulation was rolled back to its "
+           "last good state (%lld steps done, t = %g)", (long long)k, (double)k * s->dt,
+           (long long)s->snap.step, (double)s->snap.step * s->dt);
+  for (int b = 0; b < m->nbufs; b++)
+    if (vs_checked_role(m->bufs[b].role) && vs_check_buffer(s, &s->st, b, when, err)) return -1;
   return 0;
 }
 
 int vle_sim_step(vle_sim *s, int64_t nsteps, vle_error *err) {
+  if (s->adj.open && s->adj.done + nsteps > s->adj.len)
+    return vle_fail(err, "the adjoint window of %lld steps has %lld left, asked for %lld (end "
+                    "it with vle_sim_adjoint_end first)", (long long)s->adj.len,
+                    (long long)(s->adj.len - s->adj.done), (long long)nsteps);
   for (int64_t n = 0; n < nsteps; n++) {
     vs_step_once(s);
     if (!s->check_every || s->st.step % s->check_every) continue;
     if (vs_check_finite(s, err)) {
       vs_state_copy(s, &s->st, &s->snap);
+      s->adj.open = false;            /* the rolled-back window cannot be swept */
       return -1;
     }
     vs_state_copy(s, &s->snap, &s->st);
