@@ -53,8 +53,8 @@ Test(adjoint, grad_matches_finite_differences) {
     cr_assert(a.count <= 16);
     fd_grad(m.model, params[p], fd, a.count);
     ru_compare(ru_data(&a), fd, a.count, &cosine, &rel_diff);
-    fprintf(stderr, "adjoint vs FD (%d steps, dt 0.002) %-2s: cosine %.6f, |adj - fd| / |fd| "
-            "= %.4f\n", FD_STEPS, params[p], cosine, rel_diff);
+    fprintf(stderr, "adjoint vs FD (%d steps, dt %g) %-2s: cosine %.6f, |adj - fd| / |fd| "
+            "= %.4f\n", FD_STEPS, vle_model_settings(m.model)->dt, params[p], cosine, rel_diff);
     cr_expect(cosine > 0.999, "%s: cosine %.6f", params[p], cosine);
     cr_expect(rel_diff < 0.03, "%s: relative difference %.4f", params[p], rel_diff);
     npy_free(&a);
