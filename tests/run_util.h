@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "loader.h"
@@ -91,6 +92,16 @@ static inline int ru_vlec(const ld_model *m, bool grad, ...) {
   fclose(log);
   rn_options_free(&o);
   return rc;
+}
+
+/* Runs a shell command, capturing stdout+stderr; returns the exit status. */
+static inline int ru_sh(const char *cmd, char *out, size_t cap) {
+  FILE *p = popen(cmd, "r");
+  if (!p) return -1;
+  size_t n = fread(out, 1, cap - 1, p);
+  out[n] = 0;
+  int st = pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /* Reads an .npy from the temporary directory (as doubles: the array must be f8). */
