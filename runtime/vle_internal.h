@@ -69,6 +69,8 @@ typedef struct vle_adj {
   vle_sim_state work, fwd;       /* the sweep's buffers; a segment's recomputation */
 } vle_adj;
 
+typedef struct vs_range { size_t off, len; } vs_range;   /* bytes of a state's mem */
+
 struct vle_sim {
   const vle_model *m;
   long batch;
@@ -87,6 +89,8 @@ struct vle_sim {
   size_t n_opt, n_gsum;          /* doubles of optimizer state and grad sums */
   vle_sim_state st;
   vle_sim_state snap;            /* last state that passed the NaN check (if checking) */
+  vs_range *snap_ranges;         /* what the snapshot copies (vle_sim.c vs_snap_ranges) */
+  int nsnap_ranges;
   double **feed;                 /* per buffer: fed values [batch][size], or NULL */
   vle_adj adj;
 };

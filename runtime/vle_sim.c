@@ -90,8 +90,49 @@ void vs_state_copy(const vle_sim *s, vle_sim_state *dst, const vle_sim_state *sr
   memcpy(dst->opt_t, src->opt_t, (size_t)s->m->nlearn * sizeof *dst->opt_t);
 }
 
+/* What a step can change, and so what the NaN check's snapshot must keep: the evolving
+ * buffers, the parameters when learning, and the optimizer state and grad sums. Consts,
+ * settings, temporaries and grad buffers are left out: for a large network the weights
+ * dominate the state, and copying them every step cost several times the step itself. */
+static bool vs_step_changes(const vle_sim *s, vle_role r) {
+  return r == VLE_ROLE_STATE || r == VLE_ROLE_PUB || r == VLE_ROLE_PUBNEXT ||
+         r == VLE_ROLE_SIGNAL || r == VLE_ROLE_INPUT || r == VLE_ROLE_TARGET ||
+         (r == VLE_ROLE_PARAM && s->learn);
+}
+
+/* Byte ranges of mem the snapshot copies (adjacent buffers merged), from the layout. */
+static int vs_snap_ranges(vle_sim *s, vle_error *err) {
+  s->snap_ranges = calloc((size_t)s->m->nbufs + 1, sizeof *s->snap_ranges);
+  if (!s->snap_ranges) return vle_fail(err, "out of memory");
+  vs_range *r = s->snap_ranges;
+  int n = 0;
+  for (int i = 0; i <= s->m->nbufs; i++) {
+    bool tail = i == s->m->nbufs;          /* optimizer state and grad sums */
+    size_t off = tail ? s->buf_bytes : s->buf_off[i];
+    size_t len = tail ? s->mem_size - s->buf_bytes : vs_round_up(s->count[i] * s->m->es);
+    if (!len || (!tail && !vs_step_changes(s, s->m->bufs[i].role))) continue;
+    if (n && r[n - 1].off + r[n - 1].len == off) r[n - 1].len += len;
+    else r[n++] = (vs_range){ off, len };
+  }
+  s->nsnap_ranges = n;
+  return 0;
+}
+
+/* dst <- src for what a step changes (vs_step_changes), for the NaN check's snapshot and
+ * rollback. Both sides must have been full copies of each other once (vs_state_copy). */
+static void vs_snapshot(const vle_sim *s, vle_sim_state *dst, const vle_sim_state *src) {
+  for (int i = 0; i < s->nsnap_ranges; i++)
+    memcpy(dst->mem + s->snap_ranges[i].off, src->mem + s->snap_ranges[i].off, s->snap_ranges[i].len);
+  for (int i = 0; i < s->m->nbufs; i++)
+    dst->bufs[i] = dst->mem + ((unsigned char *)src->bufs[i] - src->mem);
+  dst->step = src->step;
+  dst->rng = src->rng;
+  memcpy(dst->opt_t, src->opt_t, (size_t)s->m->nlearn * sizeof *dst->opt_t);
+}
+
 void vle_sim_free(vle_sim *s) {
   if (!s) return;
+  free(s->snap_ranges);
   vs_state_free(&s->st);
   vs_state_free(&s->snap);
   va_free(&s->adj);
@@ -304,7 +345,7 @@ static int vs_init(vle_sim *s, const vle_sim_options *o, vle_error *err) {
   rng_seed(&s->st.rng, o->seed);
   s->m->kernels[VK_INIT](NULL, s->st.bufs, s->batch);
   if (vs_init_params(s, o, true, err) || vs_check_tau(s, err)) return -1;
-  if (s->check_every && vs_state_alloc(s, &s->snap, err)) return -1;
+  if (s->check_every && (vs_state_alloc(s, &s->snap, err) || vs_snap_ranges(s, err))) return -1;
   if (s->check_every) vs_state_copy(s, &s->snap, &s->st);
   return 0;
 }
@@ -403,8 +444,11 @@ static void vs_step_once(vle_sim *s) {
   vs_advance(s, &s->st);
 }
 
-static bool vs_checked_role(vle_role r) {
-  return r == VLE_ROLE_STATE || r == VLE_ROLE_PUB || r == VLE_ROLE_PARAM || r == VLE_ROLE_SIGNAL;
+/* Parameters only change by learning: without it, checking them every step is wasted work
+ * (a NaN set by hand reaches the states within a step anyway). */
+static bool vs_checked_role(const vle_sim *s, vle_role r) {
+  return r == VLE_ROLE_STATE || r == VLE_ROLE_PUB || r == VLE_ROLE_SIGNAL ||
+         (r == VLE_ROLE_PARAM && s->learn);
 }
 
 /* Describes element i of buffer b: "neuron 2, batch element 0" / "row 1, col 2". */
@@ -449,7 +493,7 @@ static int vs_check_finite(vle_sim *s, vle_error *err) {
            "last good state (%lld steps done, t = %g)", (long long)k, (double)k * s->dt,
            (long long)s->snap.step, (double)s->snap.step * s->dt);
   for (int b = 0; b < m->nbufs; b++)
-    if (vs_checked_role(m->bufs[b].role) && vs_check_buffer(s, &s->st, b, when, err)) return -1;
+    if (vs_checked_role(s, m->bufs[b].role) && vs_check_buffer(s, &s->st, b, when, err)) return -1;
   return 0;
 }
 
@@ -462,11 +506,11 @@ int vle_sim_step(vle_sim *s, int64_t nsteps, vle_error *err) {
     vs_step_once(s);
     if (!s->check_every || s->st.step % s->check_every) continue;
     if (vs_check_finite(s, err)) {
-      vs_state_copy(s, &s->st, &s->snap);
+      vs_snapshot(s, &s->st, &s->snap);
       s->adj.open = false;            /* the rolled-back window cannot be swept */
       return -1;
     }
-    vs_state_copy(s, &s->snap, &s->st);
+    vs_snapshot(s, &s->snap, &s->st);
   }
   return 0;
 }
