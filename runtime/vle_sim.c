@@ -462,13 +462,26 @@ static void vs_where(const vle_sim *s, int b, size_t i, char *out, size_t len) {
 }
 
 /* Index of the first NaN/Inf in p[0..n), or n. x - x is 0 for finite x and NaN otherwise,
- * so the fast path is one branch-free pass. */
+ * so the fast path is one branch-free pass; four partial sums, because a single chain of
+ * dependent adds runs at the add's latency rather than its throughput (no -ffast-math to
+ * reassociate it for us). */
 static size_t vs_first_nonfinite(const void *p, size_t n, size_t es) {
-  double acc = 0;
-  if (es == 8) for (size_t i = 0; i < n; i++) acc += ((const double *)p)[i] - ((const double *)p)[i];
-  else for (size_t i = 0; i < n; i++) acc += (double)(((const float *)p)[i] - ((const float *)p)[i]);
-  if (acc == 0) return n;
+  double a[4] = { 0, 0, 0, 0 };
   size_t i = 0;
+  if (es == 8) {
+    const double *d = p;
+    for (; i + 4 <= n; i += 4)
+      for (int j = 0; j < 4; j++) a[j] += d[i + j] - d[i + j];
+    for (; i < n; i++) a[0] += d[i] - d[i];
+  } else {
+    const float *f = p;
+    for (; i + 4 <= n; i += 4)
+      for (int j = 0; j < 4; j++) a[j] += (double)(f[i + j] - f[i + j]);
+    for (; i < n; i++) a[0] += (double)(f[i] - f[i]);
+  }
+  double acc = (a[0] + a[1]) + (a[2] + a[3]);
+  if (acc == 0) return n;
+  i = 0;
   while (i < n && isfinite(re_get(p, i, es))) i++;
   return i;
 }
