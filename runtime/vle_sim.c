@@ -486,27 +486,36 @@ static size_t vs_first_nonfinite(const void *p, size_t n, size_t es) {
   return i;
 }
 
-int vs_check_buffer(const vle_sim *s, const vle_sim_state *st, int b, const char *when,
-                    vle_error *err) {
-  const vle_model *m = s->m;
-  size_t i = vs_first_nonfinite(st->bufs[b], s->count[b], m->es);
-  if (i == s->count[b]) return 0;
-  double x = re_get(st->bufs[b], i, m->es);
+/* The error for element i of buffer b of st, which is not finite. */
+static int vs_fail_nonfinite(const vle_sim *s, const vle_sim_state *st, int b, size_t i,
+                             const char *when, vle_error *err) {
+  double x = re_get(st->bufs[b], i, s->m->es);
   char where[96];
   vs_where(s, b, i, where, sizeof where);
-  return vle_fail(err, "%s in %s (%s) %s", isnan(x) ? "NaN" : "Inf", m->bufs[b].name, where, when);
+  return vle_fail(err, "%s in %s (%s) %s", isnan(x) ? "NaN" : "Inf", s->m->bufs[b].name, where, when);
 }
 
-/* NaN/Inf anywhere in the evolving buffers after step s->st.step - 1? */
+int vs_check_buffer(const vle_sim *s, const vle_sim_state *st, int b, const char *when,
+                    vle_error *err) {
+  size_t i = vs_first_nonfinite(st->bufs[b], s->count[b], s->m->es);
+  return i == s->count[b] ? 0 : vs_fail_nonfinite(s, st, b, i, when, err);
+}
+
+/* NaN/Inf anywhere in the evolving buffers after step s->st.step - 1? (The message is only
+ * formatted on a hit: this runs every step.) */
 static int vs_check_finite(vle_sim *s, vle_error *err) {
   const vle_model *m = s->m;
-  int64_t k = s->st.step - 1;
-  char when[200];
-  snprintf(when, sizeof when, "at step %lld (t = %g); the simulation was rolled back to its "
-           "last good state (%lld steps done, t = %g)", (long long)k, (double)k * s->dt,
-           (long long)s->snap.step, (double)s->snap.step * s->dt);
-  for (int b = 0; b < m->nbufs; b++)
-    if (vs_checked_role(s, m->bufs[b].role) && vs_check_buffer(s, &s->st, b, when, err)) return -1;
+  for (int b = 0; b < m->nbufs; b++) {
+    if (!vs_checked_role(s, m->bufs[b].role)) continue;
+    size_t i = vs_first_nonfinite(s->st.bufs[b], s->count[b], m->es);
+    if (i == s->count[b]) continue;
+    int64_t k = s->st.step - 1;
+    char when[200];
+    snprintf(when, sizeof when, "at step %lld (t = %g); the simulation was rolled back to its "
+             "last good state (%lld steps done, t = %g)", (long long)k, (double)k * s->dt,
+             (long long)s->snap.step, (double)s->snap.step * s->dt);
+    return vs_fail_nonfinite(s, &s->st, b, i, when, err);
+  }
   return 0;
 }
 
