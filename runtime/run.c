@@ -88,11 +88,13 @@ static int rn_plan_steps(rn_run *r, vle_error *err) {
   return 0;
 }
 
-/* errors=adjoint with gradients to learn from or to write: windows of --window steps
+/* errors=adjoint with gradients to learn from or to write, or errors to record: windows of --window steps
  * (default the whole run), planned now so that a window too large for the memory bound is
  * an error before anything is written. */
 static int rn_plan_windows(rn_run *r, vle_error *err) {
   bool wants = r->o->grad_mode || (!r->o->no_learn && vle_model_nlearn(r->m) > 0);
+  for (int i = 0; i < r->o->nrecord; i++)      /* errors exist only in the sweep */
+    wants |= rn_sweep_signal(r->m, vle_model_find_buffer(r->m, r->o->record[i]));
   if (strcmp(vle_sim_errors(r->sim), "adjoint") || !wants || r->steps_planned == 0) return 0;
   r->window = r->o->window > 0 && r->o->window < r->steps_planned ? r->o->window : r->steps_planned;
   return vle_sim_adjoint_plan(r->sim, r->window, &r->plan, err);
@@ -173,6 +175,12 @@ static int rn_feed_step(void *user, vle_sim *s, int64_t k, vle_error *err) {
   return ds_feed(&r->data, s, k, err);
 }
 
+/* After the sweep's step k: the errors it computed into their recordings. */
+static int rn_observe_step(void *user, vle_sim *s, int64_t k, vle_error *err) {
+  (void)s;
+  return rn_record_sweep(user, k, err);
+}
+
 /* Opens an adjoint window before step i of the run, when one starts there. */
 static int rn_window_begin(rn_run *r, int64_t i, vle_error *err) {
   if (!r->window || i % r->window) return 0;
@@ -184,7 +192,8 @@ static int rn_window_begin(rn_run *r, int64_t i, vle_error *err) {
 static int rn_window_end(rn_run *r, int64_t i, bool stopped, vle_error *err) {
   if (!r->window || (!stopped && (i + 1) % r->window && i + 1 < r->steps_planned)) return 0;
   if (stopped && r->steps_run % r->window == 0) return 0;   /* no window open */
-  return vle_sim_adjoint_end(r->sim, rn_feed_step, r, err);
+  vle_adjoint_hooks hooks = { rn_feed_step, rn_observe_step, r };
+  return vle_sim_adjoint_end(r->sim, &hooks, err);
 }
 
 static int rn_loop(rn_run *r, vle_error *err) {

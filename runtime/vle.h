@@ -247,18 +247,27 @@ int vle_sim_grad_sum(const vle_sim *s, const char *param, double *out, size_t co
  * parameter takes one optimizer step on sum_k G_k (and its clamp). Outside a window an
  * adjoint step is the forward pass only. */
 
-/* Called by the sweep before it revisits step k: feed step k's data (vle_sim_feed) as
- * before the forward step k. Returns 0, or -1 with err set (the sweep stops). */
-typedef int (*vle_feed_fn)(void *user, vle_sim *s, int64_t k, vle_error *err);
+/* The run's side of a sweep, called for every step k of the window from the last:
+ *  feed     before the sweep revisits step k: feed step k's data (vle_sim_feed) exactly as
+ *           before the forward step k (NULL: the feeds in force stay);
+ *  observe  after back_adj at step k: vle_sim_get and vle_sim_buffer then read the sweep's
+ *           buffers (the adjoint errors h.error, g h.g, w h.v, the restored h and h' of
+ *           step k); NULL: nothing.
+ * Each returns 0, or -1 with err set (the sweep stops). */
+typedef int (*vle_step_fn)(void *user, vle_sim *s, int64_t k, vle_error *err);
+typedef struct vle_adjoint_hooks {
+  vle_step_fn feed, observe;
+  void *user;
+} vle_adjoint_hooks;
 
 /* Opens a window of nsteps steps from the next step. Fails if the scheme is not adjoint,
  * the model has no back_adj kernel, a window is open, or it does not fit adjoint_memory. */
 int vle_sim_adjoint_begin(vle_sim *s, int64_t nsteps, vle_error *err);
-/* The backward sweep over the steps done since begin (0 is fine), then the update. feed
- * may be NULL (the feeds in force stay). Closes the window, also on error. */
-int vle_sim_adjoint_end(vle_sim *s, vle_feed_fn feed, void *user, vle_error *err);
-/* begin, nsteps x (feed(k), vle_sim_step), end: one whole window. */
-int vle_sim_adjoint_window(vle_sim *s, int64_t nsteps, vle_feed_fn feed, void *user,
+/* The backward sweep over the steps done since begin (0 is fine), then the update. hooks
+ * may be NULL. Closes the window, also on error. */
+int vle_sim_adjoint_end(vle_sim *s, const vle_adjoint_hooks *hooks, vle_error *err);
+/* begin, nsteps x (hooks->feed(k), vle_sim_step), end: one whole window. */
+int vle_sim_adjoint_window(vle_sim *s, int64_t nsteps, const vle_adjoint_hooks *hooks,
                            vle_error *err);
 
 /* What a window of nsteps steps would keep: bytes of trajectory + checkpoints (the bound

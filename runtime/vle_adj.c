@@ -186,20 +186,29 @@ static void va_zero(vle_sim *s, vle_sim_state *st) {
   }
 }
 
-static int va_feed(vle_sim *s, vle_feed_fn feed, void *user, int64_t k, vle_error *err) {
-  return feed ? feed(user, s, k, err) : 0;
+static int va_feed(vle_sim *s, const vle_adjoint_hooks *h, int64_t k, vle_error *err) {
+  return h && h->feed ? h->feed(h->user, s, k, err) : 0;
+}
+
+/* The observer reads the sweep's buffers: vle_sim_get and _buffer look at s->view. */
+static int va_observe(vle_sim *s, const vle_adjoint_hooks *h, int64_t k, vle_error *err) {
+  if (!h || !h->observe) return 0;
+  s->view = &s->adj.work;
+  int rc = h->observe(h->user, s, k, err);
+  s->view = &s->st;
+  return rc;
 }
 
 /* Recomputes steps [j0, j1) of the window from the checkpoint of their segment into the
  * trajectory, on the scratch state fwd. */
-static int va_recompute(vle_sim *s, int64_t j0, int64_t j1, vle_feed_fn feed, void *user,
+static int va_recompute(vle_sim *s, int64_t j0, int64_t j1, const vle_adjoint_hooks *h,
                         vle_error *err) {
   vle_adj *a = &s->adj;
   vle_sim_state *f = &a->fwd;
   va_ckpt(s, f, j0 / a->seg, true);
   f->step = a->k0 + j0;
   for (int64_t j = j0; j < j1; j++) {
-    if (va_feed(s, feed, user, a->k0 + j, err)) return -1;
+    if (va_feed(s, h, a->k0 + j, err)) return -1;
     va_traj(s, f, j - j0, false, false);
     vs_forward(s, f);
     va_traj(s, f, j - j0, true, false);
@@ -209,17 +218,17 @@ static int va_recompute(vle_sim *s, int64_t j0, int64_t j1, vle_feed_fn feed, vo
 }
 
 /* One backward step: step j's streams and data at t_k, u(k) and u'(k) restored, back_adj. */
-static int va_back_step(vle_sim *s, int64_t j, int64_t slot, vle_feed_fn feed, void *user,
+static int va_back_step(vle_sim *s, int64_t j, int64_t slot, const vle_adjoint_hooks *h,
                         vle_error *err) {
   vle_adj *a = &s->adj;
   vle_sim_state *w = &a->work;
   w->step = a->k0 + j;
-  if (va_feed(s, feed, user, w->step, err)) return -1;
+  if (va_feed(s, h, w->step, err)) return -1;
   vs_streams(s, w);
   va_traj(s, w, slot, false, true);
   va_traj(s, w, slot, true, true);
   s->m->kernels[VK_BACK_ADJ](NULL, w->bufs, s->batch);
-  return 0;
+  return va_observe(s, h, w->step, err);
 }
 
 static int va_check_grads(vle_sim *s, vle_error *err) {
@@ -236,7 +245,7 @@ static int va_check_grads(vle_sim *s, vle_error *err) {
 }
 
 /* The sweep over the steps done, segment by segment from the last. */
-static int va_sweep(vle_sim *s, vle_feed_fn feed, void *user, vle_error *err) {
+static int va_sweep(vle_sim *s, const vle_adjoint_hooks *h, vle_error *err) {
   vle_adj *a = &s->adj;
   if ((!a->work.mem && vs_state_alloc(s, &a->work, err)) ||
       (va_checkpointing(a) && !a->fwd.mem && vs_state_alloc(s, &a->fwd, err)))
@@ -248,19 +257,19 @@ static int va_sweep(vle_sim *s, vle_feed_fn feed, void *user, vle_error *err) {
   for (int64_t g = nseg - 1; g >= 0; g--) {
     int64_t j0 = g * a->seg, j1 = j0 + a->seg < a->done ? j0 + a->seg : a->done;
     /* the forward pass left the last segment in the trajectory */
-    if (g < nseg - 1 && va_recompute(s, j0, j1, feed, user, err)) return -1;
+    if (g < nseg - 1 && va_recompute(s, j0, j1, h, err)) return -1;
     for (int64_t j = j1 - 1; j >= j0; j--)
-      if (va_back_step(s, j, j - j0, feed, user, err)) return -1;
+      if (va_back_step(s, j, j - j0, h, err)) return -1;
   }
   return va_check_grads(s, err);
 }
 
-int vle_sim_adjoint_end(vle_sim *s, vle_feed_fn feed, void *user, vle_error *err) {
+int vle_sim_adjoint_end(vle_sim *s, const vle_adjoint_hooks *hooks, vle_error *err) {
   vle_adj *a = &s->adj;
   if (!a->open) return vle_fail(err, "no adjoint window is open (vle_sim_adjoint_begin)");
   a->open = false;
   if (!a->done) return 0;
-  if (va_sweep(s, feed, user, err)) return -1;
+  if (va_sweep(s, hooks, err)) return -1;
   const vle_model *m = s->m;
   for (int p = 0; p < m->nparams; p++) {
     int g = m->params[p].grad;
@@ -271,14 +280,14 @@ int vle_sim_adjoint_end(vle_sim *s, vle_feed_fn feed, void *user, vle_error *err
   return 0;
 }
 
-int vle_sim_adjoint_window(vle_sim *s, int64_t nsteps, vle_feed_fn feed, void *user,
+int vle_sim_adjoint_window(vle_sim *s, int64_t nsteps, const vle_adjoint_hooks *hooks,
                            vle_error *err) {
   if (vle_sim_adjoint_begin(s, nsteps, err)) return -1;
   for (int64_t j = 0; j < nsteps; j++) {
-    if (va_feed(s, feed, user, s->st.step, err) || vle_sim_step(s, 1, err)) {
+    if (va_feed(s, hooks, s->st.step, err) || vle_sim_step(s, 1, err)) {
       s->adj.open = false;
       return -1;
     }
   }
-  return vle_sim_adjoint_end(s, feed, user, err);
+  return vle_sim_adjoint_end(s, hooks, err);
 }

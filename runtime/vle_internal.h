@@ -93,6 +93,8 @@ struct vle_sim {
   int nsnap_ranges;
   double **feed;                 /* per buffer: fed values [batch][size], or NULL */
   vle_adj adj;
+  vle_sim_state *view;           /* what vle_sim_get/_buffer read: &st, or the adjoint's
+                                    sweep state during its observer (vle_adj.c) */
 };
 
 /* Doubles after the buffers in mem: optimizer state, then the grad sums. */

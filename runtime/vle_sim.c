@@ -362,6 +362,7 @@ vle_sim *vle_sim_new(const vle_model *m, const vle_sim_options *o, vle_error *er
     return NULL;
   }
   s->m = m;
+  s->view = &s->st;
   if (vs_init(s, o, err)) {
     vle_sim_free(s);
     return NULL;
@@ -560,7 +561,7 @@ static int vs_count_ok(const vle_sim *s, int b, size_t count, vle_error *err) {
 void *vle_sim_buffer(vle_sim *s, const char *name, const vle_buffer_info **info) {
   int b = vle_model_find_buffer(s->m, name);
   if (info) *info = b >= 0 ? &s->m->bufs[b] : NULL;
-  return b >= 0 ? s->st.bufs[b] : NULL;
+  return b >= 0 ? s->view->bufs[b] : NULL;
 }
 
 size_t vle_sim_count(const vle_sim *s, const char *name) {
@@ -571,7 +572,7 @@ size_t vle_sim_count(const vle_sim *s, const char *name) {
 int vle_sim_get(const vle_sim *s, const char *name, double *out, size_t count, vle_error *err) {
   int b = vs_buf(s, name, err);
   if (b < 0 || vs_count_ok(s, b, count, err)) return -1;
-  for (size_t i = 0; i < count; i++) out[i] = re_get(s->st.bufs[b], i, s->m->es);
+  for (size_t i = 0; i < count; i++) out[i] = re_get(s->view->bufs[b], i, s->m->es);
   return 0;
 }
 

@@ -78,7 +78,7 @@ static void window_grads(const vle_model *m, size_t bound, int64_t steps, double
   vle_sim *s = vle_sim_new(m, &o, &err);
   cr_assert(s, "%s", err.msg);
   cr_assert_eq(vle_sim_adjoint_plan(s, steps, plan, &err), 0, "%s", err.msg);
-  cr_assert_eq(vle_sim_adjoint_window(s, steps, NULL, NULL, &err), 0, "%s", err.msg);
+  cr_assert_eq(vle_sim_adjoint_window(s, steps, NULL, &err), 0, "%s", err.msg);
   cr_assert_eq(vle_sim_grad_sum(s, "W1", out, 6, &err), 0, "%s", err.msg);
   cr_assert_eq(vle_sim_grad_sum(s, "b2", out + 6, 2, &err), 0, "%s", err.msg);
   vle_sim_free(s);
@@ -159,13 +159,41 @@ Test(adjoint, memory_bound_and_misuse_are_errors) {
   cr_assert(strstr(err.msg, "needs errors=adjoint"), "%s", err.msg);
   vle_sim_free(s);
   s = ru_sim(m.model, "adjoint", true, 0);
-  cr_assert_eq(vle_sim_adjoint_end(s, NULL, NULL, &err), -1);
+  cr_assert_eq(vle_sim_adjoint_end(s, NULL, &err), -1);
   cr_assert(strstr(err.msg, "no adjoint window is open"), "%s", err.msg);
   cr_assert_eq(vle_sim_adjoint_begin(s, 2, &err), 0, "%s", err.msg);
   cr_assert_eq(vle_sim_step(s, 3, &err), -1);
   cr_assert(strstr(err.msg, "has 2 left, asked for 3"), "%s", err.msg);
   cr_assert_eq(vle_sim_step(s, 2, &err), 0, "%s", err.msg);
-  cr_assert_eq(vle_sim_adjoint_end(s, NULL, NULL, &err), 0, "%s", err.msg);
+  cr_assert_eq(vle_sim_adjoint_end(s, NULL, &err), 0, "%s", err.msg);
   vle_sim_free(s);
+  ld_close(&m);
+}
+
+/* Recorded adjoint errors are the sweep's: with b = grad of the biases, dt * sum_k e_k / beta
+ * = -grad (batch 1, beta = 1), also when the run has several windows and checkpoints. */
+Test(adjoint, recorded_errors_are_the_sweeps) {
+  ld_model m;
+  ru_open(&m, ru_src("tests/data/fd_232.vle"));
+  cr_assert_eq(ru_vlec(&m, false, "--no-learn", "--steps", "300", "--window", "120",
+                       "--adjoint-memory", "1", "--record", "o.error,h.error,loss", "--out",
+                       ru_at("r"), "-q", NULL), 0, "%s", ru_log);
+  cr_assert_eq(ru_vlec(&m, true, "--steps", "300", "--window", "120", "--out", ru_at("g"), "-q",
+                       NULL), 0, "%s", ru_log);
+  const char *pairs[2][2] = { { "r/o.error.npy", "g/grad/b2.npy" }, { "r/h.error.npy", "g/grad/b1.npy" } };
+  for (int p = 0; p < 2; p++) {
+    npy_array e = ru_npy(pairs[p][0]), g = ru_npy(pairs[p][1]);
+    size_t n = g.count;
+    cr_assert_eq(e.count, 300 * n);
+    for (size_t i = 0; i < n; i++) {
+      double sum = 0;
+      for (int k = 0; k < 300; k++) sum += 0.002 * ru_data(&e)[k * n + i];
+      cr_assert(fabs(sum + ru_data(&g)[i]) < 1e-12 * (1 + fabs(sum)), "%s[%zu]: %.17g vs %.17g",
+                pairs[p][1], i, -sum, ru_data(&g)[i]);
+    }
+    cr_assert_neq(ru_data(&e)[0], 0.0, "the first row comes from the sweep too");
+    npy_free(&e);
+    npy_free(&g);
+  }
   ld_close(&m);
 }
