@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "vle_err.h"
 
@@ -35,6 +36,17 @@ int rec_append(rec_stream *r, const void *row, vle_error *err) {
   if (fwrite(row, r->es, n, fp) != n)
     return vle_fail(err, "%s: write failed: %s", r->out.path, strerror(errno));
   r->nrows++;
+  return 0;
+}
+
+int rec_put(rec_stream *r, int64_t row, const void *data, vle_error *err) {
+  FILE *fp = r->spill ? r->spill : r->out.fp;
+  size_t n = (size_t)(r->batch * r->rowlen);
+  off_t off = (off_t)(r->spill ? 0 : REC_HEADER) + (off_t)row * (off_t)(n * r->es);
+  if (row < 0 || row >= r->nrows)
+    return vle_fail(err, "%s: row %lld is not recorded yet", r->out.path, (long long)row);
+  if (fseeko(fp, off, SEEK_SET) || fwrite(data, r->es, n, fp) != n || fseeko(fp, 0, SEEK_END))
+    return vle_fail(err, "%s: write failed: %s", r->out.path, strerror(errno));
   return 0;
 }
 

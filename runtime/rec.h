@@ -37,6 +37,9 @@ int rec_open(rec_stream *r, const char *path, npy_dtype t, int64_t batch, int in
              const int64_t *inner, vle_error *err);
 /* Appends one row: batch * rowlen elements of the recording's dtype, [batch][rowlen]. */
 int rec_append(rec_stream *r, const void *row, vle_error *err);
+/* Overwrites row `row` (< rows appended so far) with batch * rowlen elements: the adjoint's
+ * sweep fills in the errors of steps already recorded. */
+int rec_put(rec_stream *r, int64_t row, const void *data, vle_error *err);
 /* Completes the file (final shape, transpose) and renames it into place. */
 int rec_close(rec_stream *r, vle_error *err);
 /* Drops the recording: nothing appears under its name. */

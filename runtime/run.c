@@ -49,6 +49,7 @@ static int rn_sim_options(rn_run *r, vle_sim_options *so, vle_error *err) {
   so->learn = !o->no_learn && !o->grad_mode;
   so->accumulate_grads = o->grad_mode;
   so->check_every = (long)o->check_every;
+  so->adjoint_memory = (size_t)o->adjoint_memory << 20;
   r->sets = calloc((size_t)o->nsets + 1, sizeof *r->sets);
   r->inits = calloc((size_t)o->ninits + 1, sizeof *r->inits);
   if (!r->sets || !r->inits) return vle_fail(err, "out of memory");
@@ -64,19 +65,6 @@ static int rn_sim_options(rn_run *r, vle_sim_options *so, vle_error *err) {
   so->nsets = (size_t)o->nsets;
   so->inits = r->inits;
   so->ninits = (size_t)o->ninits;
-  return 0;
-}
-
-/* The adjoint's backward pass needs kernels the compiler does not emit yet. */
-static int rn_check_scheme(const rn_run *r, vle_error *err) {
-  const char *e = r->o->errors ? r->o->errors : vle_model_settings(r->m)->errors;
-  if (strcmp(e, "adjoint")) return 0;
-  if (r->o->grad_mode)
-    return vle_fail(err, "--errors adjoint: the exact adjoint gradient is not yet supported "
-                    "(use --errors prospective or instantaneous)");
-  if (!r->o->no_learn && vle_model_nlearn(r->m) > 0)
-    return vle_fail(err, "--errors adjoint: learning through the adjoint is not yet supported; "
-                    "add --no-learn to run its forward pass, or use prospective/instantaneous");
   return 0;
 }
 
@@ -98,6 +86,18 @@ static int rn_plan_steps(rn_run *r, vle_error *err) {
                       (long long)s->steps, s->name, (long long)end);
   }
   return 0;
+}
+
+/* errors=adjoint with gradients to learn from or to write, or errors to record: windows of --window steps
+ * (default the whole run), planned now so that a window too large for the memory bound is
+ * an error before anything is written. */
+static int rn_plan_windows(rn_run *r, vle_error *err) {
+  bool wants = r->o->grad_mode || (!r->o->no_learn && vle_model_nlearn(r->m) > 0);
+  for (int i = 0; i < r->o->nrecord; i++)      /* errors exist only in the sweep */
+    wants |= rn_sweep_signal(r->m, vle_model_find_buffer(r->m, r->o->record[i]));
+  if (strcmp(vle_sim_errors(r->sim), "adjoint") || !wants || r->steps_planned == 0) return 0;
+  r->window = r->o->window > 0 && r->o->window < r->steps_planned ? r->o->window : r->steps_planned;
+  return vle_sim_adjoint_plan(r->sim, r->window, &r->plan, err);
 }
 
 int rn_mkdirs(const char *path, vle_error *err) {
@@ -171,16 +171,46 @@ static void rn_track_loss(rn_run *r) {
   r->loss_n++;
 }
 
+/* The adjoint's sweep revisits step k: the same data as the forward step k. */
+static int rn_feed_step(void *user, vle_sim *s, int64_t k, vle_error *err) {
+  rn_run *r = user;
+  return ds_feed(&r->data, s, k, err);
+}
+
+/* After the sweep's step k: the errors it computed into their recordings. */
+static int rn_observe_step(void *user, vle_sim *s, int64_t k, vle_error *err) {
+  (void)s;
+  return rn_record_sweep(user, k, err);
+}
+
+/* Opens an adjoint window before step i of the run, when one starts there. */
+static int rn_window_begin(rn_run *r, int64_t i, vle_error *err) {
+  if (!r->window || i % r->window) return 0;
+  int64_t left = r->steps_planned - i;
+  return vle_sim_adjoint_begin(r->sim, left < r->window ? left : r->window, err);
+}
+
+/* Sweeps the window after step i (or the partial one when the loop stopped early). */
+static int rn_window_end(rn_run *r, int64_t i, bool stopped, vle_error *err) {
+  if (!r->window || (!stopped && (i + 1) % r->window && i + 1 < r->steps_planned)) return 0;
+  if (stopped && r->steps_run % r->window == 0) return 0;   /* no window open */
+  vle_adjoint_hooks hooks = { rn_feed_step, rn_observe_step, r };
+  return vle_sim_adjoint_end(r->sim, &hooks, err);
+}
+
 static int rn_loop(rn_run *r, vle_error *err) {
   r->t_start = rn_now();
   for (int64_t i = 0; i < r->steps_planned; i++) {
-    if (rn_sigint) { r->interrupted = true; break; }
+    if (rn_sigint) {
+      r->interrupted = true;
+      return rn_window_end(r, i, true, err);
+    }
     int64_t k = r->k0 + i;
-    if (ds_feed(&r->data, r->sim, k, err)) return -1;
+    if (rn_window_begin(r, i, err) || ds_feed(&r->data, r->sim, k, err)) return -1;
     vle_sim_hold_learning(r->sim, i < r->o->warmup);      /* --warmup: no learning yet */
     if (vle_sim_step(r->sim, 1, err)) return -1;
     r->steps_run++;
-    if (rn_record_step(r, err)) return -1;
+    if (rn_record_step(r, err) || rn_window_end(r, i, false, err)) return -1;
     rn_track_loss(r);
     rn_progress(r, r->steps_run, false);
   }
@@ -202,12 +232,12 @@ static void rn_free(rn_run *r) {
 /* Everything before the first step. */
 static int rn_setup(rn_run *r, vle_error *err) {
   vle_sim_options so;
-  if (rn_check_scheme(r, err) || rn_sim_options(r, &so, err)) return -1;
+  if (rn_sim_options(r, &so, err)) return -1;
   if (!(r->sim = vle_sim_new(r->m, &so, err))) return -1;
   if (r->o->load_state && vle_sim_load(r->sim, r->o->load_state, err)) return -1;
   r->k0 = vle_sim_steps_done(r->sim);
   if (ds_load(&r->data, r->m, r->o, vle_sim_batch(r->sim), err) || rn_plan_steps(r, err) ||
-      rn_records_check(r, err) || rn_out_dir(r, err) || rn_records_open(r, err))
+      rn_plan_windows(r, err) || rn_records_check(r, err) || rn_out_dir(r, err) || rn_records_open(r, err))
     return -1;
   return 0;
 }

@@ -31,6 +31,7 @@ typedef struct rn_options {
   uint64_t seed;              /* --seed (default 0) */
   const char *errors;         /* --errors; NULL: the model's */
   int64_t window;             /* --window (adjoint); -1: the whole run */
+  int64_t adjoint_memory;     /* --adjoint-memory MB (adjoint); 0: the runtime's default */
   rn_kv *sets, *inits, *inputs, *targets;
   int nsets, ninits, ninputs, ntargets;
   bool no_learn;              /* --no-learn */

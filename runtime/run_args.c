@@ -125,7 +125,8 @@ static int rn_value_opt(rn_options *o, const char *name, const char *v, FILE *er
   bool g = o->grad_mode;
   struct { const char *name; int64_t *dst; int64_t lo; } ints[] = {
     { "steps", &o->steps, 0 }, { "window", &o->window, 1 }, { "record-every", &o->record_every, 1 },
-    { "epochs", &o->epochs, 1 }, { "check-every", &o->check_every, 0 }, { "warmup", &o->warmup, 0 } };
+    { "epochs", &o->epochs, 1 }, { "check-every", &o->check_every, 0 }, { "warmup", &o->warmup, 0 },
+    { "adjoint-memory", &o->adjoint_memory, 1 } };
   for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
     if (!strcmp(name, ints[i].name))
       return rn_int(v, ints[i].lo, ints[i].dst) ? 0
@@ -163,7 +164,7 @@ static bool rn_known_value_opt(const char *name) {
   static const char *names[] = { "steps", "time", "dt", "batch", "seed", "errors", "window",
                                  "set", "init", "input", "target", "record", "record-every",
                                  "out", "epochs", "check-every", "save-state", "load-state",
-                                 "warmup" };
+                                 "warmup", "adjoint-memory" };
   for (size_t i = 0; i < sizeof names / sizeof *names; i++)
     if (!strcmp(name, names[i])) return true;
   return false;
@@ -210,15 +211,17 @@ const char *rn_help(bool grad_mode) {
   return grad_mode
     ? "usage: vlec grad MODEL.vle|MODEL.so [options]\n\n"
       "Run with learning off and write grad/NAME.npy for every learnable parameter: the\n"
-      "accumulated rule sum_k dt*G_k / beta (beta: the const 'beta', else 1), the local\n"
-      "scheme's estimate of dL/dtheta for L = sum_k dt*C_k. Takes the options of 'vlec run';\n"
-      "with --warmup W the sums start after the first W steps.\n"
-      "--errors adjoint (the exact adjoint) is not yet supported.\n"
+      "accumulated rule sum_k dt*G_k / beta (beta: the const 'beta', else 1): for\n"
+      "--errors adjoint the gradient of L = sum_k dt*C_k (windows of --window STEPS, default\n"
+      "the whole run, summed), for the local schemes their estimate of it. Takes the options\n"
+      "of 'vlec run'; with --warmup W the sums start after the first W steps.\n"
     : "usage: vlec run MODEL.vle|MODEL.so [options]\n\n"
       "  --steps N | --time T     how long to run (default: the length of the data)\n"
       "  --dt DT  --batch B  --seed S   override settings; the seed drives every initialiser\n"
-      "  --errors adjoint|instantaneous|prospective   error scheme (adjoint: forward only,\n"
-      "                           with --no-learn, for now)  --window STEPS (adjoint)\n"
+      "  --errors adjoint|instantaneous|prospective   error scheme\n"
+      "  --window STEPS           adjoint: one optimizer step per window (default: whole run)\n"
+      "  --adjoint-memory MB      adjoint: trajectory memory bound (default 1024; beyond it\n"
+      "                           checkpoints and recomputation)\n"
       "  --set NAME=V[,V...]      override a const or setting (dt, gamma)\n"
       "  --init NAME=FILE.npy     initial value of a parameter\n"
       "  --input NAME=FILE  --target NAME=FILE   data: .npy [steps,n], [batch,steps,n] or a\n"

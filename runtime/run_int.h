@@ -22,6 +22,7 @@ typedef struct rn_rec {
   rn_rec_kind kind;
   int buf;                    /* buffer index (RN_PARAM: the parameter's buffer) */
   bool open;                  /* a rec_stream is being written */
+  bool sweep;                 /* an adjoint error signal: the sweep rewrites its rows */
   rec_stream r;
 } rn_rec;
 
@@ -38,6 +39,9 @@ typedef struct rn_run {
   int nrecs;
   double *scratch;            /* batch reals (means) */
   int64_t k0;                 /* step index the run starts at (0, or a loaded state's) */
+  int64_t window;             /* adjoint windows of this many steps; 0: none (local scheme,
+                                 or adjoint with nothing to learn or estimate) */
+  vle_adjoint_plan plan;      /* the first window's memory plan (run.json) */
   int64_t steps_planned, steps_run;
   double t_start, wall, last_progress, loss_sum;
   int64_t loss_n;
@@ -55,6 +59,10 @@ double rn_batch_mean(const rn_run *r, int buf);
 
 /* run_rec.c: --record, params/, grad/ */
 int  rn_records_check(rn_run *r, vle_error *err);
+/* Whether buffer b is a population's error, g or w (.v): what the adjoint's sweep computes. */
+bool rn_sweep_signal(const vle_model *m, int b);
+/* Rewrites step k's row of every sweep signal recording from the sweep's buffers. */
+int  rn_record_sweep(rn_run *r, int64_t k, vle_error *err);
 int  rn_records_open(rn_run *r, vle_error *err);
 int  rn_record_step(rn_run *r, vle_error *err);
 int  rn_records_close(rn_run *r, vle_error *err);

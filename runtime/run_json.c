@@ -36,6 +36,7 @@ static json_t *rn_options_json(const rn_run *r) {
   json_object_set_new(j, "seed", json_integer((json_int_t)o->seed));
   json_object_set_new(j, "errors", o->errors ? json_string(o->errors) : json_null());
   json_object_set_new(j, "window", o->window >= 0 ? json_integer(o->window) : json_null());
+  json_object_set_new(j, "adjoint_memory_mb", o->adjoint_memory ? json_integer(o->adjoint_memory) : json_null());
   json_object_set_new(j, "set", rn_kv_json(o->sets, o->nsets));
   json_object_set_new(j, "init", rn_kv_json(o->inits, o->ninits));
   json_object_set_new(j, "input", rn_kv_json(o->inputs, o->ninputs));
@@ -54,6 +55,17 @@ static json_t *rn_options_json(const rn_run *r) {
   return j;
 }
 
+/* The adjoint's windows and their memory (docs/runtime.md). */
+static json_t *rn_adjoint_json(const vle_adjoint_plan *p) {
+  json_t *j = json_object();
+  json_object_set_new(j, "window", json_integer(p->window));
+  json_object_set_new(j, "segment", json_integer(p->segment));
+  json_object_set_new(j, "checkpoints", json_integer(p->checkpoints));
+  json_object_set_new(j, "trajectory_bytes", json_integer((json_int_t)p->bytes));
+  json_object_set_new(j, "state_copy_bytes", json_integer((json_int_t)p->state_bytes));
+  return j;
+}
+
 /* The settings the simulation actually used. */
 static json_t *rn_resolved_json(const rn_run *r) {
   json_t *j = json_object();
@@ -64,6 +76,7 @@ static json_t *rn_resolved_json(const rn_run *r) {
   json_object_set_new(j, "learn", json_boolean(!r->o->no_learn && !r->o->grad_mode &&
                                                vle_model_nlearn(r->m) > 0));
   json_object_set_new(j, "start_step", json_integer(r->k0));
+  if (r->window) json_object_set_new(j, "adjoint", rn_adjoint_json(&r->plan));
   if (r->data.dataset) {
     json_object_set_new(j, "dataset_samples", json_integer(r->data.nsamples));
     json_object_set_new(j, "sample_steps", json_integer(r->data.sample_steps));

@@ -52,6 +52,14 @@ static int rn_unknown_signal(const rn_run *r, const char *name, vle_error *err) 
                   "(recordable: %s)", name, list);
 }
 
+bool rn_sweep_signal(const vle_model *m, int b) {
+  for (int p = 0; b >= 0 && p < vle_model_npopulations(m); p++) {
+    const vle_population_info *q = vle_model_population(m, p);
+    if (b == q->e || b == q->g || b == q->v) return true;
+  }
+  return false;
+}
+
 int rn_records_check(rn_run *r, vle_error *err) {
   const vle_model *m = r->m;
   r->recs = calloc((size_t)r->o->nrecord + 1, sizeof *r->recs);
@@ -69,6 +77,7 @@ int rn_records_check(rn_run *r, vle_error *err) {
     else if (b < 0 || !rn_recordable(vle_model_buffer(m, b))) return rn_unknown_signal(r, name, err);
     else if (b == vle_model_signal(m, "loss") || b == vle_model_signal(m, "energy")) rec->kind = RN_MEAN;
     else rec->kind = vle_model_buffer(m, b)->batched ? RN_BATCHED : RN_SHARED;
+    rec->sweep = r->window && rn_sweep_signal(m, b) && rec->kind != RN_PARAM;
     r->nrecs++;
   }
   return 0;
@@ -123,6 +132,16 @@ int rn_record_step(rn_run *r, vle_error *err) {
       ? rn_batch_mean_row(r, rec->buf)
       : vle_sim_buffer(r->sim, vle_model_buffer(r->m, rec->buf)->name, NULL);
     if (rec_append(&rec->r, row, err)) return -1;
+  }
+  return 0;
+}
+
+int rn_record_sweep(rn_run *r, int64_t k, vle_error *err) {
+  for (int i = 0; i < r->nrecs; i++) {
+    rn_rec *rec = &r->recs[i];
+    if (!rec->open || !rec->sweep) continue;
+    const void *row = vle_sim_buffer(r->sim, vle_model_buffer(r->m, rec->buf)->name, NULL);
+    if (rec_put(&rec->r, k - r->k0, row, err)) return -1;
   }
   return 0;
 }

@@ -40,6 +40,8 @@ extern "C" {
 #define VLE_ABI_VERSION 1
 /* Version of the state file format written by vle_sim_save (docs/runtime.md). */
 #define VLE_STATE_VERSION 1
+/* Bytes an adjoint window may keep by default (trajectory + checkpoints): 1 GiB. */
+#define VLE_ADJOINT_MEMORY_DEFAULT ((size_t)1 << 30)
 
 typedef struct vle_error { char msg[1024]; } vle_error;
 
@@ -190,6 +192,8 @@ typedef struct vle_sim_options {
   bool learn;                 /* run the optimizers (default true) */
   bool accumulate_grads;      /* sum dt * G of every learned parameter (vle_sim_grad_sum) */
   long check_every;           /* NaN/Inf check every N steps (default 1); 0: never */
+  size_t adjoint_memory;      /* bytes an adjoint window may keep (trajectory + checkpoints);
+                                 0: VLE_ADJOINT_MEMORY_DEFAULT */
 } vle_sim_options;
 
 /* Fills o with the defaults above. */
@@ -239,8 +243,51 @@ int vle_sim_set(vle_sim *s, const char *name, const double *in, size_t count, vl
 int vle_sim_grad_sum(const vle_sim *s, const char *param, double *out, size_t count,
                      vle_error *err);
 
+/* ---- the adjoint scheme (errors = "adjoint", docs/abi.md) ------------------------------
+ * A window of K steps: vle_sim_adjoint_begin, then up to K steps with vle_sim_step (the
+ * forward pass, step_free; the sim stores u and u' of every population per step, or
+ * checkpoints when the window exceeds adjoint_memory), then vle_sim_adjoint_end runs the
+ * backward sweep over the steps done: the grad buffers then hold sum_k G_k; with
+ * accumulate_grads dt * sum_k G_k is added to the grad sums; when learning, every learned
+ * parameter takes one optimizer step on sum_k G_k (and its clamp). Outside a window an
+ * adjoint step is the forward pass only. */
+
+/* The run's side of a sweep, called for every step k of the window from the last:
+ *  feed     before the sweep revisits step k: feed step k's data (vle_sim_feed) exactly as
+ *           before the forward step k (NULL: the feeds in force stay);
+ *  observe  after back_adj at step k: vle_sim_get and vle_sim_buffer then read the sweep's
+ *           buffers (the adjoint errors h.error, g h.g, w h.v, the restored h and h' of
+ *           step k); NULL: nothing.
+ * Each returns 0, or -1 with err set (the sweep stops). */
+typedef int (*vle_step_fn)(void *user, vle_sim *s, int64_t k, vle_error *err);
+typedef struct vle_adjoint_hooks {
+  vle_step_fn feed, observe;
+  void *user;
+} vle_adjoint_hooks;
+
+/* Opens a window of nsteps steps from the next step. Fails if the scheme is not adjoint,
+ * the model has no back_adj kernel, a window is open, or it does not fit adjoint_memory. */
+int vle_sim_adjoint_begin(vle_sim *s, int64_t nsteps, vle_error *err);
+/* The backward sweep over the steps done since begin (0 is fine), then the update. hooks
+ * may be NULL. Closes the window, also on error. */
+int vle_sim_adjoint_end(vle_sim *s, const vle_adjoint_hooks *hooks, vle_error *err);
+/* begin, nsteps x (hooks->feed(k), vle_sim_step), end: one whole window. */
+int vle_sim_adjoint_window(vle_sim *s, int64_t nsteps, const vle_adjoint_hooks *hooks,
+                           vle_error *err);
+
+/* What a window of nsteps steps would keep: bytes of trajectory + checkpoints (the bound
+ * adjoint_memory applies to), steps per segment and checkpoints; bytes of the two state
+ * copies the sweep uses besides. Returns -1 if it cannot fit the bound. */
+typedef struct vle_adjoint_plan {
+  int64_t window, segment, checkpoints;
+  size_t bytes, step_bytes, checkpoint_bytes, state_bytes;
+} vle_adjoint_plan;
+int vle_sim_adjoint_plan(const vle_sim *s, int64_t nsteps, vle_adjoint_plan *plan,
+                         vle_error *err);
+
 /* Saves the complete state (every buffer, step counter, optimizer and RNG state, grad
- * sums) to a versioned, checksummed binary file (written to a temporary name, renamed). */
+ * sums) to a versioned, checksummed binary file (written to a temporary name, renamed).
+ * An open adjoint window is not part of it: save between windows. */
 int vle_sim_save(const vle_sim *s, const char *path, vle_error *err);
 /* Loads a state saved from a sim of the same model (hash), precision, batch and layout. On
  * any error the sim is unchanged. */

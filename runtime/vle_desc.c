@@ -174,8 +174,8 @@ static int parse_buffers(dp *p, json_t *root) {
 }
 
 static const char *kernel_names[VK_COUNT] = { "init", "streams", "step_inst", "step_prosp",
-                                              "step_free", "grads", "step_inst_sgd",
-                                              "step_prosp_sgd", "grads_sgd" };
+                                              "step_free", "grads", "back_adj",
+                                              "step_inst_sgd", "step_prosp_sgd", "grads_sgd" };
 
 static int parse_kernels(dp *p, json_t *root) {
   json_t *a = json_object_get(root, "kernels");

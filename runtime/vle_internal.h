@@ -15,8 +15,10 @@
 typedef void (*vle_kernel_fn)(const void *ctx, void *const *bufs, int64_t batch);
 
 /* Kernels the runtime knows by name (docs/abi.md); a descriptor may list others. */
-typedef enum { VK_INIT, VK_STREAMS, VK_INST, VK_PROSP, VK_FREE, VK_GRADS,
-               VK_INST_SGD, VK_PROSP_SGD, VK_GRADS_SGD, VK_COUNT } vle_kernel_id;
+typedef enum {
+  VK_INIT, VK_STREAMS, VK_INST, VK_PROSP, VK_FREE, VK_GRADS, VK_BACK_ADJ,
+  VK_INST_SGD, VK_PROSP_SGD, VK_GRADS_SGD, VK_COUNT
+} vle_kernel_id;
 
 struct vle_model {
   void *json;                    /* json_t root: the strings of the infos point into it */
@@ -48,6 +50,28 @@ typedef struct vle_sim_state {
   int64_t *opt_t;                /* Adam step count per learn group */
 } vle_sim_state;
 
+/* The window of the adjoint scheme (vle_adj.c, docs/runtime.md "The adjoint scheme"). The
+ * forward pass stores u(k) before and u'(k) after each step into `traj`, one slot per step
+ * of the current segment of `seg` steps; when the window does not fit in `limit` bytes it
+ * also keeps a checkpoint (the evolving buffers) at the start of every segment, and the
+ * backward sweep recomputes each earlier segment from its checkpoint. */
+typedef struct vle_adj {
+  size_t limit;                  /* bytes for trajectory + checkpoints */
+  bool open;                     /* a window is being stepped */
+  int64_t k0, len, done;         /* first step, planned steps, steps done so far */
+  int64_t seg;                   /* steps per segment (== len: everything stored) */
+  size_t step_bytes;             /* u and u' of every population, one step */
+  size_t ckpt_bytes;             /* the evolving buffers, one checkpoint */
+  int *ckpt_bufs;                /* their indices (state, pub, pubnext, signal, input, target) */
+  int nckpt_bufs;
+  unsigned char *traj;           /* [seg][step_bytes] */
+  unsigned char *ckpt;           /* [segments][ckpt_bytes], used when seg < len */
+  size_t traj_cap, ckpt_cap;     /* bytes allocated */
+  vle_sim_state work, fwd;       /* the sweep's buffers; a segment's recomputation */
+} vle_adj;
+
+typedef struct vs_range { size_t off, len; } vs_range;   /* bytes of a state's mem */
+
 struct vle_sim {
   const vle_model *m;
   long batch;
@@ -69,7 +93,12 @@ struct vle_sim {
   size_t n_opt, n_gsum;          /* doubles of optimizer state and grad sums */
   vle_sim_state st;
   vle_sim_state snap;            /* last state that passed the NaN check (if checking) */
+  vs_range *snap_ranges;         /* what the snapshot copies (vle_sim.c vs_snap_ranges) */
+  int nsnap_ranges;
   double **feed;                 /* per buffer: fed values [batch][size], or NULL */
+  vle_adj adj;
+  vle_sim_state *view;           /* what vle_sim_get/_buffer read: &st, or the adjoint's
+                                    sweep state during its observer (vle_adj.c) */
 };
 
 /* Doubles after the buffers in mem: optimizer state, then the grad sums. */
@@ -91,6 +120,26 @@ static inline void re_set(void *p, size_t i, size_t es, double v) {
 
 /* dst <- src (vle_sim.c): memory, buffer pointers (swap parity), step, RNG, Adam steps. */
 void vs_state_copy(const vle_sim *s, vle_sim_state *dst, const vle_sim_state *src);
+/* A zeroed state of the sim's layout, and its release (vle_sim.c). */
+int  vs_state_alloc(vle_sim *s, vle_sim_state *st, vle_error *err);
+void vs_state_free(vle_sim_state *st);
+/* The scheme's part of step st->step on st: t, streams, fed data, the step kernel. */
+void vs_forward(vle_sim *s, vle_sim_state *st);
+/* Swaps every pub/pubnext pair of st and advances its step counter. */
+void vs_advance(vle_sim *s, vle_sim_state *st);
+/* Writes t = k dt, calls streams and applies the fed data, on st. */
+void vs_streams(vle_sim *s, vle_sim_state *st);
+/* Optimizer step on the grad buffers (vle_sim.c); dt * grad into the grad sums. */
+void vs_learn(vle_sim *s, bool fused);   /* fused: leave out the weights step_*_sgd updated */
+void vs_accumulate(vle_sim *s);
+/* A NaN/Inf in buffer b of st: -1 with a message naming it and `when`; else 0. */
+int vs_check_buffer(const vle_sim *s, const vle_sim_state *st, int b, const char *when,
+                    vle_error *err);
+
+/* vle_adj.c: the adjoint's hooks around a forward step of the sim, and its cleanup. */
+void va_before_step(vle_sim *s);
+void va_after_step(vle_sim *s);
+void va_free(vle_adj *a);
 
 /* Reals in buffer i for a batch of `batch`. */
 size_t vm_buf_count(const vle_model *m, int i, long batch);

@@ -63,7 +63,7 @@ static int vs_layout(vle_sim *s, vle_error *err) {
   return 0;
 }
 
-static int vs_state_alloc(vle_sim *s, vle_sim_state *st, vle_error *err) {
+int vs_state_alloc(vle_sim *s, vle_sim_state *st, vle_error *err) {
   st->mem = aligned_alloc(VS_ALIGN, s->mem_size);
   st->bufs = calloc((size_t)s->m->nbufs, sizeof *st->bufs);
   st->opt_t = calloc((size_t)s->m->nlearn + 1, sizeof *st->opt_t);
@@ -74,7 +74,7 @@ static int vs_state_alloc(vle_sim *s, vle_sim_state *st, vle_error *err) {
   return 0;
 }
 
-static void vs_state_free(vle_sim_state *st) {
+void vs_state_free(vle_sim_state *st) {
   free(st->mem);
   free(st->bufs);
   free(st->opt_t);
@@ -90,10 +90,52 @@ void vs_state_copy(const vle_sim *s, vle_sim_state *dst, const vle_sim_state *sr
   memcpy(dst->opt_t, src->opt_t, (size_t)s->m->nlearn * sizeof *dst->opt_t);
 }
 
+/* What a step can change, and so what the NaN check's snapshot must keep: the evolving
+ * buffers, the parameters when learning, and the optimizer state and grad sums. Consts,
+ * settings, temporaries and grad buffers are left out: for a large network the weights
+ * dominate the state, and copying them every step cost several times the step itself. */
+static bool vs_step_changes(const vle_sim *s, vle_role r) {
+  return r == VLE_ROLE_STATE || r == VLE_ROLE_PUB || r == VLE_ROLE_PUBNEXT ||
+         r == VLE_ROLE_SIGNAL || r == VLE_ROLE_INPUT || r == VLE_ROLE_TARGET ||
+         (r == VLE_ROLE_PARAM && s->learn);
+}
+
+/* Byte ranges of mem the snapshot copies (adjacent buffers merged), from the layout. */
+static int vs_snap_ranges(vle_sim *s, vle_error *err) {
+  s->snap_ranges = calloc((size_t)s->m->nbufs + 1, sizeof *s->snap_ranges);
+  if (!s->snap_ranges) return vle_fail(err, "out of memory");
+  vs_range *r = s->snap_ranges;
+  int n = 0;
+  for (int i = 0; i <= s->m->nbufs; i++) {
+    bool tail = i == s->m->nbufs;          /* optimizer state and grad sums */
+    size_t off = tail ? s->buf_bytes : s->buf_off[i];
+    size_t len = tail ? s->mem_size - s->buf_bytes : vs_round_up(s->count[i] * s->m->es);
+    if (!len || (!tail && !vs_step_changes(s, s->m->bufs[i].role))) continue;
+    if (n && r[n - 1].off + r[n - 1].len == off) r[n - 1].len += len;
+    else r[n++] = (vs_range){ off, len };
+  }
+  s->nsnap_ranges = n;
+  return 0;
+}
+
+/* dst <- src for what a step changes (vs_step_changes), for the NaN check's snapshot and
+ * rollback. Both sides must have been full copies of each other once (vs_state_copy). */
+static void vs_snapshot(const vle_sim *s, vle_sim_state *dst, const vle_sim_state *src) {
+  for (int i = 0; i < s->nsnap_ranges; i++)
+    memcpy(dst->mem + s->snap_ranges[i].off, src->mem + s->snap_ranges[i].off, s->snap_ranges[i].len);
+  for (int i = 0; i < s->m->nbufs; i++)
+    dst->bufs[i] = dst->mem + ((unsigned char *)src->bufs[i] - src->mem);
+  dst->step = src->step;
+  dst->rng = src->rng;
+  memcpy(dst->opt_t, src->opt_t, (size_t)s->m->nlearn * sizeof *dst->opt_t);
+}
+
 void vle_sim_free(vle_sim *s) {
   if (!s) return;
+  free(s->snap_ranges);
   vs_state_free(&s->st);
   vs_state_free(&s->snap);
+  va_free(&s->adj);
   for (int i = 0; s->feed && i < s->m->nbufs; i++) free(s->feed[i]);
   free(s->feed);
   free(s->count);
@@ -127,9 +169,10 @@ static int vs_scheme(vle_sim *s, const char *errors, vle_error *err) {
     if (!s->step_fn)
       return vle_fail(err, "model '%s' has no kernel %s for errors=%s", m->name,
                       vd_kernel_name(schemes[i].kernel), errors);
-    if (schemes[i].kernel == VK_FREE && (s->learn || s->acc))
-      return vle_fail(err, "errors=adjoint: the backward (adjoint) pass is not yet supported; "
-                      "only its forward pass runs, with learning off");
+    if (schemes[i].kernel == VK_FREE && (s->learn || s->acc) && !m->kernels[VK_BACK_ADJ])
+      return vle_fail(err, "model '%s' has no kernel back_adj (the exact adjoint was not derived "
+                      "for it): errors=adjoint can only run its forward pass, with learning off "
+                      "(--no-learn) and no gradients", m->name);
     return 0;
   }
   return vle_fail(err, "unknown error scheme '%s' (expected prospective, instantaneous or "
@@ -144,6 +187,7 @@ static int vs_apply_options(vle_sim *s, const vle_sim_options *o, vle_error *err
   s->learn = o->learn && m->nlearn > 0;
   s->acc = o->accumulate_grads;
   s->check_every = o->check_every < 0 ? 0 : o->check_every;
+  s->adj.limit = o->adjoint_memory ? o->adjoint_memory : VLE_ADJOINT_MEMORY_DEFAULT;
   if (o->batch < 0 || s->batch > (1L << 24))
     return vle_fail(err, "batch %ld: expected 1 to 16777216", o->batch);
   for (size_t i = 0; i < o->nsets; i++) {          /* settings first: dt may be --set */
@@ -313,7 +357,7 @@ static int vs_init(vle_sim *s, const vle_sim_options *o, vle_error *err) {
   rng_seed(&s->st.rng, o->seed);
   s->m->kernels[VK_INIT](NULL, s->st.bufs, s->batch);
   if (vs_init_params(s, o, true, err) || vs_check_tau(s, err)) return -1;
-  if (s->check_every && vs_state_alloc(s, &s->snap, err)) return -1;
+  if (s->check_every && (vs_state_alloc(s, &s->snap, err) || vs_snap_ranges(s, err))) return -1;
   if (s->check_every) vs_state_copy(s, &s->snap, &s->st);
   return 0;
 }
@@ -330,6 +374,7 @@ vle_sim *vle_sim_new(const vle_model *m, const vle_sim_options *o, vle_error *er
     return NULL;
   }
   s->m = m;
+  s->view = &s->st;
   if (vs_init(s, o, err)) {
     vle_sim_free(s);
     return NULL;
@@ -339,13 +384,13 @@ vle_sim *vle_sim_new(const vle_model *m, const vle_sim_options *o, vle_error *er
 
 /* ---- stepping --------------------------------------------------------------------------- */
 
-static void vs_apply_feeds(vle_sim *s) {
+static void vs_apply_feeds(vle_sim *s, vle_sim_state *st) {
   for (int i = 0; i < s->m->nbufs; i++)
     if (s->feed[i])
-      for (size_t k = 0; k < s->count[i]; k++) re_set(s->st.bufs[i], k, s->m->es, s->feed[i][k]);
+      for (size_t k = 0; k < s->count[i]; k++) re_set(st->bufs[i], k, s->m->es, s->feed[i][k]);
 }
 
-static void vs_learn(vle_sim *s, bool fused) {
+void vs_learn(vle_sim *s, bool fused) {
   const vle_model *m = s->m;
   vle_sim_state *st = &s->st;
   for (int g = 0; g < m->nlearn; g++) st->opt_t[g]++;
@@ -364,7 +409,7 @@ static void vs_learn(vle_sim *s, bool fused) {
   }
 }
 
-static void vs_accumulate(vle_sim *s) {
+void vs_accumulate(vle_sim *s) {
   const vle_model *m = s->m;
   double *sum = vs_gsum_mem(s, &s->st);
   for (int p = 0; p < m->nparams; p++) {
@@ -375,37 +420,56 @@ static void vs_accumulate(vle_sim *s) {
   }
 }
 
-static void vs_swap_pairs(vle_sim *s) {
+void vs_streams(vle_sim *s, vle_sim_state *st) {
+  const vle_model *m = s->m;
+  re_set(st->bufs[m->sig_t], 0, m->es, (double)st->step * s->dt);
+  if (m->kernels[VK_STREAMS]) m->kernels[VK_STREAMS](NULL, st->bufs, s->batch);
+  vs_apply_feeds(s, st);
+}
+
+void vs_forward(vle_sim *s, vle_sim_state *st) {
+  vs_streams(s, st);
+  s->step_fn(NULL, st->bufs, s->batch);
+}
+
+void vs_advance(vle_sim *s, vle_sim_state *st) {
   for (int i = 0; i < s->m->nbufs; i++) {
     if (s->m->bufs[i].role != VLE_ROLE_PUB) continue;
     int j = s->m->bufs[i].pair;
-    void *t = s->st.bufs[i];
-    s->st.bufs[i] = s->st.bufs[j];
-    s->st.bufs[j] = t;
+    void *t = st->bufs[i];
+    st->bufs[i] = st->bufs[j];
+    st->bufs[j] = t;
   }
+  st->step++;
 }
 
-/* One step of docs/abi.md. */
+/* One step of docs/abi.md. The local schemes learn (or accumulate) every step; the adjoint's
+ * forward pass (step_free, e = 0) has no gradient here: a window's sweep computes it. */
 static void vs_step_once(vle_sim *s) {
   const vle_model *m = s->m;
-  void *const *bufs = s->st.bufs;
-  double t = (double)s->st.step * s->dt;
-  re_set(bufs[m->sig_t], 0, m->es, t);
-  if (m->kernels[VK_STREAMS]) m->kernels[VK_STREAMS](NULL, bufs, s->batch);
-  vs_apply_feeds(s);
-  bool learn = s->learn && !s->hold, acc = s->acc && !s->hold;
+  bool local = s->step_fn != m->kernels[VK_FREE];
+  bool learn = local && s->learn && !s->hold, acc = local && s->acc && !s->hold;
   bool fused = learn && s->step_sgd;   /* the SGD of the fused weights runs in the step */
-  (fused ? s->step_sgd : s->step_fn)(NULL, bufs, s->batch);
+  if (s->adj.open) va_before_step(s);
+  if (fused) {
+    vs_streams(s, &s->st);
+    s->step_sgd(NULL, s->st.bufs, s->batch);
+  } else {
+    vs_forward(s, &s->st);
+  }
+  if (s->adj.open) va_after_step(s);
   vle_kernel_fn grads = fused ? s->grads_sgd : m->kernels[VK_GRADS];
-  if ((learn || acc) && grads) grads(NULL, bufs, s->batch);
+  if ((learn || acc) && grads) grads(NULL, s->st.bufs, s->batch);
   if (acc) vs_accumulate(s);
   if (learn) vs_learn(s, fused);
-  vs_swap_pairs(s);
-  s->st.step++;
+  vs_advance(s, &s->st);
 }
 
-static bool vs_checked_role(vle_role r) {
-  return r == VLE_ROLE_STATE || r == VLE_ROLE_PUB || r == VLE_ROLE_PARAM || r == VLE_ROLE_SIGNAL;
+/* Parameters only change by learning: without it, checking them every step is wasted work
+ * (a NaN set by hand reaches the states within a step anyway). */
+static bool vs_checked_role(const vle_sim *s, vle_role r) {
+  return r == VLE_ROLE_STATE || r == VLE_ROLE_PUB || r == VLE_ROLE_SIGNAL ||
+         (r == VLE_ROLE_PARAM && s->learn);
 }
 
 /* Describes element i of buffer b: "neuron 2, batch element 0" / "row 1, col 2". */
@@ -419,45 +483,77 @@ static void vs_where(const vle_sim *s, int b, size_t i, char *out, size_t len) {
 }
 
 /* Index of the first NaN/Inf in p[0..n), or n. x - x is 0 for finite x and NaN otherwise,
- * so the fast path is one branch-free pass. */
+ * so the fast path is one branch-free pass; four partial sums, because a single chain of
+ * dependent adds runs at the add's latency rather than its throughput (no -ffast-math to
+ * reassociate it for us). */
 static size_t vs_first_nonfinite(const void *p, size_t n, size_t es) {
-  double acc = 0;
-  if (es == 8) for (size_t i = 0; i < n; i++) acc += ((const double *)p)[i] - ((const double *)p)[i];
-  else for (size_t i = 0; i < n; i++) acc += (double)(((const float *)p)[i] - ((const float *)p)[i]);
-  if (acc == 0) return n;
+  double a[4] = { 0, 0, 0, 0 };
   size_t i = 0;
+  if (es == 8) {
+    const double *d = p;
+    for (; i + 4 <= n; i += 4)
+      for (int j = 0; j < 4; j++) a[j] += d[i + j] - d[i + j];
+    for (; i < n; i++) a[0] += d[i] - d[i];
+  } else {
+    const float *f = p;
+    for (; i + 4 <= n; i += 4)
+      for (int j = 0; j < 4; j++) a[j] += (double)(f[i + j] - f[i + j]);
+    for (; i < n; i++) a[0] += (double)(f[i] - f[i]);
+  }
+  double acc = (a[0] + a[1]) + (a[2] + a[3]);
+  if (acc == 0) return n;
+  i = 0;
   while (i < n && isfinite(re_get(p, i, es))) i++;
   return i;
 }
 
-/* NaN/Inf anywhere in the evolving buffers after step s->st.step - 1? */
+/* The error for element i of buffer b of st, which is not finite. */
+static int vs_fail_nonfinite(const vle_sim *s, const vle_sim_state *st, int b, size_t i,
+                             const char *when, vle_error *err) {
+  double x = re_get(st->bufs[b], i, s->m->es);
+  char where[96];
+  vs_where(s, b, i, where, sizeof where);
+  return vle_fail(err, "%s in %s (%s) %s", isnan(x) ? "NaN" : "Inf", s->m->bufs[b].name, where, when);
+}
+
+int vs_check_buffer(const vle_sim *s, const vle_sim_state *st, int b, const char *when,
+                    vle_error *err) {
+  size_t i = vs_first_nonfinite(st->bufs[b], s->count[b], s->m->es);
+  return i == s->count[b] ? 0 : vs_fail_nonfinite(s, st, b, i, when, err);
+}
+
+/* NaN/Inf anywhere in the evolving buffers after step s->st.step - 1? (The message is only
+ * formatted on a hit: this runs every step.) */
 static int vs_check_finite(vle_sim *s, vle_error *err) {
   const vle_model *m = s->m;
   for (int b = 0; b < m->nbufs; b++) {
-    if (!vs_checked_role(m->bufs[b].role)) continue;
+    if (!vs_checked_role(s, m->bufs[b].role)) continue;
     size_t i = vs_first_nonfinite(s->st.bufs[b], s->count[b], m->es);
     if (i == s->count[b]) continue;
-    double x = re_get(s->st.bufs[b], i, m->es);
-    char where[96];
-    vs_where(s, b, i, where, sizeof where);
     int64_t k = s->st.step - 1;
-    return vle_fail(err, "%s in %s (%s) at step %lld (t = %g); the simulation was rolled back "
-                    "to its last good state (%lld steps done, t = %g)",
-                    isnan(x) ? "NaN" : "Inf", m->bufs[b].name, where, (long long)k,
-                    (double)k * s->dt, (long long)s->snap.step, (double)s->snap.step * s->dt);
+    char when[200];
+    snprintf(when, sizeof when, "at step %lld (t = %g); the simulation was rolled back to its "
+             "last good state (%lld steps done, t = %g)", (long long)k, (double)k * s->dt,
+             (long long)s->snap.step, (double)s->snap.step * s->dt);
+    return vs_fail_nonfinite(s, &s->st, b, i, when, err);
   }
   return 0;
 }
 
 int vle_sim_step(vle_sim *s, int64_t nsteps, vle_error *err) {
+  if (s->adj.open && s->adj.done + nsteps > s->adj.len)
+    return vle_fail(err, "the adjoint window of %lld steps has %lld left, asked for %lld (end "
+                    "it with vle_sim_adjoint_end first)", (long long)s->adj.len,
+                    (long long)(s->adj.len - s->adj.done), (long long)nsteps);
   for (int64_t n = 0; n < nsteps; n++) {
     vs_step_once(s);
     if (!s->check_every || s->st.step % s->check_every) continue;
     if (vs_check_finite(s, err)) {
-      vs_state_copy(s, &s->st, &s->snap);
+      vs_snapshot(s, &s->st, &s->snap);
+      s->adj.open = false;            /* the rolled-back window cannot be swept */
       return -1;
     }
-    vs_state_copy(s, &s->snap, &s->st);
+    vs_snapshot(s, &s->snap, &s->st);
   }
   return 0;
 }
@@ -486,7 +582,7 @@ static int vs_count_ok(const vle_sim *s, int b, size_t count, vle_error *err) {
 void *vle_sim_buffer(vle_sim *s, const char *name, const vle_buffer_info **info) {
   int b = vle_model_find_buffer(s->m, name);
   if (info) *info = b >= 0 ? &s->m->bufs[b] : NULL;
-  return b >= 0 ? s->st.bufs[b] : NULL;
+  return b >= 0 ? s->view->bufs[b] : NULL;
 }
 
 size_t vle_sim_count(const vle_sim *s, const char *name) {
@@ -497,7 +593,7 @@ size_t vle_sim_count(const vle_sim *s, const char *name) {
 int vle_sim_get(const vle_sim *s, const char *name, double *out, size_t count, vle_error *err) {
   int b = vs_buf(s, name, err);
   if (b < 0 || vs_count_ok(s, b, count, err)) return -1;
-  for (size_t i = 0; i < count; i++) out[i] = re_get(s->st.bufs[b], i, s->m->es);
+  for (size_t i = 0; i < count; i++) out[i] = re_get(s->view->bufs[b], i, s->m->es);
   return 0;
 }
 

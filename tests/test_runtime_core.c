@@ -381,7 +381,7 @@ Test(step, adjoint_forward_only) {
   vle_sim_options_init(&o);
   o.errors = "adjoint";
   cr_assert_null(vle_sim_new(m, &o, &err));
-  cr_assert(strstr(err.msg, "not yet supported"), "%s", err.msg);
+  cr_assert(strstr(err.msg, "has no kernel back_adj"), "%s", err.msg);
   o.learn = false;
   vle_sim *s = sim_ok(m, &o);
   vle_sim_step(s, 3, &err);

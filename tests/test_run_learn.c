@@ -1,0 +1,120 @@
+/*
+ * test_run_learn.c - learning runs of compiled models through `vlec run` (in process):
+ * with tau_r = tau_m the prospective and instantaneous errors give the same run; an LE
+ * student learns a teacher network's mapping; runs are reproducible from the seed.
+ */
+#include "run_util.h"
+
+TestSuite(learn, .init = ru_setup, .fini = ru_teardown);
+
+/* Largest difference between two .npy files of the same shape. */
+static double npy_maxdiff(const char *a, const char *b) {
+  npy_array x = ru_npy(a), y = ru_npy(b);
+  cr_assert_eq(x.count, y.count, "%s and %s differ in size", a, b);
+  double d = ru_maxdiff(ru_data(&x), ru_data(&y), x.count);
+  npy_free(&x);
+  npy_free(&y);
+  return d;
+}
+
+static bool npy_identical(const char *a, const char *b) {
+  npy_array x = ru_npy(a), y = ru_npy(b);
+  bool same = x.count == y.count && !memcmp(x.data, y.data, x.count * sizeof(double));
+  npy_free(&x);
+  npy_free(&y);
+  return same;
+}
+
+/* theory.md §4b/§4c: with a = b (tau_r = tau_m) e = v + a (g - v) / b = g: both schemes give
+ * the same errors, so the same run, learning included, up to rounding. */
+Test(learn, prospective_equals_instantaneous_when_tau_r_is_tau_m) {
+  ld_model m;
+  ru_open(&m, ru_src("tests/data/le_242.vle"));
+  const char *schemes[2] = { "prospective", "instantaneous" };
+  for (int i = 0; i < 2; i++)
+    cr_assert_eq(ru_vlec(&m, false, "--errors", schemes[i], "--steps", "3000", "--seed", "5",
+                         "--record", "o.rate,h.error", "--out", ru_at(schemes[i]), "-q", NULL),
+                 0, "%s", ru_log);
+  static const char *files[] = { "o.rate.npy", "h.error.npy", "params/W1.npy", "params/b1.npy",
+                                 "params/W2.npy", "params/b2.npy" };
+  for (size_t f = 0; f < sizeof files / sizeof *files; f++) {
+    char a[64], b[64];
+    snprintf(a, sizeof a, "prospective/%s", files[f]);
+    snprintf(b, sizeof b, "instantaneous/%s", files[f]);
+    double d = npy_maxdiff(a, b);
+    cr_expect(d < 1e-12, "%s: prospective and instantaneous differ by %g", files[f], d);
+  }
+  /* and learning did move the weights: the comparison is not trivial */
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "0", "--seed", "5", "--out", ru_at("init"), "-q", NULL), 0);
+  cr_assert_gt(npy_maxdiff("init/params/W2.npy", "prospective/params/W2.npy"), 1e-3);
+  ld_close(&m);
+}
+
+#define TEACH_STEPS 30000
+#define TEACH_WINDOW 500     /* steps averaged at the start and at the end */
+
+static double mean(const double *v, int n) {
+  double s = 0;
+  for (int i = 0; i < n; i++) s += v[i];
+  return s / n;
+}
+
+/* The teacher's output delayed one step (the student's output at step k is its rate of
+ * step k - 1, theory.md §6) as the student's target file. */
+static void delayed_target(const char *rate, const char *target) {
+  npy_array r = ru_npy(rate);
+  double *y = calloc(r.count, sizeof *y);
+  memcpy(y + 1, r.data, (r.count - 1) * sizeof *y);
+  vle_error err;
+  cr_assert_eq(npy_write(ru_at(target), NPY_F8, r.ndim, r.shape, y, &err), 0, "%s", err.msg);
+  free(y);
+  npy_free(&r);
+}
+
+Test(learn, le_student_learns_teacher) {
+  ld_model m;
+  ru_open(&m, ru_src("tests/data/le_student.vle"));
+  char steps[16], target[300];
+  snprintf(steps, sizeof steps, "%d", TEACH_STEPS);
+  cr_assert_eq(ru_vlec(&m, false, "--steps", steps, "--seed", "7", "--no-learn", "--set", "beta=0",
+                       "--record", "o.rate", "--out", ru_at("teacher"), "-q", NULL), 0, "%s", ru_log);
+  delayed_target("teacher/o.rate.npy", "target.npy");
+  snprintf(target, sizeof target, "y=%s", ru_at("target.npy"));
+  cr_assert_eq(ru_vlec(&m, false, "--steps", steps, "--seed", "1", "--target", target, "--record",
+                       "loss", "--out", ru_at("student"), "-q", NULL), 0, "%s", ru_log);
+  npy_array loss = ru_npy("student/loss.npy");
+  double first = mean(ru_data(&loss), TEACH_WINDOW);
+  double last = mean(ru_data(&loss) + TEACH_STEPS - TEACH_WINDOW, TEACH_WINDOW);
+  fprintf(stderr, "LE student (2-6-1, %d steps): mean loss over the first %d steps %.4g, over "
+          "the last %d %.4g: %.0fx lower\n", TEACH_STEPS, TEACH_WINDOW, first, TEACH_WINDOW,
+          last, first / last);
+  cr_expect(first / last > 100, "loss fell only %.1fx (%.4g -> %.4g)", first / last, first, last);
+  npy_free(&loss);
+  ld_close(&m);
+}
+
+Test(learn, reproducible_from_the_seed) {
+  ld_model m;
+  ru_open(&m, ru_src("tests/data/le_242.vle"));
+  const char *runs[3][2] = { { "a", "11" }, { "b", "11" }, { "c", "12" } };
+  for (int i = 0; i < 3; i++)
+    cr_assert_eq(ru_vlec(&m, false, "--steps", "500", "--seed", runs[i][1], "--record",
+                         "o.rate,loss,W1", "--record-every", "100", "--out", ru_at(runs[i][0]),
+                         "-q", NULL), 0, "%s", ru_log);
+  static const char *files[] = { "o.rate.npy", "loss.npy", "W1.npy", "params/W1.npy", "params/b2.npy" };
+  for (size_t f = 0; f < sizeof files / sizeof *files; f++) {
+    char a[64], b[64], c[64];
+    snprintf(a, sizeof a, "a/%s", files[f]);
+    snprintf(b, sizeof b, "b/%s", files[f]);
+    snprintf(c, sizeof c, "c/%s", files[f]);
+    cr_expect(npy_identical(a, b), "%s: the same seed must give the same bits", files[f]);
+    cr_expect(!npy_identical(a, c), "%s: another seed must give another run", files[f]);
+  }
+  /* the initial parameters themselves differ with the seed (W1 snapshot 0 is after step 100,
+   * so look at a run of no steps) */
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "0", "--seed", "11", "--out", ru_at("i11"), "-q", NULL), 0);
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "0", "--seed", "12", "--out", ru_at("i12"), "-q", NULL), 0);
+  cr_assert_gt(npy_maxdiff("i11/params/W1.npy", "i12/params/W1.npy"), 1e-3);
+  cr_assert_gt(npy_maxdiff("i11/params/b1.npy", "i12/params/b1.npy"), 1e-3);
+  ld_close(&m);
+}
