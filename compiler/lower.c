@@ -505,9 +505,9 @@ static kir_expr *lw_elem(lw *L, kir_kernel *k, ex_node *n, lw_mode mode) {
   case X_FN: return kir_fn(L->p, n->fn, lw_elem(L, k, n->args[0], mode));
   case X_BCAST: return lw_elem(L, k, n->args[0], mode);
   case X_VEC: return lw_vec_literal(L, k, n, mode);
-  case X_OUTER:
-    return kir_op2(L->p, KE_MUL, lw_elem(L, k, n->args[0], LM_R),
-                   lw_elem(L, k, n->args[1], LM_C));
+  case X_OUTER:   /* each factor once into a vector, not once per matrix element */
+    return kir_op2(L->p, KE_MUL, lw_load(L, lw_vecbuf(L, k, n->args[0]), LM_R),
+                   lw_load(L, lw_vecbuf(L, k, n->args[1]), LM_C));
   default: {
     int b = lw_materialise(L, k, n);
     return lw_load(L, b, mode);
@@ -804,13 +804,15 @@ static void lw_grads(lw *L, const lw_sync *y, bool sgd) {
 static void lw_back_adj(lw *L) {
   dv_system *s = L->s;
   ex_ctx *x = L->x;
+  for (int i = 0; i < s->npops; i++)   /* the sweep needs every population's split */
+    if (!s->pops[i].split_ok) return;
   kir_kernel *k = kir_kernel_new(L->p, "back_adj");
   lw_phase(L);
   for (int r = s->npops - 1; r >= 0; r--) {
     dv_pop *p = NULL;
     for (int i = 0; i < s->npops; i++)
       if (s->pops[i].order == r) p = &s->pops[i];
-    if (!p || !p->split_ok) continue;
+    if (!p) continue;
     int i = p->index;
     ex_node *g = lw_vecsym(L, L->g[i]), *w = lw_vecsym(L, L->v[i]);
     lw_assign(L, k, L->g[i], p->g, ar_printf(L->a, "g_%s (adjoint)", p->decl->name));
@@ -1067,7 +1069,18 @@ kir_program *lw_lower(dv_system *s, const lw_options *o, dg_ctx *d) {
   bool all = !o || !o->only || !errors;
   lw_find_fused(&L, &y);
   bool fuse = lw_any_fused(&L);
-  for (int v = 0; v < 1 + fuse; v++) {
+  /* The local schemes need the split of theory.md §4 for every population. */
+  bool local = true;
+  for (int i = 0; i < s->npops; i++) {
+    if (s->pops[i].split_ok) continue;
+    local = false;
+    if (!all && strcmp(errors, "adjoint"))
+      dg_error(d, s->pops[i].decl->name_span, "errors = %s needs the split of theory.md §4 for "
+               "population %s, which fails: %s (use errors = adjoint)", errors,
+               s->pops[i].decl->name, s->pops[i].split_why);
+  }
+  if (d->errors) return NULL;
+  for (int v = 0; local && v < 1 + fuse; v++) {
     if (all || !strcmp(errors, "instantaneous")) lw_step(&L, &y, "step_inst", LW_INST, v);
     if (all || !strcmp(errors, "prospective")) lw_step(&L, &y, "step_prosp", LW_PROSP, v);
   }

@@ -4,6 +4,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "npy.h"
@@ -467,9 +468,9 @@ static void vs_step_once(vle_sim *s) {
 
 /* Parameters only change by learning: without it, checking them every step is wasted work
  * (a NaN set by hand reaches the states within a step anyway). */
-static bool vs_checked_role(const vle_sim *s, vle_role r) {
+static bool vs_checked_role(const vle_sim *s, vle_role r, bool params) {
   return r == VLE_ROLE_STATE || r == VLE_ROLE_PUB || r == VLE_ROLE_SIGNAL ||
-         (r == VLE_ROLE_PARAM && s->learn);
+         (r == VLE_ROLE_PARAM && s->learn && params);
 }
 
 /* Describes element i of buffer b: "neuron 2, batch element 0" / "row 1, col 2". */
@@ -487,22 +488,18 @@ static void vs_where(const vle_sim *s, int b, size_t i, char *out, size_t len) {
  * dependent adds runs at the add's latency rather than its throughput (no -ffast-math to
  * reassociate it for us). */
 static size_t vs_first_nonfinite(const void *p, size_t n, size_t es) {
-  double a[4] = { 0, 0, 0, 0 };
-  size_t i = 0;
+  /* A real is NaN or Inf exactly when its exponent bits are all ones: an integer test that
+   * the compiler vectorises (no floating-point reassociation needed), OR-ed over the buffer. */
+  unsigned bad = 0;
   if (es == 8) {
-    const double *d = p;
-    for (; i + 4 <= n; i += 4)
-      for (int j = 0; j < 4; j++) a[j] += d[i + j] - d[i + j];
-    for (; i < n; i++) a[0] += d[i] - d[i];
+    const uint64_t *d = p, e = 0x7ff0000000000000ULL;
+    for (size_t i = 0; i < n; i++) bad |= (d[i] & e) == e;
   } else {
-    const float *f = p;
-    for (; i + 4 <= n; i += 4)
-      for (int j = 0; j < 4; j++) a[j] += (double)(f[i + j] - f[i + j]);
-    for (; i < n; i++) a[0] += (double)(f[i] - f[i]);
+    const uint32_t *f = p, e = 0x7f800000U;
+    for (size_t i = 0; i < n; i++) bad |= (f[i] & e) == e;
   }
-  double acc = (a[0] + a[1]) + (a[2] + a[3]);
-  if (acc == 0) return n;
-  i = 0;
+  if (!bad) return n;
+  size_t i = 0;
   while (i < n && isfinite(re_get(p, i, es))) i++;
   return i;
 }
@@ -524,10 +521,10 @@ int vs_check_buffer(const vle_sim *s, const vle_sim_state *st, int b, const char
 
 /* NaN/Inf anywhere in the evolving buffers after step s->st.step - 1? (The message is only
  * formatted on a hit: this runs every step.) */
-static int vs_check_finite(vle_sim *s, vle_error *err) {
+static int vs_check_finite(vle_sim *s, bool params, vle_error *err) {
   const vle_model *m = s->m;
   for (int b = 0; b < m->nbufs; b++) {
-    if (!vs_checked_role(s, m->bufs[b].role)) continue;
+    if (!vs_checked_role(s, m->bufs[b].role, params)) continue;
     size_t i = vs_first_nonfinite(s->st.bufs[b], s->count[b], m->es);
     if (i == s->count[b]) continue;
     int64_t k = s->st.step - 1;
@@ -545,15 +542,22 @@ int vle_sim_step(vle_sim *s, int64_t nsteps, vle_error *err) {
     return vle_fail(err, "the adjoint window of %lld steps has %lld left, asked for %lld (end "
                     "it with vle_sim_adjoint_end first)", (long long)s->adj.len,
                     (long long)(s->adj.len - s->adj.done), (long long)nsteps);
+  /* Every check_every steps the states are checked, so a NaN or Inf is reported at the step
+   * that made it (a bad parameter makes a bad state within a step). Without learning the
+   * last good state is kept at every check (only states change: cheap); when learning it is
+   * taken every VS_SNAP_CHECKS checks, after also checking the parameters, since copying
+   * every learned weight each step would cost as much as the step itself. */
+  enum { VS_SNAP_CHECKS = 64 };
   for (int64_t n = 0; n < nsteps; n++) {
     vs_step_once(s);
     if (!s->check_every || s->st.step % s->check_every) continue;
-    if (vs_check_finite(s, err)) {
+    bool snap = !s->learn || ++s->checks % VS_SNAP_CHECKS == 0;
+    if (vs_check_finite(s, snap, err)) {
       vs_snapshot(s, &s->st, &s->snap);
       s->adj.open = false;            /* the rolled-back window cannot be swept */
       return -1;
     }
-    vs_snapshot(s, &s->snap, &s->st);
+    if (snap) vs_snapshot(s, &s->snap, &s->st);
   }
   return 0;
 }
