@@ -53,6 +53,9 @@ static double ki_pow(double x, const kir_expr *ye, double y) {
   return pow(x, y);
 }
 
+/* The elementwise functions exactly as llvm.c generates them (softplus in its stable form):
+ * the interpreter specifies the generated code, so it does not reuse ex_fn_apply, which
+ * belongs to the derivation's independent oracle (ex_eval). */
 static double ki_fn(ex_fn f, double x) {
   switch (f) {
   case F_TANH: return tanh(x);

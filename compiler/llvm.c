@@ -631,19 +631,105 @@ static void cg_sweep_update(cg *g, const kir_stmt *s, LLVMValueRef r, LLVMValueR
   cg_loop_end(g, &lb);
 }
 
-/* KS_SWEEP (kir.h): row by row, so that each row of M comes from memory once, is used by
- * the forward and the backward product while it sits in the cache, and is written back
- * updated: one read and one write of M per step, the bound of a fused hand-written step. */
-static void cg_sweep(cg *g, const kir_stmt *s) {
+/* The general sweep: per row, the products for every batch element, then the update. */
+static void cg_sweep_rows(cg *g, const kir_stmt *s, LLVMValueRef inv) {
   const kir_buf *m = &g->p->bufs[s->mat];
-  LLVMValueRef inv = cg_inv_batch(g);
-  if (s->dst2 >= 0) cg_zero_batched(g, s->dst2);
   cg_loop lr;
   LLVMValueRef r = cg_loop_begin(g, &lr, cg_i(g, m->rows), "r");
   LLVMValueRef rowbase = cg_imul(g, r, cg_i(g, m->cols));
   if (s->dst >= 0 || s->dst2 >= 0) cg_sweep_products(g, s, r, rowbase);
   if (s->row >= 0) cg_sweep_update(g, s, r, rowbase, inv);
   cg_loop_end(g, &lr);
+}
+
+static void cg_vst(cg *g, LLVMValueRef ptr, LLVMValueRef v) {
+  LLVMSetAlignment(LLVMBuildStore(g->b, v, ptr), g->o->f32 ? 4 : 8);
+}
+
+static LLVMValueRef cg_splat(cg *g, LLVMValueRef x) {
+  LLVMTypeRef vt = LLVMVectorType(g->real, KIR_DOT_LANES);
+  LLVMValueRef v = LLVMBuildInsertElement(g->b, LLVMGetUndef(vt), x, cg_i(g, 0), "");
+  LLVMValueRef zeros = LLVMConstNull(LLVMVectorType(LLVMInt32TypeInContext(g->cx), KIR_DOT_LANES));
+  return LLVMBuildShuffleVector(g->b, v, LLVMGetUndef(vt), zeros, "");
+}
+
+/* One element (or one block of lanes) of a batch-1 sweep: m is the old weight. */
+static LLVMValueRef cg_sweep_elem(cg *g, const kir_stmt *s, LLVMValueRef m, LLVMValueRef x,
+                                  LLVMValueRef e, LLVMValueRef k, LLVMValueRef bp_ptr,
+                                  LLVMValueRef m_ptr, bool vec) {
+  if (s->dst2 >= 0) {
+    LLVMValueRef old = vec ? LLVMBuildLoad2(g->b, LLVMVectorType(g->real, KIR_DOT_LANES),
+                                            bp_ptr, "") : cg_ld(g, bp_ptr);
+    if (vec) LLVMSetAlignment(old, g->o->f32 ? 4 : 8);
+    LLVMValueRef v = cg_fadd(g, old, cg_fmul(g, m, e));
+    if (vec) cg_vst(g, bp_ptr, v); else cg_st(g, bp_ptr, v);
+  }
+  if (s->row >= 0) {
+    LLVMValueRef v = cg_fadd(g, m, cg_fmul(g, k, x));
+    if (vec) cg_vst(g, m_ptr, v); else cg_st(g, m_ptr, v);
+  }
+  return cg_fmul(g, m, x);
+}
+
+/* Batch 1: the forward dot, the back-projection and the update in ONE loop over each row,
+ * in blocks of KIR_DOT_LANES: every weight is loaded once and stored once. Each element
+ * sees the same arithmetic as in cg_sweep_rows (and ki_sweep), so the results are equal. */
+static void cg_sweep_rows1(cg *g, const kir_stmt *s, LLVMValueRef inv) {
+  const kir_buf *mb = &g->p->bufs[s->mat];
+  long n = mb->cols, nb = n - n % KIR_DOT_LANES;
+  LLVMTypeRef vt = LLVMVectorType(g->real, KIR_DOT_LANES);
+  LLVMValueRef b0 = cg_i(g, 0), vacc = LLVMBuildAlloca(g->ab, vt, "lanes");
+  cg_loop lr, lk;
+  LLVMValueRef r = cg_loop_begin(g, &lr, cg_i(g, mb->rows), "r");
+  LLVMValueRef rowbase = cg_imul(g, r, cg_i(g, n));
+  LLVMValueRef e = s->dst2 >= 0 ? cg_ld(g, cg_elem(g, s->src2, b0, r)) : NULL;
+  LLVMValueRef k = NULL;
+  if (s->row >= 0) {
+    LLVMValueRef sc = cg_ld(g, cg_elem(g, s->scale, NULL, cg_i(g, 0)));
+    k = cg_fmul(g, cg_fmul(g, sc, cg_ld(g, cg_elem(g, s->row, b0, r))), inv);
+  }
+  LLVMBuildStore(g->b, LLVMConstNull(vt), vacc);
+  if (nb > 0) {
+    LLVMValueRef ev = e ? cg_splat(g, e) : NULL, kv = k ? cg_splat(g, k) : NULL;
+    LLVMValueRef kk = cg_loop_begin(g, &lk, cg_i(g, nb / KIR_DOT_LANES), "k");
+    lk.trip = -1;
+    LLVMValueRef c = cg_imul(g, kk, cg_i(g, KIR_DOT_LANES));
+    LLVMValueRef mp = cg_elem(g, s->mat, NULL, cg_iadd(g, rowbase, c));
+    LLVMValueRef mv = cg_vld(g, mp), xv = cg_vld(g, cg_elem(g, s->src, b0, c));
+    LLVMValueRef bpp = s->dst2 >= 0 ? cg_elem(g, s->dst2, b0, c) : NULL;
+    LLVMValueRef prod = cg_sweep_elem(g, s, mv, xv, ev, kv, bpp, mp, true);
+    LLVMBuildStore(g->b, cg_fadd(g, LLVMBuildLoad2(g->b, vt, vacc, ""), prod), vacc);
+    cg_loop_end(g, &lk);
+  }
+  LLVMValueRef acc = cg_lanes_sum(g, LLVMBuildLoad2(g->b, vt, vacc, ""));
+  for (long c = nb; c < n; c++) {
+    LLVMValueRef mp = cg_elem(g, s->mat, NULL, cg_iadd(g, rowbase, cg_i(g, c)));
+    LLVMValueRef mv = cg_ld(g, mp), xv = cg_ld(g, cg_elem(g, s->src, b0, cg_i(g, c)));
+    LLVMValueRef bpp = s->dst2 >= 0 ? cg_elem(g, s->dst2, b0, cg_i(g, c)) : NULL;
+    acc = cg_fadd(g, acc, cg_sweep_elem(g, s, mv, xv, e, k, bpp, mp, false));
+  }
+  if (s->dst >= 0) cg_st(g, cg_elem(g, s->dst, b0, r), acc);
+  cg_loop_end(g, &lr);
+}
+
+/* KS_SWEEP (kir.h): row by row, so that each row of M comes from memory once, is used by
+ * the forward and the backward product while it sits in the cache, and is written back
+ * updated: one read and one write of M per step, the bound of a fused hand-written step.
+ * Batch 1 (the common case of online learning) gets a single loop per row. */
+static void cg_sweep(cg *g, const kir_stmt *s) {
+  LLVMValueRef inv = cg_inv_batch(g);
+  if (s->dst2 >= 0) cg_zero_batched(g, s->dst2);
+  LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(g->cx, g->fn, "sweep1");
+  LLVMBasicBlockRef many = LLVMAppendBasicBlockInContext(g->cx, g->fn, "sweepb");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->cx, g->fn, "swept");
+  LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, g->batch, cg_i(g, 1), ""), one, many);
+  LLVMPositionBuilderAtEnd(g->b, one);
+  cg_sweep_rows1(g, s, inv);
+  LLVMBuildBr(g->b, done);
+  LLVMPositionBuilderAtEnd(g->b, many);
+  cg_sweep_rows(g, s, inv);
+  LLVMBuildBr(g->b, done);
+  LLVMPositionBuilderAtEnd(g->b, done);
 }
 
 static void cg_stmt(cg *g, const kir_stmt *s) {
