@@ -30,7 +30,7 @@ static int cmd_run_or_grad(int argc, char **argv, bool grad) {
   int rc = rn_parse_args(argc, argv, &o, grad, stderr);
   if (rc == 0) {
     ld_model m;
-    rc = ld_open_for(&m, o.model, f32, o.errors, stderr);
+    rc = ld_open_for(&m, o.model, f32, o.errors, grad || o.no_learn ? 0 : 1, stderr);
     if (rc == 0) rc = rn_main(m.model, &o, stderr);
     ld_close(&m);
   }

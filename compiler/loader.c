@@ -14,7 +14,7 @@ bool ld_is_so(const char *path) {
 static void *ld_resolve(void *user, const char *symbol) { return jit_lookup(user, symbol); }
 
 static int ld_jit(ld_model *m, const char *path, bool f32, const char *errors, bool only,
-                  FILE *err) {
+                  int learn, FILE *err) {
   double t0 = pl_now_ms();
   dg_ctx d;
   dg_init(&d, err);
@@ -23,7 +23,7 @@ static int ld_jit(ld_model *m, const char *path, bool f32, const char *errors, b
   int rc = 1;
   const char *prec = f32 ? "f32" : "f64";
   bool ok = pl_front(&u, path) && pl_derive(&u) &&
-            (only ? pl_lower_for(&u, prec, errors) : pl_lower(&u, prec));
+            (only ? pl_lower_for(&u, prec, errors, learn) : pl_lower(&u, prec));
   if (ok) {
     char msg[1024];
     cg_options o = { .f32 = f32 };
@@ -52,13 +52,14 @@ static int ld_open_so(ld_model *m, const char *path, FILE *err) {
 
 int ld_open(ld_model *m, const char *path, bool f32, FILE *err) {
   memset(m, 0, sizeof *m);
-  if (!ld_is_so(path)) return ld_jit(m, path, f32, NULL, false, err);
+  if (!ld_is_so(path)) return ld_jit(m, path, f32, NULL, false, -1, err);
   return ld_open_so(m, path, err);
 }
 
-int ld_open_for(ld_model *m, const char *path, bool f32, const char *errors, FILE *err) {
+int ld_open_for(ld_model *m, const char *path, bool f32, const char *errors, int learn,
+                FILE *err) {
   memset(m, 0, sizeof *m);
-  if (!ld_is_so(path)) return ld_jit(m, path, f32, errors, true, err);
+  if (!ld_is_so(path)) return ld_jit(m, path, f32, errors, true, learn, err);
   return ld_open_so(m, path, err);
 }
 

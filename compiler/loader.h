@@ -19,7 +19,8 @@ typedef struct ld_model {
 /* Returns 0, or 1 after printing the error (diagnostics with source locations for a .vle). */
 int  ld_open(ld_model *m, const char *path, bool f32, FILE *err);
 /* The same, JIT-compiling only the kernels of one error scheme (NULL: the model's). */
-int  ld_open_for(ld_model *m, const char *path, bool f32, const char *errors, FILE *err);
+int  ld_open_for(ld_model *m, const char *path, bool f32, const char *errors, int learn,
+                 FILE *err);   /* learn: 1 the run learns, 0 it does not, -1 unknown */
 void ld_close(ld_model *m);
 bool ld_is_so(const char *path);
 

@@ -1080,13 +1080,17 @@ kir_program *lw_lower(dv_system *s, const lw_options *o, dg_ctx *d) {
                s->pops[i].decl->name, s->pops[i].split_why);
   }
   if (d->errors) return NULL;
-  for (int v = 0; local && v < 1 + fuse; v++) {
+  int learn = all ? -1 : o->learn;
+  bool plain = !fuse || learn != 1, sgd = fuse && learn != 0;
+  for (int v = 0; local && v < 2; v++) {
+    if ((v == 0 && !plain) || (v == 1 && !sgd)) continue;
     if (all || !strcmp(errors, "instantaneous")) lw_step(&L, &y, "step_inst", LW_INST, v);
     if (all || !strcmp(errors, "prospective")) lw_step(&L, &y, "step_prosp", LW_PROSP, v);
   }
   if (all || !strcmp(errors, "adjoint")) lw_step(&L, &y, "step_free", LW_FREE, false);
-  lw_grads(&L, &y, false);
-  if (fuse) lw_grads(&L, &y, true);
+  bool adjoint = !all && !strcmp(errors, "adjoint");
+  if (plain || adjoint) lw_grads(&L, &y, false);
+  if (sgd) lw_grads(&L, &y, true);
   if (all || !strcmp(errors, "adjoint")) lw_back_adj(&L);
   L.p->meta = lw_meta(&L, o);
   if (L.failed || !kir_verify(L.p, d->out)) return NULL;

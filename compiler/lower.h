@@ -22,6 +22,10 @@ typedef struct lw_options {
    * for "adjoint" also step_free and back_adj. A `.so` gets every kernel (only = false). */
   bool only;
   const char *errors;
+  /* With `only`: 1 = the run learns (of the SGD-fused weights only the step_*_sgd variant,
+   * which also serves held steps, and grads_sgd), 0 = it does not (no _sgd variants),
+   * -1 = unknown (both). */
+  int learn;
 } lw_options;
 
 kir_program *lw_lower(dv_system *s, const lw_options *o, dg_ctx *d);

@@ -59,15 +59,15 @@ bool pl_derive(pl_unit *u) {
 
 bool pl_lower(pl_unit *u, const char *precision) {
   double t0 = pl_now_ms();
-  lw_options o = { precision ? precision : "f64", u->hash, false, NULL };
+  lw_options o = { precision ? precision : "f64", u->hash, false, NULL, -1 };
   u->prog = lw_lower(u->sys, &o, u->d);
   u->ms_lower = pl_now_ms() - t0;
   return u->prog != NULL;
 }
 
-bool pl_lower_for(pl_unit *u, const char *precision, const char *errors) {
+bool pl_lower_for(pl_unit *u, const char *precision, const char *errors, int learn) {
   double t0 = pl_now_ms();
-  lw_options o = { precision ? precision : "f64", u->hash, true, errors };
+  lw_options o = { precision ? precision : "f64", u->hash, true, errors, learn };
   u->prog = lw_lower(u->sys, &o, u->d);
   u->ms_lower = pl_now_ms() - t0;
   return u->prog != NULL;

@@ -27,7 +27,7 @@ bool pl_front_text(pl_unit *u, const char *path, const char *text);
 bool pl_derive(pl_unit *u);
 bool pl_lower(pl_unit *u, const char *precision);
 /* Only the kernels of one error scheme (NULL: the model's), for the JIT. */
-bool pl_lower_for(pl_unit *u, const char *precision, const char *errors);
+bool pl_lower_for(pl_unit *u, const char *precision, const char *errors, int learn);
 /* All of the above for a file. */
 bool pl_compile(pl_unit *u, const char *path, const char *precision);
 void pl_free(pl_unit *u);

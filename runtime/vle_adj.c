@@ -153,7 +153,7 @@ void va_free(vle_adj *a) {
 int vle_sim_adjoint_begin(vle_sim *s, int64_t nsteps, vle_error *err) {
   vle_adj *a = &s->adj;
   vle_adjoint_plan plan;
-  if (s->step_fn != s->m->kernels[VK_FREE])
+  if (strcmp(s->errors, "adjoint"))
     return vle_fail(err, "an adjoint window needs errors=adjoint (this sim uses %s)", s->errors);
   if (!s->m->kernels[VK_BACK_ADJ])
     return vle_fail(err, "model '%s' has no kernel back_adj: no adjoint backward pass", s->m->name);

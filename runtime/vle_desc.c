@@ -193,8 +193,12 @@ static int parse_kernels(dp *p, json_t *root) {
   }
   if (!vle_model_has_kernel(m, "init"))
     return vle_fail(p->err, "model descriptor: kernels: the required kernel 'init' is missing");
-  if (!vle_model_has_kernel(m, "step_inst") && !vle_model_has_kernel(m, "step_prosp") &&
-      !vle_model_has_kernel(m, "step_free"))
+  static const char *steps[] = { "step_inst", "step_prosp", "step_free", "step_inst_sgd",
+                                  "step_prosp_sgd" };
+  bool any = false;
+  for (size_t i = 0; i < sizeof steps / sizeof *steps; i++)
+    any = any || vle_model_has_kernel(m, steps[i]);
+  if (!any)
     return vle_fail(p->err, "model descriptor: kernels: no step kernel (step_inst, step_prosp "
                     "or step_free)");
   return 0;
@@ -457,7 +461,7 @@ int vd_parse(vle_model *m, const char *meta, vle_error *err) {
       parse_section(&p, root, "learn", sizeof *m->learn, (void **)&m->learn, &m->nlearn,
                     parse_learn))
     return -1;
-  if (m->nlearn && !vle_model_has_kernel(m, "grads"))
+  if (m->nlearn && !vle_model_has_kernel(m, "grads") && !vle_model_has_kernel(m, "grads_sgd"))
     return vle_fail(err, "model descriptor: kernels: the model learns but has no 'grads' kernel");
   return 0;
 }

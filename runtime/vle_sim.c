@@ -167,7 +167,9 @@ static int vs_scheme(vle_sim *s, const char *errors, vle_error *err) {
       s->step_sgd = m->kernels[sgd];
       s->grads_sgd = m->kernels[VK_GRADS_SGD];
     }
-    if (!s->step_fn)
+    /* A model JIT-compiled for a learning run may carry only step_*_sgd; it serves held
+     * steps too, with its rates at zero (vle_sim_hold_learning). */
+    if (!s->step_fn && !s->step_sgd)
       return vle_fail(err, "model '%s' has no kernel %s for errors=%s", m->name,
                       vd_kernel_name(schemes[i].kernel), errors);
     if (schemes[i].kernel == VK_FREE && (s->learn || s->acc) && !m->kernels[VK_BACK_ADJ])
@@ -448,11 +450,11 @@ void vs_advance(vle_sim *s, vle_sim_state *st) {
  * forward pass (step_free, e = 0) has no gradient here: a window's sweep computes it. */
 static void vs_step_once(vle_sim *s) {
   const vle_model *m = s->m;
-  bool local = s->step_fn != m->kernels[VK_FREE];
+  bool local = strcmp(s->errors, "adjoint") != 0;   /* not the adjoint's forward pass */
   bool learn = local && s->learn && !s->hold, acc = local && s->acc && !s->hold;
   bool fused = learn && s->step_sgd;   /* the SGD of the fused weights runs in the step */
   if (s->adj.open) va_before_step(s);
-  if (fused) {
+  if (fused || !s->step_fn) {   /* no plain step: the _sgd one, rates at 0 while held */
     vs_streams(s, &s->st);
     s->step_sgd(NULL, s->st.bufs, s->batch);
   } else {
@@ -570,7 +572,19 @@ long vle_sim_batch(const vle_sim *s) { return s->batch; }
 double vle_sim_dt(const vle_sim *s) { return s->dt; }
 const char *vle_sim_errors(const vle_sim *s) { return s->errors; }
 const vle_model *vle_sim_model(const vle_sim *s) { return s->m; }
-void vle_sim_hold_learning(vle_sim *s, bool hold) { s->hold = hold; }
+void vle_sim_hold_learning(vle_sim *s, bool hold) {
+  if (s->hold == hold) return;
+  s->hold = hold;
+  if (s->step_fn || !s->step_sgd) return;
+  /* Only step_*_sgd exists: it must not move the fused weights while held. */
+  const vle_model *m = s->m;
+  for (int i = 0; i < m->nparams; i++) {
+    const vle_param_info *q = &m->params[i];
+    if (q->fused_lr < 0 || q->learn < 0) continue;
+    double lr = hold ? 0.0 : m->learn[q->learn].lr;
+    vs_fill(s, q->fused_lr, &lr, 1);
+  }
+}
 
 static int vs_buf(const vle_sim *s, const char *name, vle_error *err) {
   int b = vle_model_find_buffer(s->m, name);

@@ -446,3 +446,30 @@ Test(golden, c_api_doc_examples_run) {
   cr_assert_eq(rc, 0, "the Python example of docs/c-api.md failed:\n%s", out);
   expect_example_output(out, &j);
 }
+
+/* `vlec run` JIT-compiles only the kernels the run needs: for a learning run, the step with
+ * SGD fused into it, which also serves the --warmup steps (with its rates at zero). Its
+ * outputs must equal those of the .so, which carries every kernel and runs the plain step
+ * during the warmup. */
+Test(golden, cli_learning_run_matches_so_with_warmup) {
+  const char *so = build_so();
+  char out[8192];
+  const char *a = at("cli"), *b = at("so");
+  const char *opts = "--steps 100 --warmup 30 --record o.rate,loss --quiet";
+  cr_assert_eq(sh(out, sizeof out, "'%s' run '%s/model.vle' %s --out '%s' 2>&1", VLEC_PATH,
+                  REF_DIR, opts, a), 0, "%s", out);
+  cr_assert_eq(sh(out, sizeof out, "'%s' run '%s' %s --out '%s' 2>&1", VLEC_PATH, so, opts, b),
+               0, "%s", out);
+  const char *files[] = { "o.rate.npy", "loss.npy", "params/W1.npy", "params/W2.npy",
+                          "params/b1.npy", "params/b2.npy" };
+  for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+    char pa[512], pb[512];
+    snprintf(pa, sizeof pa, "%s/%s", a, files[i]);
+    snprintf(pb, sizeof pb, "%s/%s", b, files[i]);
+    size_t na, nb;
+    unsigned char *x = slurp(pa, &na), *y = slurp(pb, &nb);
+    cr_assert(na == nb && !memcmp(x, y, na), "%s differs between the JIT run and the .so", files[i]);
+    free(x);
+    free(y);
+  }
+}
