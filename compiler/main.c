@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "driver.h"
+#include "run.h"
 
 typedef struct drv_cmd {
   const char *name;
@@ -34,7 +35,9 @@ static const drv_cmd drv_cmds[] = {
   { "grad", cmd_grad, "write the gradient estimate of every learnable parameter",
     "usage: vlec grad MODEL.vle|MODEL.so [options]   (see docs/cli.md)\n" },
   { "emit", cmd_emit, "print the optimised LLVM IR",
-    "usage: vlec emit MODEL.vle --llvm [--precision f64|f32]\n" },
+    "usage: vlec emit MODEL.vle --llvm|--kir [--precision f64|f32]\n"
+    "  --llvm  the optimised LLVM IR;  --kir  the kernel IR (the lowered step, statement by\n"
+    "  statement)\n" },
   { "plot", cmd_plot, "draw recorded signals of a run as SVG",
     "usage: vlec plot RUN_DIR [SIGNAL ...] [-o FILE.svg]\n" },
 };
@@ -50,6 +53,11 @@ static void drv_overview(FILE *out) {
 
 int drv_help(const char *cmd) {
   if (!cmd) { drv_overview(stdout); return 0; }
+  if (!strcmp(cmd, "run") || !strcmp(cmd, "grad")) {   /* the run loop knows its options */
+    fputs(rn_help(!strcmp(cmd, "grad")), stdout);
+    fputs("  --precision f64|f32      the reals of the JIT-compiled code (default f64)\n", stdout);
+    return 0;
+  }
   for (int i = 0; i < DRV_NCMDS; i++)
     if (strcmp(cmd, drv_cmds[i].name) == 0) { fputs(drv_cmds[i].help, stdout); return 0; }
   fprintf(stderr, "vlec: unknown command '%s'\n", cmd);
