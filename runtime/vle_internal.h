@@ -82,7 +82,12 @@ struct vle_sim {
   vle_kernel_fn step_sgd, grads_sgd;  /* step_*_sgd and grads_sgd when learning with fused
                                          SGD weights (docs/abi.md), else NULL */
   bool learn, acc;
+  bool adjoint;                  /* errors = adjoint: the steps are its forward pass */
   bool hold;                     /* vle_sim_hold_learning: no optimizer, no grad sums */
+  int *pubs, npubs;              /* the pub buffers, swapped with their pair every step */
+  int *checked, nchecked;        /* buffers the NaN check scans every time (states, pubs,
+                                    signals); the parameters follow at [nchecked, nall) */
+  int nall;
   long check_every;
   size_t mem_size;               /* bytes of state.mem */
   size_t buf_bytes;              /* bytes of the buffers part of state.mem */

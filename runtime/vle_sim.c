@@ -133,6 +133,8 @@ static void vs_snapshot(const vle_sim *s, vle_sim_state *dst, const vle_sim_stat
 
 void vle_sim_free(vle_sim *s) {
   if (!s) return;
+  free(s->pubs);
+  free(s->checked);
   free(s->snap_ranges);
   vs_state_free(&s->st);
   vs_state_free(&s->snap);
@@ -158,6 +160,7 @@ static int vs_scheme(vle_sim *s, const char *errors, vle_error *err) {
   for (size_t i = 0; i < 3; i++) {
     if (strcmp(errors, schemes[i].name)) continue;
     s->errors = schemes[i].name;
+    s->adjoint = schemes[i].kernel == VK_FREE;
     s->step_fn = m->kernels[schemes[i].kernel];
     /* Learning with SGD: the variant that updates the fused weights in its sweeps over them
      * (docs/abi.md), when the model has one; grads_sgd then leaves those weights out. */
@@ -182,6 +185,25 @@ static int vs_scheme(vle_sim *s, const char *errors, vle_error *err) {
                   "adjoint)", errors);
 }
 
+/* The buffers a step swaps and the NaN check scans, listed once: a small model's step is
+ * shorter than a loop over all its buffers' roles. */
+static int vs_index_buffers(vle_sim *s, vle_error *err) {
+  const vle_model *m = s->m;
+  s->pubs = calloc((size_t)m->nbufs + 1, sizeof *s->pubs);
+  s->checked = calloc((size_t)m->nbufs + 1, sizeof *s->checked);
+  if (!s->pubs || !s->checked) return vle_fail(err, "out of memory");
+  for (int b = 0; b < m->nbufs; b++) {
+    vle_role r = m->bufs[b].role;
+    if (r == VLE_ROLE_PUB) s->pubs[s->npubs++] = b;
+    if (r == VLE_ROLE_STATE || r == VLE_ROLE_PUB || r == VLE_ROLE_SIGNAL)
+      s->checked[s->nchecked++] = b;
+  }
+  s->nall = s->nchecked;
+  for (int b = 0; b < m->nbufs; b++)
+    if (m->bufs[b].role == VLE_ROLE_PARAM && s->learn) s->checked[s->nall++] = b;
+  return 0;
+}
+
 static int vs_apply_options(vle_sim *s, const vle_sim_options *o, vle_error *err) {
   const vle_model *m = s->m;
   s->batch = o->batch > 0 ? o->batch : m->settings.batch;
@@ -203,6 +225,7 @@ static int vs_apply_options(vle_sim *s, const vle_sim_options *o, vle_error *err
   }
   if (!(s->dt > 0) || !isfinite(s->dt)) return vle_fail(err, "dt = %g: expected a positive number", s->dt);
   if (!isfinite(s->gamma)) return vle_fail(err, "gamma = %g: expected a finite number", s->gamma);
+  if (vs_index_buffers(s, err)) return -1;
   return vs_scheme(s, o->errors ? o->errors : m->settings.errors, err);
 }
 
@@ -436,9 +459,8 @@ void vs_forward(vle_sim *s, vle_sim_state *st) {
 }
 
 void vs_advance(vle_sim *s, vle_sim_state *st) {
-  for (int i = 0; i < s->m->nbufs; i++) {
-    if (s->m->bufs[i].role != VLE_ROLE_PUB) continue;
-    int j = s->m->bufs[i].pair;
+  for (int k = 0; k < s->npubs; k++) {
+    int i = s->pubs[k], j = s->m->bufs[i].pair;
     void *t = st->bufs[i];
     st->bufs[i] = st->bufs[j];
     st->bufs[j] = t;
@@ -450,7 +472,7 @@ void vs_advance(vle_sim *s, vle_sim_state *st) {
  * forward pass (step_free, e = 0) has no gradient here: a window's sweep computes it. */
 static void vs_step_once(vle_sim *s) {
   const vle_model *m = s->m;
-  bool local = strcmp(s->errors, "adjoint") != 0;   /* not the adjoint's forward pass */
+  bool local = !s->adjoint;   /* not the adjoint's forward pass */
   bool learn = local && s->learn && !s->hold, acc = local && s->acc && !s->hold;
   bool fused = learn && s->step_sgd;   /* the SGD of the fused weights runs in the step */
   if (s->adj.open) va_before_step(s);
@@ -468,12 +490,6 @@ static void vs_step_once(vle_sim *s) {
   vs_advance(s, &s->st);
 }
 
-/* Parameters only change by learning: without it, checking them every step is wasted work
- * (a NaN set by hand reaches the states within a step anyway). */
-static bool vs_checked_role(const vle_sim *s, vle_role r, bool params) {
-  return r == VLE_ROLE_STATE || r == VLE_ROLE_PUB || r == VLE_ROLE_SIGNAL ||
-         (r == VLE_ROLE_PARAM && s->learn && params);
-}
 
 /* Describes element i of buffer b: "neuron 2, batch element 0" / "row 1, col 2". */
 static void vs_where(const vle_sim *s, int b, size_t i, char *out, size_t len) {
@@ -524,10 +540,10 @@ int vs_check_buffer(const vle_sim *s, const vle_sim_state *st, int b, const char
 /* NaN/Inf anywhere in the evolving buffers after step s->st.step - 1? (The message is only
  * formatted on a hit: this runs every step.) */
 static int vs_check_finite(vle_sim *s, bool params, vle_error *err) {
-  const vle_model *m = s->m;
-  for (int b = 0; b < m->nbufs; b++) {
-    if (!vs_checked_role(s, m->bufs[b].role, params)) continue;
-    size_t i = vs_first_nonfinite(s->st.bufs[b], s->count[b], m->es);
+  int n = params ? s->nall : s->nchecked;
+  for (int c = 0; c < n; c++) {
+    int b = s->checked[c];
+    size_t i = vs_first_nonfinite(s->st.bufs[b], s->count[b], s->m->es);
     if (i == s->count[b]) continue;
     int64_t k = s->st.step - 1;
     char when[200];
