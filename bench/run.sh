@@ -374,5 +374,32 @@ done
 
 print_table "$RAW"
 
+# ---- vle's compile times: what a user waits for before the first step ------------------------
+# parse-to-first-step: `vlec run --steps 1` (parse, check, derive, lower, JIT, one step); build:
+# `vlec build` (every kernel, object file, link). Best of three, wall clock. Changing a const
+# with --set costs nothing: consts are run-time buffers, so no recompilation happens.
+best_wall() { # command... -> best wall time of 3 runs, in seconds
+    local best="" t tf
+    tf=$(mktemp)
+    for _ in 1 2 3; do
+        /usr/bin/time -f "%e" -o "$tf" "$@" >/dev/null 2>&1 || true
+        t=$(tail -1 "$tf")
+        best=$(awk -v a="$best" -v b="$t" 'BEGIN{print (a=="" || b+0<a+0)?b:a}')
+    done
+    rm -f "$tf"
+    echo "$best"
+}
+if [ $VLE_OK = 1 ] && [ -x /usr/bin/time ]; then
+    tmpc=$(mktemp -d)
+    for sizes in ${SIZES//,/ }; do
+        model=$HERE/models/gle_$sizes.vle
+        [ -f "$model" ] || continue
+        first=$(best_wall "$VLEC" run "$model" --steps 1 --quiet --out "$tmpc/run")
+        build=$(best_wall "$VLEC" build "$model" -o "$tmpc/m.so")
+        echo "# vle compile, $sizes: parse to first step ${first} s; vlec build ${build} s; --set: no recompilation"
+    done
+    rm -rf "$tmpc"
+fi
+
 [ $FAILED = 0 ] || echo "run.sh: a golden check or checksum comparison FAILED (see $LOG)" >&2
 exit $FAILED
