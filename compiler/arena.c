@@ -76,13 +76,16 @@ void ar_free_all(vl_arena *a) {
   a->total = 0;
 }
 
+void *ar_grow(vl_arena *a, void *items, int len, int *cap, size_t size) {
+  if (len < *cap) return items;
+  int ncap = *cap ? *cap * 2 : 8;
+  void *n = ar_alloc(a, size * (size_t)ncap);
+  if (len) memcpy(n, items, size * (size_t)len);
+  *cap = ncap;
+  return n;
+}
+
 void vec_push(vl_arena *a, vl_vec *v, void *item) {
-  if (v->len == v->cap) {
-    int cap = v->cap ? v->cap * 2 : 8;
-    void **items = AR_NEWN(a, void *, cap);
-    if (v->len) memcpy(items, v->items, sizeof(void *) * (size_t)v->len);
-    v->items = items;
-    v->cap = cap;
-  }
+  v->items = ar_grow(a, v->items, v->len, &v->cap, sizeof *v->items);
   v->items[v->len++] = item;
 }

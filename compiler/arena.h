@@ -24,6 +24,10 @@ char *ar_strdup(vl_arena *a, const char *s);
 char *ar_strndup(vl_arena *a, const char *s, size_t n);
 char *ar_printf(vl_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void  ar_free_all(vl_arena *a);
+/* Growable arrays in an arena: returns items, or a copy twice as large (at least 8) when
+ * len has reached *cap (the old storage is abandoned). Use as
+ *     xs = ar_grow(a, xs, n, &cap, sizeof *xs);  xs[n++] = x; */
+void *ar_grow(vl_arena *a, void *items, int len, int *cap, size_t size);
 
 /* Growable array of pointers living in an arena (old storage is simply abandoned). */
 typedef struct vl_vec {

@@ -74,7 +74,7 @@ static void dv_pop_syms(dv_system *s, vl_arena *a, dv_pop *p) {
                    ar_printf(a, "\\dot{u}_{%s}", n));
   p->ub   = dv_sym(s, S_UB, p->index, v, ar_printf(a, "\u016d_%s", n),
                    ar_printf(a, "\\breve{u}_{%s}", n));
-  p->ub_def = p->prosp = ex_add(s->x, p->u, ex_mul(s->x, p->taur, p->udot));
+  p->ub_def = ex_add(s->x, p->u, ex_mul(s->x, p->taur, p->udot));
   s->ub_syms[p->index] = p->ub;
   s->ub_defs[p->index] = p->ub_def;
 }
@@ -238,11 +238,10 @@ ex_node *dv_expand(dv_system *s, ex_node *x) {
 }
 
 /* The elements of a constant vector expression (for concat). */
-static int dv_elements(ex_ctx *x, ex_node *v, ex_node **out, int max) {
+static int dv_elements(ex_node *v, ex_node **out, int max) {
   if (v->shape.kind == EXS_SCALAR) { if (max > 0) out[0] = v; return 1; }
   if (v->op != X_VEC) return -1;
   for (int i = 0; i < v->nargs && i < max; i++) out[i] = v->args[i];
-  (void)x;
   return v->nargs;
 }
 
@@ -284,7 +283,7 @@ static ex_node *dv_build_vecfn(dv_state *st, const vl_expr *e) {
   int k = 0;
   for (int i = 0; i < e->nargs; i++) {
     ex_node *v = dv_build(st, e->args[i]);
-    int n = dv_elements(x, v, el + k, (int)(total - k));
+    int n = dv_elements(v, el + k, (int)(total - k));
     if (n < 0) {
       dg_error(st->d, e->args[i]->span, "concat needs constant vectors or scalars");
       return ex_zero_like(x, dv_vec(total));
@@ -419,13 +418,7 @@ static bool dv_refers_to(const vl_expr *e, const vl_decl *d, int depth) {
 }
 
 static void dv_add_term(dv_state *st, ex_node *x, vl_span sp, bool from_cost) {
-  if (st->nterms == st->cap) {
-    int cap = st->cap ? 2 * st->cap : 16;
-    dv_term *t = AR_NEWN(st->a, dv_term, cap);
-    if (st->nterms) memcpy(t, st->terms, sizeof *t * (size_t)st->nterms);
-    st->terms = t;
-    st->cap = cap;
-  }
+  st->terms = ar_grow(st->a, st->terms, st->nterms, &st->cap, sizeof *st->terms);
   st->terms[st->nterms++] = (dv_term){ x, sp, from_cost, -1, NULL };
 }
 

@@ -57,7 +57,6 @@ typedef struct dv_pop {
   bool split_ok;          /* q, b state-independent: local schemes available */
   const char *split_why;  /* why not, when !split_ok */
   ex_node *q, *b, *g;     /* Q = q ⊙ e − g, P = a ⊙ e − b ⊙ g */
-  ex_node *prosp;         /* ub_def: the ŭ other terms read */
   int order;              /* position in a feed-forward order (inputs first) */
 } dv_pop;
 

@@ -20,18 +20,9 @@ kir_program *kir_new(vl_arena *a, const char *model) {
 }
 
 /* Grows an arena array of `size`-byte elements so that one more fits. */
-static void *kir_grow(vl_arena *a, void *items, int len, int *cap, size_t size) {
-  if (len < *cap) return items;
-  int ncap = *cap ? *cap * 2 : 8;
-  void *n = ar_alloc(a, size * (size_t)ncap);
-  if (len) memcpy(n, items, size * (size_t)len);
-  *cap = ncap;
-  return n;
-}
-
 int kir_buffer(kir_program *p, const char *name, kir_role role, long rows, long cols,
                bool batched) {
-  p->bufs = kir_grow(p->arena, p->bufs, p->nbufs, &p->bufcap, sizeof(kir_buf));
+  p->bufs = ar_grow(p->arena, p->bufs, p->nbufs, &p->bufcap, sizeof(kir_buf));
   kir_buf *b = &p->bufs[p->nbufs];
   *b = (kir_buf){.id = p->nbufs, .name = ar_strdup(p->arena, name), .role = role,
                  .rows = rows, .cols = cols, .batched = batched, .pair = -1};
@@ -47,7 +38,7 @@ int kir_find(const kir_program *p, const char *name) {
 kir_kernel *kir_kernel_new(kir_program *p, const char *name) {
   kir_kernel *k = AR_NEW(p->arena, kir_kernel);
   k->name = ar_strdup(p->arena, name);
-  p->kernels = kir_grow(p->arena, p->kernels, p->nkernels, &p->kcap, sizeof(kir_kernel *));
+  p->kernels = ar_grow(p->arena, p->kernels, p->nkernels, &p->kcap, sizeof(kir_kernel *));
   p->kernels[p->nkernels++] = k;
   return k;
 }
@@ -59,7 +50,7 @@ kir_kernel *kir_kernel_find(const kir_program *p, const char *name) {
 }
 
 kir_stmt *kir_emit(kir_program *p, kir_kernel *k, kir_sop op, int dst) {
-  k->stmts = kir_grow(p->arena, k->stmts, k->nstmts, &k->cap, sizeof(kir_stmt));
+  k->stmts = ar_grow(p->arena, k->stmts, k->nstmts, &k->cap, sizeof(kir_stmt));
   kir_stmt *s = &k->stmts[k->nstmts++];
   *s = (kir_stmt){.op = op, .dst = dst, .mat = -1, .src = -1, .src2 = -1, .dst2 = -1,
                   .row = -1, .scale = -1};

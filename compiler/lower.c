@@ -176,13 +176,7 @@ static lw_cls lw_classify(lw *L, ex_node *n, lw_cls *memo) {
 static int lw_pub_of(lw *L, ex_node *n) {
   for (int i = 0; i < L->npubs; i++)
     if (L->pubs[i].node == n) return i;
-  if (L->npubs == L->pubcap) {
-    int cap = L->pubcap ? 2 * L->pubcap : 16;
-    lw_pub *np = AR_NEWN(L->a, lw_pub, cap);
-    if (L->npubs) memcpy(np, L->pubs, sizeof *np * (size_t)L->npubs);
-    L->pubs = np;
-    L->pubcap = cap;
-  }
+  L->pubs = ar_grow(L->a, L->pubs, L->npubs, &L->pubcap, sizeof *L->pubs);
   int i = L->npubs++;
   long rows = n->shape.kind == EXS_SCALAR ? 1 : n->shape.rows;
   L->pubs[i].node = n;
@@ -198,15 +192,9 @@ typedef struct lw_subst { ex_node **from, **to; int n, cap; } lw_subst;
 static void lw_subst_add(lw *L, lw_subst *sb, ex_node *from, ex_node *to) {
   for (int i = 0; i < sb->n; i++)
     if (sb->from[i] == from) return;
-  if (sb->n == sb->cap) {
-    int cap = sb->cap ? 2 * sb->cap : 16;
-    ex_node **f = AR_NEWN(L->a, ex_node *, cap), **t = AR_NEWN(L->a, ex_node *, cap);
-    if (sb->n) {
-      memcpy(f, sb->from, sizeof *f * (size_t)sb->n);
-      memcpy(t, sb->to, sizeof *t * (size_t)sb->n);
-    }
-    sb->from = f; sb->to = t; sb->cap = cap;
-  }
+  int cap = sb->cap;
+  sb->from = ar_grow(L->a, sb->from, sb->n, &cap, sizeof *sb->from);
+  sb->to = ar_grow(L->a, sb->to, sb->n, &sb->cap, sizeof *sb->to);
   sb->from[sb->n] = from;
   sb->to[sb->n] = to;
   sb->n++;
@@ -244,13 +232,7 @@ static void lw_find_bps(lw *L, ex_node *n, unsigned char *seen, lw_subst *sb) {
     int i;
     for (i = 0; i < L->nbps && L->bps[i].node != n; i++) {}
     if (i == L->nbps) {
-      if (L->nbps == L->bpcap) {
-        int cap = L->bpcap ? 2 * L->bpcap : 8;
-        lw_bp *nb = AR_NEWN(L->a, lw_bp, cap);
-        if (L->nbps) memcpy(nb, L->bps, sizeof *nb * (size_t)L->nbps);
-        L->bps = nb;
-        L->bpcap = cap;
-      }
+      L->bps = ar_grow(L->a, L->bps, L->nbps, &L->bpcap, sizeof *L->bps);
       lw_bp *b = &L->bps[L->nbps++];
       b->node = n;
       b->arg = n->args[1];
@@ -333,18 +315,10 @@ static kir_stmt *lw_assign(lw *L, kir_kernel *k, int dst, ex_node *n, const char
  * them), which keeps the generated code small and the JIT fast. */
 static void lw_queue(lw *L, kir_kernel *k, int dst, ex_node *n, const char *what) {
   kir_expr *e = lw_elem(L, k, n, LM_RC);
-  if (L->gn == L->gcap) {
-    int cap = L->gcap ? 2 * L->gcap : 32;
-    int *d = AR_NEWN(L->a, int, cap);
-    kir_expr **x = AR_NEWN(L->a, kir_expr *, cap);
-    const char **w = AR_NEWN(L->a, const char *, cap);
-    if (L->gn) {
-      memcpy(d, L->gdst, sizeof *d * (size_t)L->gn);
-      memcpy(x, L->gexpr, sizeof *x * (size_t)L->gn);
-      memcpy(w, L->gwhat, sizeof *w * (size_t)L->gn);
-    }
-    L->gdst = d; L->gexpr = x; L->gwhat = w; L->gcap = cap;
-  }
+  int c1 = L->gcap, c2 = L->gcap;   /* the three arrays grow together */
+  L->gdst = ar_grow(L->a, L->gdst, L->gn, &c1, sizeof *L->gdst);
+  L->gexpr = ar_grow(L->a, L->gexpr, L->gn, &c2, sizeof *L->gexpr);
+  L->gwhat = ar_grow(L->a, L->gwhat, L->gn, &L->gcap, sizeof *L->gwhat);
   L->gdst[L->gn] = dst;
   L->gexpr[L->gn] = e;
   L->gwhat[L->gn] = what;
@@ -520,13 +494,7 @@ static kir_expr *lw_elem(lw *L, kir_kernel *k, ex_node *n, lw_mode mode) {
 static int lw_add_literal(lw *L, ex_node *node, const double *vals, long n) {
   for (int i = 0; i < L->nlitv; i++)
     if (node && L->lits[i].node == node) return L->lits[i].buf;
-  if (L->nlitv == L->litcap) {
-    int cap = L->litcap ? 2 * L->litcap : 8;
-    lw_lit *nl = AR_NEWN(L->a, lw_lit, cap);
-    if (L->nlitv) memcpy(nl, L->lits, sizeof *nl * (size_t)L->nlitv);
-    L->lits = nl;
-    L->litcap = cap;
-  }
+  L->lits = ar_grow(L->a, L->lits, L->nlitv, &L->litcap, sizeof *L->lits);
   lw_lit *l = &L->lits[L->nlitv++];
   l->node = node;
   l->n = n;

@@ -19,6 +19,7 @@
 #include "loader.h"
 #include "npy.h"
 #include "run.h"
+#include "test_util.h"   /* tu_sh */
 #include "vle.h"
 
 static char ru_dir[64];
@@ -92,16 +93,6 @@ static inline int ru_vlec(const ld_model *m, bool grad, ...) {
   fclose(log);
   rn_options_free(&o);
   return rc;
-}
-
-/* Runs a shell command, capturing stdout+stderr; returns the exit status. */
-static inline int ru_sh(const char *cmd, char *out, size_t cap) {
-  FILE *p = popen(cmd, "r");
-  if (!p) return -1;
-  size_t n = fread(out, 1, cap - 1, p);
-  out[n] = 0;
-  int st = pclose(p);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /* Reads an .npy from the temporary directory (as doubles: the array must be f8). */

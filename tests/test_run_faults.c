@@ -17,7 +17,7 @@ static char out[16384];
 static int vlec_run(const char *model, const char *args) {
   char cmd[4096];
   snprintf(cmd, sizeof cmd, "'%s' run '%s' %s 2>&1", VLEC_PATH, model, args);
-  return ru_sh(cmd, out, sizeof out);
+  return tu_sh(cmd, out, sizeof out);
 }
 
 static void expect_in_out(const char *want) { cr_assert(strstr(out, want), "'%s' lacks '%s'", out, want); }
@@ -72,7 +72,7 @@ Test(faults, data_errors_name_the_file) {
   char cmd[2048], args[1024];
   snprintf(cmd, sizeof cmd, "'%s' build '%s' -o '%s' 2>&1", VLEC_PATH,
            ru_src("tests/data/faults.vle"), ru_at("faults.so"));
-  cr_assert_eq(ru_sh(cmd, out, sizeof out), 0, "%s", out);
+  cr_assert_eq(tu_sh(cmd, out, sizeof out), 0, "%s", out);
   char so[256];
   snprintf(so, sizeof so, "%s", ru_at("faults.so"));
   double v[6] = { 1, 2, 3, NAN, 5, 6 };
