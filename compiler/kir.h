@@ -149,13 +149,22 @@ const char *kir_fn_name(ex_fn f);               /* "tanh", "sigmoid", ... */
 bool        kir_ident(const char *s);           /* a C identifier (model and kernel names) */
 bool        kir_pow_is_small_int(double y);    /* KE_POW exponents expanded into multiplies */
 
-/* Summation order of a KS_MATVEC row dot product (non-transposed), part of the semantics so
- * that interpreter and generated code agree bit for bit in strict FP mode: the columns are
- * split into KIR_DOT_LANES interleaved partial sums over the first n - n % LANES columns
- * (lane j sums columns c == j mod LANES, in order), the lanes are combined by halving
- * (lane[j] += lane[j + w] for w = LANES/2, ..., 1), then the remaining columns are added in
- * order. This is what lets the dot product vectorise without fast-math. */
-enum { KIR_DOT_LANES = 16 };
+/* Floating-point order of the matrix products (KS_MATVEC, KS_SWEEP), part of the semantics
+ * so that interpreter and generated code agree bit for bit in strict FP mode:
+ * - Every product term is a fused multiply-add, fma(a, b, acc) = a*b + acc rounded once
+ *   (C99 fma; llvm.fma; one instruction on every x86-64 with FMA3 and on AArch64).
+ * - A row dot product sum_c M[r, c] x[c] is split into L = kir_dot_lanes() interleaved
+ *   partial sums over the first n - n % L columns (lane j sums the columns c == j mod L, in
+ *   order, starting from 0), the lanes are combined by halving (lane[j] += lane[j + w] for
+ *   w = L/2, ..., 1), then the remaining columns are added in order.
+ * - A transposed product / back-projection adds the rows' terms in row order per column.
+ * - The SGD update of a sweep adds the batch elements' terms in batch order per weight,
+ *   with the coefficient (scale / batch) * row[b, r].
+ * L is 64 bytes of reals (8 doubles, 16 floats): two AVX2 vectors per row, so that a block
+ * of 4 rows keeps its accumulators in registers. This is what lets the products vectorise
+ * without fast-math. */
+enum { KIR_DOT_BYTES = 64, KIR_DOT_LANES_MAX = 16 };
+static inline int kir_dot_lanes(bool f32) { return KIR_DOT_BYTES / (f32 ? 4 : 8); }
 
 /* Note: kir_emit() returns a pointer into the kernel's growable statement array; it stays
  * valid only until the next kir_emit() on the same kernel. Fill it in right away. */

@@ -112,17 +112,18 @@ static void ki_map(const ki_ctx *x, const kir_stmt *s, int64_t batch) {
   }
 }
 
-/* sum_c a[c] b[c] in the order of KIR_DOT_LANES (kir.h): interleaved partial sums, combined
- * by halving, then the tail in order. */
+/* sum_c a[c] b[c] in the order of kir.h: interleaved partial sums of fused multiply-adds,
+ * combined by halving, then the tail in order. */
 static double ki_dot(const double *a, const double *b, long n) {
-  double lane[KIR_DOT_LANES] = {0};
-  long nb = n - n % KIR_DOT_LANES;
-  for (long c = 0; c < nb; c += KIR_DOT_LANES)
-    for (int j = 0; j < KIR_DOT_LANES; j++) lane[j] = lane[j] + a[c + j] * b[c + j];
-  for (int w = KIR_DOT_LANES / 2; w >= 1; w /= 2)
+  enum { L = KIR_DOT_BYTES / sizeof(double) };
+  double lane[L] = {0};
+  long nb = n - n % L;
+  for (long c = 0; c < nb; c += L)
+    for (int j = 0; j < L; j++) lane[j] = fma(a[c + j], b[c + j], lane[j]);
+  for (int w = L / 2; w >= 1; w /= 2)
     for (int j = 0; j < w; j++) lane[j] = lane[j] + lane[j + w];
   double acc = lane[0];
-  for (long c = nb; c < n; c++) acc = acc + a[c] * b[c];
+  for (long c = nb; c < n; c++) acc = fma(a[c], b[c], acc);
   return acc;
 }
 
@@ -148,7 +149,7 @@ static void ki_matvec_trans(const ki_ctx *x, const kir_stmt *s, int64_t b) {
     for (long c = 0; c < m->cols; c++) dst[c] = 0.0;
   for (long r = 0; r < m->rows; r++) {
     double a = src[r];
-    for (long c = 0; c < m->cols; c++) dst[c] = dst[c] + M[r * m->cols + c] * a;
+    for (long c = 0; c < m->cols; c++) dst[c] = fma(M[r * m->cols + c], a, dst[c]);
   }
 }
 
@@ -215,6 +216,7 @@ static void ki_vreduce(const ki_ctx *x, const kir_stmt *s, int64_t batch) {
 static void ki_sweep(const ki_ctx *x, const kir_stmt *s, int64_t batch) {
   const kir_buf *m = &x->p->bufs[s->mat];
   double *M = x->bufs[s->mat], inv = 1.0 / (double)batch;
+  double cmul = s->row >= 0 ? x->bufs[s->scale][0] * inv : 0.0;
   if (s->dst2 >= 0)
     for (int64_t b = 0; b < batch; b++)
       for (long c = 0; c < m->cols; c++) ki_base(x, s->dst2, b)[c] = 0.0;
@@ -225,14 +227,14 @@ static void ki_sweep(const ki_ctx *x, const kir_stmt *s, int64_t batch) {
       if (s->dst >= 0) ki_base(x, s->dst, b)[r] = ki_dot(row, src, m->cols);
       if (s->dst2 >= 0) {
         double a = ki_base(x, s->src2, b)[r], *d2 = ki_base(x, s->dst2, b);
-        for (long c = 0; c < m->cols; c++) d2[c] = d2[c] + row[c] * a;
+        for (long c = 0; c < m->cols; c++) d2[c] = fma(row[c], a, d2[c]);
       }
     }
     if (s->row < 0) continue;
     for (int64_t b = 0; b < batch; b++) {
       const double *src = ki_base(x, s->src, b);
-      double k = x->bufs[s->scale][0] * ki_base(x, s->row, b)[r] * inv;
-      for (long c = 0; c < m->cols; c++) row[c] = row[c] + k * src[c];
+      double k = cmul * ki_base(x, s->row, b)[r];
+      for (long c = 0; c < m->cols; c++) row[c] = fma(k, src[c], row[c]);
     }
   }
 }

@@ -425,66 +425,163 @@ static void cg_maps(cg *g, const kir_stmt *st, int n) {
   cg_batch_end(g, &lb, d);
 }
 
-/* A vector of KIR_DOT_LANES reals loaded from an element address (element alignment). */
+/* ---- matrix statements --------------------------------------------------------------
+ *
+ * Every product with a weight matrix M (KS_MATVEC, KS_SWEEP) is generated from one piece,
+ * cg_block_cols: a single loop along the columns over a BLOCK of up to CG_ROWS consecutive
+ * rows, for one batch element. Per column it loads each row's weight once and uses it for
+ * up to three things: the forward dot of the row, the back-projection chain into dst2, and
+ * the SGD update. Four rows per pass (as a hand-written kernel would) give four independent
+ * dot accumulators, one load and store of the back-projection per four weights, and one
+ * load of src per four weights. The arithmetic per element is exactly kirinterp.c's:
+ * dots in the lane order of kir.h, fused multiply-adds, back-projection terms added in row
+ * order, so the generated code and the interpreter agree bit for bit. */
+
+enum { CG_ROWS = 4 };   /* rows per block: 4 dot accumulators of two AVX2 vectors each */
+
+static int cg_lanes(const cg *g) { return kir_dot_lanes(g->o->f32); }
+static LLVMTypeRef cg_vt(cg *g) { return LLVMVectorType(g->real, (unsigned)cg_lanes(g)); }
+
+/* A vector of cg_lanes reals loaded from / stored to an element address (element alignment). */
 static LLVMValueRef cg_vld(cg *g, LLVMValueRef ptr) {
-  LLVMValueRef v = LLVMBuildLoad2(g->b, LLVMVectorType(g->real, KIR_DOT_LANES), ptr, "");
+  LLVMValueRef v = LLVMBuildLoad2(g->b, cg_vt(g), ptr, "");
   LLVMSetAlignment(v, g->o->f32 ? 4 : 8);
   return v;
 }
 
+static void cg_vst(cg *g, LLVMValueRef ptr, LLVMValueRef v) {
+  LLVMSetAlignment(LLVMBuildStore(g->b, v, ptr), g->o->f32 ? 4 : 8);
+}
+
+static LLVMValueRef cg_splat(cg *g, LLVMValueRef x) {
+  unsigned L = (unsigned)cg_lanes(g);
+  LLVMValueRef v = LLVMBuildInsertElement(g->b, LLVMGetUndef(cg_vt(g)), x, cg_i(g, 0), "");
+  LLVMValueRef zeros = LLVMConstNull(LLVMVectorType(LLVMInt32TypeInContext(g->cx), L));
+  return LLVMBuildShuffleVector(g->b, v, LLVMGetUndef(cg_vt(g)), zeros, "");
+}
+
+/* a * b + c with a single rounding (llvm.fma, scalar or vector): the contraction kir.h
+ * defines for matrix products. */
+static LLVMValueRef cg_fma(cg *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  static const char name[] = "llvm.fma";
+  unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
+  LLVMTypeRef ty = LLVMTypeOf(a);
+  LLVMValueRef f = LLVMGetIntrinsicDeclaration(g->m, id, &ty, 1), args[3] = {a, b, c};
+  return cg_fp(g, LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->cx, id, &ty, 1), f, args, 3, ""));
+}
+
 /* Combines the lanes by halving, as ki_dot: lane[j] += lane[j + w], w = LANES/2 ... 1. */
 static LLVMValueRef cg_lanes_sum(cg *g, LLVMValueRef v) {
-  LLVMValueRef lane[KIR_DOT_LANES];
-  for (int j = 0; j < KIR_DOT_LANES; j++)
+  LLVMValueRef lane[KIR_DOT_LANES_MAX];
+  int L = cg_lanes(g);
+  for (int j = 0; j < L; j++)
     lane[j] = LLVMBuildExtractElement(g->b, v, LLVMConstInt(g->i64, (unsigned)j, 0), "");
-  for (int w = KIR_DOT_LANES / 2; w >= 1; w /= 2)
+  for (int w = L / 2; w >= 1; w /= 2)
     for (int j = 0; j < w; j++) lane[j] = cg_fadd(g, lane[j], lane[j + w]);
   return lane[0];
 }
 
-/* sum_c M[row, c] src[b, c] in the order of KIR_DOT_LANES (kir.h): a vector accumulator
- * over whole blocks of lanes, its lanes combined, then the (< LANES) tail columns. Writing
- * the lanes as an LLVM vector makes the reduction vectorised without any fast-math flag. */
-static LLVMValueRef cg_dot(cg *g, const kir_stmt *s, LLVMValueRef row, LLVMValueRef b) {
-  long n = g->p->bufs[s->mat].cols, nb = n - n % KIR_DOT_LANES;
-  LLVMTypeRef vt = LLVMVectorType(g->real, KIR_DOT_LANES);
-  LLVMValueRef vacc = LLVMBuildAlloca(g->ab, vt, "lanes");
-  LLVMValueRef rowbase = cg_imul(g, row, cg_i(g, n));
-  LLVMBuildStore(g->b, LLVMConstNull(vt), vacc);
-  if (nb > 0) {
-    cg_loop lk;
-    LLVMValueRef k = cg_loop_begin(g, &lk, cg_i(g, nb / KIR_DOT_LANES), "k");
-    lk.trip = -1;   /* never unroll: the lanes are one dependency chain anyway, and a
-                       fully unrolled row lets LICM hoist the whole row into registers */
-    LLVMValueRef c = cg_imul(g, k, cg_i(g, KIR_DOT_LANES));
-    LLVMValueRef mv = cg_vld(g, cg_elem(g, s->mat, NULL, cg_iadd(g, rowbase, c)));
-    LLVMValueRef xv = cg_vld(g, cg_elem(g, s->src, b, c));
-    LLVMValueRef old = LLVMBuildLoad2(g->b, vt, vacc, "");
-    LLVMBuildStore(g->b, cg_fadd(g, old, cg_fmul(g, mv, xv)), vacc);
-    cg_loop_end(g, &lk);
+/* A block of rows r0 .. r0+n-1 of s->mat, swept along the columns for batch element b. */
+typedef struct cg_block {
+  int n;                        /* rows in the block, 1 .. CG_ROWS */
+  LLVMValueRef r0, b;           /* first row (i64); batch element (NULL: unbatched) */
+  int src;                      /* x: the dot's and the update's vector (-1: neither) */
+  bool dot;                     /* dot[k] = sum_c M[r0+k, c] x[b, c] */
+  int dst2;                     /* back-projection: dst2[b, c] = fma(M[r0+k, c], e[k], .) */
+  LLVMValueRef e[CG_ROWS];      /*   for k in order (needs dst2 >= 0) */
+  LLVMValueRef k[CG_ROWS];      /* update (or NULL): M[r0+k, c] = fma(k[k], x[b, c], M) */
+  LLVMValueRef dots[CG_ROWS];   /* out: the dots, when dot */
+} cg_block;
+
+/* One column (scalar) or one run of cg_lanes columns (vector) of a block, at column c.
+ * vacc: the vector dot accumulators (allocas) or, scalar, acc: the running dots. */
+static void cg_block_at(cg *g, const kir_stmt *s, cg_block *bl, LLVMValueRef c,
+                        const LLVMValueRef *rowbase, bool vec, LLVMValueRef *acc) {
+  LLVMValueRef (*ld)(cg *, LLVMValueRef) = vec ? cg_vld : cg_ld;
+  void (*st)(cg *, LLVMValueRef, LLVMValueRef) = vec ? cg_vst : cg_st;
+  LLVMValueRef x = bl->src >= 0 ? ld(g, cg_elem(g, bl->src, bl->b, c)) : NULL;
+  LLVMValueRef bpp = bl->dst2 >= 0 ? cg_elem(g, bl->dst2, bl->b, c) : NULL;
+  LLVMValueRef bp = bpp ? ld(g, bpp) : NULL;
+  for (int k = 0; k < bl->n; k++) {
+    LLVMValueRef mp = cg_elem(g, s->mat, NULL, cg_iadd(g, rowbase[k], c)), m = ld(g, mp);
+    if (bl->dot) {
+      LLVMValueRef old = vec ? LLVMBuildLoad2(g->b, cg_vt(g), acc[k], "") : acc[k];
+      LLVMValueRef v = cg_fma(g, m, x, old);
+      if (vec) LLVMBuildStore(g->b, v, acc[k]); else acc[k] = v;
+    }
+    if (bp) bp = cg_fma(g, m, vec ? cg_splat(g, bl->e[k]) : bl->e[k], bp);
+    if (bl->k[k]) st(g, mp, cg_fma(g, vec ? cg_splat(g, bl->k[k]) : bl->k[k], x, m));
   }
-  LLVMValueRef acc = cg_lanes_sum(g, LLVMBuildLoad2(g->b, vt, vacc, ""));
-  for (long c = nb; c < n; c++) {
-    LLVMValueRef mv = cg_ld(g, cg_elem(g, s->mat, NULL, cg_iadd(g, rowbase, cg_i(g, c))));
-    acc = cg_fadd(g, acc, cg_fmul(g, mv, cg_ld(g, cg_elem(g, s->src, b, cg_i(g, c)))));
-  }
-  return acc;
+  if (bp) st(g, bpp, bp);
 }
 
-/* dst[b, r] (+)= sum_c M[r, c] src[b, c]: a dot product per row. The batch loop is inside
- * the row loop so that a row of M is read from memory once for all batch elements (the
- * values are those of kirinterp.c: each (b, r) is computed the same way, only the order of
- * the independent dot products differs). */
-static void cg_matvec_rows(cg *g, const kir_stmt *s) {
-  const kir_buf *m = &g->p->bufs[s->mat], *d = &g->p->bufs[s->dst];
-  cg_loop lr, lb;
-  LLVMValueRef r = cg_loop_begin(g, &lr, cg_i(g, m->rows), "r");
-  LLVMValueRef b = cg_batch_begin(g, &lb, d);
-  LLVMValueRef v = cg_dot(g, s, r, b), ptr = cg_elem(g, s->dst, b, r);
-  if (s->accumulate) v = cg_fadd(g, cg_ld(g, ptr), v);
-  cg_st(g, ptr, v);
+/* The block's pass: whole runs of lanes in a loop, then the (< lanes) tail columns. */
+static void cg_block_cols(cg *g, const kir_stmt *s, cg_block *bl) {
+  long n = g->p->bufs[s->mat].cols, L = cg_lanes(g), nb = n - n % L;
+  LLVMValueRef rowbase[CG_ROWS], vacc[CG_ROWS];
+  for (int k = 0; k < bl->n; k++) {
+    rowbase[k] = cg_imul(g, cg_iadd(g, bl->r0, cg_i(g, k)), cg_i(g, n));
+    bl->dots[k] = cg_f(g, 0.0);
+  }
+  if (nb > 0) {
+    for (int k = 0; bl->dot && k < bl->n; k++) {
+      vacc[k] = LLVMBuildAlloca(g->ab, cg_vt(g), "lanes");
+      LLVMBuildStore(g->b, LLVMConstNull(cg_vt(g)), vacc[k]);
+    }
+    cg_loop lk;
+    LLVMValueRef kk = cg_loop_begin(g, &lk, cg_i(g, nb / L), "k");
+    lk.trip = -1;   /* never unroll: a fully unrolled row lets LICM hoist it into registers */
+    cg_block_at(g, s, bl, cg_imul(g, kk, cg_i(g, L)), rowbase, true, vacc);
+    cg_loop_end(g, &lk);
+    for (int k = 0; bl->dot && k < bl->n; k++)
+      bl->dots[k] = cg_lanes_sum(g, LLVMBuildLoad2(g->b, cg_vt(g), vacc[k], ""));
+  }
+  for (long c = nb; c < n; c++) cg_block_at(g, s, bl, cg_i(g, c), rowbase, false, bl->dots);
+}
+
+/* Calls each(g, s, r0, rows, arg) for the blocks of CG_ROWS rows of s->mat (in a loop),
+ * then once for the remaining rows. */
+typedef void cg_block_fn(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, LLVMValueRef arg);
+
+static void cg_row_blocks(cg *g, const kir_stmt *s, cg_block_fn *each, LLVMValueRef arg) {
+  long rows = g->p->bufs[s->mat].rows, full = rows / CG_ROWS;
+  if (full > 0) {
+    cg_loop lr;
+    LLVMValueRef i = cg_loop_begin(g, &lr, cg_i(g, full), "rb");
+    each(g, s, cg_imul(g, i, cg_i(g, CG_ROWS)), CG_ROWS, arg);
+    cg_loop_end(g, &lr);
+  }
+  if (rows % CG_ROWS) each(g, s, cg_i(g, full * CG_ROWS), (int)(rows % CG_ROWS), arg);
+}
+
+/* dst[b, r] (+)= sum_c M[r, c] src[b, c] for the rows of one block, every batch element
+ * (the block stays in cache while the batch goes by). */
+static void cg_matvec_block(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, LLVMValueRef arg) {
+  (void)arg;
+  const kir_buf *d = &g->p->bufs[s->dst];
+  cg_loop lb;
+  cg_block bl = {.n = n, .r0 = r0, .b = cg_batch_begin(g, &lb, d), .src = s->src, .dot = true,
+                 .dst2 = -1};
+  cg_block_cols(g, s, &bl);
+  for (int k = 0; k < n; k++) {
+    LLVMValueRef v = bl.dots[k], ptr = cg_elem(g, s->dst, bl.b, cg_iadd(g, r0, cg_i(g, k)));
+    if (s->accumulate) v = cg_fadd(g, cg_ld(g, ptr), v);
+    cg_st(g, ptr, v);
+  }
   cg_batch_end(g, &lb, d);
-  cg_loop_end(g, &lr);
+}
+
+/* dst[b, c] (+)= sum_r M[r, c] src[b, r] for the rows of one block: the back-projection
+ * chain of cg_block_cols with e[k] = src[b, r0+k]. */
+static void cg_matvec_trans_block(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
+                                  LLVMValueRef arg) {
+  (void)arg;
+  const kir_buf *d = &g->p->bufs[s->dst];
+  cg_loop lb;
+  cg_block bl = {.n = n, .r0 = r0, .b = cg_batch_begin(g, &lb, d), .src = -1, .dst2 = s->dst};
+  for (int k = 0; k < n; k++) bl.e[k] = cg_ld(g, cg_elem(g, s->src, bl.b, cg_iadd(g, r0, cg_i(g, k))));
+  cg_block_cols(g, s, &bl);
+  cg_batch_end(g, &lb, d);
 }
 
 /* dst[b, :] = 0 for every batch element (unless accumulating). */
@@ -498,29 +595,11 @@ static void cg_matvec_zero(cg *g, const kir_stmt *s) {
   cg_batch_end(g, &lb, d);
 }
 
-/* dst[b, c] (+)= sum_r M[r, c] src[b, r]: zero dst, then an axpy of each row of M into
- * every batch element's dst (rows in order, so each dst[b, c] sums as in kirinterp.c; the
- * row is read once for the whole batch). */
-static void cg_matvec_trans(cg *g, const kir_stmt *s) {
-  const kir_buf *m = &g->p->bufs[s->mat], *d = &g->p->bufs[s->dst];
-  cg_loop lr, lb, lc;
-  if (!s->accumulate) cg_matvec_zero(g, s);
-  LLVMValueRef r = cg_loop_begin(g, &lr, cg_i(g, m->rows), "r");
-  LLVMValueRef b = cg_batch_begin(g, &lb, d);
-  LLVMValueRef a = cg_ld(g, cg_elem(g, s->src, b, r));
-  LLVMValueRef c = cg_loop_begin(g, &lc, cg_i(g, m->cols), "c");
-  LLVMValueRef mv = cg_ld(g, cg_elem(g, s->mat, NULL, cg_iadd(g, cg_imul(g, r, cg_i(g, m->cols)), c)));
-  LLVMValueRef ptr = cg_elem(g, s->dst, b, c);
-  cg_st(g, ptr, cg_fadd(g, cg_ld(g, ptr), cg_fmul(g, mv, a)));
-  cg_loop_end(g, &lc);
-  cg_batch_end(g, &lb, d);
-  cg_loop_end(g, &lr);
+static void cg_matvec(cg *g, const kir_stmt *s) {
+  if (s->trans && !s->accumulate) cg_matvec_zero(g, s);
+  cg_row_blocks(g, s, s->trans ? cg_matvec_trans_block : cg_matvec_block, NULL);
 }
 
-static void cg_matvec(cg *g, const kir_stmt *s) {
-  if (s->trans) cg_matvec_trans(g, s);
-  else cg_matvec_rows(g, s);
-}
 
 /* 1 / batch, as the interpreter computes it. */
 static LLVMValueRef cg_inv_batch(cg *g) {
@@ -599,135 +678,111 @@ static void cg_zero_batched(cg *g, int id) {
   cg_loop_end(g, &lb);
 }
 
-/* The forward dot and the back-projection axpy of row r for every batch element. */
-static void cg_sweep_products(cg *g, const kir_stmt *s, LLVMValueRef r, LLVMValueRef rowbase) {
-  const kir_buf *m = &g->p->bufs[s->mat];
-  cg_loop lb, lc;
+/* The update's coefficient of row r for batch element b: (scale[0] / batch) * row[b, r]. */
+static LLVMValueRef cg_sweep_coef(cg *g, const kir_stmt *s, LLVMValueRef cmul, LLVMValueRef b,
+                                  LLVMValueRef r) {
+  return cg_fmul(g, cmul, cg_ld(g, cg_elem(g, s->row, b, r)));
+}
+
+/* Batch 1: forward dot, back-projection and update of a block in ONE pass over its rows. */
+static void cg_sweep1_block(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, LLVMValueRef cmul) {
+  LLVMValueRef b0 = cg_i(g, 0);
+  cg_block bl = {.n = n, .r0 = r0, .b = b0, .src = s->src, .dot = s->dst >= 0, .dst2 = s->dst2};
+  for (int k = 0; k < n; k++) {
+    LLVMValueRef r = cg_iadd(g, r0, cg_i(g, k));
+    if (s->dst2 >= 0) bl.e[k] = cg_ld(g, cg_elem(g, s->src2, b0, r));
+    if (s->row >= 0) bl.k[k] = cg_sweep_coef(g, s, cmul, b0, r);
+  }
+  cg_block_cols(g, s, &bl);
+  for (int k = 0; bl.dot && k < n; k++)
+    cg_st(g, cg_elem(g, s->dst, b0, cg_iadd(g, r0, cg_i(g, k))), bl.dots[k]);
+}
+
+/* Loads the block's tile M[r0 .. r0+n, c ..] into t (allocas, vectors or scalars). */
+static void cg_tile_io(cg *g, const kir_stmt *s, const LLVMValueRef *mp, int n, bool vec,
+                       const LLVMValueRef *t, bool store) {
+  for (int k = 0; k < n; k++) {
+    if (store) {
+      LLVMValueRef v = LLVMBuildLoad2(g->b, vec ? cg_vt(g) : g->real, t[k], "");
+      if (vec) cg_vst(g, mp[k], v); else cg_st(g, mp[k], v);
+    } else {
+      LLVMBuildStore(g->b, vec ? cg_vld(g, mp[k]) : cg_ld(g, mp[k]), t[k]);
+    }
+  }
+  (void)s;
+}
+
+/* The batched update of one tile at column c (vector: cg_lanes columns): the tile stays in
+ * registers while every batch element's outer product is added, b in order. */
+static void cg_tile_update(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, LLVMValueRef cmul,
+                           LLVMValueRef c, bool vec) {
+  long cols = g->p->bufs[s->mat].cols;
+  LLVMValueRef mp[CG_ROWS], t[CG_ROWS];
+  for (int k = 0; k < n; k++) {
+    LLVMValueRef base = cg_imul(g, cg_iadd(g, r0, cg_i(g, k)), cg_i(g, cols));
+    mp[k] = cg_elem(g, s->mat, NULL, cg_iadd(g, base, c));
+    t[k] = LLVMBuildAlloca(g->ab, vec ? cg_vt(g) : g->real, "tile");
+  }
+  cg_tile_io(g, s, mp, n, vec, t, false);
+  cg_loop lb;
   LLVMValueRef b = cg_loop_begin(g, &lb, g->batch, "b");
-  if (s->dst >= 0) cg_st(g, cg_elem(g, s->dst, b, r), cg_dot(g, s, r, b));
-  if (s->dst2 >= 0) {
-    LLVMValueRef a = cg_ld(g, cg_elem(g, s->src2, b, r));
-    LLVMValueRef c = cg_loop_begin(g, &lc, cg_i(g, m->cols), "c");
-    LLVMValueRef mv = cg_ld(g, cg_elem(g, s->mat, NULL, cg_iadd(g, rowbase, c)));
-    LLVMValueRef ptr = cg_elem(g, s->dst2, b, c);
-    cg_st(g, ptr, cg_fadd(g, cg_ld(g, ptr), cg_fmul(g, mv, a)));
+  LLVMValueRef x = vec ? cg_vld(g, cg_elem(g, s->src, b, c)) : cg_ld(g, cg_elem(g, s->src, b, c));
+  for (int k = 0; k < n; k++) {
+    LLVMValueRef ck = cg_sweep_coef(g, s, cmul, b, cg_iadd(g, r0, cg_i(g, k)));
+    LLVMValueRef old = LLVMBuildLoad2(g->b, vec ? cg_vt(g) : g->real, t[k], "");
+    LLVMBuildStore(g->b, cg_fma(g, vec ? cg_splat(g, ck) : ck, x, old), t[k]);
+  }
+  cg_loop_end(g, &lb);
+  cg_tile_io(g, s, mp, n, vec, t, true);
+}
+
+/* Batch > 1: for a block, the dots and back-projections of every batch element with the old
+ * rows (the block stays in L1/L2 while the batch goes by), then the update tile by tile. */
+static void cg_sweepb_block(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, LLVMValueRef cmul) {
+  if (s->dst >= 0 || s->dst2 >= 0) {
+    cg_loop lb;
+    cg_block bl = {.n = n, .r0 = r0, .b = cg_loop_begin(g, &lb, g->batch, "b"), .src = s->src,
+                   .dot = s->dst >= 0, .dst2 = s->dst2};
+    for (int k = 0; s->dst2 >= 0 && k < n; k++)
+      bl.e[k] = cg_ld(g, cg_elem(g, s->src2, bl.b, cg_iadd(g, r0, cg_i(g, k))));
+    cg_block_cols(g, s, &bl);
+    for (int k = 0; bl.dot && k < n; k++)
+      cg_st(g, cg_elem(g, s->dst, bl.b, cg_iadd(g, r0, cg_i(g, k))), bl.dots[k]);
+    cg_loop_end(g, &lb);
+  }
+  if (s->row < 0) return;
+  long cols = g->p->bufs[s->mat].cols, L = cg_lanes(g), nb = cols - cols % L;
+  cg_loop lc;
+  if (nb > 0) {
+    LLVMValueRef j = cg_loop_begin(g, &lc, cg_i(g, nb / L), "tile");
+    lc.trip = -1;
+    cg_tile_update(g, s, r0, n, cmul, cg_imul(g, j, cg_i(g, L)), true);
     cg_loop_end(g, &lc);
   }
-  cg_loop_end(g, &lb);
-}
-
-/* The update of row r: M[r, c] += (scale * row[b, r] / batch) * src[b, c], b in order. */
-static void cg_sweep_update(cg *g, const kir_stmt *s, LLVMValueRef r, LLVMValueRef rowbase,
-                            LLVMValueRef inv) {
-  const kir_buf *m = &g->p->bufs[s->mat];
-  cg_loop lb, lc;
-  LLVMValueRef b = cg_loop_begin(g, &lb, g->batch, "b");
-  LLVMValueRef sc = cg_ld(g, cg_elem(g, s->scale, NULL, cg_i(g, 0)));
-  LLVMValueRef k = cg_fmul(g, cg_fmul(g, sc, cg_ld(g, cg_elem(g, s->row, b, r))), inv);
-  LLVMValueRef c = cg_loop_begin(g, &lc, cg_i(g, m->cols), "c");
-  LLVMValueRef ptr = cg_elem(g, s->mat, NULL, cg_iadd(g, rowbase, c));
-  cg_st(g, ptr, cg_fadd(g, cg_ld(g, ptr), cg_fmul(g, k, cg_ld(g, cg_elem(g, s->src, b, c)))));
-  cg_loop_end(g, &lc);
-  cg_loop_end(g, &lb);
-}
-
-/* The general sweep: per row, the products for every batch element, then the update. */
-static void cg_sweep_rows(cg *g, const kir_stmt *s, LLVMValueRef inv) {
-  const kir_buf *m = &g->p->bufs[s->mat];
-  cg_loop lr;
-  LLVMValueRef r = cg_loop_begin(g, &lr, cg_i(g, m->rows), "r");
-  LLVMValueRef rowbase = cg_imul(g, r, cg_i(g, m->cols));
-  if (s->dst >= 0 || s->dst2 >= 0) cg_sweep_products(g, s, r, rowbase);
-  if (s->row >= 0) cg_sweep_update(g, s, r, rowbase, inv);
-  cg_loop_end(g, &lr);
-}
-
-static void cg_vst(cg *g, LLVMValueRef ptr, LLVMValueRef v) {
-  LLVMSetAlignment(LLVMBuildStore(g->b, v, ptr), g->o->f32 ? 4 : 8);
-}
-
-static LLVMValueRef cg_splat(cg *g, LLVMValueRef x) {
-  LLVMTypeRef vt = LLVMVectorType(g->real, KIR_DOT_LANES);
-  LLVMValueRef v = LLVMBuildInsertElement(g->b, LLVMGetUndef(vt), x, cg_i(g, 0), "");
-  LLVMValueRef zeros = LLVMConstNull(LLVMVectorType(LLVMInt32TypeInContext(g->cx), KIR_DOT_LANES));
-  return LLVMBuildShuffleVector(g->b, v, LLVMGetUndef(vt), zeros, "");
-}
-
-/* One element (or one block of lanes) of a batch-1 sweep: m is the old weight. */
-static LLVMValueRef cg_sweep_elem(cg *g, const kir_stmt *s, LLVMValueRef m, LLVMValueRef x,
-                                  LLVMValueRef e, LLVMValueRef k, LLVMValueRef bp_ptr,
-                                  LLVMValueRef m_ptr, bool vec) {
-  if (s->dst2 >= 0) {
-    LLVMValueRef old = vec ? LLVMBuildLoad2(g->b, LLVMVectorType(g->real, KIR_DOT_LANES),
-                                            bp_ptr, "") : cg_ld(g, bp_ptr);
-    if (vec) LLVMSetAlignment(old, g->o->f32 ? 4 : 8);
-    LLVMValueRef v = cg_fadd(g, old, cg_fmul(g, m, e));
-    if (vec) cg_vst(g, bp_ptr, v); else cg_st(g, bp_ptr, v);
+  if (cols > nb) {
+    LLVMValueRef j = cg_loop_begin(g, &lc, cg_i(g, cols - nb), "tail");
+    cg_tile_update(g, s, r0, n, cmul, cg_iadd(g, j, cg_i(g, nb)), false);
+    cg_loop_end(g, &lc);
   }
-  if (s->row >= 0) {
-    LLVMValueRef v = cg_fadd(g, m, cg_fmul(g, k, x));
-    if (vec) cg_vst(g, m_ptr, v); else cg_st(g, m_ptr, v);
-  }
-  return cg_fmul(g, m, x);
 }
 
-/* Batch 1: the forward dot, the back-projection and the update in ONE loop over each row,
- * in blocks of KIR_DOT_LANES: every weight is loaded once and stored once. Each element
- * sees the same arithmetic as in cg_sweep_rows (and ki_sweep), so the results are equal. */
-static void cg_sweep_rows1(cg *g, const kir_stmt *s, LLVMValueRef inv) {
-  const kir_buf *mb = &g->p->bufs[s->mat];
-  long n = mb->cols, nb = n - n % KIR_DOT_LANES;
-  LLVMTypeRef vt = LLVMVectorType(g->real, KIR_DOT_LANES);
-  LLVMValueRef b0 = cg_i(g, 0), vacc = LLVMBuildAlloca(g->ab, vt, "lanes");
-  cg_loop lr, lk;
-  LLVMValueRef r = cg_loop_begin(g, &lr, cg_i(g, mb->rows), "r");
-  LLVMValueRef rowbase = cg_imul(g, r, cg_i(g, n));
-  LLVMValueRef e = s->dst2 >= 0 ? cg_ld(g, cg_elem(g, s->src2, b0, r)) : NULL;
-  LLVMValueRef k = NULL;
-  if (s->row >= 0) {
-    LLVMValueRef sc = cg_ld(g, cg_elem(g, s->scale, NULL, cg_i(g, 0)));
-    k = cg_fmul(g, cg_fmul(g, sc, cg_ld(g, cg_elem(g, s->row, b0, r))), inv);
-  }
-  LLVMBuildStore(g->b, LLVMConstNull(vt), vacc);
-  if (nb > 0) {
-    LLVMValueRef ev = e ? cg_splat(g, e) : NULL, kv = k ? cg_splat(g, k) : NULL;
-    LLVMValueRef kk = cg_loop_begin(g, &lk, cg_i(g, nb / KIR_DOT_LANES), "k");
-    lk.trip = -1;
-    LLVMValueRef c = cg_imul(g, kk, cg_i(g, KIR_DOT_LANES));
-    LLVMValueRef mp = cg_elem(g, s->mat, NULL, cg_iadd(g, rowbase, c));
-    LLVMValueRef mv = cg_vld(g, mp), xv = cg_vld(g, cg_elem(g, s->src, b0, c));
-    LLVMValueRef bpp = s->dst2 >= 0 ? cg_elem(g, s->dst2, b0, c) : NULL;
-    LLVMValueRef prod = cg_sweep_elem(g, s, mv, xv, ev, kv, bpp, mp, true);
-    LLVMBuildStore(g->b, cg_fadd(g, LLVMBuildLoad2(g->b, vt, vacc, ""), prod), vacc);
-    cg_loop_end(g, &lk);
-  }
-  LLVMValueRef acc = cg_lanes_sum(g, LLVMBuildLoad2(g->b, vt, vacc, ""));
-  for (long c = nb; c < n; c++) {
-    LLVMValueRef mp = cg_elem(g, s->mat, NULL, cg_iadd(g, rowbase, cg_i(g, c)));
-    LLVMValueRef mv = cg_ld(g, mp), xv = cg_ld(g, cg_elem(g, s->src, b0, cg_i(g, c)));
-    LLVMValueRef bpp = s->dst2 >= 0 ? cg_elem(g, s->dst2, b0, cg_i(g, c)) : NULL;
-    acc = cg_fadd(g, acc, cg_sweep_elem(g, s, mv, xv, e, k, bpp, mp, false));
-  }
-  if (s->dst >= 0) cg_st(g, cg_elem(g, s->dst, b0, r), acc);
-  cg_loop_end(g, &lr);
-}
-
-/* KS_SWEEP (kir.h): row by row, so that each row of M comes from memory once, is used by
+/* KS_SWEEP (kir.h): block by block, so that each row of M comes from memory once, is used by
  * the forward and the backward product while it sits in the cache, and is written back
  * updated: one read and one write of M per step, the bound of a fused hand-written step.
- * Batch 1 (the common case of online learning) gets a single loop per row. */
+ * Batch 1 (the common case of online learning) gets a single loop per block. */
 static void cg_sweep(cg *g, const kir_stmt *s) {
-  LLVMValueRef inv = cg_inv_batch(g);
+  LLVMValueRef cmul = s->row >= 0 ? cg_fmul(g, cg_ld(g, cg_elem(g, s->scale, NULL, cg_i(g, 0))),
+                                            cg_inv_batch(g)) : NULL;
   if (s->dst2 >= 0) cg_zero_batched(g, s->dst2);
   LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(g->cx, g->fn, "sweep1");
   LLVMBasicBlockRef many = LLVMAppendBasicBlockInContext(g->cx, g->fn, "sweepb");
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->cx, g->fn, "swept");
   LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, g->batch, cg_i(g, 1), ""), one, many);
   LLVMPositionBuilderAtEnd(g->b, one);
-  cg_sweep_rows1(g, s, inv);
+  cg_row_blocks(g, s, cg_sweep1_block, cmul);
   LLVMBuildBr(g->b, done);
   LLVMPositionBuilderAtEnd(g->b, many);
-  cg_sweep_rows(g, s, inv);
+  cg_row_blocks(g, s, cg_sweepb_block, cmul);
   LLVMBuildBr(g->b, done);
   LLVMPositionBuilderAtEnd(g->b, done);
 }

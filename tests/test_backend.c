@@ -347,8 +347,10 @@ Test(jit, sweep_f64_matches_interpreter) {
   vl_arena a;
   ar_init(&a);
   cg_options o = {0};
-  tb_check(tb_sweep(&a, 7, 37), &o);
-  tb_check(tb_sweep(&a, 3, 4), &o);
+  tb_check(tb_sweep(&a, 7, 37), &o);    /* a block of 4 rows and 3 more; 4 runs of lanes + 5 */
+  tb_check(tb_sweep(&a, 3, 4), &o);     /* no whole block, no whole run of lanes */
+  tb_check(tb_sweep(&a, 8, 16), &o);    /* whole blocks and runs only */
+  tb_check(tb_sweep(&a, 9, 17), &o);
   ar_free_all(&a);
 }
 
