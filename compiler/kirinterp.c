@@ -6,6 +6,7 @@
  * generated code, which mirrors it, agrees with it bit for bit in strict FP mode.
  */
 #include "kir.h"
+#include "mathfn.h"
 
 #include <math.h>
 
@@ -58,7 +59,7 @@ static double ki_pow(double x, const kir_expr *ye, double y) {
  * belongs to the derivation's independent oracle (ex_eval). */
 static double ki_fn(ex_fn f, double x) {
   switch (f) {
-  case F_TANH: return tanh(x);
+  case F_TANH: return mf_tanh(x);   /* inline in the generated code (mathfn.h) */
   case F_SIGMOID: return 1.0 / (1.0 + exp(-x));
   case F_SOFTPLUS: return log1p(exp(-fabs(x))) + fmax(x, 0.0);   /* stable for large |x| */
   case F_RELU: return x > 0 ? x : 0.0;

@@ -17,6 +17,7 @@
  * Accumulators live in allocas in the entry block; mem2reg/SROA turn them into phis.
  */
 #include "llvm.h"
+#include "mathfn.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -268,11 +269,68 @@ static LLVMValueRef cg_pow(cg *g, const kir_expr *e, cg_at at) {
   return cg_intrin(g, "llvm.pow", args, 2);
 }
 
+/* ---- tanh, inline (mathfn.h): operation for operation as mf_tanh ---------------------- */
+
+/* 2^n for an integral double 0 <= n <= 64, from the exponent bits. */
+static LLVMValueRef cg_pow2(cg *g, LLVMValueRef n) {
+  LLVMValueRef i = LLVMBuildFPToSI(g->b, n, g->i64, "");
+  i = LLVMBuildShl(g->b, cg_iadd(g, i, cg_i(g, 1023)), cg_i(g, 52), "");
+  return LLVMBuildBitCast(g->b, i, g->real, "");
+}
+
+/* mf_exp_tanh (double only; g->real is double while cg_tanh runs). */
+static LLVMValueRef cg_exp_tanh(cg *g, LLVMValueRef y) {
+  LLVMValueRef n = cg_intrin1(g, "llvm.floor", cg_fadd(g, cg_fmul(g, y, cg_f(g, MF_LOG2E)), cg_f(g, 0.5)));
+  LLVMValueRef r = LLVMBuildFSub(g->b, y, cg_fmul(g, n, cg_f(g, MF_EC1)), "");
+  r = LLVMBuildFSub(g->b, r, cg_fmul(g, n, cg_f(g, MF_EC2)), "");
+  LLVMValueRef xx = cg_fmul(g, r, r);
+  LLVMValueRef px = cg_fadd(g, cg_fmul(g, cg_f(g, MF_EP0), xx), cg_f(g, MF_EP1));
+  px = cg_fmul(g, r, cg_fadd(g, cg_fmul(g, px, xx), cg_f(g, MF_EP2)));
+  LLVMValueRef qx = cg_fadd(g, cg_fmul(g, cg_f(g, MF_EQ0), xx), cg_f(g, MF_EQ1));
+  qx = cg_fadd(g, cg_fmul(g, qx, xx), cg_f(g, MF_EQ2));
+  qx = cg_fadd(g, cg_fmul(g, qx, xx), cg_f(g, MF_EQ3));
+  LLVMValueRef e = cg_fdiv(g, px, LLVMBuildFSub(g->b, qx, px, ""));
+  e = cg_fadd(g, cg_f(g, 1.0), cg_fmul(g, cg_f(g, 2.0), e));
+  return cg_fmul(g, e, cg_pow2(g, n));
+}
+
+/* mf_tanh in double: straight-line code, no call, so the loop around it vectorises. */
+static LLVMValueRef cg_tanh64(cg *g, LLVMValueRef x) {
+  LLVMValueRef a = cg_intrin1(g, "llvm.fabs", x), z = cg_fmul(g, x, x);
+  LLVMValueRef p = cg_fadd(g, cg_fmul(g, cg_f(g, MF_TP0), z), cg_f(g, MF_TP1));
+  p = cg_fadd(g, cg_fmul(g, p, z), cg_f(g, MF_TP2));
+  LLVMValueRef q = cg_fadd(g, z, cg_f(g, MF_TQ0));
+  q = cg_fadd(g, cg_fmul(g, q, z), cg_f(g, MF_TQ1));
+  q = cg_fadd(g, cg_fmul(g, q, z), cg_f(g, MF_TQ2));
+  LLVMValueRef small = cg_fadd(g, x, cg_fmul(g, x, cg_fdiv(g, cg_fmul(g, z, p), q)));
+  LLVMValueRef cap = cg_f(g, MF_TANH_CAP);
+  LLVMValueRef ac = cg_sel(g, LLVMRealOLT, a, cap, a, cap);
+  LLVMValueRef s = cg_exp_tanh(g, cg_fadd(g, ac, ac));
+  LLVMValueRef big = LLVMBuildFSub(g->b, cg_f(g, 1.0),
+                                   cg_fdiv(g, cg_f(g, 2.0), cg_fadd(g, s, cg_f(g, 1.0))), "");
+  LLVMValueRef args[2] = {cg_sel(g, LLVMRealULT, a, cg_f(g, MF_TANH_SMALL), small, big), x};
+  return cg_intrin(g, "llvm.copysign", args, 2);
+}
+
+/* tanh: in f32 the double algorithm between an fpext and an fptrunc. Never with fast-math
+ * flags, whatever the mode: reassociation would undo the exp's two-part range reduction. */
+static LLVMValueRef cg_tanh(cg *g, LLVMValueRef x) {
+  LLVMFastMathFlags fmf = g->fmf;
+  LLVMTypeRef real = g->real;
+  g->fmf = 0;
+  g->real = LLVMDoubleTypeInContext(g->cx);
+  LLVMValueRef v = cg_tanh64(g, g->o->f32 ? LLVMBuildFPExt(g->b, x, g->real, "") : x);
+  if (g->o->f32) v = LLVMBuildFPTrunc(g->b, v, real, "");
+  g->real = real;
+  g->fmf = fmf;
+  return v;
+}
+
 /* The elementwise functions, formula for formula as ki_fn in kirinterp.c. */
 static LLVMValueRef cg_fn(cg *g, ex_fn f, LLVMValueRef x) {
   LLVMValueRef zero = cg_f(g, 0.0), one = cg_f(g, 1.0), mone = cg_f(g, -1.0);
   switch (f) {
-  case F_TANH: return cg_libm(g, "tanh", x);
+  case F_TANH: return cg_tanh(g, x);
   case F_SIGMOID:
     return cg_fdiv(g, one, cg_fadd(g, one, cg_intrin1(g, "llvm.exp", cg_fp(g, LLVMBuildFNeg(g->b, x, "")))));
   case F_SOFTPLUS: {
