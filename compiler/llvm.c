@@ -418,21 +418,70 @@ static void cg_batch_end(cg *g, cg_loop *l, const kir_buf *d) {
   if (d->batched) cg_loop_end(g, l);
 }
 
+/* ---- batch-invariant statements ----------------------------------------------------- */
+
+static bool cg_reads_batched(const cg *g, const kir_expr *e) {
+  if (!e) return false;
+  if (e->op == KE_LOAD) return g->p->bufs[e->buf].batched;
+  return cg_reads_batched(g, e->a[0]) || cg_reads_batched(g, e->a[1]);
+}
+
+/* A run of KS_MAPs into batched buffers whose values cannot depend on the batch element
+ * (they read no batched buffer and do not accumulate: inputs and targets given as streams
+ * of t, say) is computed for element 0 and copied to the others: the same bits, once. */
+static bool cg_batch_invariant(const cg *g, const kir_stmt *st, int n) {
+  if (!g->p->bufs[st[0].dst].batched) return false;
+  for (int i = 0; i < n; i++)
+    if (st[i].accumulate || cg_reads_batched(g, st[i].expr)) return false;
+  return true;
+}
+
+/* dst[b, :] = dst[0, :] for b = 1 .. batch-1. */
+static void cg_broadcast(cg *g, int id) {
+  long n = kir_size(&g->p->bufs[id]);
+  cg_loop lb, li;
+  LLVMValueRef b = cg_iadd(g, cg_loop_begin(g, &lb, LLVMBuildSub(g->b, g->batch, cg_i(g, 1), ""), "b"),
+                           cg_i(g, 1));
+  LLVMValueRef i = cg_loop_begin(g, &li, cg_i(g, n), "i");
+  cg_st(g, cg_elem(g, id, b, i), cg_ld(g, cg_elem(g, id, cg_i(g, 0), i)));
+  cg_loop_end(g, &li);
+  cg_loop_end(g, &lb);
+}
+
 /* ---- statements -------------------------------------------------------------------- */
+
+/* Opens the batch loop of a run of maps into d; when the run is batch-invariant, a loop over
+ * element 0 only (none at batch 0), which cg_map_batch_end then copies to the others. */
+static LLVMValueRef cg_map_batch_begin(cg *g, cg_loop *l, const kir_buf *d, bool inv) {
+  if (!inv) return cg_batch_begin(g, l, d);
+  LLVMValueRef any = LLVMBuildICmp(g->b, LLVMIntSGT, g->batch, cg_i(g, 0), "");
+  return cg_loop_begin(g, l, LLVMBuildSelect(g->b, any, cg_i(g, 1), cg_i(g, 0), ""), "b0");
+}
+
+static void cg_map_batch_end(cg *g, cg_loop *l, const kir_buf *d, bool inv,
+                             const kir_stmt *st, int n) {
+  if (!inv) {
+    cg_batch_end(g, l, d);
+    return;
+  }
+  cg_loop_end(g, l);
+  for (int i = 0; i < n; i++) cg_broadcast(g, st[i].dst);
+}
 
 /* dst[b?, r, c] (+)= expr */
 static void cg_map(cg *g, const kir_stmt *s) {
   const kir_buf *d = &g->p->bufs[s->dst];
+  bool inv = cg_batch_invariant(g, s, 1);
   cg_loop lb;
   cg_nest n;
-  cg_at at = {.b = cg_batch_begin(g, &lb, d)};
+  cg_at at = {.b = cg_map_batch_begin(g, &lb, d, inv)};
   cg_nest_begin(g, &n, d, cg_uses_rc(s->expr), &at);
   LLVMValueRef v = cg_expr(g, s->expr, at);
   LLVMValueRef ptr = cg_elem(g, s->dst, at.b, at.rc);
   if (s->accumulate) v = cg_fadd(g, cg_ld(g, ptr), v);
   cg_st(g, ptr, v);
   cg_nest_end(g, &n);
-  cg_batch_end(g, &lb, d);
+  cg_map_batch_end(g, &lb, d, inv, s, 1);
 }
 
 /* ---- fusion of elementwise statements ----------------------------------------------- */
@@ -469,9 +518,10 @@ static int cg_map_run(const cg *g, const kir_stmt *st, int n) {
 /* Several fusable KS_MAPs in one loop nest. */
 static void cg_maps(cg *g, const kir_stmt *st, int n) {
   const kir_buf *d = &g->p->bufs[st[0].dst];
+  bool inv = cg_batch_invariant(g, st, n);
   cg_loop lb;
   cg_nest nest;
-  cg_at at = {.b = cg_batch_begin(g, &lb, d)};
+  cg_at at = {.b = cg_map_batch_begin(g, &lb, d, inv)};
   cg_nest_begin(g, &nest, d, false, &at);
   for (int i = 0; i < n; i++) {
     LLVMValueRef v = cg_expr(g, st[i].expr, at);
@@ -480,7 +530,7 @@ static void cg_maps(cg *g, const kir_stmt *st, int n) {
     cg_st(g, ptr, v);
   }
   cg_nest_end(g, &nest);
-  cg_batch_end(g, &lb, d);
+  cg_map_batch_end(g, &lb, d, inv, st, n);
 }
 
 /* ---- matrix statements --------------------------------------------------------------
@@ -597,24 +647,38 @@ static void cg_block_cols(cg *g, const kir_stmt *s, cg_block *bl) {
   for (long c = nb; c < n; c++) cg_block_at(g, s, bl, cg_i(g, c), rowbase, false, bl->dots);
 }
 
-/* Calls each(g, s, r0, rows, arg) for the blocks of CG_ROWS rows of s->mat (in a loop),
- * then once for the remaining rows. */
-typedef void cg_block_fn(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, LLVMValueRef arg);
+/* What a sweep's block functions need besides the block: the update's scale / batch, and
+ * the batch element b or the column c (vec: a run of lanes) of the loop around them. */
+typedef struct cg_sweep_arg {
+  LLVMValueRef cmul, b, c;
+  bool vec;
+} cg_sweep_arg;
 
-static void cg_row_blocks(cg *g, const kir_stmt *s, cg_block_fn *each, LLVMValueRef arg) {
-  long rows = g->p->bufs[s->mat].rows, full = rows / CG_ROWS;
+/* Calls each(g, s, r0, n, arg) for the blocks of CG_ROWS rows among rows [first, first +
+ * rows) of s->mat: a loop over the whole blocks, then once for the rows left. */
+typedef void cg_block_fn(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, const cg_sweep_arg *arg);
+
+static void cg_blocks_in(cg *g, const kir_stmt *s, LLVMValueRef first, long rows,
+                         cg_block_fn *each, const cg_sweep_arg *arg) {
+  long full = rows / CG_ROWS;
   if (full > 0) {
     cg_loop lr;
     LLVMValueRef i = cg_loop_begin(g, &lr, cg_i(g, full), "rb");
-    each(g, s, cg_imul(g, i, cg_i(g, CG_ROWS)), CG_ROWS, arg);
+    each(g, s, cg_iadd(g, first, cg_imul(g, i, cg_i(g, CG_ROWS))), CG_ROWS, arg);
     cg_loop_end(g, &lr);
   }
-  if (rows % CG_ROWS) each(g, s, cg_i(g, full * CG_ROWS), (int)(rows % CG_ROWS), arg);
+  if (rows % CG_ROWS)
+    each(g, s, cg_iadd(g, first, cg_i(g, full * CG_ROWS)), (int)(rows % CG_ROWS), arg);
+}
+
+static void cg_row_blocks(cg *g, const kir_stmt *s, cg_block_fn *each, const cg_sweep_arg *arg) {
+  cg_blocks_in(g, s, cg_i(g, 0), g->p->bufs[s->mat].rows, each, arg);
 }
 
 /* dst[b, r] (+)= sum_c M[r, c] src[b, c] for the rows of one block, every batch element
  * (the block stays in cache while the batch goes by). */
-static void cg_matvec_block(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, LLVMValueRef arg) {
+static void cg_matvec_block(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
+                            const cg_sweep_arg *arg) {
   (void)arg;
   const kir_buf *d = &g->p->bufs[s->dst];
   cg_loop lb;
@@ -632,7 +696,7 @@ static void cg_matvec_block(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, LL
 /* dst[b, c] (+)= sum_r M[r, c] src[b, r] for the rows of one block: the back-projection
  * chain of cg_block_cols with e[k] = src[b, r0+k]. */
 static void cg_matvec_trans_block(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
-                                  LLVMValueRef arg) {
+                                  const cg_sweep_arg *arg) {
   (void)arg;
   const kir_buf *d = &g->p->bufs[s->dst];
   cg_loop lb;
@@ -743,13 +807,14 @@ static LLVMValueRef cg_sweep_coef(cg *g, const kir_stmt *s, LLVMValueRef cmul, L
 }
 
 /* Batch 1: forward dot, back-projection and update of a block in ONE pass over its rows. */
-static void cg_sweep1_block(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, LLVMValueRef cmul) {
+static void cg_sweep1_block(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
+                            const cg_sweep_arg *arg) {
   LLVMValueRef b0 = cg_i(g, 0);
   cg_block bl = {.n = n, .r0 = r0, .b = b0, .src = s->src, .dot = s->dst >= 0, .dst2 = s->dst2};
   for (int k = 0; k < n; k++) {
     LLVMValueRef r = cg_iadd(g, r0, cg_i(g, k));
     if (s->dst2 >= 0) bl.e[k] = cg_ld(g, cg_elem(g, s->src2, b0, r));
-    if (s->row >= 0) bl.k[k] = cg_sweep_coef(g, s, cmul, b0, r);
+    if (s->row >= 0) bl.k[k] = cg_sweep_coef(g, s, arg->cmul, b0, r);
   }
   cg_block_cols(g, s, &bl);
   for (int k = 0; bl.dot && k < n; k++)
@@ -794,53 +859,92 @@ static void cg_tile_update(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, LLV
   cg_tile_io(g, s, mp, n, vec, t, true);
 }
 
-/* Batch > 1: for a block, the dots and back-projections of every batch element with the old
- * rows (the block stays in L1/L2 while the batch goes by), then the update tile by tile. */
-static void cg_sweepb_block(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, LLVMValueRef cmul) {
+/* Batch > 1, one block and batch element arg->b: the dots and the back-projection with the
+ * old rows. */
+static void cg_sweepb_products(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
+                               const cg_sweep_arg *arg) {
+  cg_block bl = {.n = n, .r0 = r0, .b = arg->b, .src = s->src, .dot = s->dst >= 0,
+                 .dst2 = s->dst2};
+  for (int k = 0; s->dst2 >= 0 && k < n; k++)
+    bl.e[k] = cg_ld(g, cg_elem(g, s->src2, bl.b, cg_iadd(g, r0, cg_i(g, k))));
+  cg_block_cols(g, s, &bl);
+  for (int k = 0; bl.dot && k < n; k++)
+    cg_st(g, cg_elem(g, s->dst, bl.b, cg_iadd(g, r0, cg_i(g, k))), bl.dots[k]);
+}
+
+/* Batch > 1, the update of one block's tile at column arg->c (arg->vec: a run of lanes):
+ * the tile stays in registers while every batch element's outer product is added, b in
+ * order. */
+static void cg_sweepb_tile(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
+                           const cg_sweep_arg *arg) {
+  cg_tile_update(g, s, r0, n, arg->cmul, arg->c, arg->vec);
+}
+
+/* Rows per panel of the batched sweep: the panel's rows (up to ~128 KiB) stay in L2 while
+ * the batch goes by, and each batch element's src row (in L1) serves the whole panel, so
+ * src is read from memory once per panel and phase rather than once per block of 4 rows. */
+static long cg_panel_rows(const cg *g, const kir_stmt *s) {
+  long row_bytes = g->p->bufs[s->mat].cols * (g->o->f32 ? 4 : 8);
+  long p = (128L * 1024 / row_bytes) / CG_ROWS * CG_ROWS;
+  return p < CG_ROWS ? CG_ROWS : p;
+}
+
+/* Batch > 1, the panel of rows [p0, p0 + n): for every batch element the products of all its
+ * blocks, then tile column by tile column the updates of all its blocks. */
+static void cg_sweepb_panel(cg *g, const kir_stmt *s, LLVMValueRef p0, long n, LLVMValueRef cmul) {
+  cg_sweep_arg a = {.cmul = cmul};
+  cg_loop lb, lc;
   if (s->dst >= 0 || s->dst2 >= 0) {
-    cg_loop lb;
-    cg_block bl = {.n = n, .r0 = r0, .b = cg_loop_begin(g, &lb, g->batch, "b"), .src = s->src,
-                   .dot = s->dst >= 0, .dst2 = s->dst2};
-    for (int k = 0; s->dst2 >= 0 && k < n; k++)
-      bl.e[k] = cg_ld(g, cg_elem(g, s->src2, bl.b, cg_iadd(g, r0, cg_i(g, k))));
-    cg_block_cols(g, s, &bl);
-    for (int k = 0; bl.dot && k < n; k++)
-      cg_st(g, cg_elem(g, s->dst, bl.b, cg_iadd(g, r0, cg_i(g, k))), bl.dots[k]);
+    a.b = cg_loop_begin(g, &lb, g->batch, "b");
+    cg_blocks_in(g, s, p0, n, cg_sweepb_products, &a);
     cg_loop_end(g, &lb);
   }
   if (s->row < 0) return;
   long cols = g->p->bufs[s->mat].cols, L = cg_lanes(g), nb = cols - cols % L;
-  cg_loop lc;
   if (nb > 0) {
-    LLVMValueRef j = cg_loop_begin(g, &lc, cg_i(g, nb / L), "tile");
-    lc.trip = -1;
-    cg_tile_update(g, s, r0, n, cmul, cg_imul(g, j, cg_i(g, L)), true);
+    a.c = cg_imul(g, cg_loop_begin(g, &lc, cg_i(g, nb / L), "tile"), cg_i(g, L));
+    a.vec = true;
+    cg_blocks_in(g, s, p0, n, cg_sweepb_tile, &a);
     cg_loop_end(g, &lc);
   }
   if (cols > nb) {
-    LLVMValueRef j = cg_loop_begin(g, &lc, cg_i(g, cols - nb), "tail");
-    cg_tile_update(g, s, r0, n, cmul, cg_iadd(g, j, cg_i(g, nb)), false);
+    a.c = cg_iadd(g, cg_loop_begin(g, &lc, cg_i(g, cols - nb), "tail"), cg_i(g, nb));
+    a.vec = false;
+    cg_blocks_in(g, s, p0, n, cg_sweepb_tile, &a);
     cg_loop_end(g, &lc);
   }
+}
+
+static void cg_sweepb(cg *g, const kir_stmt *s, LLVMValueRef cmul) {
+  long rows = g->p->bufs[s->mat].rows, P = cg_panel_rows(g, s), full = rows / P;
+  if (full > 0) {
+    cg_loop lp;
+    LLVMValueRef i = cg_loop_begin(g, &lp, cg_i(g, full), "panel");
+    cg_sweepb_panel(g, s, cg_imul(g, i, cg_i(g, P)), P, cmul);
+    cg_loop_end(g, &lp);
+  }
+  if (rows % P) cg_sweepb_panel(g, s, cg_i(g, full * P), rows % P, cmul);
 }
 
 /* KS_SWEEP (kir.h): block by block, so that each row of M comes from memory once, is used by
  * the forward and the backward product while it sits in the cache, and is written back
  * updated: one read and one write of M per step, the bound of a fused hand-written step.
- * Batch 1 (the common case of online learning) gets a single loop per block. */
+ * Batch 1 (the common case of online learning) gets a single loop per block; batches go
+ * panel by panel (cg_sweepb_panel). */
 static void cg_sweep(cg *g, const kir_stmt *s) {
-  LLVMValueRef cmul = s->row >= 0 ? cg_fmul(g, cg_ld(g, cg_elem(g, s->scale, NULL, cg_i(g, 0))),
-                                            cg_inv_batch(g)) : NULL;
+  cg_sweep_arg a = {0};
+  if (s->row >= 0)
+    a.cmul = cg_fmul(g, cg_ld(g, cg_elem(g, s->scale, NULL, cg_i(g, 0))), cg_inv_batch(g));
   if (s->dst2 >= 0) cg_zero_batched(g, s->dst2);
   LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(g->cx, g->fn, "sweep1");
   LLVMBasicBlockRef many = LLVMAppendBasicBlockInContext(g->cx, g->fn, "sweepb");
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->cx, g->fn, "swept");
   LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, g->batch, cg_i(g, 1), ""), one, many);
   LLVMPositionBuilderAtEnd(g->b, one);
-  cg_row_blocks(g, s, cg_sweep1_block, cmul);
+  cg_row_blocks(g, s, cg_sweep1_block, &a);
   LLVMBuildBr(g->b, done);
   LLVMPositionBuilderAtEnd(g->b, many);
-  cg_row_blocks(g, s, cg_sweepb_block, cmul);
+  cg_sweepb(g, s, a.cmul);
   LLVMBuildBr(g->b, done);
   LLVMPositionBuilderAtEnd(g->b, done);
 }

@@ -352,6 +352,7 @@ Test(jit, sweep_f64_matches_interpreter) {
   tb_check(tb_sweep(&a, 3, 4), &o);     /* no whole block, no whole run of lanes */
   tb_check(tb_sweep(&a, 8, 16), &o);    /* whole blocks and runs only */
   tb_check(tb_sweep(&a, 9, 17), &o);
+  tb_check(tb_sweep(&a, 11, 3001), &o); /* batched: panels of 4 rows (L2-sized), and 3 more */
   ar_free_all(&a);
 }
 
