@@ -53,7 +53,7 @@ kir_stmt *kir_emit(kir_program *p, kir_kernel *k, kir_sop op, int dst) {
   k->stmts = ar_grow(p->arena, k->stmts, k->nstmts, &k->cap, sizeof(kir_stmt));
   kir_stmt *s = &k->stmts[k->nstmts++];
   *s = (kir_stmt){.op = op, .dst = dst, .mat = -1, .src = -1, .src2 = -1, .dst2 = -1,
-                  .row = -1, .scale = -1};
+                  .row = -1, .scale = -1, .work = -1};
   return s;
 }
 
@@ -227,18 +227,21 @@ static void kv_vreduce(kv_ctx *v, const kir_stmt *s, const kir_buf *d) {
 static void kv_sweep(kv_ctx *v, const kir_stmt *s) {
   if (!kv_bufok(v, s->mat) || !kv_bufok(v, s->src)) return;
   const kir_buf *m = &v->p->bufs[s->mat];
-  int ids[5] = { s->dst, s->src2, s->dst2, s->row, s->scale };
-  long want[5] = { m->rows, m->rows, m->cols, m->rows, 1 };
+  int ids[6] = { s->dst, s->src2, s->dst2, s->row, s->work, s->scale };
+  long want[6] = { m->rows, m->rows, m->cols, m->rows, m->rows, 1 };
   if (m->batched) kv_fail(v, "sweep matrix must be shared");
   if (kir_size(&v->p->bufs[s->src]) != m->cols) kv_fail(v, "sweep source size");
   if ((s->src2 < 0) != (s->dst2 < 0) || (s->row < 0) != (s->scale < 0))
     kv_fail(v, "sweep parts come in pairs");
-  for (int i = 0; i < 5; i++) {
+  if (s->work >= 0 && (s->work == s->dst || s->work == s->dst2 || s->work == s->row ||
+                       s->work == s->src2))
+    kv_fail(v, "sweep work buffer aliases an operand");
+  for (int i = 0; i < 6; i++) {
     if (ids[i] < 0) continue;
     if (!kv_bufok(v, ids[i])) return;
     const kir_buf *b = &v->p->bufs[ids[i]];
     if (kir_size(b) != want[i]) kv_fail(v, "sweep operand size does not match the matrix");
-    if (i < 4 && !b->batched) kv_fail(v, "sweep vectors must be batched");
+    if (i < 5 && !b->batched) kv_fail(v, "sweep vectors must be batched");
     if (ids[i] == s->mat || (i != 1 && i != 3 && ids[i] == s->src))
       kv_fail(v, "sweep operands alias");
   }
@@ -345,6 +348,7 @@ static void kd_sweep(FILE *out, const kir_program *p, const kir_stmt *s) {
                             kd_name(p, s->src2));
   if (s->row >= 0) fprintf(out, " %s += %s[0] mean_b %s %s^T", kd_name(p, s->mat),
                            kd_name(p, s->scale), kd_name(p, s->row), kd_name(p, s->src));
+  if (s->row >= 0 && s->work >= 0) fprintf(out, " (coefficients in %s)", kd_name(p, s->work));
   if (s->comment) fprintf(out, "    # %s", s->comment);
   fputc('\n', out);
 }

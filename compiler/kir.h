@@ -87,9 +87,10 @@ typedef enum {
   KS_SWEEP,    /* one pass over a weight matrix M (shared), all with M before the update:
                     dst[b, :]  = M @ src[b, :]              (if dst >= 0: the forward product)
                     dst2[b, :] = M^T @ src2[b, :]           (if dst2 >= 0: a back-projection)
-                    for b in order: M[r, c] += (scale[0] * row[b, r] / batch) * src[b, c]
+                    work[b, r] = (scale[0] / batch) * row[b, r]   (if row, work >= 0)
+                    for b in order: M[r, c] = fma(work[b, r], src[b, c], M[r, c])
                                                             (if row >= 0: the SGD update)
-                  row by row, so M is read and written once per step (docs/backend.md) */
+                  block by block, so M is read and written once per step (docs/backend.md) */
 } kir_sop;
 
 typedef struct kir_stmt {
@@ -100,6 +101,9 @@ typedef struct kir_stmt {
   int mat, src;            /* KS_MATVEC, KS_SWEEP */
   int src2, dst2;          /* KS_SWEEP: the back-projection (-1: none) */
   int row, scale;          /* KS_SWEEP: the update's row vector and scalar rate (-1: none) */
+  int work;                /* KS_SWEEP: a batched temp of M.rows (or -1) that receives the
+                              update's coefficients work[b, r] = (scale[0]/batch) row[b, r]
+                              first (the batched update reads them from there) */
   bool trans;              /* KS_MATVEC */
   bool mean;               /* KS_BREDUCE */
   bool is_max;             /* KS_VREDUCE: max instead of sum */

@@ -589,60 +589,73 @@ static LLVMValueRef cg_lanes_sum(cg *g, LLVMValueRef v) {
   return lane[0];
 }
 
-/* A block of rows r0 .. r0+n-1 of s->mat, swept along the columns for batch element b. */
+/* A block of rows r0 .. r0+n-1 of s->mat, swept along the columns for one or two batch
+ * elements (two share each load of a weight: batched products need half the cache
+ * bandwidth per multiply-add). */
+enum { CG_BATS = 2 };
 typedef struct cg_block {
   int n;                        /* rows in the block, 1 .. CG_ROWS */
-  LLVMValueRef r0, b;           /* first row (i64); batch element (NULL: unbatched) */
+  int nbat;                     /* batch elements, 1 .. CG_BATS */
+  LLVMValueRef r0;              /* first row (i64) */
+  LLVMValueRef b[CG_BATS];      /* the batch elements (NULL: unbatched) */
   int src;                      /* x: the dot's and the update's vector (-1: neither) */
-  bool dot;                     /* dot[k] = sum_c M[r0+k, c] x[b, c] */
-  int dst2;                     /* back-projection: dst2[b, c] = fma(M[r0+k, c], e[k], .) */
-  LLVMValueRef e[CG_ROWS];      /*   for k in order (needs dst2 >= 0) */
-  LLVMValueRef k[CG_ROWS];      /* update (or NULL): M[r0+k, c] = fma(k[k], x[b, c], M) */
-  LLVMValueRef dots[CG_ROWS];   /* out: the dots, when dot */
+  bool dot;                     /* dot[k][j] = sum_c M[r0+k, c] x[b_j, c] */
+  int dst2;                     /* back-projection: dst2[b_j, c] = fma(M[r0+k, c], e[k][j], .) */
+  LLVMValueRef e[CG_ROWS][CG_BATS];   /*   for k in order (needs dst2 >= 0) */
+  LLVMValueRef k[CG_ROWS];      /* update (or NULL; nbat 1): M[r0+k, c] = fma(k[k], x[b, c], M) */
+  LLVMValueRef dots[CG_ROWS][CG_BATS];  /* out: the dots, when dot */
 } cg_block;
 
 /* One column (scalar) or one run of cg_lanes columns (vector) of a block, at column c.
- * vacc: the vector dot accumulators (allocas) or, scalar, acc: the running dots. */
+ * acc[k][j]: the vector dot accumulators (allocas) or, scalar, the running dots. */
 static void cg_block_at(cg *g, const kir_stmt *s, cg_block *bl, LLVMValueRef c,
-                        const LLVMValueRef *rowbase, bool vec, LLVMValueRef *acc) {
+                        const LLVMValueRef *rowbase, bool vec, LLVMValueRef acc[][CG_BATS]) {
   LLVMValueRef (*ld)(cg *, LLVMValueRef) = vec ? cg_vld : cg_ld;
   void (*st)(cg *, LLVMValueRef, LLVMValueRef) = vec ? cg_vst : cg_st;
-  LLVMValueRef x = bl->src >= 0 ? ld(g, cg_elem(g, bl->src, bl->b, c)) : NULL;
-  LLVMValueRef bpp = bl->dst2 >= 0 ? cg_elem(g, bl->dst2, bl->b, c) : NULL;
-  LLVMValueRef bp = bpp ? ld(g, bpp) : NULL;
+  LLVMValueRef x[CG_BATS] = {0}, bpp[CG_BATS] = {0}, bp[CG_BATS] = {0};
+  for (int j = 0; j < bl->nbat; j++) {
+    if (bl->src >= 0) x[j] = ld(g, cg_elem(g, bl->src, bl->b[j], c));
+    if (bl->dst2 >= 0) bp[j] = ld(g, bpp[j] = cg_elem(g, bl->dst2, bl->b[j], c));
+  }
   for (int k = 0; k < bl->n; k++) {
     LLVMValueRef mp = cg_elem(g, s->mat, NULL, cg_iadd(g, rowbase[k], c)), m = ld(g, mp);
-    if (bl->dot) {
-      LLVMValueRef old = vec ? LLVMBuildLoad2(g->b, cg_vt(g), acc[k], "") : acc[k];
-      LLVMValueRef v = cg_fma(g, m, x, old);
-      if (vec) LLVMBuildStore(g->b, v, acc[k]); else acc[k] = v;
+    for (int j = 0; j < bl->nbat; j++) {
+      if (bl->dot) {
+        LLVMValueRef old = vec ? LLVMBuildLoad2(g->b, cg_vt(g), acc[k][j], "") : acc[k][j];
+        LLVMValueRef v = cg_fma(g, m, x[j], old);
+        if (vec) LLVMBuildStore(g->b, v, acc[k][j]); else acc[k][j] = v;
+      }
+      if (bp[j]) bp[j] = cg_fma(g, m, vec ? cg_splat(g, bl->e[k][j]) : bl->e[k][j], bp[j]);
     }
-    if (bp) bp = cg_fma(g, m, vec ? cg_splat(g, bl->e[k]) : bl->e[k], bp);
-    if (bl->k[k]) st(g, mp, cg_fma(g, vec ? cg_splat(g, bl->k[k]) : bl->k[k], x, m));
+    if (bl->k[k]) st(g, mp, cg_fma(g, vec ? cg_splat(g, bl->k[k]) : bl->k[k], x[0], m));
   }
-  if (bp) st(g, bpp, bp);
+  for (int j = 0; j < bl->nbat; j++)
+    if (bp[j]) st(g, bpp[j], bp[j]);
 }
 
 /* The block's pass: whole runs of lanes in a loop, then the (< lanes) tail columns. */
 static void cg_block_cols(cg *g, const kir_stmt *s, cg_block *bl) {
   long n = g->p->bufs[s->mat].cols, L = cg_lanes(g), nb = n - n % L;
-  LLVMValueRef rowbase[CG_ROWS], vacc[CG_ROWS];
+  LLVMValueRef rowbase[CG_ROWS], vacc[CG_ROWS][CG_BATS];
+  if (bl->nbat < 1) bl->nbat = 1;
   for (int k = 0; k < bl->n; k++) {
     rowbase[k] = cg_imul(g, cg_iadd(g, bl->r0, cg_i(g, k)), cg_i(g, n));
-    bl->dots[k] = cg_f(g, 0.0);
+    for (int j = 0; j < bl->nbat; j++) bl->dots[k][j] = cg_f(g, 0.0);
   }
   if (nb > 0) {
-    for (int k = 0; bl->dot && k < bl->n; k++) {
-      vacc[k] = LLVMBuildAlloca(g->ab, cg_vt(g), "lanes");
-      LLVMBuildStore(g->b, LLVMConstNull(cg_vt(g)), vacc[k]);
-    }
+    for (int k = 0; bl->dot && k < bl->n; k++)
+      for (int j = 0; j < bl->nbat; j++) {
+        vacc[k][j] = LLVMBuildAlloca(g->ab, cg_vt(g), "lanes");
+        LLVMBuildStore(g->b, LLVMConstNull(cg_vt(g)), vacc[k][j]);
+      }
     cg_loop lk;
     LLVMValueRef kk = cg_loop_begin(g, &lk, cg_i(g, nb / L), "k");
     lk.trip = -1;   /* never unroll: a fully unrolled row lets LICM hoist it into registers */
     cg_block_at(g, s, bl, cg_imul(g, kk, cg_i(g, L)), rowbase, true, vacc);
     cg_loop_end(g, &lk);
     for (int k = 0; bl->dot && k < bl->n; k++)
-      bl->dots[k] = cg_lanes_sum(g, LLVMBuildLoad2(g->b, cg_vt(g), vacc[k], ""));
+      for (int j = 0; j < bl->nbat; j++)
+        bl->dots[k][j] = cg_lanes_sum(g, LLVMBuildLoad2(g->b, cg_vt(g), vacc[k][j], ""));
   }
   for (long c = nb; c < n; c++) cg_block_at(g, s, bl, cg_i(g, c), rowbase, false, bl->dots);
 }
@@ -650,29 +663,30 @@ static void cg_block_cols(cg *g, const kir_stmt *s, cg_block *bl) {
 /* What a sweep's block functions need besides the block: the update's scale / batch, and
  * the batch element b or the column c (vec: a run of lanes) of the loop around them. */
 typedef struct cg_sweep_arg {
-  LLVMValueRef cmul, b, c;
+  LLVMValueRef cmul, c;
+  LLVMValueRef b[CG_BATS];
+  int nbat;
   bool vec;
 } cg_sweep_arg;
 
-/* Calls each(g, s, r0, n, arg) for the blocks of CG_ROWS rows among rows [first, first +
+/* Calls each(g, s, r0, n, arg) for the blocks of `per` rows among rows [first, first +
  * rows) of s->mat: a loop over the whole blocks, then once for the rows left. */
 typedef void cg_block_fn(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, const cg_sweep_arg *arg);
 
-static void cg_blocks_in(cg *g, const kir_stmt *s, LLVMValueRef first, long rows,
+static void cg_blocks_in(cg *g, const kir_stmt *s, LLVMValueRef first, long rows, int per,
                          cg_block_fn *each, const cg_sweep_arg *arg) {
-  long full = rows / CG_ROWS;
+  long full = rows / per;
   if (full > 0) {
     cg_loop lr;
     LLVMValueRef i = cg_loop_begin(g, &lr, cg_i(g, full), "rb");
-    each(g, s, cg_iadd(g, first, cg_imul(g, i, cg_i(g, CG_ROWS))), CG_ROWS, arg);
+    each(g, s, cg_iadd(g, first, cg_imul(g, i, cg_i(g, per))), per, arg);
     cg_loop_end(g, &lr);
   }
-  if (rows % CG_ROWS)
-    each(g, s, cg_iadd(g, first, cg_i(g, full * CG_ROWS)), (int)(rows % CG_ROWS), arg);
+  if (rows % per) each(g, s, cg_iadd(g, first, cg_i(g, full * per)), (int)(rows % per), arg);
 }
 
 static void cg_row_blocks(cg *g, const kir_stmt *s, cg_block_fn *each, const cg_sweep_arg *arg) {
-  cg_blocks_in(g, s, cg_i(g, 0), g->p->bufs[s->mat].rows, each, arg);
+  cg_blocks_in(g, s, cg_i(g, 0), g->p->bufs[s->mat].rows, CG_ROWS, each, arg);
 }
 
 /* dst[b, r] (+)= sum_c M[r, c] src[b, c] for the rows of one block, every batch element
@@ -682,11 +696,11 @@ static void cg_matvec_block(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
   (void)arg;
   const kir_buf *d = &g->p->bufs[s->dst];
   cg_loop lb;
-  cg_block bl = {.n = n, .r0 = r0, .b = cg_batch_begin(g, &lb, d), .src = s->src, .dot = true,
-                 .dst2 = -1};
+  cg_block bl = {.n = n, .nbat = 1, .r0 = r0, .b = {cg_batch_begin(g, &lb, d)}, .src = s->src,
+                 .dot = true, .dst2 = -1};
   cg_block_cols(g, s, &bl);
   for (int k = 0; k < n; k++) {
-    LLVMValueRef v = bl.dots[k], ptr = cg_elem(g, s->dst, bl.b, cg_iadd(g, r0, cg_i(g, k)));
+    LLVMValueRef v = bl.dots[k][0], ptr = cg_elem(g, s->dst, bl.b[0], cg_iadd(g, r0, cg_i(g, k)));
     if (s->accumulate) v = cg_fadd(g, cg_ld(g, ptr), v);
     cg_st(g, ptr, v);
   }
@@ -700,8 +714,10 @@ static void cg_matvec_trans_block(cg *g, const kir_stmt *s, LLVMValueRef r0, int
   (void)arg;
   const kir_buf *d = &g->p->bufs[s->dst];
   cg_loop lb;
-  cg_block bl = {.n = n, .r0 = r0, .b = cg_batch_begin(g, &lb, d), .src = -1, .dst2 = s->dst};
-  for (int k = 0; k < n; k++) bl.e[k] = cg_ld(g, cg_elem(g, s->src, bl.b, cg_iadd(g, r0, cg_i(g, k))));
+  cg_block bl = {.n = n, .nbat = 1, .r0 = r0, .b = {cg_batch_begin(g, &lb, d)}, .src = -1,
+                 .dst2 = s->dst};
+  for (int k = 0; k < n; k++)
+    bl.e[k][0] = cg_ld(g, cg_elem(g, s->src, bl.b[0], cg_iadd(g, r0, cg_i(g, k))));
   cg_block_cols(g, s, &bl);
   cg_batch_end(g, &lb, d);
 }
@@ -810,15 +826,16 @@ static LLVMValueRef cg_sweep_coef(cg *g, const kir_stmt *s, LLVMValueRef cmul, L
 static void cg_sweep1_block(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
                             const cg_sweep_arg *arg) {
   LLVMValueRef b0 = cg_i(g, 0);
-  cg_block bl = {.n = n, .r0 = r0, .b = b0, .src = s->src, .dot = s->dst >= 0, .dst2 = s->dst2};
+  cg_block bl = {.n = n, .nbat = 1, .r0 = r0, .b = {b0}, .src = s->src, .dot = s->dst >= 0,
+                 .dst2 = s->dst2};
   for (int k = 0; k < n; k++) {
     LLVMValueRef r = cg_iadd(g, r0, cg_i(g, k));
-    if (s->dst2 >= 0) bl.e[k] = cg_ld(g, cg_elem(g, s->src2, b0, r));
+    if (s->dst2 >= 0) bl.e[k][0] = cg_ld(g, cg_elem(g, s->src2, b0, r));
     if (s->row >= 0) bl.k[k] = cg_sweep_coef(g, s, arg->cmul, b0, r);
   }
   cg_block_cols(g, s, &bl);
   for (int k = 0; bl.dot && k < n; k++)
-    cg_st(g, cg_elem(g, s->dst, b0, cg_iadd(g, r0, cg_i(g, k))), bl.dots[k]);
+    cg_st(g, cg_elem(g, s->dst, b0, cg_iadd(g, r0, cg_i(g, k))), bl.dots[k][0]);
 }
 
 /* Loads the block's tile M[r0 .. r0+n, c ..] into t (allocas, vectors or scalars). */
@@ -851,7 +868,8 @@ static void cg_tile_update(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, LLV
   LLVMValueRef b = cg_loop_begin(g, &lb, g->batch, "b");
   LLVMValueRef x = vec ? cg_vld(g, cg_elem(g, s->src, b, c)) : cg_ld(g, cg_elem(g, s->src, b, c));
   for (int k = 0; k < n; k++) {
-    LLVMValueRef ck = cg_sweep_coef(g, s, cmul, b, cg_iadd(g, r0, cg_i(g, k)));
+    LLVMValueRef r = cg_iadd(g, r0, cg_i(g, k));
+    LLVMValueRef ck = s->work >= 0 ? cg_ld(g, cg_elem(g, s->work, b, r)) : cg_sweep_coef(g, s, cmul, b, r);
     LLVMValueRef old = LLVMBuildLoad2(g->b, vec ? cg_vt(g) : g->real, t[k], "");
     LLVMBuildStore(g->b, cg_fma(g, vec ? cg_splat(g, ck) : ck, x, old), t[k]);
   }
@@ -859,17 +877,21 @@ static void cg_tile_update(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, LLV
   cg_tile_io(g, s, mp, n, vec, t, true);
 }
 
-/* Batch > 1, one block and batch element arg->b: the dots and the back-projection with the
- * old rows. */
+/* Batch > 1, one block and the batch elements arg->b (one or two): the dots and the
+ * back-projection with the old rows. */
 static void cg_sweepb_products(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
                                const cg_sweep_arg *arg) {
-  cg_block bl = {.n = n, .r0 = r0, .b = arg->b, .src = s->src, .dot = s->dst >= 0,
-                 .dst2 = s->dst2};
-  for (int k = 0; s->dst2 >= 0 && k < n; k++)
-    bl.e[k] = cg_ld(g, cg_elem(g, s->src2, bl.b, cg_iadd(g, r0, cg_i(g, k))));
+  cg_block bl = {.n = n, .nbat = arg->nbat, .r0 = r0, .b = {arg->b[0], arg->b[1]},
+                 .src = s->src, .dot = s->dst >= 0, .dst2 = s->dst2};
+  for (int k = 0; k < n; k++)
+    for (int j = 0; j < bl.nbat; j++) {
+      LLVMValueRef r = cg_iadd(g, r0, cg_i(g, k));
+      if (s->dst2 >= 0) bl.e[k][j] = cg_ld(g, cg_elem(g, s->src2, bl.b[j], r));
+    }
   cg_block_cols(g, s, &bl);
   for (int k = 0; bl.dot && k < n; k++)
-    cg_st(g, cg_elem(g, s->dst, bl.b, cg_iadd(g, r0, cg_i(g, k))), bl.dots[k]);
+    for (int j = 0; j < bl.nbat; j++)
+      cg_st(g, cg_elem(g, s->dst, bl.b[j], cg_iadd(g, r0, cg_i(g, k))), bl.dots[k][j]);
 }
 
 /* Batch > 1, the update of one block's tile at column arg->c (arg->vec: a run of lanes):
@@ -895,8 +917,20 @@ static void cg_sweepb_panel(cg *g, const kir_stmt *s, LLVMValueRef p0, long n, L
   cg_sweep_arg a = {.cmul = cmul};
   cg_loop lb, lc;
   if (s->dst >= 0 || s->dst2 >= 0) {
-    a.b = cg_loop_begin(g, &lb, g->batch, "b");
-    cg_blocks_in(g, s, p0, n, cg_sweepb_products, &a);
+    /* pairs of batch elements, blocks of 2 rows: 8 vector accumulators, each weight load
+     * used by both elements; then the odd element, if any, in blocks of CG_ROWS */
+    LLVMValueRef two = cg_i(g, 2), pairs = LLVMBuildSDiv(g->b, g->batch, two, "");
+    LLVMValueRef i = cg_loop_begin(g, &lb, pairs, "bb");
+    a.b[0] = cg_imul(g, i, two);
+    a.b[1] = cg_iadd(g, a.b[0], cg_i(g, 1));
+    a.nbat = 2;
+    cg_blocks_in(g, s, p0, n, 2, cg_sweepb_products, &a);
+    cg_loop_end(g, &lb);
+    LLVMValueRef odd = LLVMBuildSRem(g->b, g->batch, two, "");
+    cg_loop_begin(g, &lb, odd, "bodd");
+    a.b[0] = LLVMBuildSub(g->b, g->batch, cg_i(g, 1), "");
+    a.nbat = 1;
+    cg_blocks_in(g, s, p0, n, CG_ROWS, cg_sweepb_products, &a);
     cg_loop_end(g, &lb);
   }
   if (s->row < 0) return;
@@ -904,15 +938,26 @@ static void cg_sweepb_panel(cg *g, const kir_stmt *s, LLVMValueRef p0, long n, L
   if (nb > 0) {
     a.c = cg_imul(g, cg_loop_begin(g, &lc, cg_i(g, nb / L), "tile"), cg_i(g, L));
     a.vec = true;
-    cg_blocks_in(g, s, p0, n, cg_sweepb_tile, &a);
+    cg_blocks_in(g, s, p0, n, CG_ROWS, cg_sweepb_tile, &a);
     cg_loop_end(g, &lc);
   }
   if (cols > nb) {
     a.c = cg_iadd(g, cg_loop_begin(g, &lc, cg_i(g, cols - nb), "tail"), cg_i(g, nb));
     a.vec = false;
-    cg_blocks_in(g, s, p0, n, cg_sweepb_tile, &a);
+    cg_blocks_in(g, s, p0, n, CG_ROWS, cg_sweepb_tile, &a);
     cg_loop_end(g, &lc);
   }
+}
+
+/* work[b, r] = (scale / batch) row[b, r]: the update's coefficients, computed once rather
+ * than in every tile (a multiply beside each pair of multiply-adds). */
+static void cg_sweep_coefs(cg *g, const kir_stmt *s, LLVMValueRef cmul) {
+  cg_loop lb, lr;
+  LLVMValueRef b = cg_loop_begin(g, &lb, g->batch, "b");
+  LLVMValueRef r = cg_loop_begin(g, &lr, cg_i(g, g->p->bufs[s->mat].rows), "r");
+  cg_st(g, cg_elem(g, s->work, b, r), cg_sweep_coef(g, s, cmul, b, r));
+  cg_loop_end(g, &lr);
+  cg_loop_end(g, &lb);
 }
 
 static void cg_sweepb(cg *g, const kir_stmt *s, LLVMValueRef cmul) {
@@ -935,6 +980,7 @@ static void cg_sweep(cg *g, const kir_stmt *s) {
   cg_sweep_arg a = {0};
   if (s->row >= 0)
     a.cmul = cg_fmul(g, cg_ld(g, cg_elem(g, s->scale, NULL, cg_i(g, 0))), cg_inv_batch(g));
+  if (s->row >= 0 && s->work >= 0) cg_sweep_coefs(g, s, a.cmul);
   if (s->dst2 >= 0) cg_zero_batched(g, s->dst2);
   LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(g->cx, g->fn, "sweep1");
   LLVMBasicBlockRef many = LLVMAppendBasicBlockInContext(g->cx, g->fn, "sweepb");
@@ -976,8 +1022,8 @@ static int cg_used(const kir_program *p, const kir_kernel *k, bool *used) {
     if (s->dst >= 0) used[s->dst] = true;
     if (s->op == KS_MATVEC) used[s->mat] = used[s->src] = true;
     if (s->op == KS_SWEEP) {
-      int ids[6] = { s->mat, s->src, s->src2, s->dst2, s->row, s->scale };
-      for (int j = 0; j < 6; j++)
+      int ids[7] = { s->mat, s->src, s->src2, s->dst2, s->row, s->scale, s->work };
+      for (int j = 0; j < 7; j++)
         if (ids[j] >= 0) used[ids[j]] = true;
     }
     cg_mark_expr(s->expr, used);
