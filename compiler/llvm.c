@@ -670,23 +670,35 @@ typedef struct cg_sweep_arg {
 } cg_sweep_arg;
 
 /* Calls each(g, s, r0, n, arg) for the blocks of `per` rows among rows [first, first +
- * rows) of s->mat: a loop over the whole blocks, then once for the rows left. */
+ * rows) of s->mat: a loop over the whole blocks, then the rows left: one block of them when
+ * rows is a constant, else a loop over single rows (one copy of the code for any count). */
 typedef void cg_block_fn(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, const cg_sweep_arg *arg);
 
-static void cg_blocks_in(cg *g, const kir_stmt *s, LLVMValueRef first, long rows, int per,
-                         cg_block_fn *each, const cg_sweep_arg *arg) {
-  long full = rows / per;
-  if (full > 0) {
-    cg_loop lr;
-    LLVMValueRef i = cg_loop_begin(g, &lr, cg_i(g, full), "rb");
-    each(g, s, cg_iadd(g, first, cg_imul(g, i, cg_i(g, per))), per, arg);
-    cg_loop_end(g, &lr);
+static void cg_blocks_in(cg *g, const kir_stmt *s, LLVMValueRef first, LLVMValueRef rows,
+                         int per, cg_block_fn *each, const cg_sweep_arg *arg) {
+  cg_loop lr;
+  if (LLVMIsAConstantInt(rows)) {
+    long n = (long)LLVMConstIntGetSExtValue(rows), full = n / per;
+    if (full > 0) {
+      LLVMValueRef i = cg_loop_begin(g, &lr, cg_i(g, full), "rb");
+      each(g, s, cg_iadd(g, first, cg_imul(g, i, cg_i(g, per))), per, arg);
+      cg_loop_end(g, &lr);
+    }
+    if (n % per) each(g, s, cg_iadd(g, first, cg_i(g, full * per)), (int)(n % per), arg);
+    return;
   }
-  if (rows % per) each(g, s, cg_iadd(g, first, cg_i(g, full * per)), (int)(rows % per), arg);
+  LLVMValueRef full = LLVMBuildUDiv(g->b, rows, cg_i(g, per), "");
+  LLVMValueRef i = cg_loop_begin(g, &lr, full, "rb");
+  each(g, s, cg_iadd(g, first, cg_imul(g, i, cg_i(g, per))), per, arg);
+  cg_loop_end(g, &lr);
+  LLVMValueRef rest = cg_iadd(g, first, cg_imul(g, full, cg_i(g, per)));
+  i = cg_loop_begin(g, &lr, LLVMBuildURem(g->b, rows, cg_i(g, per), ""), "r1");
+  each(g, s, cg_iadd(g, rest, i), 1, arg);
+  cg_loop_end(g, &lr);
 }
 
 static void cg_row_blocks(cg *g, const kir_stmt *s, cg_block_fn *each, const cg_sweep_arg *arg) {
-  cg_blocks_in(g, s, cg_i(g, 0), g->p->bufs[s->mat].rows, CG_ROWS, each, arg);
+  cg_blocks_in(g, s, cg_i(g, 0), cg_i(g, g->p->bufs[s->mat].rows), CG_ROWS, each, arg);
 }
 
 /* dst[b, r] (+)= sum_c M[r, c] src[b, c] for the rows of one block, every batch element
@@ -914,7 +926,8 @@ static long cg_panel_rows(const cg *g, const kir_stmt *s) {
 
 /* Batch > 1, the panel of rows [p0, p0 + n): for every batch element the products of all its
  * blocks, then tile column by tile column the updates of all its blocks. */
-static void cg_sweepb_panel(cg *g, const kir_stmt *s, LLVMValueRef p0, long n, LLVMValueRef cmul) {
+static void cg_sweepb_panel(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValueRef n,
+                            LLVMValueRef cmul) {
   cg_sweep_arg a = {.cmul = cmul};
   cg_loop lb, lc;
   if (s->dst >= 0 || s->dst2 >= 0) {
@@ -961,15 +974,20 @@ static void cg_sweep_coefs(cg *g, const kir_stmt *s, LLVMValueRef cmul) {
   cg_loop_end(g, &lb);
 }
 
+/* The panels: one copy of the panel code, its row count min(P, rows - p0) a run-time value
+ * (unless the matrix is a single panel). */
 static void cg_sweepb(cg *g, const kir_stmt *s, LLVMValueRef cmul) {
-  long rows = g->p->bufs[s->mat].rows, P = cg_panel_rows(g, s), full = rows / P;
-  if (full > 0) {
-    cg_loop lp;
-    LLVMValueRef i = cg_loop_begin(g, &lp, cg_i(g, full), "panel");
-    cg_sweepb_panel(g, s, cg_imul(g, i, cg_i(g, P)), P, cmul);
-    cg_loop_end(g, &lp);
+  long rows = g->p->bufs[s->mat].rows, P = cg_panel_rows(g, s);
+  if (rows <= P) {
+    cg_sweepb_panel(g, s, cg_i(g, 0), cg_i(g, rows), cmul);
+    return;
   }
-  if (rows % P) cg_sweepb_panel(g, s, cg_i(g, full * P), rows % P, cmul);
+  cg_loop lp;
+  LLVMValueRef p0 = cg_imul(g, cg_loop_begin(g, &lp, cg_i(g, (rows + P - 1) / P), "panel"), cg_i(g, P));
+  LLVMValueRef left = LLVMBuildSub(g->b, cg_i(g, rows), p0, "");
+  LLVMValueRef whole = LLVMBuildICmp(g->b, LLVMIntSGE, left, cg_i(g, P), "");
+  cg_sweepb_panel(g, s, p0, LLVMBuildSelect(g->b, whole, cg_i(g, P), left, ""), cmul);
+  cg_loop_end(g, &lp);
 }
 
 /* KS_SWEEP (kir.h): block by block, so that each row of M comes from memory once, is used by
