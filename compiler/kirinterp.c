@@ -66,8 +66,8 @@ static double ki_fn(ex_fn f, double x) {
   case F_HARDTANH: return x > 1 ? 1.0 : x < -1 ? -1.0 : x;
   case F_EXP: return exp(x);
   case F_LOG: return log(x);
-  case F_SIN: return sin(x);
-  case F_COS: return cos(x);
+  case F_SIN: return mf_sin(x);   /* inline in the generated code (mathfn.h) */
+  case F_COS: return mf_cos(x);
   case F_SQRT: return sqrt(x);
   case F_ABS: return fabs(x);
   case F_STEP: return x > 0 ? 1.0 : 0.0;

@@ -326,6 +326,60 @@ static LLVMValueRef cg_tanh(cg *g, LLVMValueRef x) {
   return v;
 }
 
+/* ---- sin and cos, inline (mathfn.h): operation for operation as mf_sin / mf_cos -------- */
+
+static LLVMValueRef cg_fma(cg *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
+
+/* p(z) = ((((k0 z + k1) z + k2) z + k3) z + k4) z + k5 */
+static LLVMValueRef cg_poly6(cg *g, LLVMValueRef z, const double k[6]) {
+  LLVMValueRef p = cg_f(g, k[0]);
+  for (int i = 1; i < 6; i++) p = cg_fadd(g, cg_fmul(g, p, z), cg_f(g, k[i]));
+  return p;
+}
+
+/* mf_trig in double: sin (off 0) or cos (off 1) of x, before sin's sign. */
+static LLVMValueRef cg_trig64(cg *g, LLVMValueRef x, double off) {
+  static const double S[6] = {MF_S0, MF_S1, MF_S2, MF_S3, MF_S4, MF_S5};
+  static const double C[6] = {MF_C0, MF_C1, MF_C2, MF_C3, MF_C4, MF_C5};
+  LLVMValueRef a = cg_intrin1(g, "llvm.fabs", x);
+  LLVMValueRef n = cg_intrin1(g, "llvm.floor", cg_fadd(g, cg_fmul(g, a, cg_f(g, MF_2OPI)), cg_f(g, 0.5)));
+  LLVMValueRef nn = LLVMBuildFNeg(g->b, n, "");
+  LLVMValueRef r = cg_fma(g, nn, cg_f(g, MF_PIO2_1), a);
+  r = cg_fma(g, nn, cg_f(g, MF_PIO2_2), r);
+  r = cg_fma(g, nn, cg_f(g, MF_PIO2_3), r);
+  LLVMValueRef z = cg_fmul(g, r, r);
+  LLVMValueRef sv = cg_fadd(g, r, cg_fmul(g, cg_fmul(g, r, z), cg_poly6(g, z, S)));
+  LLVMValueRef cv = cg_fadd(g, LLVMBuildFSub(g->b, cg_f(g, 1.0), cg_fmul(g, z, cg_f(g, 0.5)), ""),
+                            cg_fmul(g, cg_fmul(g, z, z), cg_poly6(g, z, C)));
+  LLVMValueRef q = cg_fadd(g, n, cg_f(g, off));
+  LLVMValueRef fq = cg_intrin1(g, "llvm.floor", cg_fmul(g, q, cg_f(g, 0.25)));
+  LLVMValueRef m = LLVMBuildFSub(g->b, q, cg_fmul(g, cg_f(g, 4.0), fq), "");
+  LLVMValueRef odd = LLVMBuildOr(g->b, LLVMBuildFCmp(g->b, LLVMRealOEQ, m, cg_f(g, 1.0), ""),
+                                 LLVMBuildFCmp(g->b, LLVMRealOEQ, m, cg_f(g, 3.0), ""), "");
+  LLVMValueRef v = LLVMBuildSelect(g->b, odd, cv, sv, "");
+  v = cg_sel(g, LLVMRealOGE, m, cg_f(g, 2.0), LLVMBuildFNeg(g->b, v, ""), v);
+  return cg_sel(g, LLVMRealOLT, a, cg_f(g, MF_TRIG_MAX), v, cg_f(g, NAN));
+}
+
+/* sin or cos, in double (f32: between an fpext and an fptrunc), without fast-math flags. */
+static LLVMValueRef cg_trig(cg *g, LLVMValueRef x, bool is_cos) {
+  LLVMFastMathFlags fmf = g->fmf;
+  LLVMTypeRef real = g->real;
+  g->fmf = 0;
+  g->real = LLVMDoubleTypeInContext(g->cx);
+  LLVMValueRef xd = g->o->f32 ? LLVMBuildFPExt(g->b, x, g->real, "") : x;
+  LLVMValueRef v = cg_trig64(g, xd, is_cos ? 1.0 : 0.0);
+  if (!is_cos) {   /* signbit(x) ? -v : v */
+    LLVMValueRef bits = LLVMBuildBitCast(g->b, xd, g->i64, "");
+    LLVMValueRef neg = LLVMBuildICmp(g->b, LLVMIntSLT, bits, cg_i(g, 0), "");
+    v = LLVMBuildSelect(g->b, neg, LLVMBuildFNeg(g->b, v, ""), v, "");
+  }
+  if (g->o->f32) v = LLVMBuildFPTrunc(g->b, v, real, "");
+  g->real = real;
+  g->fmf = fmf;
+  return v;
+}
+
 /* The elementwise functions, formula for formula as ki_fn in kirinterp.c. */
 static LLVMValueRef cg_fn(cg *g, ex_fn f, LLVMValueRef x) {
   LLVMValueRef zero = cg_f(g, 0.0), one = cg_f(g, 1.0), mone = cg_f(g, -1.0);
@@ -343,8 +397,8 @@ static LLVMValueRef cg_fn(cg *g, ex_fn f, LLVMValueRef x) {
     return cg_sel(g, LLVMRealOGT, x, one, one, cg_sel(g, LLVMRealOLT, x, mone, mone, x));
   case F_EXP: return cg_intrin1(g, "llvm.exp", x);
   case F_LOG: return cg_intrin1(g, "llvm.log", x);
-  case F_SIN: return cg_intrin1(g, "llvm.sin", x);
-  case F_COS: return cg_intrin1(g, "llvm.cos", x);
+  case F_SIN: return cg_trig(g, x, false);
+  case F_COS: return cg_trig(g, x, true);
   case F_SQRT: return cg_intrin1(g, "llvm.sqrt", x);
   case F_ABS: return cg_intrin1(g, "llvm.fabs", x);
   case F_STEP: return cg_sel(g, LLVMRealOGT, x, zero, one, zero);

@@ -31,3 +31,29 @@ double mf_tanh(double x) {
   double r = !(a >= MF_TANH_SMALL) ? small : big;        /* NaN takes the small form: NaN */
   return copysign(r, x);                                 /* also gives tanh(-0) = -0 */
 }
+
+/* sin (off 0) or cos (off 1) of x: see mathfn.h. */
+static double mf_trig(double x, double off) {
+  double a = fabs(x);
+  double n = floor(a * MF_2OPI + 0.5);
+  double r = fma(-n, MF_PIO2_1, a);
+  r = fma(-n, MF_PIO2_2, r);
+  r = fma(-n, MF_PIO2_3, r);
+  double z = r * r;
+  double sp = ((((MF_S0 * z + MF_S1) * z + MF_S2) * z + MF_S3) * z + MF_S4) * z + MF_S5;
+  double cp = ((((MF_C0 * z + MF_C1) * z + MF_C2) * z + MF_C3) * z + MF_C4) * z + MF_C5;
+  double sv = r + r * z * sp;
+  double cv = (1.0 - z * 0.5) + z * z * cp;
+  double q = n + off;
+  double m = q - 4.0 * floor(q * 0.25);                  /* quadrant, 0 .. 3 (exact) */
+  double v = (m == 1.0 || m == 3.0) ? cv : sv;
+  v = m >= 2.0 ? -v : v;
+  return a < MF_TRIG_MAX ? v : NAN;                      /* large, Inf, NaN: NaN */
+}
+
+double mf_sin(double x) {
+  double v = mf_trig(x, 0.0);
+  return signbit(x) ? -v : v;                            /* sin(-x) = -sin(x), also -0 */
+}
+
+double mf_cos(double x) { return mf_trig(x, 1.0); }
