@@ -165,9 +165,8 @@ static void rn_progress(rn_run *r, int64_t done, bool last) {
 
 /* Running loss for the progress bar: the batch mean of this step. */
 static void rn_track_loss(rn_run *r) {
-  int loss = vle_model_signal(r->m, "loss");
-  if (!r->progress || loss < 0) return;
-  r->loss_sum += rn_batch_mean(r, loss);
+  if (r->loss < 0) return;
+  r->loss_sum += rn_batch_mean(r, r->loss);
   r->loss_n++;
 }
 
@@ -286,6 +285,7 @@ int rn_main(const vle_model *m, const rn_options *o, FILE *log) {
   rn_sigint = 0;
   sigaction(SIGINT, &sa, &old);
   r.progress = !o->quiet && isatty(fileno(stderr));
+  r.loss = r.progress ? vle_model_signal(m, "loss") : -1;
   int status;
   if (rn_setup(&r, &err)) {
     status = 1;

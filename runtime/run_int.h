@@ -45,6 +45,8 @@ typedef struct rn_run {
   int64_t steps_planned, steps_run;
   double t_start, wall, last_progress, loss_sum;
   int64_t loss_n;
+  int loss;                   /* the loss buffer the progress bar averages, or -1 (none, or
+                                 no progress bar): looked up once, not every step */
   bool progress, interrupted;
   char error[1024];           /* why the loop stopped early, or "" */
   char **outputs;             /* files written, relative to out */
