@@ -71,6 +71,10 @@ typedef struct vle_adj {
 } vle_adj;
 
 typedef struct vs_range { size_t off, len; } vs_range;   /* bytes of a state's mem */
+typedef struct vs_pair { int pub, next; } vs_pair;       /* buffer indices */
+
+/* The groups of buffers in a state's mem, in memory order (vle_sim.c vs_group). */
+enum { VS_G_STREAM, VS_G_CHECKED, VS_G_PARAM, VS_G_OTHER, VS_NGROUPS };
 
 struct vle_sim {
   const vle_model *m;
@@ -84,7 +88,8 @@ struct vle_sim {
   bool learn, acc;
   bool adjoint;                  /* errors = adjoint: the steps are its forward pass */
   bool hold;                     /* vle_sim_hold_learning: no optimizer, no grad sums */
-  int *pubs, npubs;              /* the pub buffers, swapped with their pair every step */
+  vs_pair *pubs;                 /* the pub buffers and their pubnext partners, swapped */
+  int npubs;                     /* every step */
   int *checked, nchecked;        /* buffers the NaN check scans every time (states, pubs,
                                     signals); the parameters follow at [nchecked, nall) */
   int nall;
@@ -93,6 +98,8 @@ struct vle_sim {
   size_t buf_bytes;              /* bytes of the buffers part of state.mem */
   size_t *count;                 /* reals per buffer */
   size_t *buf_off;               /* offset of each buffer in mem (initial placement) */
+  size_t group_off[VS_NGROUPS + 1];   /* where each group of buffers starts in mem, and
+                                         where the last ends (64-byte aligned) */
   size_t *opt_off;               /* per param: offset (in doubles) of m in opt_mem; v follows;
                                     SIZE_MAX when not trained by Adam */
   size_t *gsum_off;              /* per param: offset (doubles) of its grad sum, or SIZE_MAX */
@@ -102,6 +109,7 @@ struct vle_sim {
   vs_range *snap_ranges;         /* what the snapshot copies (vle_sim.c vs_snap_ranges) */
   int nsnap_ranges;
   double **feed;                 /* per buffer: fed values [batch][size], or NULL */
+  int *fed, nfed;                /* the buffers with a feed (each step applies only them) */
   vle_adj adj;
   vle_sim_state *view;           /* what vle_sim_get/_buffer read: &st, or the adjoint's
                                     sweep state during its observer (vle_adj.c) */

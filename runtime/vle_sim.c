@@ -28,7 +28,53 @@ void vle_sim_options_init(vle_sim_options *o) {
 
 /* ---- memory --------------------------------------------------------------------------- */
 
-/* Offsets of every buffer (64-byte aligned), then Adam's m and v, then the grad sums. */
+/* Where a buffer goes in mem. Each group is one byte range, so that what runs every step is
+ * one pass each: the NaN check scans the checked group (with a pub's pointer moving between
+ * the two slots of its pair every step, both slots are in it), then the parameters when
+ * learning; the snapshot copies the stream and checked groups, then the parameters when
+ * learning (vs_step_changes). */
+static int vs_group(vle_role r) {
+  switch (r) {
+  case VLE_ROLE_INPUT: case VLE_ROLE_TARGET: return VS_G_STREAM;
+  case VLE_ROLE_STATE: case VLE_ROLE_SIGNAL: case VLE_ROLE_PUB: case VLE_ROLE_PUBNEXT:
+    return VS_G_CHECKED;
+  case VLE_ROLE_PARAM: return VS_G_PARAM;
+  default: return VS_G_OTHER;
+  }
+}
+
+/* A buffer's alignment: a cache line for one of at least that size, else its size rounded up
+ * to a power of two. A small buffer then never straddles two cache lines, and a tiny model's
+ * buffers lie close together: fewer bytes for the per-step NaN scan and snapshot. */
+static size_t vs_align_of(size_t bytes) {
+  size_t a = 8;
+  while (a < bytes && a < VS_ALIGN) a *= 2;
+  return a;
+}
+
+/* Offsets of the buffers: group by group (vs_group), each group 64-byte aligned and its
+ * buffers by decreasing alignment (no gaps between them), then Adam's m and v, then the grad
+ * sums. Gaps and the ends of groups are zero padding that nothing writes. */
+static size_t vs_place_buffers(vle_sim *s) {
+  const vle_model *m = s->m;
+  size_t off = 0;
+  for (int g = 0; g < VS_NGROUPS; g++) {
+    off = vs_round_up(off);
+    s->group_off[g] = off;
+    for (size_t a = VS_ALIGN; a >= 8; a /= 2)
+      for (int i = 0; i < m->nbufs; i++) {
+        size_t bytes = s->count[i] * m->es;
+        if (vs_group(m->bufs[i].role) != g || vs_align_of(bytes) != a) continue;
+        s->buf_off[i] = off;
+        off += bytes;
+        off = (off + a - 1) / a * a;
+      }
+  }
+  off = vs_round_up(off);
+  s->group_off[VS_NGROUPS] = off;
+  return off;
+}
+
 static int vs_layout(vle_sim *s, vle_error *err) {
   const vle_model *m = s->m;
   s->count = calloc((size_t)m->nbufs, sizeof *s->count);
@@ -36,14 +82,11 @@ static int vs_layout(vle_sim *s, vle_error *err) {
   s->opt_off = calloc((size_t)m->nparams + 1, sizeof *s->opt_off);
   s->gsum_off = calloc((size_t)m->nparams + 1, sizeof *s->gsum_off);
   s->feed = calloc((size_t)m->nbufs, sizeof *s->feed);
-  if (!s->count || !s->buf_off || !s->opt_off || !s->gsum_off || !s->feed)
+  s->fed = calloc((size_t)m->nbufs + 1, sizeof *s->fed);
+  if (!s->count || !s->buf_off || !s->opt_off || !s->gsum_off || !s->feed || !s->fed)
     return vle_fail(err, "out of memory");
-  size_t off = 0;
-  for (int i = 0; i < m->nbufs; i++) {
-    s->count[i] = vm_buf_count(m, i, s->batch);
-    s->buf_off[i] = off;
-    off += vs_round_up(s->count[i] * m->es);
-  }
+  for (int i = 0; i < m->nbufs; i++) s->count[i] = vm_buf_count(m, i, s->batch);
+  size_t off = vs_place_buffers(s);
   s->buf_bytes = off;
   for (int p = 0; p < m->nparams; p++) {
     const vle_param_info *q = &m->params[p];
@@ -92,40 +135,32 @@ void vs_state_copy(const vle_sim *s, vle_sim_state *dst, const vle_sim_state *sr
 }
 
 /* What a step can change, and so what the NaN check's snapshot must keep: the evolving
- * buffers, the parameters when learning, and the optimizer state and grad sums. Consts,
- * settings, temporaries and grad buffers are left out: for a large network the weights
- * dominate the state, and copying them every step cost several times the step itself. */
-static bool vs_step_changes(const vle_sim *s, vle_role r) {
-  return r == VLE_ROLE_STATE || r == VLE_ROLE_PUB || r == VLE_ROLE_PUBNEXT ||
-         r == VLE_ROLE_SIGNAL || r == VLE_ROLE_INPUT || r == VLE_ROLE_TARGET ||
-         (r == VLE_ROLE_PARAM && s->learn);
-}
-
-/* Byte ranges of mem the snapshot copies (adjacent buffers merged), from the layout. */
+ * buffers (streams, states, pubs, signals), the parameters when learning, and the optimizer
+ * state and grad sums. Consts, settings, temporaries and grad buffers are left out: for a
+ * large network the weights dominate the state, and copying them every step cost several
+ * times the step itself. The layout put those buffers first (vs_group): two byte ranges. */
 static int vs_snap_ranges(vle_sim *s, vle_error *err) {
-  s->snap_ranges = calloc((size_t)s->m->nbufs + 1, sizeof *s->snap_ranges);
+  s->snap_ranges = calloc(2, sizeof *s->snap_ranges);
   if (!s->snap_ranges) return vle_fail(err, "out of memory");
-  vs_range *r = s->snap_ranges;
   int n = 0;
-  for (int i = 0; i <= s->m->nbufs; i++) {
-    bool tail = i == s->m->nbufs;          /* optimizer state and grad sums */
-    size_t off = tail ? s->buf_bytes : s->buf_off[i];
-    size_t len = tail ? s->mem_size - s->buf_bytes : vs_round_up(s->count[i] * s->m->es);
-    if (!len || (!tail && !vs_step_changes(s, s->m->bufs[i].role))) continue;
-    if (n && r[n - 1].off + r[n - 1].len == off) r[n - 1].len += len;
-    else r[n++] = (vs_range){ off, len };
-  }
+  s->snap_ranges[n++] = (vs_range){ 0, s->group_off[s->learn ? VS_G_OTHER : VS_G_PARAM] };
+  if (s->mem_size > s->buf_bytes)
+    s->snap_ranges[n++] = (vs_range){ s->buf_bytes, s->mem_size - s->buf_bytes };
   s->nsnap_ranges = n;
   return 0;
 }
 
-/* dst <- src for what a step changes (vs_step_changes), for the NaN check's snapshot and
- * rollback. Both sides must have been full copies of each other once (vs_state_copy). */
+/* dst <- src for what a step changes (vs_snap_ranges), for the NaN check's snapshot and
+ * rollback. Both sides must have been full copies of each other once (vs_state_copy), so
+ * only the pointers of the pub pairs can differ: the others never move. */
 static void vs_snapshot(const vle_sim *s, vle_sim_state *dst, const vle_sim_state *src) {
   for (int i = 0; i < s->nsnap_ranges; i++)
     memcpy(dst->mem + s->snap_ranges[i].off, src->mem + s->snap_ranges[i].off, s->snap_ranges[i].len);
-  for (int i = 0; i < s->m->nbufs; i++)
+  for (int k = 0; k < s->npubs; k++) {
+    int i = s->pubs[k].pub, j = s->pubs[k].next;
     dst->bufs[i] = dst->mem + ((unsigned char *)src->bufs[i] - src->mem);
+    dst->bufs[j] = dst->mem + ((unsigned char *)src->bufs[j] - src->mem);
+  }
   dst->step = src->step;
   dst->rng = src->rng;
   memcpy(dst->opt_t, src->opt_t, (size_t)s->m->nlearn * sizeof *dst->opt_t);
@@ -141,6 +176,7 @@ void vle_sim_free(vle_sim *s) {
   va_free(&s->adj);
   for (int i = 0; s->feed && i < s->m->nbufs; i++) free(s->feed[i]);
   free(s->feed);
+  free(s->fed);
   free(s->count);
   free(s->buf_off);
   free(s->opt_off);
@@ -194,7 +230,7 @@ static int vs_index_buffers(vle_sim *s, vle_error *err) {
   if (!s->pubs || !s->checked) return vle_fail(err, "out of memory");
   for (int b = 0; b < m->nbufs; b++) {
     vle_role r = m->bufs[b].role;
-    if (r == VLE_ROLE_PUB) s->pubs[s->npubs++] = b;
+    if (r == VLE_ROLE_PUB) s->pubs[s->npubs++] = (vs_pair){ b, m->bufs[b].pair };
     if (r == VLE_ROLE_STATE || r == VLE_ROLE_PUB || r == VLE_ROLE_SIGNAL)
       s->checked[s->nchecked++] = b;
   }
@@ -411,9 +447,10 @@ vle_sim *vle_sim_new(const vle_model *m, const vle_sim_options *o, vle_error *er
 /* ---- stepping --------------------------------------------------------------------------- */
 
 static void vs_apply_feeds(vle_sim *s, vle_sim_state *st) {
-  for (int i = 0; i < s->m->nbufs; i++)
-    if (s->feed[i])
-      for (size_t k = 0; k < s->count[i]; k++) re_set(st->bufs[i], k, s->m->es, s->feed[i][k]);
+  for (int j = 0; j < s->nfed; j++) {
+    int i = s->fed[j];
+    for (size_t k = 0; k < s->count[i]; k++) re_set(st->bufs[i], k, s->m->es, s->feed[i][k]);
+  }
 }
 
 void vs_learn(vle_sim *s, bool fused) {
@@ -460,7 +497,7 @@ void vs_forward(vle_sim *s, vle_sim_state *st) {
 
 void vs_advance(vle_sim *s, vle_sim_state *st) {
   for (int k = 0; k < s->npubs; k++) {
-    int i = s->pubs[k], j = s->m->bufs[i].pair;
+    int i = s->pubs[k].pub, j = s->pubs[k].next;
     void *t = st->bufs[i];
     st->bufs[i] = st->bufs[j];
     st->bufs[j] = t;
@@ -501,22 +538,9 @@ static void vs_where(const vle_sim *s, int b, size_t i, char *out, size_t len) {
     snprintf(out + o, len - (size_t)o, ", batch element %zu", i / per);
 }
 
-/* Index of the first NaN/Inf in p[0..n), or n. x - x is 0 for finite x and NaN otherwise,
- * so the fast path is one branch-free pass; four partial sums, because a single chain of
- * dependent adds runs at the add's latency rather than its throughput (no -ffast-math to
- * reassociate it for us). */
+/* Index of the first NaN/Inf in p[0..n), or n. Off the per-step path (vs_check_finite
+ * scans the whole checked group at once), so a plain loop. */
 static size_t vs_first_nonfinite(const void *p, size_t n, size_t es) {
-  /* A real is NaN or Inf exactly when its exponent bits are all ones: an integer test that
-   * the compiler vectorises (no floating-point reassociation needed), OR-ed over the buffer. */
-  unsigned bad = 0;
-  if (es == 8) {
-    const uint64_t *d = p, e = 0x7ff0000000000000ULL;
-    for (size_t i = 0; i < n; i++) bad |= (d[i] & e) == e;
-  } else {
-    const uint32_t *f = p, e = 0x7f800000U;
-    for (size_t i = 0; i < n; i++) bad |= (f[i] & e) == e;
-  }
-  if (!bad) return n;
   size_t i = 0;
   while (i < n && isfinite(re_get(p, i, es))) i++;
   return i;
@@ -537,9 +561,39 @@ int vs_check_buffer(const vle_sim *s, const vle_sim_state *st, int b, const char
   return i == s->count[b] ? 0 : vs_fail_nonfinite(s, st, b, i, when, err);
 }
 
-/* NaN/Inf anywhere in the evolving buffers after step s->st.step - 1? (The message is only
- * formatted on a hit: this runs every step.) */
+/* Whether any real in p[0..len) is NaN or Inf; p 64-byte aligned, len a multiple of 64.
+ * A real is NaN or Inf exactly when its exponent bits are all ones, and then (and only then)
+ * adding one at the exponent's lowest bit carries into the real's top bit: an and, an add and
+ * an or per 64-bit word (one f64 or two f32), on vectors of four words. This runs every step
+ * over all the states: on x86-64 it is also built for AVX2 and the loader picks that version
+ * where the CPU has it (the default build targets SSE2 only). */
+typedef uint64_t vs_words __attribute__((vector_size(32), aligned(32), may_alias));
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(VLE_SANITIZED)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static bool vs_range_nonfinite(const unsigned char *p, size_t len, size_t es) {
+  const uint64_t expo = es == 8 ? 0x7ff0000000000000ULL : 0x7f8000007f800000ULL;
+  const uint64_t one = es == 8 ? 0x0010000000000000ULL : 0x0080000000800000ULL;
+  const uint64_t top = es == 8 ? 0x8000000000000000ULL : 0x8000000080000000ULL;
+  const vs_words *w = (const vs_words *)(const void *)p;
+  vs_words acc0 = { 0 }, acc1 = { 0 };
+  for (size_t i = 0; i < len / sizeof *w; i += 2) {
+    acc0 |= (w[i] & expo) + one;
+    acc1 |= (w[i + 1] & expo) + one;
+  }
+  acc0 |= acc1;
+  return ((acc0[0] | acc0[1] | acc0[2] | acc0[3]) & top) != 0;
+}
+
+/* NaN/Inf anywhere in the evolving buffers after step s->st.step - 1? This runs every step,
+ * so the common case is one scan over the checked group of the layout (and the parameters
+ * after it): only on a hit are the buffers searched one by one, in descriptor order, for
+ * the first bad element to report. The group also holds the pubnext slots, which the
+ * per-buffer search does not check: a hit there alone is no error. */
 static int vs_check_finite(vle_sim *s, bool params, vle_error *err) {
+  size_t from = s->group_off[VS_G_CHECKED];
+  size_t to = s->group_off[params && s->learn ? VS_G_OTHER : VS_G_PARAM];
+  if (!vs_range_nonfinite(s->st.mem + from, to - from, s->m->es)) return 0;
   int n = params ? s->nall : s->nchecked;
   for (int c = 0; c < n; c++) {
     int b = s->checked[c];
@@ -651,8 +705,10 @@ int vle_sim_feed(vle_sim *s, const char *name, const double *values, size_t coun
   if (count != per && count != s->count[b])
     return vle_fail(err, "feeding '%s': expected %zu values (or %zu = batch x %zu), got %zu",
                     name, per, s->count[b], per, count);
-  if (!s->feed[b] && !(s->feed[b] = malloc(s->count[b] * sizeof(double))))
-    return vle_fail(err, "out of memory");
+  if (!s->feed[b]) {
+    if (!(s->feed[b] = malloc(s->count[b] * sizeof(double)))) return vle_fail(err, "out of memory");
+    s->fed[s->nfed++] = b;
+  }
   for (size_t i = 0; i < s->count[b]; i++) s->feed[b][i] = values[count == per ? i % per : i];
   return 0;
 }
@@ -660,8 +716,11 @@ int vle_sim_feed(vle_sim *s, const char *name, const double *values, size_t coun
 int vle_sim_unfeed(vle_sim *s, const char *name, vle_error *err) {
   int b = vs_buf(s, name, err);
   if (b < 0) return -1;
+  if (!s->feed[b]) return 0;
   free(s->feed[b]);
   s->feed[b] = NULL;
+  for (int j = 0; j < s->nfed; j++)   /* fed buffers are distinct: their order is free */
+    if (s->fed[j] == b) s->fed[j] = s->fed[--s->nfed];
   return 0;
 }
 
