@@ -45,11 +45,15 @@ typedef struct lw_bp {
 /* A literal vector: a constant buffer the runtime fills from the descriptor. */
 typedef struct lw_lit { ex_node *node; int buf; double *vals; long n; } lw_lit;
 
-/* A weight whose SGD update runs inside the step (kir.h KS_SWEEP): its gradient is an outer
- * product G = -(row r^T), so W -= lr G is W += lr row r^T, fused with the forward product
- * W r and the back-projection W^T e into one pass over W. */
+/* A parameter whose SGD update runs in a kernel rather than in the runtime's optimizer.
+ * A weight whose gradient is an outer product G = -(row r^T) is updated inside the step
+ * (kir.h KS_SWEEP): W -= lr G is W += lr row r^T, fused with the forward product W r and the
+ * back-projection W^T e into one pass over W. Any other parameter learned with plain SGD
+ * (biases, mostly) is updated by grads_sgd right after its gradient, p -= lr G elementwise:
+ * what the runtime's optimizer would do, without a call per parameter and step. */
 typedef struct lw_fused {
-  int W, lr;              /* buffers: the weight and its rate (a setting the runtime writes) */
+  int W, lr;              /* buffers: the swept weight (or -1) and the rate (a setting the
+                             runtime writes; -1: the parameter is not fused) */
   ex_node *r, *row;       /* the update's column and row vectors */
   ex_node *fwd;           /* the forward product W @ r (its temp is shared with u') */
   int bp;                 /* the back-projection of W done by the sweep, or -1 */
@@ -684,30 +688,38 @@ static ex_node *lw_outer_of(lw *L, ex_node *G, ex_node **coef) {
   return outer;
 }
 
+/* Learned with SGD and no clamp: an update a kernel can do (a clamp stays the runtime's). */
 static bool lw_plain_sgd(lw *L, const dv_param *q) {
-  if (q->kind != PK_WEIGHT || q->learn < 0) return false;
+  if (q->learn < 0) return false;
   vl_decl *l = L->s->model->learns.items[q->learn];
   return l->opt == OPT_SGD && l->clamp_op == CMP_NONE;
 }
 
+static int lw_rate_buf(lw *L, const dv_param *q) {
+  return lw_buf(L, ar_printf(L->a, "lr.%s", q->name), KR_SETTING, 1, 1, false);
+}
+
 /* Which weights can be updated inside the step (their column vector a buffer the forward
- * product reads), and which back-projections go with them. */
+ * product reads), and which back-projections go with them; every other parameter learned
+ * with plain SGD is updated by grads_sgd. */
 static void lw_find_fused(lw *L, const lw_sync *y) {
   dv_system *s = L->s;
   L->fused = AR_NEWN(L->a, lw_fused, s->nparams + 1);
   L->bp_fused = AR_NEWN(L->a, bool, L->nbps + 1);
   for (int i = 0; i < s->nparams; i++) {
     dv_param *q = &s->params[i];
-    L->fused[i].W = -1;
-    ex_node *coef, *outer = lw_plain_sgd(L, q) ? lw_outer_of(L, y->G[i], &coef) : NULL;
-    if (!outer || outer->args[1]->op != X_SYM) continue;
     lw_fused *f = &L->fused[i];
+    f->W = f->lr = -1;
+    if (!lw_plain_sgd(L, q)) continue;
+    f->lr = lw_rate_buf(L, q);
+    ex_node *coef, *outer = q->kind == PK_WEIGHT ? lw_outer_of(L, y->G[i], &coef) : NULL;
+    if (!outer || outer->args[1]->op != X_SYM ||
+        !L->p->bufs[lw_leaf_buf(L, outer->args[1])].batched)
+      continue;
     f->W = L->symbuf[S_W][q->sym->sym_index];
     f->r = outer->args[1];
-    if (!L->p->bufs[lw_leaf_buf(L, f->r)].batched) { f->W = -1; continue; }
     f->row = ex_neg(L->x, ex_mul(L->x, coef, outer->args[0]));
     f->fwd = ex_matvec(L->x, q->sym, f->r);
-    f->lr = lw_buf(L, ar_printf(L->a, "lr.%s", q->name), KR_SETTING, 1, 1, false);
     f->bp = -1;
     for (int b = 0; b < L->nbps; b++)
       if (L->bps[b].W == f->W && y->bp_arg[b]->op == X_SYM && y->bp_arg[b]->sym_kind == S_E &&
@@ -744,8 +756,26 @@ static void lw_sweeps(lw *L, kir_kernel *k) {
 
 static bool lw_any_fused(const lw *L) {
   for (int i = 0; i < L->s->nparams; i++)
-    if (L->fused[i].W >= 0) return true;
+    if (L->fused[i].lr >= 0) return true;
   return false;
+}
+
+/* grads_sgd's update of the parameters that are not swept: p = p - lr G, the runtime's SGD
+ * step (opt.c opt_sgd) to the bit in f64, after every gradient (a later gradient may read
+ * p). In f32 it computes in float with the rate rounded to float, as the sweeps do, where
+ * the runtime computes in double and rounds once. */
+static void lw_sgd_updates(lw *L, kir_kernel *k) {
+  dv_system *s = L->s;
+  for (int i = 0; i < s->nparams; i++) {
+    dv_param *q = &s->params[i];
+    if (L->fused[i].lr < 0 || L->fused[i].W >= 0) continue;
+    int p = L->symbuf[q->sym->sym_kind][q->sym->sym_index], gb = L->p->bufs[p].pair;
+    kir_expr *step = kir_op2(L->p, KE_MUL, kir_load(L->p, L->fused[i].lr, KI_0),
+                             kir_load(L->p, gb, KI_RC));
+    kir_stmt *st = kir_emit(L->p, k, KS_MAP, p);
+    st->expr = kir_op2(L->p, KE_SUB, kir_load(L->p, p, KI_RC), step);
+    st->comment = ar_printf(L->a, "SGD: %s -= lr.%s grad.%s", q->name, q->name, q->name);
+  }
 }
 
 static void lw_grads(lw *L, const lw_sync *y, bool sgd) {
@@ -762,6 +792,7 @@ static void lw_grads(lw *L, const lw_sync *y, bool sgd) {
     st->expr = e;
     st->comment = ar_printf(L->a, "dE/d%s with m -> e, batch mean", q->name);
   }
+  if (sgd) lw_sgd_updates(L, k);
 }
 
 /* One backward step of the exact adjoint (theory.md §4a), run by the runtime for
@@ -914,7 +945,8 @@ static json_t *lw_jparams(lw *L, double **cv) {
     json_t *o = json_pack("{s:s, s:i, s:i, s:s, s:o, s:i}", "name", q->name,
         "buf", b, "grad", q->learn >= 0 ? L->p->bufs[b].pair : -1, "kind", lw_kind_name[q->kind],
         "init", lw_jinit(L, q, cv), "learn", q->learn);
-    if (L->fused && L->fused[i].W >= 0)   /* updated by step_*_sgd, at the rate in `lr` */
+    if (L->fused && L->fused[i].lr >= 0)   /* updated by step_*_sgd or grads_sgd, at the
+                                              rate in `lr` */
       json_object_set_new(o, "fused_lr", json_integer(L->fused[i].lr));
     json_array_append_new(a, o);
   }

@@ -99,8 +99,8 @@ typedef struct vle_param_info {
   double args[2];                     /* constant: c; normal: mean, std; uniform: lo, hi */
   const char *path;                   /* VLE_INIT_FILE: absolute path of the .npy */
   int learn;                          /* index of its learn group, or -1 */
-  int fused_lr;                       /* SGD fused into step_*_sgd: the buffer of its rate;
-                                         -1: updated by the runtime's optimizer */
+  int fused_lr;                       /* SGD done by step_*_sgd or grads_sgd: the buffer of
+                                         its rate; -1: updated by the runtime's optimizer */
 } vle_param_info;
 
 typedef enum { VLE_OPT_SGD, VLE_OPT_ADAM } vle_opt;

@@ -84,7 +84,7 @@ struct vle_sim {
   vle_kernel_fn step_fn;
   int64_t checks;                     /* NaN/Inf checks done (a snapshot every 64) */
   vle_kernel_fn step_sgd, grads_sgd;  /* step_*_sgd and grads_sgd when learning with fused
-                                         SGD weights (docs/abi.md), else NULL */
+                                         SGD parameters (docs/abi.md), else NULL */
   bool learn, acc;
   bool adjoint;                  /* errors = adjoint: the steps are its forward pass */
   bool hold;                     /* vle_sim_hold_learning: no optimizer, no grad sums */
@@ -144,7 +144,7 @@ void vs_advance(vle_sim *s, vle_sim_state *st);
 /* Writes t = k dt, calls streams and applies the fed data, on st. */
 void vs_streams(vle_sim *s, vle_sim_state *st);
 /* Optimizer step on the grad buffers (vle_sim.c); dt * grad into the grad sums. */
-void vs_learn(vle_sim *s, bool fused);   /* fused: leave out the weights step_*_sgd updated */
+void vs_learn(vle_sim *s, bool fused);   /* fused: leave out what the _sgd kernels updated */
 void vs_accumulate(vle_sim *s);
 /* A NaN/Inf in buffer b of st: -1 with a message naming it and `when`; else 0. */
 int vs_check_buffer(const vle_sim *s, const vle_sim_state *st, int b, const char *when,

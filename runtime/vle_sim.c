@@ -297,7 +297,7 @@ static int vs_write_consts(vle_sim *s, const vle_sim_options *o, vle_error *err)
   vs_fill(s, m->sig_dt, &dt, 1);
   vs_fill(s, m->sig_t, &zero, 1);
   if (m->sig_gamma >= 0) vs_fill(s, m->sig_gamma, &gamma, 1);
-  for (int i = 0; i < m->nparams; i++) {   /* the rates of weights updated in the step */
+  for (int i = 0; i < m->nparams; i++) {   /* the rates of SGD done by kernels */
     const vle_param_info *q = &m->params[i];
     if (q->fused_lr >= 0 && q->learn >= 0) vs_fill(s, q->fused_lr, &m->learn[q->learn].lr, 1);
   }

@@ -1,7 +1,8 @@
 /*
  * test_run_learn.c - learning runs of compiled models through `vlec run` (in process):
  * with tau_r = tau_m the prospective and instantaneous errors give the same run; an LE
- * student learns a teacher network's mapping; runs are reproducible from the seed.
+ * student learns a teacher network's mapping; runs are reproducible from the seed; SGD done
+ * by the grads_sgd kernel equals the runtime's optimizer.
  */
 #include "run_util.h"
 
@@ -117,4 +118,85 @@ Test(learn, reproducible_from_the_seed) {
   cr_assert_gt(npy_maxdiff("i11/params/W1.npy", "i12/params/W1.npy"), 1e-3);
   cr_assert_gt(npy_maxdiff("i11/params/b1.npy", "i12/params/b1.npy"), 1e-3);
   ld_close(&m);
+}
+
+/* le_242 with its biases in a learn group of their own, with `clamp` appended: none (plain
+ * SGD: the grads_sgd kernel updates them) or one that never binds (the runtime's optimizer
+ * updates them, as it must to apply a clamp). The weights are updated in the step either way. */
+static const char *le_242_bias_group(const char *rel, const char *clamp) {
+  FILE *f = fopen(ru_src("tests/data/le_242.vle"), "r");
+  cr_assert(f);
+  static char src[4096], out[sizeof src + 256];
+  size_t n = fread(src, 1, sizeof src - 1, f);
+  fclose(f);
+  src[n] = 0;
+  const char *learn = "learn W1, b1, W2, b2 with sgd(0.02)";
+  char *at = strstr(src, learn);
+  cr_assert(at, "le_242.vle changed: no '%s'", learn);
+  *at = 0;
+  snprintf(out, sizeof out, "%slearn W1, W2 with sgd(0.02)\nlearn b1, b2 with sgd(0.02)%s%s", src,
+           clamp, at + strlen(learn));
+  return ru_write(rel, out);
+}
+
+/* Compiled as `vlec run` compiles for a learning run: only the kernels it needs. */
+static void open_learning(ld_model *m, const char *path, bool f32) {
+  cr_assert_eq(ld_open_for(m, path, f32, NULL, 1, stderr), 0, "%s does not compile", path);
+}
+
+/* Largest difference of two .npy files of any real dtype; *scale: the largest |b|. */
+static double npy_maxdiff_any(const char *a, const char *b, double *scale) {
+  npy_array x, y;
+  vle_error err;
+  cr_assert_eq(npy_read(ru_at(a), &x, &err), 0, "%s", err.msg);
+  cr_assert_eq(npy_read(ru_at(b), &y, &err), 0, "%s", err.msg);
+  cr_assert_eq(x.count, y.count);
+  double d = 0;
+  *scale = 0;
+  for (size_t i = 0; i < x.count; i++) {
+    d = fmax(d, fabs(npy_get(&x, i) - npy_get(&y, i)));
+    *scale = fmax(*scale, fabs(npy_get(&y, i)));
+  }
+  npy_free(&x);
+  npy_free(&y);
+  return d;
+}
+
+/* Biases learned with plain SGD are updated by grads_sgd (descriptor: fused_lr), p -= lr G
+ * as the runtime's opt_sgd does it: the same trained parameters, also with --warmup (held
+ * steps) first. In f32 the kernel computes in float (the runtime in double, rounded once):
+ * the same up to rounding. */
+Test(learn, sgd_in_grads_kernel_equals_runtime_optimizer) {
+  char fused[256], rt[256];   /* ru_at's buffers rotate */
+  snprintf(fused, sizeof fused, "%s", le_242_bias_group("fused.vle", ""));
+  snprintf(rt, sizeof rt, "%s", le_242_bias_group("runtime.vle", " clamp >= -1000"));
+  static const char *files[] = { "params/b1.npy", "params/b2.npy", "params/W1.npy",
+                                 "params/W2.npy" };
+  for (int f32 = 0; f32 < 2; f32++) {
+    ld_model a, b;
+    open_learning(&a, fused, f32);
+    open_learning(&b, rt, f32);
+    int pa = vle_model_find_param(a.model, "b1"), pb = vle_model_find_param(b.model, "b1");
+    cr_assert_geq(vle_model_param(a.model, pa)->fused_lr, 0, "b1 is not updated by a kernel");
+    cr_assert_lt(vle_model_param(b.model, pb)->fused_lr, 0, "a clamped b1 must be the runtime's");
+    const char *prec = f32 ? "f32" : "f64";
+    cr_assert_eq(ru_vlec(&a, false, "--steps", "3000", "--warmup", "100", "--seed", "3",
+                         "--out", ru_at("fused"), "-q", NULL), 0, "%s", ru_log);
+    cr_assert_eq(ru_vlec(&b, false, "--steps", "3000", "--warmup", "100", "--seed", "3",
+                         "--out", ru_at("runtime"), "-q", NULL), 0, "%s", ru_log);
+    cr_assert_eq(ru_vlec(&a, false, "--steps", "0", "--seed", "3", "--out", ru_at("init"), "-q",
+                         NULL), 0, "%s", ru_log);
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+      char x[64], y[64], z[64];
+      snprintf(x, sizeof x, "fused/%s", files[i]);
+      snprintf(y, sizeof y, "runtime/%s", files[i]);
+      snprintf(z, sizeof z, "init/%s", files[i]);
+      double scale, unused, d = npy_maxdiff_any(x, y, &scale), moved = npy_maxdiff_any(x, z, &unused);
+      cr_expect_leq(d, f32 ? 1e-5 * scale : 1e-12, "%s %s: kernel and runtime SGD differ by %g",
+                    prec, files[i], d);
+      cr_expect_gt(moved, 1e-3, "%s %s: learning did not move it", prec, files[i]);
+    }
+    ld_close(&a);
+    ld_close(&b);
+  }
 }
