@@ -205,7 +205,8 @@ static int rn_loop(rn_run *r, vle_error *err) {
       return rn_window_end(r, i, true, err);
     }
     int64_t k = r->k0 + i;
-    if (rn_window_begin(r, i, err) || ds_feed(&r->data, r->sim, k, err)) return -1;
+    if (rn_window_begin(r, i, err) || (r->data.n && ds_feed(&r->data, r->sim, k, err)))
+      return -1;
     vle_sim_hold_learning(r->sim, i < r->o->warmup);      /* --warmup: no learning yet */
     if (vle_sim_step(r->sim, 1, err)) return -1;
     r->steps_run++;

@@ -93,6 +93,9 @@ struct vle_sim {
   int *checked, nchecked;        /* buffers the NaN check scans every time (states, pubs,
                                     signals); the parameters follow at [nchecked, nall) */
   int nall;
+  int *opt_params, nopt_all;     /* the learned parameters: first those the runtime's
+                                    optimizer updates also when the _sgd kernels run */
+  int nopt_fused;                /* (no fused_lr), then the others: [0, nopt_fused) */
   long check_every;
   size_t mem_size;               /* bytes of state.mem */
   size_t buf_bytes;              /* bytes of the buffers part of state.mem */

@@ -170,6 +170,7 @@ void vle_sim_free(vle_sim *s) {
   if (!s) return;
   free(s->pubs);
   free(s->checked);
+  free(s->opt_params);
   free(s->snap_ranges);
   vs_state_free(&s->st);
   vs_state_free(&s->snap);
@@ -221,6 +222,22 @@ static int vs_scheme(vle_sim *s, const char *errors, vle_error *err) {
                   "adjoint)", errors);
 }
 
+/* The learned parameters vs_learn updates, those the _sgd kernels can update (fused_lr)
+ * last, so that what the runtime's optimizer does in either case is a prefix of the list.
+ * (Each update touches only its own parameter and state: the order is free.) */
+static int vs_index_params(vle_sim *s, vle_error *err) {
+  const vle_model *m = s->m;
+  s->opt_params = calloc((size_t)m->nparams + 1, sizeof *s->opt_params);
+  if (!s->opt_params) return vle_fail(err, "out of memory");
+  for (int pass = 0; pass < 2; pass++) {
+    for (int p = 0; p < m->nparams; p++)
+      if (m->params[p].learn >= 0 && (m->params[p].fused_lr >= 0) == pass)
+        s->opt_params[s->nopt_all++] = p;
+    if (!pass) s->nopt_fused = s->nopt_all;
+  }
+  return 0;
+}
+
 /* The buffers a step swaps and the NaN check scans, listed once: a small model's step is
  * shorter than a loop over all its buffers' roles. */
 static int vs_index_buffers(vle_sim *s, vle_error *err) {
@@ -237,7 +254,7 @@ static int vs_index_buffers(vle_sim *s, vle_error *err) {
   s->nall = s->nchecked;
   for (int b = 0; b < m->nbufs; b++)
     if (m->bufs[b].role == VLE_ROLE_PARAM && s->learn) s->checked[s->nall++] = b;
-  return 0;
+  return vs_index_params(s, err);
 }
 
 static int vs_apply_options(vle_sim *s, const vle_sim_options *o, vle_error *err) {
@@ -457,9 +474,10 @@ void vs_learn(vle_sim *s, bool fused) {
   const vle_model *m = s->m;
   vle_sim_state *st = &s->st;
   for (int g = 0; g < m->nlearn; g++) st->opt_t[g]++;
-  for (int p = 0; p < m->nparams; p++) {
+  int n_opt = fused ? s->nopt_fused : s->nopt_all;
+  for (int k = 0; k < n_opt; k++) {
+    int p = s->opt_params[k];
     const vle_param_info *q = &m->params[p];
-    if (q->learn < 0 || (fused && q->fused_lr >= 0)) continue;
     const vle_learn_info *l = &m->learn[q->learn];
     size_t n = s->count[q->buf];
     if (l->opt == VLE_OPT_SGD) {
@@ -496,11 +514,13 @@ void vs_forward(vle_sim *s, vle_sim_state *st) {
 }
 
 void vs_advance(vle_sim *s, vle_sim_state *st) {
-  for (int k = 0; k < s->npubs; k++) {
-    int i = s->pubs[k].pub, j = s->pubs[k].next;
-    void *t = st->bufs[i];
-    st->bufs[i] = st->bufs[j];
-    st->bufs[j] = t;
+  void **b = st->bufs;          /* locals: the stores through b could alias s and st */
+  const vs_pair *pairs = s->pubs;
+  for (int k = 0, n = s->npubs; k < n; k++) {
+    int i = pairs[k].pub, j = pairs[k].next;
+    void *t = b[i];
+    b[i] = b[j];
+    b[j] = t;
   }
   st->step++;
 }
