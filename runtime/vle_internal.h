@@ -44,7 +44,11 @@ struct vle_model {
 typedef struct vle_sim_state {
   unsigned char *mem;            /* buffers (64-byte aligned offsets), then optimizer m, v
                                     and the grad sums (doubles) */
-  void **bufs;                   /* current pointer of every buffer (pub pairs swap) */
+  void **bufs;                   /* current pointer of every buffer: tab, or tab + nbufs */
+  void **tab;                    /* 2 x nbufs pointers: as placed, and with every pub pair
+                                    swapped. All pairs swap every step, so a swap is a switch
+                                    of tables (vs_advance). */
+  int parity;                    /* which table bufs is */
   int64_t step;
   rng_state rng;
   int64_t *opt_t;                /* Adam step count per learn group */
@@ -74,7 +78,7 @@ typedef struct vs_range { size_t off, len; } vs_range;   /* bytes of a state's m
 typedef struct vs_pair { int pub, next; } vs_pair;       /* buffer indices */
 
 /* The groups of buffers in a state's mem, in memory order (vle_sim.c vs_group). */
-enum { VS_G_STREAM, VS_G_CHECKED, VS_G_PARAM, VS_G_OTHER, VS_NGROUPS };
+enum { VS_G_STREAM, VS_G_PUB, VS_G_CHECKED, VS_G_PUBNEXT, VS_G_PARAM, VS_G_OTHER, VS_NGROUPS };
 
 struct vle_sim {
   const vle_model *m;
@@ -88,8 +92,8 @@ struct vle_sim {
   bool learn, acc;
   bool adjoint;                  /* errors = adjoint: the steps are its forward pass */
   bool hold;                     /* vle_sim_hold_learning: no optimizer, no grad sums */
-  vs_pair *pubs;                 /* the pub buffers and their pubnext partners, swapped */
-  int npubs;                     /* every step */
+  vs_pair *pubs;                 /* the pub buffers and their pubnext partners (swapped */
+  int npubs;                     /* every step: vle_sim_state.tab) */
   int *checked, nchecked;        /* buffers the NaN check scans every time (states, pubs,
                                     signals); the parameters follow at [nchecked, nall) */
   int nall;

@@ -29,15 +29,17 @@ void vle_sim_options_init(vle_sim_options *o) {
 /* ---- memory --------------------------------------------------------------------------- */
 
 /* Where a buffer goes in mem. Each group is one byte range, so that what runs every step is
- * one pass each: the NaN check scans the checked group (with a pub's pointer moving between
- * the two slots of its pair every step, both slots are in it), then the parameters when
- * learning; the snapshot copies the stream and checked groups, then the parameters when
- * learning (vs_step_changes). */
+ * one pass each. The NaN check scans the states and signals and the slots the pubs point at:
+ * the pub group and the checked group before a step's swap of the pub pairs has been undone,
+ * the checked group and the pubnext group after (vs_check_finite); the parameters follow
+ * when learning. The snapshot copies everything before the parameters, and the parameters
+ * when learning (vs_snap_ranges). */
 static int vs_group(vle_role r) {
   switch (r) {
   case VLE_ROLE_INPUT: case VLE_ROLE_TARGET: return VS_G_STREAM;
-  case VLE_ROLE_STATE: case VLE_ROLE_SIGNAL: case VLE_ROLE_PUB: case VLE_ROLE_PUBNEXT:
-    return VS_G_CHECKED;
+  case VLE_ROLE_PUB: return VS_G_PUB;
+  case VLE_ROLE_STATE: case VLE_ROLE_SIGNAL: return VS_G_CHECKED;
+  case VLE_ROLE_PUBNEXT: return VS_G_PUBNEXT;
   case VLE_ROLE_PARAM: return VS_G_PARAM;
   default: return VS_G_OTHER;
   }
@@ -108,27 +110,39 @@ static int vs_layout(vle_sim *s, vle_error *err) {
 }
 
 int vs_state_alloc(vle_sim *s, vle_sim_state *st, vle_error *err) {
+  size_t n = (size_t)s->m->nbufs;
   st->mem = aligned_alloc(VS_ALIGN, s->mem_size);
-  st->bufs = calloc((size_t)s->m->nbufs, sizeof *st->bufs);
+  st->tab = calloc(2 * n + 1, sizeof *st->tab);
   st->opt_t = calloc((size_t)s->m->nlearn + 1, sizeof *st->opt_t);
-  if (!st->mem || !st->bufs || !st->opt_t)
+  if (!st->mem || !st->tab || !st->opt_t)
     return vle_fail(err, "out of memory for %zu bytes of simulation state", s->mem_size);
   memset(st->mem, 0, s->mem_size);
-  for (int i = 0; i < s->m->nbufs; i++) st->bufs[i] = st->mem + s->buf_off[i];
+  for (size_t i = 0; i < n; i++) st->tab[i] = st->tab[n + i] = st->mem + s->buf_off[i];
+  for (int k = 0; k < s->npubs; k++) {
+    st->tab[n + (size_t)s->pubs[k].pub] = st->tab[s->pubs[k].next];
+    st->tab[n + (size_t)s->pubs[k].next] = st->tab[s->pubs[k].pub];
+  }
+  st->bufs = st->tab;
+  st->parity = 0;
   return 0;
 }
 
 void vs_state_free(vle_sim_state *st) {
   free(st->mem);
-  free(st->bufs);
+  free(st->tab);
   free(st->opt_t);
 }
 
-/* dst <- src. Buffer pointers are rebased: the pub pairs' swap parity carries over. */
+/* Makes table `parity` the buffer pointers of st. */
+static void vs_set_parity(const vle_sim *s, vle_sim_state *st, int parity) {
+  st->parity = parity;
+  st->bufs = st->tab + (size_t)parity * (size_t)s->m->nbufs;
+}
+
+/* dst <- src, the pub pairs' swap parity included. */
 void vs_state_copy(const vle_sim *s, vle_sim_state *dst, const vle_sim_state *src) {
   memcpy(dst->mem, src->mem, s->mem_size);
-  for (int i = 0; i < s->m->nbufs; i++)
-    dst->bufs[i] = dst->mem + ((unsigned char *)src->bufs[i] - src->mem);
+  vs_set_parity(s, dst, src->parity);
   dst->step = src->step;
   dst->rng = src->rng;
   memcpy(dst->opt_t, src->opt_t, (size_t)s->m->nlearn * sizeof *dst->opt_t);
@@ -151,16 +165,11 @@ static int vs_snap_ranges(vle_sim *s, vle_error *err) {
 }
 
 /* dst <- src for what a step changes (vs_snap_ranges), for the NaN check's snapshot and
- * rollback. Both sides must have been full copies of each other once (vs_state_copy), so
- * only the pointers of the pub pairs can differ: the others never move. */
+ * rollback. Both sides must have been full copies of each other once (vs_state_copy). */
 static void vs_snapshot(const vle_sim *s, vle_sim_state *dst, const vle_sim_state *src) {
   for (int i = 0; i < s->nsnap_ranges; i++)
     memcpy(dst->mem + s->snap_ranges[i].off, src->mem + s->snap_ranges[i].off, s->snap_ranges[i].len);
-  for (int k = 0; k < s->npubs; k++) {
-    int i = s->pubs[k].pub, j = s->pubs[k].next;
-    dst->bufs[i] = dst->mem + ((unsigned char *)src->bufs[i] - src->mem);
-    dst->bufs[j] = dst->mem + ((unsigned char *)src->bufs[j] - src->mem);
-  }
+  vs_set_parity(s, dst, src->parity);
   dst->step = src->step;
   dst->rng = src->rng;
   memcpy(dst->opt_t, src->opt_t, (size_t)s->m->nlearn * sizeof *dst->opt_t);
@@ -514,14 +523,7 @@ void vs_forward(vle_sim *s, vle_sim_state *st) {
 }
 
 void vs_advance(vle_sim *s, vle_sim_state *st) {
-  void **b = st->bufs;          /* locals: the stores through b could alias s and st */
-  const vs_pair *pairs = s->pubs;
-  for (int k = 0, n = s->npubs; k < n; k++) {
-    int i = pairs[k].pub, j = pairs[k].next;
-    void *t = b[i];
-    b[i] = b[j];
-    b[j] = t;
-  }
+  vs_set_parity(s, st, st->parity ^ 1);   /* every pub pair swapped (vs_state_alloc) */
   st->step++;
 }
 
@@ -606,13 +608,15 @@ static bool vs_range_nonfinite(const unsigned char *p, size_t len, size_t es) {
 }
 
 /* NaN/Inf anywhere in the evolving buffers after step s->st.step - 1? This runs every step,
- * so the common case is one scan over the checked group of the layout (and the parameters
- * after it): only on a hit are the buffers searched one by one, in descriptor order, for
- * the first bad element to report. The group also holds the pubnext slots, which the
- * per-buffer search does not check: a hit there alone is no error. */
+ * so the common case is one scan over one byte range: the states and signals and the slots
+ * the pubs now point at (vs_group; and the parameters when learning): only on a hit are the
+ * buffers searched one by one, in descriptor order, for the first bad element to report.
+ * With the parameters the range also spans the pubnext slots (stale values the next step
+ * overwrites), which the search does not check: a hit there alone is no error. */
 static int vs_check_finite(vle_sim *s, bool params, vle_error *err) {
-  size_t from = s->group_off[VS_G_CHECKED];
-  size_t to = s->group_off[params && s->learn ? VS_G_OTHER : VS_G_PARAM];
+  const size_t *g = s->group_off;
+  size_t from = g[s->st.parity ? VS_G_CHECKED : VS_G_PUB];
+  size_t to = params && s->learn ? g[VS_G_OTHER] : g[s->st.parity ? VS_G_PARAM : VS_G_PUBNEXT];
   if (!vs_range_nonfinite(s->st.mem + from, to - from, s->m->es)) return 0;
   int n = params ? s->nall : s->nchecked;
   for (int c = 0; c < n; c++) {

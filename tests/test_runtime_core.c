@@ -574,23 +574,29 @@ static void *poison_resolve(void *user, const char *sym) {
   return mock_resolve(user, sym);
 }
 
-/* A sim of batch 3 without learning (rolled back to the step before a fault) whose step 2
- * writes a NaN into element i of buffer b. */
-static vle_sim *poisoned_sim(const vle_model *m, bool f32, int b, size_t i) {
+/* A sim of batch 3 whose step k writes a NaN into element i of buffer b; without learning
+ * unless `learn` (then also the parameters are checked, every 64 checks). */
+static vle_sim *poisoned_sim_l(const vle_model *m, bool f32, int b, size_t i, int64_t k, bool learn) {
   vle_sim_options o;
   vle_sim_options_init(&o);
   o.batch = 3;
-  o.learn = false;
+  o.learn = learn;
   vle_sim *s = sim_ok(m, &o);
-  poison = (poison_at){ .buf = b, .i = i, .step = 2, .f32 = f32 };
+  poison = (poison_at){ .buf = b, .i = i, .step = k, .f32 = f32 };
   return s;
+}
+
+/* Without learning: rolled back to the step before a fault. */
+static vle_sim *poisoned_sim(const vle_model *m, bool f32, int b, size_t i, int64_t k) {
+  return poisoned_sim_l(m, f32, b, i, k, false);
 }
 
 /* The check scans the checked buffers as one byte range and searches them one by one only
  * on a hit: a NaN in any element of any of them (states, pubs, signals), wherever the layout
- * put it, in f64 and in f32 (two reals per word of the scan), is reported by name, element
- * and step, and rolled back. A pub's NaN is written into its pubnext slot, which the swap
- * after the step makes the pub. */
+ * put it, in f64 and in f32 (two reals per word of the scan), after an even and an odd step
+ * (the pubs in one slot of their pair or the other), is reported by name, element and step,
+ * and rolled back. A pub's NaN is written into its pubnext slot, which the swap after the
+ * step makes the pub. */
 Test(nan, every_checked_element) {
   for (int f32 = 0; f32 < 2; f32++) {
     vle_model *m = vle_model_from_symbols(f32 ? vle_mock32_meta : vle_mock_meta, 1,
@@ -602,42 +608,45 @@ Test(nan, every_checked_element) {
       if (bi->role != VLE_ROLE_STATE && bi->role != VLE_ROLE_PUB && bi->role != VLE_ROLE_SIGNAL)
         continue;
       size_t per = (size_t)(bi->rows * bi->cols);
-      for (size_t i = 0; i < 3 * per; i++) {
-        vle_sim *s = poisoned_sim(m, f32, bi->role == VLE_ROLE_PUB ? bi->pair : b, i);
-        cr_assert_eq(vle_sim_step(s, 5, &err), -1, "NaN in %s[%zu] (f32 %d) not reported",
-                     bi->name, i, f32);
-        char want[160];
-        snprintf(want, sizeof want, "NaN in %s (neuron %zu, batch element %zu) at step 2 (t = 0.2)",
-                 bi->name, i % per, i / per);
-        cr_assert(strstr(err.msg, want), "%s (wanted: %s)", err.msg, want);
-        cr_assert_eq(vle_sim_steps_done(s), 2);
-        vle_sim_free(s);
-        tested++;
-      }
+      for (size_t i = 0; i < 3 * per; i++)
+        for (int k = 2; k <= 3; k++) {
+          vle_sim *s = poisoned_sim(m, f32, bi->role == VLE_ROLE_PUB ? bi->pair : b, i, k);
+          cr_assert_eq(vle_sim_step(s, 5, &err), -1, "NaN in %s[%zu] at step %d (f32 %d) not "
+                       "reported", bi->name, i, k, f32);
+          char want[160];
+          snprintf(want, sizeof want, "NaN in %s (neuron %zu, batch element %zu) at step %d "
+                   "(t = %g)", bi->name, i % per, i / per, k, k * 0.1);
+          cr_assert(strstr(err.msg, want), "%s (wanted: %s)", err.msg, want);
+          cr_assert_eq(vle_sim_steps_done(s), k);
+          vle_sim_free(s);
+          tested++;
+        }
     }
-    cr_assert_eq(tested, 3 * 8, "every state, pub and signal of the mock, batch 3");
+    cr_assert_eq(tested, 2 * 3 * 8, "every state, pub and signal of the mock, batch 3");
     vle_model_free(m);
   }
 }
 
-/* The scanned range also holds the pubnext slots, which are not checked: a NaN left in the
- * slot a step read (after the swap, the pubnext the next step overwrites) is no error, and
- * the run is the same as without it. */
+/* The pubnext slots are not checked: a NaN left in the slot a step read (after the swap, the
+ * pubnext the next step overwrites) is no error, and the run is the same as without it; also
+ * at a check of the parameters when learning (step 63: the 64th check), whose scan spans
+ * those slots. */
 Test(nan, stale_pubnext_slot_is_no_error) {
   vle_model *m = vle_model_from_symbols(vle_mock_meta, 1, poison_resolve, NULL, &err);
   cr_assert(m, "%s", err.msg);
   int pub = vle_model_find_buffer(m, "h.rate");
-  vle_sim *clean = poisoned_sim(m, false, pub, 0);
-  poison.step = -1;
-  cr_assert_eq(vle_sim_step(clean, 5, &err), 0, "%s", err.msg);
-  vle_sim *s = poisoned_sim(m, false, pub, 1);
-  cr_assert_eq(vle_sim_step(s, 5, &err), 0, "%s", err.msg);
-  double a[3], b[3];
-  vle_sim_get(clean, "h", a, 3, &err);
-  vle_sim_get(s, "h", b, 3, &err);
-  cr_assert_eq(memcmp(a, b, sizeof a), 0);
-  vle_sim_free(clean);
-  vle_sim_free(s);
+  for (int learn = 0; learn < 2; learn++) {
+    vle_sim *clean = poisoned_sim_l(m, false, pub, 0, -1, learn);
+    cr_assert_eq(vle_sim_step(clean, 70, &err), 0, "%s", err.msg);
+    vle_sim *s = poisoned_sim_l(m, false, pub, 1, learn ? 63 : 2, learn);
+    cr_assert_eq(vle_sim_step(s, 70, &err), 0, "%s", err.msg);
+    double a[3], b[3];
+    vle_sim_get(clean, "h", a, 3, &err);
+    vle_sim_get(s, "h", b, 3, &err);
+    cr_assert_eq(memcmp(a, b, sizeof a), 0);
+    vle_sim_free(clean);
+    vle_sim_free(s);
+  }
   vle_model_free(m);
 }
 
