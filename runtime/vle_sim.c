@@ -30,10 +30,10 @@ void vle_sim_options_init(vle_sim_options *o) {
 
 /* Where a buffer goes in mem. Each group is one byte range, so that what runs every step is
  * one pass each. The NaN check scans the states and signals and the slots the pubs point at:
- * the pub group and the checked group before a step's swap of the pub pairs has been undone,
- * the checked group and the pubnext group after (vs_check_finite); the parameters follow
- * when learning. The snapshot copies everything before the parameters, and the parameters
- * when learning (vs_snap_ranges). */
+ * after an even number of steps the pubs' own (the pub group before the states), after an
+ * odd number their partners' (the pubnext group after them), and then the parameters when
+ * learning (vs_check_finite). The snapshot copies everything before the parameters, and the
+ * parameters when learning (vs_snap_ranges). */
 static int vs_group(vle_role r) {
   switch (r) {
   case VLE_ROLE_INPUT: case VLE_ROLE_TARGET: return VS_G_STREAM;
