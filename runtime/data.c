@@ -9,6 +9,7 @@
 #include "csv.h"
 #include "npy.h"
 #include "vle_err.h"
+#include "vle_internal.h"   /* vs_feed_at: no lookup by name every step */
 
 /* A file as doubles with its shape (CSV: [rows, cols]). */
 typedef struct ds_array { double *v; int ndim; int64_t shape[NPY_MAXDIM]; size_t count; } ds_array;
@@ -125,8 +126,8 @@ static int ds_add(ds_set *d, const vle_model *m, const rn_kv *kv, bool target, v
     if (!strcmp(d->s[i].name, kv->name))
       return vle_fail(err, "%s is fed twice (%s and %s)", kv->name, d->s[i].path, kv->value);
   ds_stream *s = &d->s[d->n];
-  *s = (ds_stream){ .name = info->name, .path = kv->value, .size = info->size,
-                    .onehot = target && info->onehot };
+  *s = (ds_stream){ .name = info->name, .buf = info->buf, .path = kv->value,
+                    .size = info->size, .onehot = target && info->onehot };
   ds_array a;
   int rc = ds_read(kv->value, &a, err);
   if (!rc) rc = ds_classify(s, &a, d->batch, err);
@@ -237,7 +238,7 @@ int ds_feed(ds_set *d, vle_sim *s, int64_t k, vle_error *err) {
       return vle_fail(err, "%s: %lld steps of data, the run needs step %lld", st->path,
                       (long long)st->steps, (long long)k);
     ds_fill(d, st, k);
-    if (vle_sim_feed(s, st->name, d->row, (size_t)d->batch * (size_t)st->size, err)) return -1;
+    if (vs_feed_at(s, st->buf, d->row, (size_t)d->batch * (size_t)st->size, err)) return -1;
   }
   return 0;
 }

@@ -26,6 +26,7 @@ typedef enum { DS_SHARED, DS_DIRECT, DS_DATASET } ds_kind;
 
 typedef struct ds_stream {
   const char *name, *path;
+  int buf;                    /* the model's buffer it feeds */
   long size;                  /* elements per batch element */
   bool onehot;
   ds_kind kind;

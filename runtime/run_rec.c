@@ -8,6 +8,7 @@
 #include "npy.h"
 #include "run_int.h"
 #include "vle_err.h"
+#include "vle_internal.h"   /* vs_buffer_at: no lookup by name every step */
 
 static npy_dtype rn_dtype(const vle_model *m) { return vle_model_real_size(m) == 8 ? NPY_F8 : NPY_F4; }
 
@@ -107,7 +108,7 @@ int rn_records_open(rn_run *r, vle_error *err) {
 }
 
 double rn_batch_mean(const rn_run *r, int buf) {
-  const void *p = vle_sim_buffer(r->sim, vle_model_buffer(r->m, buf)->name, NULL);
+  const void *p = vs_buffer_at(r->sim, buf);
   long batch = vle_sim_batch(r->sim);
   bool f64 = vle_model_real_size(r->m) == 8;
   double sum = 0;
@@ -130,7 +131,7 @@ int rn_record_step(rn_run *r, vle_error *err) {
     if (rec->kind == RN_PARAM && r->steps_run % r->o->record_every) continue;
     const void *row = rec->kind == RN_MEAN
       ? rn_batch_mean_row(r, rec->buf)
-      : vle_sim_buffer(r->sim, vle_model_buffer(r->m, rec->buf)->name, NULL);
+      : vs_buffer_at(r->sim, rec->buf);
     if (rec_append(&rec->r, row, err)) return -1;
   }
   return 0;
@@ -140,7 +141,7 @@ int rn_record_sweep(rn_run *r, int64_t k, vle_error *err) {
   for (int i = 0; i < r->nrecs; i++) {
     rn_rec *rec = &r->recs[i];
     if (!rec->open || !rec->sweep) continue;
-    const void *row = vle_sim_buffer(r->sim, vle_model_buffer(r->m, rec->buf)->name, NULL);
+    const void *row = vs_buffer_at(r->sim, rec->buf);
     if (rec_put(&rec->r, k - r->k0, row, err)) return -1;
   }
   return 0;

@@ -153,6 +153,9 @@ void vs_streams(vle_sim *s, vle_sim_state *st);
 /* Optimizer step on the grad buffers (vle_sim.c); dt * grad into the grad sums. */
 void vs_learn(vle_sim *s, bool fused);   /* fused: leave out what the _sgd kernels updated */
 void vs_accumulate(vle_sim *s);
+/* vle_sim_feed and vle_sim_buffer by buffer index (the run loop looks names up once). */
+int vs_feed_at(vle_sim *s, int b, const double *values, size_t count, vle_error *err);
+static inline void *vs_buffer_at(const vle_sim *s, int b) { return s->view->bufs[b]; }
 /* A NaN/Inf in buffer b of st: -1 with a message naming it and `when`; else 0. */
 int vs_check_buffer(const vle_sim *s, const vle_sim_state *st, int b, const char *when,
                     vle_error *err);

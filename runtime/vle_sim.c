@@ -722,7 +722,11 @@ int vle_sim_set(vle_sim *s, const char *name, const double *in, size_t count, vl
 int vle_sim_feed(vle_sim *s, const char *name, const double *values, size_t count,
                  vle_error *err) {
   int b = vs_buf(s, name, err);
-  if (b < 0) return -1;
+  return b < 0 ? -1 : vs_feed_at(s, b, values, count, err);
+}
+
+int vs_feed_at(vle_sim *s, int b, const double *values, size_t count, vle_error *err) {
+  const char *name = s->m->bufs[b].name;
   vle_role r = s->m->bufs[b].role;
   if (r != VLE_ROLE_INPUT && r != VLE_ROLE_TARGET)
     return vle_fail(err, "'%s' is a %s buffer; only inputs and targets can be fed", name, vle_role_name(r));
