@@ -86,7 +86,7 @@ struct vle_sim {
   double dt, gamma;
   const char *errors;
   vle_kernel_fn step_fn;
-  int64_t checks;                     /* NaN/Inf checks done (a snapshot every 64) */
+  int64_t checks;                     /* NaN/Inf checks done (a snapshot every 256 when learning) */
   vle_kernel_fn step_sgd, grads_sgd;  /* step_*_sgd and grads_sgd when learning with fused
                                          SGD parameters (docs/abi.md), else NULL */
   bool learn, acc;

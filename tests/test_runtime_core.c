@@ -542,9 +542,10 @@ Test(nan, param_matrix_message) {
   double v[24] = { 0 };
   v[6] = INFINITY;
   vle_sim_set(s, "V", v, 24, &err);
-  /* learning: parameters are checked (and the rollback state kept) every 64 checks */
-  cr_assert_eq(vle_sim_step(s, 64, &err), -1);
-  cr_assert(strstr(err.msg, "Inf in V (row 1, col 2) at step 63"), "%s", err.msg);
+  /* learning: parameters are checked (and the rollback state kept) every 256 checks */
+  cr_assert_eq(vle_sim_step(s, 255, &err), 0);
+  cr_assert_eq(vle_sim_step(s, 1, &err), -1);
+  cr_assert(strstr(err.msg, "Inf in V (row 1, col 2) at step 255"), "%s", err.msg);
   cr_assert_eq(vle_sim_steps_done(s), 0, "rolled back to the last kept state");
   vle_sim_free(s);
   vle_model_free(m);
@@ -575,7 +576,7 @@ static void *poison_resolve(void *user, const char *sym) {
 }
 
 /* A sim of batch 3 whose step k writes a NaN into element i of buffer b; without learning
- * unless `learn` (then also the parameters are checked, every 64 checks). */
+ * unless `learn` (then also the parameters are checked, every 256 checks). */
 static vle_sim *poisoned_sim_l(const vle_model *m, bool f32, int b, size_t i, int64_t k, bool learn) {
   vle_sim_options o;
   vle_sim_options_init(&o);
@@ -629,7 +630,7 @@ Test(nan, every_checked_element) {
 
 /* The pubnext slots are not checked: a NaN left in the slot a step read (after the swap, the
  * pubnext the next step overwrites) is no error, and the run is the same as without it; also
- * at a check of the parameters when learning (step 63: the 64th check), whose scan spans
+ * at a check of the parameters when learning (step 255: the 256th check), whose scan spans
  * those slots. */
 Test(nan, stale_pubnext_slot_is_no_error) {
   vle_model *m = vle_model_from_symbols(vle_mock_meta, 1, poison_resolve, NULL, &err);
@@ -637,9 +638,9 @@ Test(nan, stale_pubnext_slot_is_no_error) {
   int pub = vle_model_find_buffer(m, "h.rate");
   for (int learn = 0; learn < 2; learn++) {
     vle_sim *clean = poisoned_sim_l(m, false, pub, 0, -1, learn);
-    cr_assert_eq(vle_sim_step(clean, 70, &err), 0, "%s", err.msg);
-    vle_sim *s = poisoned_sim_l(m, false, pub, 1, learn ? 63 : 2, learn);
-    cr_assert_eq(vle_sim_step(s, 70, &err), 0, "%s", err.msg);
+    cr_assert_eq(vle_sim_step(clean, 300, &err), 0, "%s", err.msg);
+    vle_sim *s = poisoned_sim_l(m, false, pub, 1, learn ? 255 : 2, learn);
+    cr_assert_eq(vle_sim_step(s, 300, &err), 0, "%s", err.msg);
     double a[3], b[3];
     vle_sim_get(clean, "h", a, 3, &err);
     vle_sim_get(s, "h", b, 3, &err);
