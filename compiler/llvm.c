@@ -992,7 +992,9 @@ static void cg_sweepb_panel(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValue
     a.b[0] = cg_imul(g, i, two);
     a.b[1] = cg_iadd(g, a.b[0], cg_i(g, 1));
     a.nbat = 2;
-    cg_blocks_in(g, s, p0, n, 2, cg_sweepb_products, &a);
+    /* f32 with a back-projection: blocks of 1 row (2 spilled registers otherwise; measured
+     * 10-20% faster on 1000-1000-1000 at batch 100, while f64 is faster with 2) */
+    cg_blocks_in(g, s, p0, n, g->o->f32 && s->dst2 >= 0 ? 1 : 2, cg_sweepb_products, &a);
     cg_loop_end(g, &lb);
     LLVMValueRef odd = LLVMBuildSRem(g->b, g->batch, two, "");
     cg_loop_begin(g, &lb, odd, "bodd");
