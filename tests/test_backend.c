@@ -354,6 +354,9 @@ Test(jit, sweep_f64_matches_interpreter) {
   tb_check(tb_sweep(&a, 8, 16), &o);    /* whole blocks and runs only */
   tb_check(tb_sweep(&a, 9, 17), &o);
   tb_check(tb_sweep(&a, 11, 3001), &o); /* batched: panels of 4 rows (L2-sized), and 3 more */
+  cg_options o32 = {.f32 = true};       /* f32: other lanes, blocks and panels */
+  tb_check(tb_sweep(&a, 7, 37), &o32);
+  tb_check(tb_sweep(&a, 11, 3001), &o32);
   ar_free_all(&a);
 }
 
