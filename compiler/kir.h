@@ -158,9 +158,9 @@ bool        kir_pow_is_small_int(double y);    /* KE_POW exponents expanded into
  * - Every product term is a fused multiply-add, fma(a, b, acc) = a*b + acc rounded once
  *   (C99 fma; llvm.fma; one instruction on every x86-64 with FMA3 and on AArch64).
  * - A row dot product sum_c M[r, c] x[c] is split into L = kir_dot_lanes() interleaved
- *   partial sums over the first n - n % L columns (lane j sums the columns c == j mod L, in
- *   order, starting from 0), the lanes are combined by halving (lane[j] += lane[j + w] for
- *   w = L/2, ..., 1), then the remaining columns are added in order.
+ *   partial sums (lane j sums the columns c == j mod L, in order, starting from 0); when
+ *   L does not divide n the last run is padded with zeros (lane j there is fma(0, 0, lane)),
+ *   then the lanes are combined by halving (lane[j] += lane[j + w] for w = L/2, ..., 1).
  * - A transposed product / back-projection adds the rows' terms in row order per column.
  * - The SGD update of a sweep adds the batch elements' terms in batch order per weight,
  *   with the coefficient (scale / batch) * row[b, r].

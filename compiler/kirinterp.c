@@ -113,19 +113,20 @@ static void ki_map(const ki_ctx *x, const kir_stmt *s, int64_t batch) {
   }
 }
 
-/* sum_c a[c] b[c] in the order of kir.h: interleaved partial sums of fused multiply-adds,
- * combined by halving, then the tail in order. */
+/* sum_c a[c] b[c] in the order of kir.h: interleaved partial sums of fused multiply-adds
+ * over runs of L columns, the last run padded with zeros (fma(0, 0, lane)), then the lanes
+ * combined by halving. */
 static double ki_dot(const double *a, const double *b, long n) {
   enum { L = KIR_DOT_BYTES / sizeof(double) };
   double lane[L] = {0};
-  long nb = n - n % L;
-  for (long c = 0; c < nb; c += L)
-    for (int j = 0; j < L; j++) lane[j] = fma(a[c + j], b[c + j], lane[j]);
+  for (long c = 0; c < n; c += L)
+    for (int j = 0; j < L; j++) {
+      bool in = c + j < n;
+      lane[j] = fma(in ? a[c + j] : 0.0, in ? b[c + j] : 0.0, lane[j]);
+    }
   for (int w = L / 2; w >= 1; w /= 2)
     for (int j = 0; j < w; j++) lane[j] = lane[j] + lane[j + w];
-  double acc = lane[0];
-  for (long c = nb; c < n; c++) acc = fma(a[c], b[c], acc);
-  return acc;
+  return lane[0];
 }
 
 /* dst[b, r] (+)= sum_c M[r, c] src[b, c]: a dot product per row (ki_dot), then added to

@@ -615,6 +615,43 @@ static void cg_vst(cg *g, LLVMValueRef ptr, LLVMValueRef v) {
   LLVMSetAlignment(LLVMBuildStore(g->b, v, ptr), g->o->f32 ? 4 : 8);
 }
 
+/* The mask of a partial run: its first t lanes (NULL for a whole run). */
+static LLVMValueRef cg_mask(cg *g, long t) {
+  int L = cg_lanes(g);
+  if (t >= L) return NULL;
+  LLVMValueRef bits[KIR_DOT_LANES_MAX];
+  LLVMTypeRef i1 = LLVMInt1TypeInContext(g->cx);
+  for (int j = 0; j < L; j++) bits[j] = LLVMConstInt(i1, j < t, 0);
+  return LLVMConstVector(bits, (unsigned)L);
+}
+
+/* Vector load / store of a run, or of the first lanes of one (llvm.masked.load with zeros in
+ * the other lanes, llvm.masked.store): a partial run touches no memory beyond its lanes. */
+static LLVMValueRef cg_vldm(cg *g, LLVMValueRef ptr, LLVMValueRef mask) {
+  if (!mask) return cg_vld(g, ptr);
+  static const char name[] = "llvm.masked.load";
+  unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
+  LLVMTypeRef tys[2] = {cg_vt(g), g->ptr};
+  LLVMValueRef f = LLVMGetIntrinsicDeclaration(g->m, id, tys, 2);
+  LLVMValueRef args[4] = {ptr, LLVMConstInt(LLVMInt32TypeInContext(g->cx), g->o->f32 ? 4 : 8, 0),
+                          mask, LLVMConstNull(cg_vt(g))};
+  return LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->cx, id, tys, 2), f, args, 4, "");
+}
+
+static void cg_vstm(cg *g, LLVMValueRef ptr, LLVMValueRef v, LLVMValueRef mask) {
+  if (!mask) {
+    cg_vst(g, ptr, v);
+    return;
+  }
+  static const char name[] = "llvm.masked.store";
+  unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
+  LLVMTypeRef tys[2] = {cg_vt(g), g->ptr};
+  LLVMValueRef f = LLVMGetIntrinsicDeclaration(g->m, id, tys, 2);
+  LLVMValueRef args[4] = {v, ptr, LLVMConstInt(LLVMInt32TypeInContext(g->cx), g->o->f32 ? 4 : 8, 0),
+                          mask};
+  LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->cx, id, tys, 2), f, args, 4, "");
+}
+
 static LLVMValueRef cg_splat(cg *g, LLVMValueRef x) {
   unsigned L = (unsigned)cg_lanes(g);
   LLVMValueRef v = LLVMBuildInsertElement(g->b, LLVMGetUndef(cg_vt(g)), x, cg_i(g, 0), "");
@@ -660,58 +697,53 @@ typedef struct cg_block {
   LLVMValueRef dots[CG_ROWS][CG_BATS];  /* out: the dots, when dot */
 } cg_block;
 
-/* One column (scalar) or one run of cg_lanes columns (vector) of a block, at column c.
- * acc[k][j]: the vector dot accumulators (allocas) or, scalar, the running dots. */
+/* One run of cg_lanes columns of a block, at column c (mask: only its first lanes, the
+ * others read as zeros and not written). acc[k][j]: the dot accumulators (allocas). */
 static void cg_block_at(cg *g, const kir_stmt *s, cg_block *bl, LLVMValueRef c,
-                        const LLVMValueRef *rowbase, bool vec, LLVMValueRef acc[][CG_BATS]) {
-  LLVMValueRef (*ld)(cg *, LLVMValueRef) = vec ? cg_vld : cg_ld;
-  void (*st)(cg *, LLVMValueRef, LLVMValueRef) = vec ? cg_vst : cg_st;
+                        const LLVMValueRef *rowbase, LLVMValueRef mask, LLVMValueRef acc[][CG_BATS]) {
   LLVMValueRef x[CG_BATS] = {0}, bpp[CG_BATS] = {0}, bp[CG_BATS] = {0};
   for (int j = 0; j < bl->nbat; j++) {
-    if (bl->src >= 0) x[j] = ld(g, cg_elem(g, bl->src, bl->b[j], c));
-    if (bl->dst2 >= 0) bp[j] = ld(g, bpp[j] = cg_elem(g, bl->dst2, bl->b[j], c));
+    if (bl->src >= 0) x[j] = cg_vldm(g, cg_elem(g, bl->src, bl->b[j], c), mask);
+    if (bl->dst2 >= 0) bp[j] = cg_vldm(g, bpp[j] = cg_elem(g, bl->dst2, bl->b[j], c), mask);
   }
   for (int k = 0; k < bl->n; k++) {
-    LLVMValueRef mp = cg_elem(g, s->mat, NULL, cg_iadd(g, rowbase[k], c)), m = ld(g, mp);
+    LLVMValueRef mp = cg_elem(g, s->mat, NULL, cg_iadd(g, rowbase[k], c)), m = cg_vldm(g, mp, mask);
     for (int j = 0; j < bl->nbat; j++) {
       if (bl->dot) {
-        LLVMValueRef old = vec ? LLVMBuildLoad2(g->b, cg_vt(g), acc[k][j], "") : acc[k][j];
-        LLVMValueRef v = cg_fma(g, m, x[j], old);
-        if (vec) LLVMBuildStore(g->b, v, acc[k][j]); else acc[k][j] = v;
+        LLVMValueRef old = LLVMBuildLoad2(g->b, cg_vt(g), acc[k][j], "");
+        LLVMBuildStore(g->b, cg_fma(g, m, x[j], old), acc[k][j]);
       }
-      if (bp[j]) bp[j] = cg_fma(g, m, vec ? cg_splat(g, bl->e[k][j]) : bl->e[k][j], bp[j]);
+      if (bp[j]) bp[j] = cg_fma(g, m, cg_splat(g, bl->e[k][j]), bp[j]);
     }
-    if (bl->k[k]) st(g, mp, cg_fma(g, vec ? cg_splat(g, bl->k[k]) : bl->k[k], x[0], m));
+    if (bl->k[k]) cg_vstm(g, mp, cg_fma(g, cg_splat(g, bl->k[k]), x[0], m), mask);
   }
   for (int j = 0; j < bl->nbat; j++)
-    if (bp[j]) st(g, bpp[j], bp[j]);
+    if (bp[j]) cg_vstm(g, bpp[j], bp[j], mask);
 }
 
-/* The block's pass: whole runs of lanes in a loop, then the (< lanes) tail columns. */
+/* The block's pass: the whole runs of lanes in a loop, then the partial run (masked). */
 static void cg_block_cols(cg *g, const kir_stmt *s, cg_block *bl) {
   long n = g->p->bufs[s->mat].cols, L = cg_lanes(g), nb = n - n % L;
   LLVMValueRef rowbase[CG_ROWS], vacc[CG_ROWS][CG_BATS];
   if (bl->nbat < 1) bl->nbat = 1;
   for (int k = 0; k < bl->n; k++) {
     rowbase[k] = cg_imul(g, cg_iadd(g, bl->r0, cg_i(g, k)), cg_i(g, n));
-    for (int j = 0; j < bl->nbat; j++) bl->dots[k][j] = cg_f(g, 0.0);
+    for (int j = 0; bl->dot && j < bl->nbat; j++) {
+      vacc[k][j] = LLVMBuildAlloca(g->ab, cg_vt(g), "lanes");
+      LLVMBuildStore(g->b, LLVMConstNull(cg_vt(g)), vacc[k][j]);
+    }
   }
   if (nb > 0) {
-    for (int k = 0; bl->dot && k < bl->n; k++)
-      for (int j = 0; j < bl->nbat; j++) {
-        vacc[k][j] = LLVMBuildAlloca(g->ab, cg_vt(g), "lanes");
-        LLVMBuildStore(g->b, LLVMConstNull(cg_vt(g)), vacc[k][j]);
-      }
     cg_loop lk;
     LLVMValueRef kk = cg_loop_begin(g, &lk, cg_i(g, nb / L), "k");
     lk.trip = -1;   /* never unroll: a fully unrolled row lets LICM hoist it into registers */
-    cg_block_at(g, s, bl, cg_imul(g, kk, cg_i(g, L)), rowbase, true, vacc);
+    cg_block_at(g, s, bl, cg_imul(g, kk, cg_i(g, L)), rowbase, NULL, vacc);
     cg_loop_end(g, &lk);
-    for (int k = 0; bl->dot && k < bl->n; k++)
-      for (int j = 0; j < bl->nbat; j++)
-        bl->dots[k][j] = cg_lanes_sum(g, LLVMBuildLoad2(g->b, cg_vt(g), vacc[k][j], ""));
   }
-  for (long c = nb; c < n; c++) cg_block_at(g, s, bl, cg_i(g, c), rowbase, false, bl->dots);
+  if (n > nb) cg_block_at(g, s, bl, cg_i(g, nb), rowbase, cg_mask(g, n - nb), vacc);
+  for (int k = 0; bl->dot && k < bl->n; k++)
+    for (int j = 0; j < bl->nbat; j++)
+      bl->dots[k][j] = cg_lanes_sum(g, LLVMBuildLoad2(g->b, cg_vt(g), vacc[k][j], ""));
 }
 
 /* What a sweep's block functions need besides the block: the update's scale / batch, and
@@ -720,7 +752,7 @@ typedef struct cg_sweep_arg {
   LLVMValueRef cmul, c;
   LLVMValueRef b[CG_BATS];
   int nbat;
-  bool vec;
+  LLVMValueRef mask;            /* the tile at c is a partial run */
 } cg_sweep_arg;
 
 /* Calls each(g, s, r0, n, arg) for the blocks of `per` rows among rows [first, first +
@@ -904,43 +936,30 @@ static void cg_sweep1_block(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
     cg_st(g, cg_elem(g, s->dst, b0, cg_iadd(g, r0, cg_i(g, k))), bl.dots[k][0]);
 }
 
-/* Loads the block's tile M[r0 .. r0+n, c ..] into t (allocas, vectors or scalars). */
-static void cg_tile_io(cg *g, const kir_stmt *s, const LLVMValueRef *mp, int n, bool vec,
-                       const LLVMValueRef *t, bool store) {
-  for (int k = 0; k < n; k++) {
-    if (store) {
-      LLVMValueRef v = LLVMBuildLoad2(g->b, vec ? cg_vt(g) : g->real, t[k], "");
-      if (vec) cg_vst(g, mp[k], v); else cg_st(g, mp[k], v);
-    } else {
-      LLVMBuildStore(g->b, vec ? cg_vld(g, mp[k]) : cg_ld(g, mp[k]), t[k]);
-    }
-  }
-  (void)s;
-}
-
-/* The batched update of one tile at column c (vector: cg_lanes columns): the tile stays in
- * registers while every batch element's outer product is added, b in order. */
+/* The batched update of one tile at column c, cg_lanes columns (mask: only the first ones,
+ * for the partial run at the end of the rows): the tile stays in registers while every
+ * batch element's outer product is added, b in order. */
 static void cg_tile_update(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, LLVMValueRef cmul,
-                           LLVMValueRef c, bool vec) {
+                           LLVMValueRef c, LLVMValueRef mask) {
   long cols = g->p->bufs[s->mat].cols;
   LLVMValueRef mp[CG_ROWS], t[CG_ROWS];
   for (int k = 0; k < n; k++) {
     LLVMValueRef base = cg_imul(g, cg_iadd(g, r0, cg_i(g, k)), cg_i(g, cols));
     mp[k] = cg_elem(g, s->mat, NULL, cg_iadd(g, base, c));
-    t[k] = LLVMBuildAlloca(g->ab, vec ? cg_vt(g) : g->real, "tile");
+    t[k] = LLVMBuildAlloca(g->ab, cg_vt(g), "tile");
+    LLVMBuildStore(g->b, cg_vldm(g, mp[k], mask), t[k]);
   }
-  cg_tile_io(g, s, mp, n, vec, t, false);
   cg_loop lb;
   LLVMValueRef b = cg_loop_begin(g, &lb, g->batch, "b");
-  LLVMValueRef x = vec ? cg_vld(g, cg_elem(g, s->src, b, c)) : cg_ld(g, cg_elem(g, s->src, b, c));
+  LLVMValueRef x = cg_vldm(g, cg_elem(g, s->src, b, c), mask);
   for (int k = 0; k < n; k++) {
     LLVMValueRef r = cg_iadd(g, r0, cg_i(g, k));
     LLVMValueRef ck = s->work >= 0 ? cg_ld(g, cg_elem(g, s->work, b, r)) : cg_sweep_coef(g, s, cmul, b, r);
-    LLVMValueRef old = LLVMBuildLoad2(g->b, vec ? cg_vt(g) : g->real, t[k], "");
-    LLVMBuildStore(g->b, cg_fma(g, vec ? cg_splat(g, ck) : ck, x, old), t[k]);
+    LLVMValueRef old = LLVMBuildLoad2(g->b, cg_vt(g), t[k], "");
+    LLVMBuildStore(g->b, cg_fma(g, cg_splat(g, ck), x, old), t[k]);
   }
   cg_loop_end(g, &lb);
-  cg_tile_io(g, s, mp, n, vec, t, true);
+  for (int k = 0; k < n; k++) cg_vstm(g, mp[k], LLVMBuildLoad2(g->b, cg_vt(g), t[k], ""), mask);
 }
 
 /* Batch > 1, one block and the batch elements arg->b (one or two): the dots and the
@@ -960,12 +979,10 @@ static void cg_sweepb_products(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
       cg_st(g, cg_elem(g, s->dst, bl.b[j], cg_iadd(g, r0, cg_i(g, k))), bl.dots[k][j]);
 }
 
-/* Batch > 1, the update of one block's tile at column arg->c (arg->vec: a run of lanes):
- * the tile stays in registers while every batch element's outer product is added, b in
- * order. */
+/* Batch > 1, the update of one block's tile at column arg->c (arg->mask: a partial run). */
 static void cg_sweepb_tile(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
                            const cg_sweep_arg *arg) {
-  cg_tile_update(g, s, r0, n, arg->cmul, arg->c, arg->vec);
+  cg_tile_update(g, s, r0, n, arg->cmul, arg->c, arg->mask);
 }
 
 /* Rows per panel of the batched sweep: the panel's rows (up to ~256 KiB, half of a typical
@@ -1004,15 +1021,13 @@ static void cg_sweepb_panel(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValue
   long cols = g->p->bufs[s->mat].cols, L = cg_lanes(g), nb = cols - cols % L;
   if (nb > 0) {
     a.c = cg_imul(g, cg_loop_begin(g, &lc, cg_i(g, nb / L), "tile"), cg_i(g, L));
-    a.vec = true;
     cg_blocks_in(g, s, p0, n, CG_ROWS, cg_sweepb_tile, &a);
     cg_loop_end(g, &lc);
   }
-  if (cols > nb) {
-    a.c = cg_iadd(g, cg_loop_begin(g, &lc, cg_i(g, cols - nb), "tail"), cg_i(g, nb));
-    a.vec = false;
+  if (cols > nb) {   /* the partial run: masked tiles */
+    a.c = cg_i(g, nb);
+    a.mask = cg_mask(g, cols - nb);
     cg_blocks_in(g, s, p0, n, CG_ROWS, cg_sweepb_tile, &a);
-    cg_loop_end(g, &lc);
   }
 }
 
