@@ -962,17 +962,12 @@ static void cg_tile_update(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, LLV
   for (int k = 0; k < n; k++) cg_vstm(g, mp[k], LLVMBuildLoad2(g->b, cg_vt(g), t[k], ""), mask);
 }
 
-/* Batch > 1, one block and the batch elements arg->b (one or two): the dots and the
- * back-projection with the old rows. */
+/* Batch > 1, one block and the batch elements arg->b (two): the forward dots with the old
+ * rows (the back-projection goes by tiles, cg_bp_tile). */
 static void cg_sweepb_products(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
                                const cg_sweep_arg *arg) {
   cg_block bl = {.n = n, .nbat = arg->nbat, .r0 = r0, .b = {arg->b[0], arg->b[1]},
-                 .src = s->src, .dot = s->dst >= 0, .dst2 = s->dst2};
-  for (int k = 0; k < n; k++)
-    for (int j = 0; j < bl.nbat; j++) {
-      LLVMValueRef r = cg_iadd(g, r0, cg_i(g, k));
-      if (s->dst2 >= 0) bl.e[k][j] = cg_ld(g, cg_elem(g, s->src2, bl.b[j], r));
-    }
+                 .src = s->src, .dot = true, .dst2 = -1};
   cg_block_cols(g, s, &bl);
   for (int k = 0; bl.dot && k < n; k++)
     for (int j = 0; j < bl.nbat; j++)
@@ -995,13 +990,47 @@ static long cg_panel_rows(const cg *g, const kir_stmt *s) {
   return p < CG_ROWS ? CG_ROWS : p;
 }
 
+/* Batch > 1, the back-projection of the panel's rows [p0, p0 + n) into the columns of one
+ * tile at c (mask: a partial run): dst2[b, c..] += M[r, c..] src2[b, r] for the rows in
+ * order, CG_BPG batch elements at a time, their dst2 tiles in registers while the rows go by
+ * (loaded and stored once per panel, not once per row). A last group that runs past the
+ * batch repeats its last element: the copies compute and store the same bits. */
+enum { CG_BPG = 4 };
+
+static void cg_bp_tile(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValueRef n,
+                       LLVMValueRef c, LLVMValueRef mask) {
+  long cols = g->p->bufs[s->mat].cols;
+  LLVMValueRef last = LLVMBuildSub(g->b, g->batch, cg_i(g, 1), ""), b[CG_BPG], acc[CG_BPG];
+  LLVMValueRef groups = LLVMBuildSDiv(g->b, cg_iadd(g, g->batch, cg_i(g, CG_BPG - 1)),
+                                      cg_i(g, CG_BPG), "");
+  cg_loop lg, lr;
+  LLVMValueRef i = cg_loop_begin(g, &lg, groups, "bpg");
+  for (int j = 0; j < CG_BPG; j++) {
+    LLVMValueRef bj = cg_iadd(g, cg_imul(g, i, cg_i(g, CG_BPG)), cg_i(g, j));
+    b[j] = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, bj, g->batch, ""), bj, last, "");
+    acc[j] = LLVMBuildAlloca(g->ab, cg_vt(g), "bp");
+    LLVMBuildStore(g->b, cg_vldm(g, cg_elem(g, s->dst2, b[j], c), mask), acc[j]);
+  }
+  LLVMValueRef r = cg_iadd(g, p0, cg_loop_begin(g, &lr, n, "r"));
+  LLVMValueRef w = cg_vldm(g, cg_elem(g, s->mat, NULL, cg_iadd(g, cg_imul(g, r, cg_i(g, cols)), c)), mask);
+  for (int j = 0; j < CG_BPG; j++) {
+    LLVMValueRef e = cg_splat(g, cg_ld(g, cg_elem(g, s->src2, b[j], r)));
+    LLVMBuildStore(g->b, cg_fma(g, w, e, LLVMBuildLoad2(g->b, cg_vt(g), acc[j], "")), acc[j]);
+  }
+  cg_loop_end(g, &lr);
+  for (int j = 0; j < CG_BPG; j++)
+    cg_vstm(g, cg_elem(g, s->dst2, b[j], c), LLVMBuildLoad2(g->b, cg_vt(g), acc[j], ""), mask);
+  cg_loop_end(g, &lg);
+}
+
 /* Batch > 1, the panel of rows [p0, p0 + n): for every batch element the products of all its
  * blocks, then tile column by tile column the updates of all its blocks. */
 static void cg_sweepb_panel(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValueRef n,
                             LLVMValueRef cmul) {
   cg_sweep_arg a = {.cmul = cmul};
   cg_loop lb, lc;
-  if (s->dst >= 0 || s->dst2 >= 0) {
+  long cols = g->p->bufs[s->mat].cols, L = cg_lanes(g), nb = cols - cols % L;
+  if (s->dst >= 0) {
     /* pairs of batch elements, blocks of 2 rows: 8 vector accumulators, each weight load
      * used by both elements. An odd batch's last pair is (B-1, B-1): both halves compute
      * the same values and store the same bits, and no second copy of the code is needed. */
@@ -1012,13 +1041,18 @@ static void cg_sweepb_panel(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValue
     LLVMValueRef b1 = cg_iadd(g, a.b[0], cg_i(g, 1));
     a.b[1] = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, b1, g->batch, ""), b1, last, "");
     a.nbat = 2;
-    /* f32 with a back-projection: blocks of 1 row (2 spilled registers otherwise; measured
-     * 10-20% faster on 1000-1000-1000 at batch 100, while f64 is faster with 2) */
-    cg_blocks_in(g, s, p0, n, g->o->f32 && s->dst2 >= 0 ? 1 : 2, cg_sweepb_products, &a);
+    cg_blocks_in(g, s, p0, n, 2, cg_sweepb_products, &a);
     cg_loop_end(g, &lb);
   }
+  if (s->dst2 >= 0) {
+    if (nb > 0) {
+      LLVMValueRef c = cg_imul(g, cg_loop_begin(g, &lc, cg_i(g, nb / L), "bpt"), cg_i(g, L));
+      cg_bp_tile(g, s, p0, n, c, NULL);
+      cg_loop_end(g, &lc);
+    }
+    if (cols > nb) cg_bp_tile(g, s, p0, n, cg_i(g, nb), cg_mask(g, cols - nb));
+  }
   if (s->row < 0) return;
-  long cols = g->p->bufs[s->mat].cols, L = cg_lanes(g), nb = cols - cols % L;
   if (nb > 0) {
     a.c = cg_imul(g, cg_loop_begin(g, &lc, cg_i(g, nb / L), "tile"), cg_i(g, L));
     cg_blocks_in(g, s, p0, n, CG_ROWS, cg_sweepb_tile, &a);
