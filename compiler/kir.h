@@ -164,10 +164,10 @@ bool        kir_pow_is_small_int(double y);    /* KE_POW exponents expanded into
  * - A transposed product / back-projection adds the rows' terms in row order per column.
  * - The SGD update of a sweep adds the batch elements' terms in batch order per weight,
  *   with the coefficient (scale / batch) * row[b, r].
- * L is 64 bytes of reals (8 doubles, 16 floats): two AVX2 vectors per row, so that a block
- * of 4 rows keeps its accumulators in registers. This is what lets the products vectorise
+ * L is 32 bytes of reals (4 doubles, 8 floats): one AVX2 vector per accumulator, so that a
+ * register tile of 2 rows x 4 batch elements keeps its 8 accumulators in registers. This is what lets the products vectorise
  * without fast-math. */
-enum { KIR_DOT_BYTES = 64, KIR_DOT_LANES_MAX = 16 };
+enum { KIR_DOT_BYTES = 32, KIR_DOT_LANES_MAX = 16 };
 static inline int kir_dot_lanes(bool f32) { return KIR_DOT_BYTES / (f32 ? 4 : 8); }
 
 /* Note: kir_emit() returns a pointer into the kernel's growable statement array; it stays

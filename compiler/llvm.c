@@ -56,6 +56,7 @@ typedef struct cg {
   LLVMValueRef *base;        /* per buffer id: its noalias argument in fn, or NULL */
   LLVMValueRef batch;
   struct cg_loop *loop;      /* innermost open loop */
+  int vw;                    /* lanes of the vectors cg_vt, cg_mask, cg_splat make */
 } cg;
 
 /* Where a statement's expression is evaluated (see ki_at in kirinterp.c): values of the
@@ -599,10 +600,10 @@ static void cg_maps(cg *g, const kir_stmt *st, int n) {
  * dots in the lane order of kir.h, fused multiply-adds, back-projection terms added in row
  * order, so the generated code and the interpreter agree bit for bit. */
 
-enum { CG_ROWS = 4 };   /* rows per block: 4 dot accumulators of two AVX2 vectors each */
+enum { CG_ROWS = 4 };   /* rows per block at batch 1: 4 dot accumulators, one AVX2 vector each */
 
 static int cg_lanes(const cg *g) { return kir_dot_lanes(g->o->f32); }
-static LLVMTypeRef cg_vt(cg *g) { return LLVMVectorType(g->real, (unsigned)cg_lanes(g)); }
+static LLVMTypeRef cg_vt(cg *g) { return LLVMVectorType(g->real, (unsigned)g->vw); }
 
 /* A vector of cg_lanes reals loaded from / stored to an element address (element alignment). */
 static LLVMValueRef cg_vld(cg *g, LLVMValueRef ptr) {
@@ -617,7 +618,7 @@ static void cg_vst(cg *g, LLVMValueRef ptr, LLVMValueRef v) {
 
 /* The mask of a partial run: its first t lanes (NULL for a whole run). */
 static LLVMValueRef cg_mask(cg *g, long t) {
-  int L = cg_lanes(g);
+  int L = g->vw;
   if (t >= L) return NULL;
   LLVMValueRef bits[KIR_DOT_LANES_MAX];
   LLVMTypeRef i1 = LLVMInt1TypeInContext(g->cx);
@@ -653,7 +654,7 @@ static void cg_vstm(cg *g, LLVMValueRef ptr, LLVMValueRef v, LLVMValueRef mask) 
 }
 
 static LLVMValueRef cg_splat(cg *g, LLVMValueRef x) {
-  unsigned L = (unsigned)cg_lanes(g);
+  unsigned L = (unsigned)g->vw;
   LLVMValueRef v = LLVMBuildInsertElement(g->b, LLVMGetUndef(cg_vt(g)), x, cg_i(g, 0), "");
   LLVMValueRef zeros = LLVMConstNull(LLVMVectorType(LLVMInt32TypeInContext(g->cx), L));
   return LLVMBuildShuffleVector(g->b, v, LLVMGetUndef(cg_vt(g)), zeros, "");
@@ -680,10 +681,11 @@ static LLVMValueRef cg_lanes_sum(cg *g, LLVMValueRef v) {
   return lane[0];
 }
 
-/* A block of rows r0 .. r0+n-1 of s->mat, swept along the columns for one or two batch
- * elements (two share each load of a weight: batched products need half the cache
- * bandwidth per multiply-add). */
-enum { CG_BATS = 2 };
+/* A block of rows r0 .. r0+n-1 of s->mat, swept along the columns for up to CG_BATS batch
+ * elements (they share each load of a weight: batched products need a quarter of the cache
+ * bandwidth per multiply-add). CG_TILE_BYTES: the vectors of the batched back-projection
+ * and update tiles, which are elementwise in the columns and so free of the dot order. */
+enum { CG_BATS = 4, CG_TILE_BYTES = 64 };
 typedef struct cg_block {
   int n;                        /* rows in the block, 1 .. CG_ROWS */
   int nbat;                     /* batch elements, 1 .. CG_BATS */
@@ -966,7 +968,7 @@ static void cg_tile_update(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, LLV
  * rows (the back-projection goes by tiles, cg_bp_tile). */
 static void cg_sweepb_products(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
                                const cg_sweep_arg *arg) {
-  cg_block bl = {.n = n, .nbat = arg->nbat, .r0 = r0, .b = {arg->b[0], arg->b[1]},
+  cg_block bl = {.n = n, .nbat = arg->nbat, .r0 = r0, .b = {arg->b[0], arg->b[1], arg->b[2], arg->b[3]},
                  .src = s->src, .dot = true, .dst2 = -1};
   cg_block_cols(g, s, &bl);
   for (int k = 0; bl.dot && k < n; k++)
@@ -1029,21 +1031,28 @@ static void cg_sweepb_panel(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValue
                             LLVMValueRef cmul) {
   cg_sweep_arg a = {.cmul = cmul};
   cg_loop lb, lc;
-  long cols = g->p->bufs[s->mat].cols, L = cg_lanes(g), nb = cols - cols % L;
   if (s->dst >= 0) {
-    /* pairs of batch elements, blocks of 2 rows: 8 vector accumulators, each weight load
-     * used by both elements. An odd batch's last pair is (B-1, B-1): both halves compute
-     * the same values and store the same bits, and no second copy of the code is needed. */
+    /* groups of CG_BATS batch elements, blocks of 2 rows: 8 vector accumulators, each weight
+     * load used by every element of the group. A last group that runs past the batch
+     * repeats element B-1: the copies compute the same values and store the same bits, and
+     * no second copy of the code is needed. */
     LLVMValueRef last = LLVMBuildSub(g->b, g->batch, cg_i(g, 1), "");
-    LLVMValueRef pairs = LLVMBuildSDiv(g->b, cg_iadd(g, g->batch, cg_i(g, 1)), cg_i(g, 2), "");
-    LLVMValueRef i = cg_loop_begin(g, &lb, pairs, "bb");
-    a.b[0] = cg_imul(g, i, cg_i(g, 2));
-    LLVMValueRef b1 = cg_iadd(g, a.b[0], cg_i(g, 1));
-    a.b[1] = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, b1, g->batch, ""), b1, last, "");
-    a.nbat = 2;
+    LLVMValueRef groups = LLVMBuildSDiv(g->b, cg_iadd(g, g->batch, cg_i(g, CG_BATS - 1)),
+                                        cg_i(g, CG_BATS), "");
+    LLVMValueRef i = cg_loop_begin(g, &lb, groups, "bg");
+    for (int j = 0; j < CG_BATS; j++) {
+      LLVMValueRef bj = cg_iadd(g, cg_imul(g, i, cg_i(g, CG_BATS)), cg_i(g, j));
+      a.b[j] = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, bj, g->batch, ""), bj, last, "");
+    }
+    a.nbat = CG_BATS;
     cg_blocks_in(g, s, p0, n, 2, cg_sweepb_products, &a);
     cg_loop_end(g, &lb);
   }
+  /* The back-projection and the update are elementwise in the columns: their vectors are
+   * CG_TILE_BYTES (two AVX2 registers: 8 accumulators per tile), whatever the dot order. */
+  int vw = g->vw;
+  g->vw = CG_TILE_BYTES / (g->o->f32 ? 4 : 8);
+  long cols = g->p->bufs[s->mat].cols, L = g->vw, nb = cols - cols % L;
   if (s->dst2 >= 0) {
     if (nb > 0) {
       LLVMValueRef c = cg_imul(g, cg_loop_begin(g, &lc, cg_i(g, nb / L), "bpt"), cg_i(g, L));
@@ -1052,17 +1061,17 @@ static void cg_sweepb_panel(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValue
     }
     if (cols > nb) cg_bp_tile(g, s, p0, n, cg_i(g, nb), cg_mask(g, cols - nb));
   }
-  if (s->row < 0) return;
-  if (nb > 0) {
+  if (s->row >= 0 && nb > 0) {
     a.c = cg_imul(g, cg_loop_begin(g, &lc, cg_i(g, nb / L), "tile"), cg_i(g, L));
     cg_blocks_in(g, s, p0, n, CG_ROWS, cg_sweepb_tile, &a);
     cg_loop_end(g, &lc);
   }
-  if (cols > nb) {   /* the partial run: masked tiles */
+  if (s->row >= 0 && cols > nb) {   /* the partial run: masked tiles */
     a.c = cg_i(g, nb);
     a.mask = cg_mask(g, cols - nb);
     cg_blocks_in(g, s, p0, n, CG_ROWS, cg_sweepb_tile, &a);
   }
+  g->vw = vw;
 }
 
 /* work[b, r] = (scale / batch) row[b, r]: the update's coefficients, computed once rather
@@ -1270,7 +1279,7 @@ static bool cg_verify_program(const kir_program *p, char *err, size_t errlen) {
 LLVMModuleRef cg_module(LLVMContextRef cx, const kir_program *p, const cg_options *o,
                         char *err, size_t errlen) {
   if (!cg_verify_program(p, err, errlen)) return NULL;
-  cg g = {.cx = cx, .p = p, .o = o, .fmf = cg_fmf(o->fp)};
+  cg g = {.cx = cx, .p = p, .o = o, .fmf = cg_fmf(o->fp), .vw = kir_dot_lanes(o->f32)};
   g.m = LLVMModuleCreateWithNameInContext(p->model, cx);
   g.b = LLVMCreateBuilderInContext(cx);
   g.ab = LLVMCreateBuilderInContext(cx);

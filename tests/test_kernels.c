@@ -4,7 +4,7 @@
  *
  * Three models compiled from text through the whole pipeline (parse, check, derive, lower,
  * JIT): the GLE example (examples/gle_small), a softmax cross-entropy output, and a network
- * with a skip connection and learnable τᵐ and τʳ (layers wide enough for the 8-lane dot
+ * with a skip connection and learnable τᵐ and τʳ (layers wide enough for whole runs of the dot
  * products). For each:
  *
  *  1. interpreter: every kernel (init, streams, step_inst, step_prosp, step_free, grads,
@@ -51,7 +51,7 @@ static char *read_file(const char *path) {
   return s;
 }
 
-/* Softmax cross-entropy on a linear output, 20 inputs (two full 8-lane runs + 4). */
+/* Softmax cross-entropy on a linear output, 20 inputs (whole runs of 4 (f64) or 8 (f32) lanes + 4). */
 static const char *XENT =
   "model t_xent\n"
   "const beta = 0.7\n"
