@@ -345,7 +345,7 @@ static kir_program *tb_sweep(vl_arena *a, long rows, long cols) {
   return p;
 }
 
-Test(jit, sweep_f64_matches_interpreter) {
+Test(jit, sweep_matches_interpreter) {
   vl_arena a;
   ar_init(&a);
   cg_options o = {0};
@@ -357,6 +357,11 @@ Test(jit, sweep_f64_matches_interpreter) {
   cg_options o32 = {.f32 = true};       /* f32: other lanes, blocks and panels */
   tb_check(tb_sweep(&a, 7, 37), &o32);
   tb_check(tb_sweep(&a, 11, 3001), &o32);
+  /* batches that fill groups of 4 batch elements exactly, or leave 1 or 2 over */
+  const kir_program *p = tb_sweep(&a, 9, 37);
+  jit_module *m = tb_jit(p, &o);
+  for (int64_t b = 2; b <= 9; b++) tb_check_module(p, m, false, b);
+  jit_free(m);
   ar_free_all(&a);
 }
 
