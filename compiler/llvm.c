@@ -626,17 +626,26 @@ static LLVMValueRef cg_mask(cg *g, long t) {
   return LLVMConstVector(bits, (unsigned)L);
 }
 
-/* Vector load / store of a run, or of the first lanes of one (llvm.masked.load with zeros in
- * the other lanes, llvm.masked.store): a partial run touches no memory beyond its lanes. */
+/* Vector load / store of a run, or of the first t lanes of one (mask from cg_mask): those
+ * lanes one by one, zeros in the others. Scalar accesses rather than llvm.masked.load/store:
+ * masked stores are microcoded and slow on AMD's cores, and a partial run is short. */
+static int cg_mask_lanes(LLVMValueRef mask) {
+  int t = 0, n = (int)LLVMGetVectorSize(LLVMTypeOf(mask));
+  while (t < n && LLVMConstIntGetZExtValue(LLVMGetAggregateElement(mask, (unsigned)t))) t++;
+  return t;
+}
+
+static LLVMValueRef cg_lane_ptr(cg *g, LLVMValueRef ptr, int j) {
+  LLVMValueRef idx = cg_i(g, j);
+  return LLVMBuildInBoundsGEP2(g->b, g->real, ptr, &idx, 1, "");
+}
+
 static LLVMValueRef cg_vldm(cg *g, LLVMValueRef ptr, LLVMValueRef mask) {
   if (!mask) return cg_vld(g, ptr);
-  static const char name[] = "llvm.masked.load";
-  unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
-  LLVMTypeRef tys[2] = {cg_vt(g), g->ptr};
-  LLVMValueRef f = LLVMGetIntrinsicDeclaration(g->m, id, tys, 2);
-  LLVMValueRef args[4] = {ptr, LLVMConstInt(LLVMInt32TypeInContext(g->cx), g->o->f32 ? 4 : 8, 0),
-                          mask, LLVMConstNull(cg_vt(g))};
-  return LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->cx, id, tys, 2), f, args, 4, "");
+  LLVMValueRef v = LLVMConstNull(cg_vt(g));
+  for (int j = 0, t = cg_mask_lanes(mask); j < t; j++)
+    v = LLVMBuildInsertElement(g->b, v, cg_ld(g, cg_lane_ptr(g, ptr, j)), cg_i(g, j), "");
+  return v;
 }
 
 static void cg_vstm(cg *g, LLVMValueRef ptr, LLVMValueRef v, LLVMValueRef mask) {
@@ -644,13 +653,8 @@ static void cg_vstm(cg *g, LLVMValueRef ptr, LLVMValueRef v, LLVMValueRef mask) 
     cg_vst(g, ptr, v);
     return;
   }
-  static const char name[] = "llvm.masked.store";
-  unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
-  LLVMTypeRef tys[2] = {cg_vt(g), g->ptr};
-  LLVMValueRef f = LLVMGetIntrinsicDeclaration(g->m, id, tys, 2);
-  LLVMValueRef args[4] = {v, ptr, LLVMConstInt(LLVMInt32TypeInContext(g->cx), g->o->f32 ? 4 : 8, 0),
-                          mask};
-  LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->cx, id, tys, 2), f, args, 4, "");
+  for (int j = 0, t = cg_mask_lanes(mask); j < t; j++)
+    cg_st(g, cg_lane_ptr(g, ptr, j), LLVMBuildExtractElement(g->b, v, cg_i(g, j), ""));
 }
 
 static LLVMValueRef cg_splat(cg *g, LLVMValueRef x) {
