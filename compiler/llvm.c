@@ -56,7 +56,7 @@ typedef struct cg {
   LLVMValueRef *base;        /* per buffer id: its noalias argument in fn, or NULL */
   LLVMValueRef batch;
   struct cg_loop *loop;      /* innermost open loop */
-  int vw;                    /* lanes of the vectors cg_vt, cg_mask, cg_splat make */
+  int vw;                    /* lanes of the vectors cg_vt and cg_splat make */
 } cg;
 
 /* Where a statement's expression is evaluated (see ki_at in kirinterp.c): values of the
@@ -279,7 +279,7 @@ static LLVMValueRef cg_pow2(cg *g, LLVMValueRef n) {
   return LLVMBuildBitCast(g->b, i, g->real, "");
 }
 
-/* mf_exp_tanh (double only; g->real is double while cg_tanh runs). */
+/* mf_exp_tanh (double only; g->real is double inside cg_mathfn). */
 static LLVMValueRef cg_exp_tanh(cg *g, LLVMValueRef y) {
   LLVMValueRef n = cg_intrin1(g, "llvm.floor", cg_fadd(g, cg_fmul(g, y, cg_f(g, MF_LOG2E)), cg_f(g, 0.5)));
   LLVMValueRef r = LLVMBuildFSub(g->b, y, cg_fmul(g, n, cg_f(g, MF_EC1)), "");
@@ -311,20 +311,6 @@ static LLVMValueRef cg_tanh64(cg *g, LLVMValueRef x) {
                                    cg_fdiv(g, cg_f(g, 2.0), cg_fadd(g, s, cg_f(g, 1.0))), "");
   LLVMValueRef args[2] = {cg_sel(g, LLVMRealULT, a, cg_f(g, MF_TANH_SMALL), small, big), x};
   return cg_intrin(g, "llvm.copysign", args, 2);
-}
-
-/* tanh: in f32 the double algorithm between an fpext and an fptrunc. Never with fast-math
- * flags, whatever the mode: reassociation would undo the exp's two-part range reduction. */
-static LLVMValueRef cg_tanh(cg *g, LLVMValueRef x) {
-  LLVMFastMathFlags fmf = g->fmf;
-  LLVMTypeRef real = g->real;
-  g->fmf = 0;
-  g->real = LLVMDoubleTypeInContext(g->cx);
-  LLVMValueRef v = cg_tanh64(g, g->o->f32 ? LLVMBuildFPExt(g->b, x, g->real, "") : x);
-  if (g->o->f32) v = LLVMBuildFPTrunc(g->b, v, real, "");
-  g->real = real;
-  g->fmf = fmf;
-  return v;
 }
 
 /* ---- sin and cos, inline (mathfn.h): operation for operation as mf_sin / mf_cos -------- */
@@ -362,19 +348,24 @@ static LLVMValueRef cg_trig64(cg *g, LLVMValueRef x, double off) {
   return cg_sel(g, LLVMRealOLT, a, cg_f(g, MF_TRIG_MAX), v, cg_f(g, NAN));
 }
 
-/* sin or cos, in double (f32: between an fpext and an fptrunc), without fast-math flags. */
-static LLVMValueRef cg_trig(cg *g, LLVMValueRef x, bool is_cos) {
+/* mf_sin and mf_cos in double. */
+static LLVMValueRef cg_sin64(cg *g, LLVMValueRef x) {
+  LLVMValueRef v = cg_trig64(g, x, 0.0);   /* signbit(x) ? -v : v */
+  LLVMValueRef neg = LLVMBuildICmp(g->b, LLVMIntSLT, LLVMBuildBitCast(g->b, x, g->i64, ""),
+                                   cg_i(g, 0), "");
+  return LLVMBuildSelect(g->b, neg, LLVMBuildFNeg(g->b, v, ""), v, "");
+}
+
+static LLVMValueRef cg_cos64(cg *g, LLVMValueRef x) { return cg_trig64(g, x, 1.0); }
+
+/* One of the mathfn functions: in double (in f32 between an fpext and an fptrunc), never
+ * with fast-math flags, whatever the mode: reassociation would undo their range reductions. */
+static LLVMValueRef cg_mathfn(cg *g, LLVMValueRef (*f64)(cg *, LLVMValueRef), LLVMValueRef x) {
   LLVMFastMathFlags fmf = g->fmf;
   LLVMTypeRef real = g->real;
   g->fmf = 0;
   g->real = LLVMDoubleTypeInContext(g->cx);
-  LLVMValueRef xd = g->o->f32 ? LLVMBuildFPExt(g->b, x, g->real, "") : x;
-  LLVMValueRef v = cg_trig64(g, xd, is_cos ? 1.0 : 0.0);
-  if (!is_cos) {   /* signbit(x) ? -v : v */
-    LLVMValueRef bits = LLVMBuildBitCast(g->b, xd, g->i64, "");
-    LLVMValueRef neg = LLVMBuildICmp(g->b, LLVMIntSLT, bits, cg_i(g, 0), "");
-    v = LLVMBuildSelect(g->b, neg, LLVMBuildFNeg(g->b, v, ""), v, "");
-  }
+  LLVMValueRef v = f64(g, g->o->f32 ? LLVMBuildFPExt(g->b, x, g->real, "") : x);
   if (g->o->f32) v = LLVMBuildFPTrunc(g->b, v, real, "");
   g->real = real;
   g->fmf = fmf;
@@ -385,7 +376,7 @@ static LLVMValueRef cg_trig(cg *g, LLVMValueRef x, bool is_cos) {
 static LLVMValueRef cg_fn(cg *g, ex_fn f, LLVMValueRef x) {
   LLVMValueRef zero = cg_f(g, 0.0), one = cg_f(g, 1.0), mone = cg_f(g, -1.0);
   switch (f) {
-  case F_TANH: return cg_tanh(g, x);
+  case F_TANH: return cg_mathfn(g, cg_tanh64, x);
   case F_SIGMOID:
     return cg_fdiv(g, one, cg_fadd(g, one, cg_intrin1(g, "llvm.exp", cg_fp(g, LLVMBuildFNeg(g->b, x, "")))));
   case F_SOFTPLUS: {
@@ -398,8 +389,8 @@ static LLVMValueRef cg_fn(cg *g, ex_fn f, LLVMValueRef x) {
     return cg_sel(g, LLVMRealOGT, x, one, one, cg_sel(g, LLVMRealOLT, x, mone, mone, x));
   case F_EXP: return cg_intrin1(g, "llvm.exp", x);
   case F_LOG: return cg_intrin1(g, "llvm.log", x);
-  case F_SIN: return cg_trig(g, x, false);
-  case F_COS: return cg_trig(g, x, true);
+  case F_SIN: return cg_mathfn(g, cg_sin64, x);
+  case F_COS: return cg_mathfn(g, cg_cos64, x);
   case F_SQRT: return cg_intrin1(g, "llvm.sqrt", x);
   case F_ABS: return cg_intrin1(g, "llvm.fabs", x);
   case F_STEP: return cg_sel(g, LLVMRealOGT, x, zero, one, zero);
@@ -616,44 +607,28 @@ static void cg_vst(cg *g, LLVMValueRef ptr, LLVMValueRef v) {
   LLVMSetAlignment(LLVMBuildStore(g->b, v, ptr), g->o->f32 ? 4 : 8);
 }
 
-/* The mask of a partial run: its first t lanes (NULL for a whole run). */
-static LLVMValueRef cg_mask(cg *g, long t) {
-  int L = g->vw;
-  if (t >= L) return NULL;
-  LLVMValueRef bits[KIR_DOT_LANES_MAX];
-  LLVMTypeRef i1 = LLVMInt1TypeInContext(g->cx);
-  for (int j = 0; j < L; j++) bits[j] = LLVMConstInt(i1, j < t, 0);
-  return LLVMConstVector(bits, (unsigned)L);
-}
-
-/* Vector load / store of a run, or of the first t lanes of one (mask from cg_mask): those
- * lanes one by one, zeros in the others. Scalar accesses rather than llvm.masked.load/store:
- * masked stores are microcoded and slow on AMD's cores, and a partial run is short. */
-static int cg_mask_lanes(LLVMValueRef mask) {
-  int t = 0, n = (int)LLVMGetVectorSize(LLVMTypeOf(mask));
-  while (t < n && LLVMConstIntGetZExtValue(LLVMGetAggregateElement(mask, (unsigned)t))) t++;
-  return t;
-}
-
+/* Vector load / store of a run, or (t > 0) of its first t lanes only: those lanes one by
+ * one, zeros in the others. Scalar accesses rather than llvm.masked.load/store: masked stores
+ * are microcoded and slow on AMD's cores, and a partial run is short. */
 static LLVMValueRef cg_lane_ptr(cg *g, LLVMValueRef ptr, int j) {
   LLVMValueRef idx = cg_i(g, j);
   return LLVMBuildInBoundsGEP2(g->b, g->real, ptr, &idx, 1, "");
 }
 
-static LLVMValueRef cg_vldm(cg *g, LLVMValueRef ptr, LLVMValueRef mask) {
-  if (!mask) return cg_vld(g, ptr);
+static LLVMValueRef cg_vldm(cg *g, LLVMValueRef ptr, long t) {
+  if (!t) return cg_vld(g, ptr);
   LLVMValueRef v = LLVMConstNull(cg_vt(g));
-  for (int j = 0, t = cg_mask_lanes(mask); j < t; j++)
+  for (int j = 0; j < t; j++)
     v = LLVMBuildInsertElement(g->b, v, cg_ld(g, cg_lane_ptr(g, ptr, j)), cg_i(g, j), "");
   return v;
 }
 
-static void cg_vstm(cg *g, LLVMValueRef ptr, LLVMValueRef v, LLVMValueRef mask) {
-  if (!mask) {
+static void cg_vstm(cg *g, LLVMValueRef ptr, LLVMValueRef v, long t) {
+  if (!t) {
     cg_vst(g, ptr, v);
     return;
   }
-  for (int j = 0, t = cg_mask_lanes(mask); j < t; j++)
+  for (int j = 0; j < t; j++)
     cg_st(g, cg_lane_ptr(g, ptr, j), LLVMBuildExtractElement(g->b, v, cg_i(g, j), ""));
 }
 
@@ -703,17 +678,17 @@ typedef struct cg_block {
   LLVMValueRef dots[CG_ROWS][CG_BATS];  /* out: the dots, when dot */
 } cg_block;
 
-/* One run of cg_lanes columns of a block, at column c (mask: only its first lanes, the
+/* One run of cg_lanes columns of a block, at column c (t > 0: only its first t lanes, the
  * others read as zeros and not written). acc[k][j]: the dot accumulators (allocas). */
 static void cg_block_at(cg *g, const kir_stmt *s, cg_block *bl, LLVMValueRef c,
-                        const LLVMValueRef *rowbase, LLVMValueRef mask, LLVMValueRef acc[][CG_BATS]) {
+                        const LLVMValueRef *rowbase, long t, LLVMValueRef acc[][CG_BATS]) {
   LLVMValueRef x[CG_BATS] = {0}, bpp[CG_BATS] = {0}, bp[CG_BATS] = {0};
   for (int j = 0; j < bl->nbat; j++) {
-    if (bl->src >= 0) x[j] = cg_vldm(g, cg_elem(g, bl->src, bl->b[j], c), mask);
-    if (bl->dst2 >= 0) bp[j] = cg_vldm(g, bpp[j] = cg_elem(g, bl->dst2, bl->b[j], c), mask);
+    if (bl->src >= 0) x[j] = cg_vldm(g, cg_elem(g, bl->src, bl->b[j], c), t);
+    if (bl->dst2 >= 0) bp[j] = cg_vldm(g, bpp[j] = cg_elem(g, bl->dst2, bl->b[j], c), t);
   }
   for (int k = 0; k < bl->n; k++) {
-    LLVMValueRef mp = cg_elem(g, s->mat, NULL, cg_iadd(g, rowbase[k], c)), m = cg_vldm(g, mp, mask);
+    LLVMValueRef mp = cg_elem(g, s->mat, NULL, cg_iadd(g, rowbase[k], c)), m = cg_vldm(g, mp, t);
     for (int j = 0; j < bl->nbat; j++) {
       if (bl->dot) {
         LLVMValueRef old = LLVMBuildLoad2(g->b, cg_vt(g), acc[k][j], "");
@@ -721,17 +696,16 @@ static void cg_block_at(cg *g, const kir_stmt *s, cg_block *bl, LLVMValueRef c,
       }
       if (bp[j]) bp[j] = cg_fma(g, m, cg_splat(g, bl->e[k][j]), bp[j]);
     }
-    if (bl->k[k]) cg_vstm(g, mp, cg_fma(g, cg_splat(g, bl->k[k]), x[0], m), mask);
+    if (bl->k[k]) cg_vstm(g, mp, cg_fma(g, cg_splat(g, bl->k[k]), x[0], m), t);
   }
   for (int j = 0; j < bl->nbat; j++)
-    if (bp[j]) cg_vstm(g, bpp[j], bp[j], mask);
+    if (bp[j]) cg_vstm(g, bpp[j], bp[j], t);
 }
 
-/* The block's pass: the whole runs of lanes in a loop, then the partial run (masked). */
+/* The block's pass: the whole runs of lanes in a loop, then the partial run. */
 static void cg_block_cols(cg *g, const kir_stmt *s, cg_block *bl) {
   long n = g->p->bufs[s->mat].cols, L = cg_lanes(g), nb = n - n % L;
   LLVMValueRef rowbase[CG_ROWS], vacc[CG_ROWS][CG_BATS];
-  if (bl->nbat < 1) bl->nbat = 1;
   for (int k = 0; k < bl->n; k++) {
     rowbase[k] = cg_imul(g, cg_iadd(g, bl->r0, cg_i(g, k)), cg_i(g, n));
     for (int j = 0; bl->dot && j < bl->nbat; j++) {
@@ -743,22 +717,21 @@ static void cg_block_cols(cg *g, const kir_stmt *s, cg_block *bl) {
     cg_loop lk;
     LLVMValueRef kk = cg_loop_begin(g, &lk, cg_i(g, nb / L), "k");
     lk.trip = -1;   /* never unroll: a fully unrolled row lets LICM hoist it into registers */
-    cg_block_at(g, s, bl, cg_imul(g, kk, cg_i(g, L)), rowbase, NULL, vacc);
+    cg_block_at(g, s, bl, cg_imul(g, kk, cg_i(g, L)), rowbase, 0, vacc);
     cg_loop_end(g, &lk);
   }
-  if (n > nb) cg_block_at(g, s, bl, cg_i(g, nb), rowbase, cg_mask(g, n - nb), vacc);
+  if (n > nb) cg_block_at(g, s, bl, cg_i(g, nb), rowbase, n - nb, vacc);
   for (int k = 0; bl->dot && k < bl->n; k++)
     for (int j = 0; j < bl->nbat; j++)
       bl->dots[k][j] = cg_lanes_sum(g, LLVMBuildLoad2(g->b, cg_vt(g), vacc[k][j], ""));
 }
 
 /* What a sweep's block functions need besides the block: the update's scale / batch, and
- * the batch element b or the column c (vec: a run of lanes) of the loop around them. */
+ * the batch elements b (a group) or the column c of the loop around them. */
 typedef struct cg_sweep_arg {
   LLVMValueRef cmul, c;
   LLVMValueRef b[CG_BATS];
-  int nbat;
-  LLVMValueRef mask;            /* the tile at c is a partial run */
+  long t;                       /* > 0: the tile at c is a partial run of t lanes */
 } cg_sweep_arg;
 
 /* Calls each(g, s, r0, n, arg) for the blocks of `per` rows among rows [first, first +
@@ -942,48 +915,62 @@ static void cg_sweep1_block(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
     cg_st(g, cg_elem(g, s->dst, b0, cg_iadd(g, r0, cg_i(g, k))), bl.dots[k][0]);
 }
 
-/* The batched update of one tile at column c, cg_lanes columns (mask: only the first ones,
+/* The batched update of one tile at column c, cg_lanes columns (t > 0: only the first t,
  * for the partial run at the end of the rows): the tile stays in registers while every
  * batch element's outer product is added, b in order. */
 static void cg_tile_update(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, LLVMValueRef cmul,
-                           LLVMValueRef c, LLVMValueRef mask) {
+                           LLVMValueRef c, long t) {
   long cols = g->p->bufs[s->mat].cols;
-  LLVMValueRef mp[CG_ROWS], t[CG_ROWS];
+  LLVMValueRef mp[CG_ROWS], tile[CG_ROWS];
   for (int k = 0; k < n; k++) {
     LLVMValueRef base = cg_imul(g, cg_iadd(g, r0, cg_i(g, k)), cg_i(g, cols));
     mp[k] = cg_elem(g, s->mat, NULL, cg_iadd(g, base, c));
-    t[k] = LLVMBuildAlloca(g->ab, cg_vt(g), "tile");
-    LLVMBuildStore(g->b, cg_vldm(g, mp[k], mask), t[k]);
+    tile[k] = LLVMBuildAlloca(g->ab, cg_vt(g), "tile");
+    LLVMBuildStore(g->b, cg_vldm(g, mp[k], t), tile[k]);
   }
   cg_loop lb;
   LLVMValueRef b = cg_loop_begin(g, &lb, g->batch, "b");
-  LLVMValueRef x = cg_vldm(g, cg_elem(g, s->src, b, c), mask);
+  LLVMValueRef x = cg_vldm(g, cg_elem(g, s->src, b, c), t);
   for (int k = 0; k < n; k++) {
     LLVMValueRef r = cg_iadd(g, r0, cg_i(g, k));
     LLVMValueRef ck = s->work >= 0 ? cg_ld(g, cg_elem(g, s->work, b, r)) : cg_sweep_coef(g, s, cmul, b, r);
-    LLVMValueRef old = LLVMBuildLoad2(g->b, cg_vt(g), t[k], "");
-    LLVMBuildStore(g->b, cg_fma(g, cg_splat(g, ck), x, old), t[k]);
+    LLVMValueRef old = LLVMBuildLoad2(g->b, cg_vt(g), tile[k], "");
+    LLVMBuildStore(g->b, cg_fma(g, cg_splat(g, ck), x, old), tile[k]);
   }
   cg_loop_end(g, &lb);
-  for (int k = 0; k < n; k++) cg_vstm(g, mp[k], LLVMBuildLoad2(g->b, cg_vt(g), t[k], ""), mask);
+  for (int k = 0; k < n; k++) cg_vstm(g, mp[k], LLVMBuildLoad2(g->b, cg_vt(g), tile[k], ""), t);
 }
 
-/* Batch > 1, one block and the batch elements arg->b (two): the forward dots with the old
- * rows (the back-projection goes by tiles, cg_bp_tile). */
+/* Batch > 1, one block and the group of batch elements arg->b: the forward dots with the
+ * old rows (the back-projection goes by tiles, cg_bp_tile). */
 static void cg_sweepb_products(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
                                const cg_sweep_arg *arg) {
-  cg_block bl = {.n = n, .nbat = arg->nbat, .r0 = r0, .b = {arg->b[0], arg->b[1], arg->b[2], arg->b[3]},
-                 .src = s->src, .dot = true, .dst2 = -1};
+  cg_block bl = {.n = n, .nbat = CG_BATS, .r0 = r0, .src = s->src, .dot = true, .dst2 = -1};
+  memcpy(bl.b, arg->b, sizeof bl.b);
   cg_block_cols(g, s, &bl);
-  for (int k = 0; bl.dot && k < n; k++)
+  for (int k = 0; k < n; k++)
     for (int j = 0; j < bl.nbat; j++)
       cg_st(g, cg_elem(g, s->dst, bl.b[j], cg_iadd(g, r0, cg_i(g, k))), bl.dots[k][j]);
 }
 
-/* Batch > 1, the update of one block's tile at column arg->c (arg->mask: a partial run). */
+/* Batch > 1, the update of one block's tile at column arg->c (arg->t: a partial run). */
 static void cg_sweepb_tile(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
                            const cg_sweep_arg *arg) {
-  cg_tile_update(g, s, r0, n, arg->cmul, arg->c, arg->mask);
+  cg_tile_update(g, s, r0, n, arg->cmul, arg->c, arg->t);
+}
+
+/* Opens a loop over the batch in groups of G elements; fills b[0 .. G) with the group's
+ * elements. A last group that runs past the batch repeats element B-1: the copies compute
+ * the same values and store the same bits, so no second copy of the code is needed for the
+ * elements left over. Close with cg_loop_end. */
+static void cg_batch_groups(cg *g, cg_loop *l, int G, LLVMValueRef *b, const char *name) {
+  LLVMValueRef last = LLVMBuildSub(g->b, g->batch, cg_i(g, 1), "");
+  LLVMValueRef groups = LLVMBuildSDiv(g->b, cg_iadd(g, g->batch, cg_i(g, G - 1)), cg_i(g, G), "");
+  LLVMValueRef i = cg_loop_begin(g, l, groups, name);
+  for (int j = 0; j < G; j++) {
+    LLVMValueRef bj = cg_iadd(g, cg_imul(g, i, cg_i(g, G)), cg_i(g, j));
+    b[j] = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, bj, g->batch, ""), bj, last, "");
+  }
 }
 
 /* Rows per panel of the batched sweep: the panel's rows (up to ~256 KiB, half of a typical
@@ -997,35 +984,30 @@ static long cg_panel_rows(const cg *g, const kir_stmt *s) {
 }
 
 /* Batch > 1, the back-projection of the panel's rows [p0, p0 + n) into the columns of one
- * tile at c (mask: a partial run): dst2[b, c..] += M[r, c..] src2[b, r] for the rows in
- * order, CG_BPG batch elements at a time, their dst2 tiles in registers while the rows go by
- * (loaded and stored once per panel, not once per row). A last group that runs past the
- * batch repeats its last element: the copies compute and store the same bits. */
+ * tile at c (t > 0: a partial run of t lanes): dst2[b, c..] += M[r, c..] src2[b, r] for the
+ * rows in order, CG_BPG batch elements at a time, their dst2 tiles in registers while the
+ * rows go by (loaded and stored once per panel, not once per row). */
 enum { CG_BPG = 4 };
 
 static void cg_bp_tile(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValueRef n,
-                       LLVMValueRef c, LLVMValueRef mask) {
+                       LLVMValueRef c, long t) {
   long cols = g->p->bufs[s->mat].cols;
-  LLVMValueRef last = LLVMBuildSub(g->b, g->batch, cg_i(g, 1), ""), b[CG_BPG], acc[CG_BPG];
-  LLVMValueRef groups = LLVMBuildSDiv(g->b, cg_iadd(g, g->batch, cg_i(g, CG_BPG - 1)),
-                                      cg_i(g, CG_BPG), "");
+  LLVMValueRef b[CG_BPG], acc[CG_BPG];
   cg_loop lg, lr;
-  LLVMValueRef i = cg_loop_begin(g, &lg, groups, "bpg");
+  cg_batch_groups(g, &lg, CG_BPG, b, "bpg");
   for (int j = 0; j < CG_BPG; j++) {
-    LLVMValueRef bj = cg_iadd(g, cg_imul(g, i, cg_i(g, CG_BPG)), cg_i(g, j));
-    b[j] = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, bj, g->batch, ""), bj, last, "");
     acc[j] = LLVMBuildAlloca(g->ab, cg_vt(g), "bp");
-    LLVMBuildStore(g->b, cg_vldm(g, cg_elem(g, s->dst2, b[j], c), mask), acc[j]);
+    LLVMBuildStore(g->b, cg_vldm(g, cg_elem(g, s->dst2, b[j], c), t), acc[j]);
   }
   LLVMValueRef r = cg_iadd(g, p0, cg_loop_begin(g, &lr, n, "r"));
-  LLVMValueRef w = cg_vldm(g, cg_elem(g, s->mat, NULL, cg_iadd(g, cg_imul(g, r, cg_i(g, cols)), c)), mask);
+  LLVMValueRef w = cg_vldm(g, cg_elem(g, s->mat, NULL, cg_iadd(g, cg_imul(g, r, cg_i(g, cols)), c)), t);
   for (int j = 0; j < CG_BPG; j++) {
     LLVMValueRef e = cg_splat(g, cg_ld(g, cg_elem(g, s->src2, b[j], r)));
     LLVMBuildStore(g->b, cg_fma(g, w, e, LLVMBuildLoad2(g->b, cg_vt(g), acc[j], "")), acc[j]);
   }
   cg_loop_end(g, &lr);
   for (int j = 0; j < CG_BPG; j++)
-    cg_vstm(g, cg_elem(g, s->dst2, b[j], c), LLVMBuildLoad2(g->b, cg_vt(g), acc[j], ""), mask);
+    cg_vstm(g, cg_elem(g, s->dst2, b[j], c), LLVMBuildLoad2(g->b, cg_vt(g), acc[j], ""), t);
   cg_loop_end(g, &lg);
 }
 
@@ -1037,18 +1019,8 @@ static void cg_sweepb_panel(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValue
   cg_loop lb, lc;
   if (s->dst >= 0) {
     /* groups of CG_BATS batch elements, blocks of 2 rows: 8 vector accumulators, each weight
-     * load used by every element of the group. A last group that runs past the batch
-     * repeats element B-1: the copies compute the same values and store the same bits, and
-     * no second copy of the code is needed. */
-    LLVMValueRef last = LLVMBuildSub(g->b, g->batch, cg_i(g, 1), "");
-    LLVMValueRef groups = LLVMBuildSDiv(g->b, cg_iadd(g, g->batch, cg_i(g, CG_BATS - 1)),
-                                        cg_i(g, CG_BATS), "");
-    LLVMValueRef i = cg_loop_begin(g, &lb, groups, "bg");
-    for (int j = 0; j < CG_BATS; j++) {
-      LLVMValueRef bj = cg_iadd(g, cg_imul(g, i, cg_i(g, CG_BATS)), cg_i(g, j));
-      a.b[j] = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, bj, g->batch, ""), bj, last, "");
-    }
-    a.nbat = CG_BATS;
+     * load used by every element of the group */
+    cg_batch_groups(g, &lb, CG_BATS, a.b, "bg");
     cg_blocks_in(g, s, p0, n, 2, cg_sweepb_products, &a);
     cg_loop_end(g, &lb);
   }
@@ -1060,19 +1032,19 @@ static void cg_sweepb_panel(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValue
   if (s->dst2 >= 0) {
     if (nb > 0) {
       LLVMValueRef c = cg_imul(g, cg_loop_begin(g, &lc, cg_i(g, nb / L), "bpt"), cg_i(g, L));
-      cg_bp_tile(g, s, p0, n, c, NULL);
+      cg_bp_tile(g, s, p0, n, c, 0);
       cg_loop_end(g, &lc);
     }
-    if (cols > nb) cg_bp_tile(g, s, p0, n, cg_i(g, nb), cg_mask(g, cols - nb));
+    if (cols > nb) cg_bp_tile(g, s, p0, n, cg_i(g, nb), cols - nb);
   }
   if (s->row >= 0 && nb > 0) {
     a.c = cg_imul(g, cg_loop_begin(g, &lc, cg_i(g, nb / L), "tile"), cg_i(g, L));
     cg_blocks_in(g, s, p0, n, CG_ROWS, cg_sweepb_tile, &a);
     cg_loop_end(g, &lc);
   }
-  if (s->row >= 0 && cols > nb) {   /* the partial run: masked tiles */
+  if (s->row >= 0 && cols > nb) {   /* the partial run */
     a.c = cg_i(g, nb);
-    a.mask = cg_mask(g, cols - nb);
+    a.t = cols - nb;
     cg_blocks_in(g, s, p0, n, CG_ROWS, cg_sweepb_tile, &a);
   }
   g->vw = vw;

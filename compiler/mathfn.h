@@ -2,11 +2,12 @@
  * the generated loops vectorise (a libm call in a loop body keeps it scalar).
  *
  * Each function is a fixed sequence of IEEE operations (including fma where stated; no
- * libm calls besides the exactly-rounded floor, fabs, fma and copysign). llvm.c emits the same sequence as LLVM IR
- * (cg_tanh, cg_trig), which the loop vectoriser widens; kirinterp.c calls the C version below. With
- * the same operations in the same order both give the same bits (mathfn.c is compiled with
- * -ffp-contract=off), which keeps the interpreter the exact specification of the generated
- * code. The constants are shared through this header.
+ * libm calls besides the exactly-rounded floor, fabs, fma and copysign). llvm.c emits the
+ * same sequence as LLVM IR (cg_tanh64, cg_sin64, cg_cos64), which the loop vectoriser
+ * widens; kirinterp.c calls the C version below. With the same operations in the same order
+ * both give the same bits (mathfn.c is compiled with -ffp-contract=off), which keeps the
+ * interpreter the exact specification of the generated code. The constants are shared
+ * through this header.
  *
  * tanh: S. L. Moshier's Cephes tanh (and the exp it needs), relative error ~2e-16 (a few
  * ulp at most, tested against libm in test_backend): for |x| < 0.625 the rational form
