@@ -1,5 +1,5 @@
 /* mathfn.c - the C reference of the functions llvm.c emits inline (see mathfn.h). Every
- * line is one IEEE operation, in the order cg_tanh / cg_exp_tanh emit them. */
+ * line is one IEEE operation, in the order cg_tanh64 / cg_sin64 / cg_cos64 emit them. */
 #include "mathfn.h"
 
 #include <math.h>
