@@ -1012,7 +1012,7 @@ static void cg_batch_groups(cg *g, cg_loop *l, int G, LLVMValueRef *b, const cha
  * element's src row (in L1) serves the whole panel, so src is read from memory once per
  * panel and phase rather than once per block of rows. */
 static long cg_panel_rows(const cg *g, const kir_stmt *s) {
-  enum { Q = 12 };   /* a multiple of the forward pairs and of the update's CG_UROWS */
+  enum { Q = 6 };    /* a multiple of the forward pairs and of the update's CG_UROWS */
   long row_bytes = g->p->bufs[s->mat].cols * (g->o->f32 ? 4 : 8);
   long p = (256L * 1024 / row_bytes) / Q * Q;
   return p < Q ? Q : p;

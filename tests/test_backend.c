@@ -353,15 +353,24 @@ Test(jit, sweep_matches_interpreter) {
   tb_check(tb_sweep(&a, 3, 4), &o);     /* no whole block, no whole run of lanes */
   tb_check(tb_sweep(&a, 8, 16), &o);    /* whole blocks and runs only */
   tb_check(tb_sweep(&a, 9, 17), &o);
-  tb_check(tb_sweep(&a, 11, 3001), &o); /* batched: panels of 4 rows (L2-sized), and 3 more */
+  tb_check(tb_sweep(&a, 11, 3001), &o); /* batched: panels of 6 rows (L2-sized), and 5 more */
   cg_options o32 = {.f32 = true};       /* f32: other lanes, blocks and panels */
   tb_check(tb_sweep(&a, 7, 37), &o32);
   tb_check(tb_sweep(&a, 11, 3001), &o32);
-  /* batches that fill groups of 4 batch elements exactly, or leave 1 or 2 over */
+  /* batches that fill the forward's groups of 6 batch elements exactly, or leave 1-5 over
+   * (done by pairs) */
   const kir_program *p = tb_sweep(&a, 9, 37);
   jit_module *m = tb_jit(p, &o);
-  for (int64_t b = 2; b <= 9; b++) tb_check_module(p, m, false, b);
+  for (int64_t b = 2; b <= 13; b++) tb_check_module(p, m, false, b);
   jit_free(m);
+  /* long rows, groups of 6 and pairs, over panels of 24 rows and 7 more (f64: an odd
+   * remainder, by a loop over single rows) or one of 31 rows (f32) */
+  for (int f = 0; f < 2; f++) {
+    p = tb_sweep(&a, 31, 1201);
+    m = tb_jit(p, f ? &o32 : &o);
+    for (int64_t b = 5; b <= 8; b++) tb_check_module(p, m, f, b);
+    jit_free(m);
+  }
   ar_free_all(&a);
 }
 
