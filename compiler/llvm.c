@@ -1019,17 +1019,16 @@ static long cg_panel_rows(const cg *g, const kir_stmt *s) {
 }
 
 /* Batch > 1, the back-projection of the panel's rows [p0, p0 + n) into the columns of one
- * tile at c (t > 0: a partial run of t lanes): dst2[b, c..] += M[r, c..] src2[b, r] for the
- * rows in order, CG_BPG batch elements at a time, their dst2 tiles in registers while the
- * rows go by (loaded and stored once per panel, not once per row). */
+ * tile at c (t > 0: a partial run of t lanes) for the batch group b (CG_BPG elements):
+ * dst2[b, c..] += M[r, c..] src2[b, r] for the rows in order, the group's dst2 tiles in
+ * registers while the rows go by (loaded and stored once per panel, not once per row). */
 enum { CG_BPG = 4 };
 
 static void cg_bp_tile(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValueRef n,
-                       LLVMValueRef c, long t) {
+                       const LLVMValueRef *b, LLVMValueRef c, long t) {
   long cols = g->p->bufs[s->mat].cols;
-  LLVMValueRef b[CG_BPG], acc[CG_BPG];
-  cg_loop lg, lr;
-  cg_batch_groups(g, &lg, CG_BPG, b, "bpg");
+  LLVMValueRef acc[CG_BPG];
+  cg_loop lr;
   for (int j = 0; j < CG_BPG; j++) {
     acc[j] = LLVMBuildAlloca(g->ab, cg_vt(g), "bp");
     LLVMBuildStore(g->b, cg_vldm(g, cg_elem(g, s->dst2, b[j], c), t), acc[j]);
@@ -1043,6 +1042,19 @@ static void cg_bp_tile(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValueRef n
   cg_loop_end(g, &lr);
   for (int j = 0; j < CG_BPG; j++)
     cg_vstm(g, cg_elem(g, s->dst2, b[j], c), LLVMBuildLoad2(g->b, cg_vt(g), acc[j], ""), t);
+}
+
+/* cg_bp_tile for the batch group b, or (b NULL) for every group in turn. */
+static void cg_bp_tile_in(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValueRef n,
+                          const LLVMValueRef *b, LLVMValueRef c, long t) {
+  if (b) {
+    cg_bp_tile(g, s, p0, n, b, c, t);
+    return;
+  }
+  LLVMValueRef bb[CG_BPG];
+  cg_loop lg;
+  cg_batch_groups(g, &lg, CG_BPG, bb, "bpg");
+  cg_bp_tile(g, s, p0, n, bb, c, t);
   cg_loop_end(g, &lg);
 }
 
@@ -1071,12 +1083,21 @@ static void cg_sweepb_panel(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValue
   g->vw = CG_TILE_BYTES / (g->o->f32 ? 4 : 8);
   long cols = g->p->bufs[s->mat].cols, L = g->vw, nb = cols - cols % L;
   if (s->dst2 >= 0) {
+    /* The order of the tiles: with several panels, batch groups outside and columns inside,
+     * so that dst2 (reloaded once per panel, and larger than L2 at 1000 columns x batch 100)
+     * streams row by row; with one panel, columns outside, so that each column strip of the
+     * rows stays in L1 while the groups go by (3% either way, measured both ways) */
+    bool groups_outer = g->p->bufs[s->mat].rows > cg_panel_rows(g, s);
+    LLVMValueRef b[CG_BPG];
+    cg_loop lg;
+    if (groups_outer) cg_batch_groups(g, &lg, CG_BPG, b, "bpg");
     if (nb > 0) {
       LLVMValueRef c = cg_imul(g, cg_loop_begin(g, &lc, cg_i(g, nb / L), "bpt"), cg_i(g, L));
-      cg_bp_tile(g, s, p0, n, c, 0);
+      cg_bp_tile_in(g, s, p0, n, groups_outer ? b : NULL, c, 0);
       cg_loop_end(g, &lc);
     }
-    if (cols > nb) cg_bp_tile(g, s, p0, n, cg_i(g, nb), cols - nb);
+    if (cols > nb) cg_bp_tile_in(g, s, p0, n, groups_outer ? b : NULL, cg_i(g, nb), cols - nb);
+    if (groups_outer) cg_loop_end(g, &lg);
   }
   if (s->row >= 0 && nb > 0) {
     a.c = cg_imul(g, cg_loop_begin(g, &lc, cg_i(g, nb / L), "tile"), cg_i(g, L));
