@@ -228,7 +228,7 @@ static void kv_sweep(kv_ctx *v, const kir_stmt *s) {
   if (!kv_bufok(v, s->mat) || !kv_bufok(v, s->src)) return;
   const kir_buf *m = &v->p->bufs[s->mat];
   int ids[6] = { s->dst, s->src2, s->dst2, s->row, s->work, s->scale };
-  long want[6] = { m->rows, m->rows, m->cols, m->rows, m->rows, 1 };
+  long want[6] = { m->rows, m->rows, m->cols, m->rows, kir_work_rows(m->rows), 1 };
   if (m->batched) kv_fail(v, "sweep matrix must be shared");
   if (kir_size(&v->p->bufs[s->src]) != m->cols) kv_fail(v, "sweep source size");
   if ((s->src2 < 0) != (s->dst2 < 0) || (s->row < 0) != (s->scale < 0))

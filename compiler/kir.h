@@ -87,8 +87,8 @@ typedef enum {
   KS_SWEEP,    /* one pass over a weight matrix M (shared), all with M before the update:
                     dst[b, :]  = M @ src[b, :]              (if dst >= 0: the forward product)
                     dst2[b, :] = M^T @ src2[b, :]           (if dst2 >= 0: a back-projection)
-                    work[b, r] = (scale[0] / batch) * row[b, r]   (if row, work >= 0)
-                    for b in order: M[r, c] = fma(work[b, r], src[b, c], M[r, c])
+                    k[b, r] = (scale[0] / batch) * row[b, r], into work (kir_work_at)
+                    for b in order: M[r, c] = fma(k[b, r], src[b, c], M[r, c])
                                                             (if row >= 0: the SGD update)
                   block by block, so M is read and written once per step (docs/backend.md) */
 } kir_sop;
@@ -101,9 +101,9 @@ typedef struct kir_stmt {
   int mat, src;            /* KS_MATVEC, KS_SWEEP */
   int src2, dst2;          /* KS_SWEEP: the back-projection (-1: none) */
   int row, scale;          /* KS_SWEEP: the update's row vector and scalar rate (-1: none) */
-  int work;                /* KS_SWEEP: a batched temp of M.rows (or -1) that receives the
-                              update's coefficients work[b, r] = (scale[0]/batch) row[b, r]
-                              first (the batched update reads them from there) */
+  int work;                /* KS_SWEEP: a batched temp of kir_work_rows(M.rows) (or -1)
+                              that receives the update's coefficients k[b, r] first, at
+                              kir_work_at (the batched update reads them from there) */
   bool trans;              /* KS_MATVEC */
   bool mean;               /* KS_BREDUCE */
   bool is_max;             /* KS_VREDUCE: max instead of sum */
@@ -165,9 +165,21 @@ bool        kir_pow_is_small_int(double y);    /* KE_POW exponents expanded into
  * - The SGD update of a sweep adds the batch elements' terms in batch order per weight,
  *   with the coefficient (scale / batch) * row[b, r].
  * L is 32 bytes of reals (4 doubles, 8 floats): one AVX2 vector per accumulator, so that a
- * register tile of 2 rows x 4 batch elements keeps its 8 accumulators in registers. This is what lets the products vectorise
- * without fast-math. */
+ * register tile of 2 rows x 6 batch elements keeps its 12 accumulators in registers. This
+ * is what lets the products vectorise without fast-math. */
 enum { KIR_DOT_BYTES = 32, KIR_DOT_LANES_MAX = 16 };
+
+/* A sweep's work buffer holds the update's coefficients k[b, r] in blocks of KIR_WORK_ROWS
+ * rows, each block's coefficients of one batch element side by side: k[b, r] is element
+ * ((r / W) * batch + b) * W + r % W of the whole (flat) buffer, W = KIR_WORK_ROWS. The
+ * batched update adds the outer products to tiles of W rows, b in order, and so reads its
+ * coefficients in one contiguous run instead of W strided ones. The buffer is padded to a
+ * multiple of W rows per batch element (kir_work_rows); the padding is never read. */
+enum { KIR_WORK_ROWS = 6 };
+static inline long kir_work_rows(long rows) { return (rows + KIR_WORK_ROWS - 1) / KIR_WORK_ROWS * KIR_WORK_ROWS; }
+static inline long kir_work_at(long r, long b, long batch) {
+  return ((r / KIR_WORK_ROWS) * batch + b) * KIR_WORK_ROWS + r % KIR_WORK_ROWS;
+}
 static inline int kir_dot_lanes(bool f32) { return KIR_DOT_BYTES / (f32 ? 4 : 8); }
 
 /* Note: kir_emit() returns a pointer into the kernel's growable statement array; it stays

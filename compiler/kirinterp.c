@@ -221,7 +221,8 @@ static void ki_sweep(const ki_ctx *x, const kir_stmt *s, int64_t batch) {
   double cmul = s->row >= 0 ? x->bufs[s->scale][0] * inv : 0.0;
   if (s->row >= 0 && s->work >= 0)
     for (int64_t b = 0; b < batch; b++)
-      for (long r = 0; r < m->rows; r++) ki_base(x, s->work, b)[r] = cmul * ki_base(x, s->row, b)[r];
+      for (long r = 0; r < m->rows; r++)
+        x->bufs[s->work][kir_work_at(r, b, batch)] = cmul * ki_base(x, s->row, b)[r];
   if (s->dst2 >= 0)
     for (int64_t b = 0; b < batch; b++)
       for (long c = 0; c < m->cols; c++) ki_base(x, s->dst2, b)[c] = 0.0;

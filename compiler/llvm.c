@@ -922,6 +922,14 @@ static LLVMValueRef cg_sweep_coef(cg *g, const kir_stmt *s, LLVMValueRef cmul, L
   return cg_fmul(g, cmul, cg_ld(g, cg_elem(g, s->row, b, r)));
 }
 
+/* The address of the coefficient k[b, r] in s->work (kir_work_at: blocks of KIR_WORK_ROWS
+ * rows, one run per batch element). */
+static LLVMValueRef cg_work_elem(cg *g, const kir_stmt *s, LLVMValueRef b, LLVMValueRef r) {
+  LLVMValueRef W = cg_i(g, KIR_WORK_ROWS);
+  LLVMValueRef q = cg_iadd(g, cg_imul(g, LLVMBuildUDiv(g->b, r, W, ""), g->batch), b);
+  return cg_elem(g, s->work, NULL, cg_iadd(g, cg_imul(g, q, W), LLVMBuildURem(g->b, r, W, "")));
+}
+
 /* Batch 1: forward dot, back-projection and update of a block in ONE pass over its rows. */
 static void cg_sweep1_block(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
                             const cg_sweep_arg *arg) {
@@ -943,8 +951,9 @@ static void cg_sweep1_block(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
  * batch element's outer product is added, b in order. CG_UROWS rows of two registers each:
  * 12 accumulators, which keep both FMA pipes busy through the 4-cycle FMA latency (8 did
  * not quite: 6 rows made the 1000-1000-1000 f32 batch-100 step 13% faster than 4), and
- * 2 loads of src plus 6 broadcasts per 12 multiply-adds. */
-enum { CG_UROWS = 6 };
+ * 2 loads of src plus 6 broadcasts per 12 multiply-adds, the 6 coefficients side by side
+ * in s->work (kir_work_at). */
+enum { CG_UROWS = KIR_WORK_ROWS };
 
 static void cg_tile_update(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, LLVMValueRef cmul,
                            LLVMValueRef c, long t) {
@@ -961,7 +970,7 @@ static void cg_tile_update(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, LLV
   LLVMValueRef x = cg_vldm(g, cg_elem(g, s->src, b, c), t);
   for (int k = 0; k < n; k++) {
     LLVMValueRef r = cg_iadd(g, r0, cg_i(g, k));
-    LLVMValueRef ck = s->work >= 0 ? cg_ld(g, cg_elem(g, s->work, b, r)) : cg_sweep_coef(g, s, cmul, b, r);
+    LLVMValueRef ck = s->work >= 0 ? cg_ld(g, cg_work_elem(g, s, b, r)) : cg_sweep_coef(g, s, cmul, b, r);
     LLVMValueRef old = LLVMBuildLoad2(g->b, cg_vt(g), tile[k], "");
     LLVMBuildStore(g->b, cg_fma(g, cg_splat(g, ck), x, old), tile[k]);
   }
@@ -1118,7 +1127,7 @@ static void cg_sweep_coefs(cg *g, const kir_stmt *s, LLVMValueRef cmul) {
   cg_loop lb, lr;
   LLVMValueRef b = cg_loop_begin(g, &lb, g->batch, "b");
   LLVMValueRef r = cg_loop_begin(g, &lr, cg_i(g, g->p->bufs[s->mat].rows), "r");
-  cg_st(g, cg_elem(g, s->work, b, r), cg_sweep_coef(g, s, cmul, b, r));
+  cg_st(g, cg_work_elem(g, s, b, r), cg_sweep_coef(g, s, cmul, b, r));
   cg_loop_end(g, &lr);
   cg_loop_end(g, &lb);
 }

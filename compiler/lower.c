@@ -744,7 +744,7 @@ static void lw_sweeps(lw *L, kir_kernel *k) {
     st->src = src;
     st->row = row;
     st->scale = f->lr;
-    st->work = lw_temp(L, L->p->bufs[f->W].rows);
+    st->work = lw_temp(L, kir_work_rows(L->p->bufs[f->W].rows));
     if (f->bp >= 0) {
       st->src2 = lw_leaf_buf(L, L->bps[f->bp].arg);
       st->dst2 = L->bps[f->bp].next;

@@ -334,7 +334,7 @@ static kir_program *tb_sweep(vl_arena *a, long rows, long cols) {
   int f2 = kir_buffer(p, "f2", KR_TEMP, rows, 1, true);
   int lr = kir_buffer(p, "lr", KR_SETTING, 1, 1, false);
   kir_kernel *k = kir_kernel_new(p, "all");
-  int w = kir_buffer(p, "w", KR_TEMP, rows, 1, true);
+  int w = kir_buffer(p, "w", KR_TEMP, kir_work_rows(rows), 1, true);
   kir_stmt *s = kir_emit(p, k, KS_SWEEP, f);
   s->mat = M; s->src = r; s->src2 = e; s->dst2 = bp; s->row = e; s->scale = lr; s->work = w;
   kir_kernel *k2 = kir_kernel_new(p, "parts");
