@@ -83,7 +83,8 @@ typedef enum {
   KS_MAP,      /* dst[b?, r, c] (+)= expr, over rows x cols of dst; batch loop if dst batched */
   KS_MATVEC,   /* dst[b, :] (+)= M @ src[b, :]  (trans: M^T @ src); M shared, src/dst batched */
   KS_BREDUCE,  /* dst[r, c] (+)= s * sum_b expr(b, r, c); dst shared; s = 1/batch if mean */
-  KS_VREDUCE,  /* dst[b, 0] = sum_i expr(b, i)  (or max), i over n; dst a batched scalar */
+  KS_VREDUCE,  /* dst[b, 0] = sum_i expr(b, i)  (or max), i over n; dst a batched scalar;
+                  the sum in the lanes of a dot product (below), the max in order */
   KS_SWEEP,    /* one pass over a weight matrix M (shared), all with M before the update:
                     dst[b, :]  = M @ src[b, :]              (if dst >= 0: the forward product)
                     dst2[b, :] = M^T @ src2[b, :]           (if dst2 >= 0: a back-projection)
@@ -161,6 +162,8 @@ bool        kir_pow_is_small_int(double y);    /* KE_POW exponents expanded into
  *   partial sums (lane j sums the columns c == j mod L, in order, starting from 0); when
  *   L does not divide n the last run is padded with zeros (lane j there is fma(0, 0, lane)),
  *   then the lanes are combined by halving (lane[j] += lane[j + w] for w = L/2, ..., 1).
+ * - A KS_VREDUCE sum goes in the same lanes (lane j adds the terms i == j mod L in order,
+ *   from 0; lanes past n add nothing), combined by halving.
  * - A transposed product / back-projection adds the rows' terms in row order per column.
  * - The SGD update of a sweep adds the batch elements' terms in batch order per weight,
  *   with the coefficient (scale / batch) * row[b, r].

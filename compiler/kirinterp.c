@@ -198,14 +198,22 @@ static void ki_breduce(const ki_ctx *x, const kir_stmt *s, int64_t batch) {
   else ki_breduce_direct(x, s, batch);
 }
 
-/* dst[b] (+)= sum_i expr(b, i), or max (accumulate: max with dst). */
+/* dst[b] (+)= sum_i expr(b, i) in the lanes of ki_dot (kir.h), or max in order
+ * (accumulate: max with dst). */
 static void ki_vreduce(const ki_ctx *x, const kir_stmt *s, int64_t batch) {
+  enum { L = KIR_DOT_BYTES / sizeof(double) };
   int64_t nb = x->p->bufs[s->dst].batched ? batch : 1;
   for (int64_t b = 0; b < nb; b++) {
-    double acc = s->is_max ? -INFINITY : 0.0;
+    double acc = -INFINITY, lane[L] = {0};
     for (long i = 0; i < s->n; i++) {
       double v = ki_eval(x, s->expr, (ki_at){b, i, 0, i});
-      acc = s->is_max ? fmax(acc, v) : acc + v;
+      if (s->is_max) acc = fmax(acc, v);
+      else lane[i % L] += v;
+    }
+    if (!s->is_max) {
+      for (int w = L / 2; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++) lane[j] = lane[j] + lane[j + w];
+      acc = lane[0];
     }
     double *dst = ki_base(x, s->dst, b);
     if (s->accumulate) acc = s->is_max ? fmax(dst[0], acc) : dst[0] + acc;

@@ -888,19 +888,36 @@ static void cg_breduce(cg *g, const kir_stmt *s) {
   else cg_breduce_direct(g, s);
 }
 
-/* dst[b] (+)= sum_i expr (or max) */
+/* dst[b] (+)= sum_i expr (or max). A sum goes in the lanes of kir.h's dot (one scalar
+ * chain of L terms unrolled, which the SLP vectoriser turns into vector adds: a sequential
+ * sum waits 4 cycles per term), a max in order (maxnum has no latency chain worth it). */
 static void cg_vreduce(cg *g, const kir_stmt *s) {
   const kir_buf *d = &g->p->bufs[s->dst];
-  LLVMValueRef acc = cg_acc(g);
+  long L = s->is_max ? 1 : cg_lanes(g), nb = s->n - s->n % L;
+  LLVMValueRef acc[KIR_DOT_LANES_MAX];
   cg_loop lb, li;
-  cg_at at = {.b = cg_batch_begin(g, &lb, d)};
-  cg_stacc(g, acc, cg_f(g, s->is_max ? -INFINITY : 0.0));
-  at.rc = at.r = cg_loop_begin(g, &li, cg_i(g, s->n), "i");
-  at.c = cg_i(g, 0);
-  LLVMValueRef v = cg_expr(g, s->expr, at), old = cg_ldacc(g, acc);
-  cg_stacc(g, acc, s->is_max ? cg_maxnum(g, old, v) : cg_fadd(g, old, v));
-  cg_loop_end(g, &li);
-  LLVMValueRef r = cg_ldacc(g, acc), ptr = cg_elem(g, s->dst, at.b, cg_i(g, 0));
+  cg_at at = {.b = cg_batch_begin(g, &lb, d), .c = cg_i(g, 0)};
+  for (int j = 0; j < L; j++) {
+    acc[j] = cg_acc(g);
+    cg_stacc(g, acc[j], cg_f(g, s->is_max ? -INFINITY : 0.0));
+  }
+  LLVMValueRef k = nb ? cg_imul(g, cg_loop_begin(g, &li, cg_i(g, nb / L), "i"), cg_i(g, L)) : NULL;
+  for (int pass = nb ? 0 : 1; pass < 2; pass++) {   /* 0: the whole runs, 1: the rest */
+    for (int j = 0; j < (pass ? s->n - nb : L); j++) {
+      at.rc = at.r = pass ? cg_i(g, nb + j) : cg_iadd(g, k, cg_i(g, j));
+      LLVMValueRef v = cg_expr(g, s->expr, at), old = cg_ldacc(g, acc[j]);
+      cg_stacc(g, acc[j], s->is_max ? cg_maxnum(g, old, v) : cg_fadd(g, old, v));
+    }
+    if (!pass) cg_loop_end(g, &li);
+  }
+  LLVMValueRef r = cg_ldacc(g, acc[0]);
+  for (int w = (int)L / 2; w >= 1; w /= 2)   /* halving, as cg_lanes_sum */
+    for (int j = 0; j < w; j++) {
+      r = cg_fadd(g, cg_ldacc(g, acc[j]), cg_ldacc(g, acc[j + w]));
+      cg_stacc(g, acc[j], r);
+    }
+  r = cg_ldacc(g, acc[0]);
+  LLVMValueRef ptr = cg_elem(g, s->dst, at.b, cg_i(g, 0));
   if (s->accumulate) r = s->is_max ? cg_maxnum(g, cg_ld(g, ptr), r) : cg_fadd(g, cg_ld(g, ptr), r);
   cg_st(g, ptr, r);
   cg_batch_end(g, &lb, d);
