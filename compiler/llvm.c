@@ -696,6 +696,40 @@ static void cg_block_dots_at(cg *g, const kir_stmt *s, cg_block *bl, LLVMValueRe
   }
 }
 
+/* Batch 1: the sweep of a matrix of several MB streams it from L3 or memory every step, and
+ * each block of rows starts 4 new streams that the hardware prefetchers pick up late; so
+ * the block fetches the next block's rows as it goes, one line per row per two runs
+ * (1000-1000-1000, 4 and 8 MB matrices: 13% faster in f32, 25-33% in f64). Smaller
+ * matrices stay in the caches (784-300-100-10's 1.9 MB, f64: 11% slower with it): none. */
+enum { CG_PREFETCH_BYTES = 2 << 20 };
+
+static bool cg_prefetching(const cg *g, const kir_stmt *s) {
+  return kir_size(&g->p->bufs[s->mat]) * (g->o->f32 ? 4 : 8) >= CG_PREFETCH_BYTES;
+}
+
+/* Prefetches the next block's rows at column c (the block after this one: CG_ROWS rows on).
+ * A plain GEP: past the last row it points outside M, which a prefetch may. */
+static void cg_prefetch_next(cg *g, const kir_stmt *s, cg_block *bl, LLVMValueRef c,
+                             const LLVMValueRef *rowbase) {
+  if (bl->n != CG_ROWS) return;
+  static const char name[] = "llvm.prefetch";
+  unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
+  LLVMTypeRef pt = LLVMPointerTypeInContext(g->cx, 0), i32 = LLVMInt32TypeInContext(g->cx);
+  LLVMValueRef f = LLVMGetIntrinsicDeclaration(g->m, id, &pt, 1);
+  LLVMValueRef ahead = cg_i(g, CG_ROWS * g->p->bufs[s->mat].cols);
+  /* a run is half a cache line: rows 0 and 2 on even runs, 1 and 3 on odd ones */
+  LLVMValueRef run = LLVMBuildUDiv(g->b, c, cg_i(g, cg_lanes(g)), "");
+  LLVMValueRef odd = LLVMBuildICmp(g->b, LLVMIntNE, LLVMBuildAnd(g->b, run, cg_i(g, 1), ""), cg_i(g, 0), "");
+  for (int k = 0; k < CG_ROWS; k += 2) {
+    LLVMValueRef row = LLVMBuildSelect(g->b, odd, rowbase[k + 1], rowbase[k], "");
+    LLVMValueRef i = cg_iadd(g, cg_iadd(g, row, c), ahead);
+    /* llvm.prefetch(address, write, locality 3 (keep in all levels), data cache) */
+    LLVMValueRef args[4] = {LLVMBuildGEP2(g->b, g->real, g->base[s->mat], &i, 1, ""),
+                            LLVMConstInt(i32, 1, 0), LLVMConstInt(i32, 3, 0), LLVMConstInt(i32, 1, 0)};
+    LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->cx, id, &pt, 1), f, args, 4, "");
+  }
+}
+
 /* One run of cg_lanes columns of a block, at column c (t > 0: only its first t lanes, the
  * others read as zeros and not written). acc[k][j]: the dot accumulators (allocas). */
 static void cg_block_at(cg *g, const kir_stmt *s, cg_block *bl, LLVMValueRef c,
@@ -709,6 +743,7 @@ static void cg_block_at(cg *g, const kir_stmt *s, cg_block *bl, LLVMValueRef c,
     if (bl->src >= 0) x[j] = cg_vldm(g, cg_elem(g, bl->src, bl->b[j], c), t);
     if (bl->dst2 >= 0) bp[j] = cg_vldm(g, bpp[j] = cg_elem(g, bl->dst2, bl->b[j], c), t);
   }
+  if (bl->k[0] && !t && cg_prefetching(g, s)) cg_prefetch_next(g, s, bl, c, rowbase);
   for (int k = 0; k < bl->n; k++) {
     LLVMValueRef mp = cg_elem(g, s->mat, NULL, cg_iadd(g, rowbase[k], c)), m = cg_vldm(g, mp, t);
     for (int j = 0; j < bl->nbat; j++) {
