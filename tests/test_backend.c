@@ -355,6 +355,7 @@ Test(jit, sweep_matches_interpreter) {
   tb_check(tb_sweep(&a, 8, 16), &o);    /* whole blocks and runs only */
   tb_check(tb_sweep(&a, 9, 17), &o);
   tb_check(tb_sweep(&a, 11, 3001), &o); /* batched: panels of 6 rows (L2-sized), and 5 more */
+  tb_check(tb_sweep(&a, 9, 32768), &o); /* 2.3 MB: batch 1 prefetches the next block */
   cg_options o32 = {.f32 = true};       /* f32: other lanes, blocks and panels */
   tb_check(tb_sweep(&a, 7, 37), &o32);
   tb_check(tb_sweep(&a, 11, 3001), &o32);
