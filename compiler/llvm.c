@@ -1177,9 +1177,12 @@ enum { CG_SRC_L1 = 24 << 10, CG_KC_BYTES = 2048 };
 
 static void cg_sweepb_dots(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValueRef n,
                            cg_sweep_arg *a, int G, LLVMValueRef first, LLVMValueRef end) {
-  long cols = g->p->bufs[s->mat].cols, sz = g->o->f32 ? 4 : 8, KC = CG_KC_BYTES / sz;
-  bool blocked = CG_BATS * cols * sz > CG_SRC_L1;
-  long before = blocked ? (cols - 1) / KC : 0;   /* whole blocks before the last one */
+  long cols = g->p->bufs[s->mat].cols, sz = g->o->f32 ? 4 : 8, L = cg_lanes(g);
+  /* blocks of about CG_KC_BYTES, all of one length (whole runs of lanes) but the last: 784
+   * f64 columns go as 4 x 196, not 3 x 256 + 16 */
+  long nblk = CG_BATS * cols * sz > CG_SRC_L1 ? (cols * sz + CG_KC_BYTES - 1) / CG_KC_BYTES : 1;
+  long KC = ((cols + nblk - 1) / nblk + L - 1) / L * L;
+  long before = nblk > 1 ? (cols - 1) / KC : 0;   /* whole blocks before the last one */
   cg_loop lb, lk, lz;
   a->nbat = G;
   a->p0 = p0;
