@@ -602,6 +602,11 @@ enum { CG_ROWS = 4 };   /* rows per block at batch 1: 4 dot accumulators, one AV
 static int cg_lanes(const cg *g) { return kir_dot_lanes(g->o->f32); }
 static LLVMTypeRef cg_vt(cg *g) { return LLVMVectorType(g->real, (unsigned)g->vw); }
 
+/* The address of vector i of an array of cg_vt vectors (a scratch array of lanes). */
+static LLVMValueRef cg_vslot(cg *g, LLVMValueRef base, LLVMValueRef i) {
+  return LLVMBuildInBoundsGEP2(g->b, cg_vt(g), base, &i, 1, "");
+}
+
 /* A vector of cg_lanes reals loaded from / stored to an element address (element alignment). */
 static LLVMValueRef cg_vld(cg *g, LLVMValueRef ptr) {
   LLVMValueRef v = LLVMBuildLoad2(g->b, cg_vt(g), ptr, "");
@@ -715,15 +720,18 @@ static bool cg_prefetching(const cg *g, const kir_stmt *s) {
 
 /* Prefetches the next block's rows at column c (the block after this one: CG_ROWS rows on).
  * A plain GEP: past the last row it points outside M, which a prefetch may. */
-/* llvm.prefetch of element i of buffer id (write: for a store; locality 3: keep it in every
- * level). A plain GEP: the address may lie past the buffer, which a prefetch may. */
-static void cg_prefetch(cg *g, int id, LLVMValueRef i, bool write) {
+/* llvm.prefetch of element i of buffer id, of batch element b if b (write: for a store;
+ * locality 3: keep it in every level). A plain GEP: the address may lie past the buffer,
+ * which a prefetch may. */
+static void cg_prefetch(cg *g, int id, LLVMValueRef b, LLVMValueRef i, bool write) {
   static const char name[] = "llvm.prefetch";
   unsigned fid = LLVMLookupIntrinsicID(name, sizeof name - 1);
   LLVMTypeRef pt = LLVMPointerTypeInContext(g->cx, 0), i32 = LLVMInt32TypeInContext(g->cx);
   LLVMValueRef f = LLVMGetIntrinsicDeclaration(g->m, fid, &pt, 1);
+  if (b) i = cg_iadd(g, cg_imul(g, b, cg_i(g, kir_size(&g->p->bufs[id]))), i);
   LLVMValueRef args[4] = {LLVMBuildGEP2(g->b, g->real, g->base[id], &i, 1, ""),
-                          LLVMConstInt(i32, write, 0), LLVMConstInt(i32, 3, 0), LLVMConstInt(i32, 1, 0)};
+                          LLVMConstInt(i32, write, 0), LLVMConstInt(i32, 3, 0),
+                          LLVMConstInt(i32, 1, 0)};
   LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->cx, fid, &pt, 1), f, args, 4, "");
 }
 
@@ -733,10 +741,10 @@ static void cg_prefetch_next(cg *g, const kir_stmt *s, cg_block *bl, LLVMValueRe
   LLVMValueRef ahead = cg_i(g, CG_ROWS * g->p->bufs[s->mat].cols);
   /* a run is half a cache line: rows 0 and 2 on even runs, 1 and 3 on odd ones */
   LLVMValueRef run = LLVMBuildUDiv(g->b, c, cg_i(g, cg_lanes(g)), "");
-  LLVMValueRef odd = LLVMBuildICmp(g->b, LLVMIntNE, LLVMBuildAnd(g->b, run, cg_i(g, 1), ""), cg_i(g, 0), "");
+  LLVMValueRef odd = LLVMBuildTrunc(g->b, run, LLVMInt1TypeInContext(g->cx), "");
   for (int k = 0; k < CG_ROWS; k += 2) {
     LLVMValueRef row = LLVMBuildSelect(g->b, odd, rowbase[k + 1], rowbase[k], "");
-    cg_prefetch(g, s->mat, cg_iadd(g, cg_iadd(g, row, c), ahead), true);
+    cg_prefetch(g, s->mat, NULL, cg_iadd(g, cg_iadd(g, row, c), ahead), true);
   }
 }
 
@@ -797,7 +805,7 @@ static void cg_block_setup(cg *g, const kir_stmt *s, cg_block *bl, LLVMValueRef 
       LLVMValueRef v = LLVMConstNull(cg_vt(g));
       if (init) {
         LLVMValueRef idx = cg_i(g, k * CG_BATS + j);
-        v = LLVMBuildLoad2(g->b, cg_vt(g), LLVMBuildInBoundsGEP2(g->b, cg_vt(g), init, &idx, 1, ""), "");
+        v = LLVMBuildLoad2(g->b, cg_vt(g), cg_vslot(g, init, idx), "");
       }
       LLVMBuildStore(g->b, v, vacc[k][j]);
     }
@@ -1064,13 +1072,12 @@ static void cg_tile_update(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, LLV
   cg_loop lb;
   LLVMValueRef b = cg_loop_begin(g, &lb, g->batch, "b");
   LLVMValueRef x = cg_vldm(g, cg_elem(g, s->src, b, c), t);
-  if (!t && !g->o->f32) {   /* the next tile's line of src: see above */
-    const kir_buf *sb = &g->p->bufs[s->src];
-    cg_prefetch(g, s->src, cg_iadd(g, cg_imul(g, b, cg_i(g, kir_size(sb))), cg_iadd(g, c, cg_i(g, g->vw))), false);
-  }
+  if (!t && !g->o->f32)   /* the next tile's line of src: see above */
+    cg_prefetch(g, s->src, b, cg_iadd(g, c, cg_i(g, g->vw)), false);
   for (int k = 0; k < n; k++) {
     LLVMValueRef r = cg_iadd(g, r0, cg_i(g, k));
-    LLVMValueRef ck = s->work >= 0 ? cg_ld(g, cg_work_elem(g, s, b, r)) : cg_sweep_coef(g, s, cmul, b, r);
+    LLVMValueRef ck = s->work >= 0 ? cg_ld(g, cg_work_elem(g, s, b, r))
+                                   : cg_sweep_coef(g, s, cmul, b, r);
     LLVMValueRef old = LLVMBuildLoad2(g->b, cg_vt(g), tile[k], "");
     LLVMBuildStore(g->b, cg_fma(g, cg_splat(g, ck), x, old), tile[k]);
   }
@@ -1089,7 +1096,7 @@ static void cg_sweepb_products(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
   LLVMValueRef sp = NULL, rowbase[CG_ROWS], vacc[CG_ROWS][CG_BATS];
   if (arg->scratch) {
     LLVMValueRef idx = cg_imul(g, LLVMBuildSub(g->b, r0, arg->p0, ""), cg_i(g, CG_BATS));
-    sp = LLVMBuildInBoundsGEP2(g->b, cg_vt(g), arg->scratch, &idx, 1, "");
+    sp = cg_vslot(g, arg->scratch, idx);
   }
   cg_block_setup(g, s, &bl, rowbase, vacc, sp);
   cg_block_range(g, s, &bl, rowbase, vacc, arg->c, arg->len);
@@ -1098,7 +1105,7 @@ static void cg_sweepb_products(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
       for (int j = 0; j < bl.nbat; j++) {
         LLVMValueRef idx = cg_i(g, k * CG_BATS + j);
         LLVMBuildStore(g->b, LLVMBuildLoad2(g->b, cg_vt(g), vacc[k][j], ""),
-                       LLVMBuildInBoundsGEP2(g->b, cg_vt(g), sp, &idx, 1, ""));
+                       cg_vslot(g, sp, idx));
       }
     return;
   }
@@ -1159,10 +1166,8 @@ static void cg_bp_tile(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValueRef n
   for (int j = 0; j < CG_BPG; j++) {
     acc[j] = LLVMBuildAlloca(g->ab, cg_vt(g), "bp");
     LLVMBuildStore(g->b, cg_vldm(g, cg_elem(g, s->dst2, b[j], c), t), acc[j]);
-    if (!t) {   /* the group's next tile of dst2, which streams from L3 (5-10% at 1000 b100) */
-      const kir_buf *db = &g->p->bufs[s->dst2];
-      cg_prefetch(g, s->dst2, cg_iadd(g, cg_imul(g, b[j], cg_i(g, kir_size(db))), cg_iadd(g, c, cg_i(g, g->vw))), true);
-    }
+    if (!t)   /* the group's next tile of dst2, which streams from L3 (5-10% at 1000 b100) */
+      cg_prefetch(g, s->dst2, b[j], cg_iadd(g, c, cg_i(g, g->vw)), true);
   }
   LLVMValueRef r = cg_iadd(g, p0, cg_loop_begin(g, &lr, n, "r"));
   LLVMValueRef w = cg_vldm(g, cg_elem(g, s->mat, NULL, cg_iadd(g, cg_imul(g, r, cg_i(g, cols)), c)), t);
@@ -1217,7 +1222,7 @@ static void cg_sweepb_dots(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValueR
   cg_batch_groups_in(g, &lb, G, first, end, a->b, "bg");
   if (before > 0) {
     LLVMValueRef i = cg_loop_begin(g, &lz, cg_imul(g, n, cg_i(g, CG_BATS)), "z");
-    LLVMBuildStore(g->b, LLVMConstNull(cg_vt(g)), LLVMBuildInBoundsGEP2(g->b, cg_vt(g), a->scratch, &i, 1, ""));
+    LLVMBuildStore(g->b, LLVMConstNull(cg_vt(g)), cg_vslot(g, a->scratch, i));
     cg_loop_end(g, &lz);
     a->c = cg_imul(g, cg_loop_begin(g, &lk, cg_i(g, before), "kb"), cg_i(g, KC));
     a->len = KC;
@@ -1242,7 +1247,8 @@ static void cg_sweepb_panel(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValue
     /* groups of CG_BATS batch elements, blocks of 2 rows: 12 vector accumulators, each weight
      * load used by every element of the group; the elements left over by pairs (a whole
      * group of 6 for the last 1-5 would compute up to 5 of them again) */
-    LLVMValueRef whole = LLVMBuildSub(g->b, g->batch, LLVMBuildSRem(g->b, g->batch, cg_i(g, CG_BATS), ""), "");
+    LLVMValueRef left = LLVMBuildSRem(g->b, g->batch, cg_i(g, CG_BATS), "");
+    LLVMValueRef whole = LLVMBuildSub(g->b, g->batch, left, "");
     cg_sweepb_dots(g, s, p0, n, &a, CG_BATS, cg_i(g, 0), whole);
     cg_sweepb_dots(g, s, p0, n, &a, 2, whole, g->batch);
   }
