@@ -113,20 +113,29 @@ static void ki_map(const ki_ctx *x, const kir_stmt *s, int64_t batch) {
   }
 }
 
+/* The interpreter's dot lanes (it computes in double; f32 code uses 8, which the tests
+ * allow for with their f32 tolerance). */
+enum { KI_LANES = KIR_DOT_BYTES / sizeof(double) };
+
+/* Combines the lanes by halving: lane[j] += lane[j + w], w = L/2 ... 1 (kir.h). */
+static double ki_halve(double *lane) {
+  for (int w = KI_LANES / 2; w >= 1; w /= 2)
+    for (int j = 0; j < w; j++) lane[j] = lane[j] + lane[j + w];
+  return lane[0];
+}
+
 /* sum_c a[c] b[c] in the order of kir.h: interleaved partial sums of fused multiply-adds
  * over runs of L columns, the last run padded with zeros (fma(0, 0, lane)), then the lanes
  * combined by halving. */
 static double ki_dot(const double *a, const double *b, long n) {
-  enum { L = KIR_DOT_BYTES / sizeof(double) };
+  enum { L = KI_LANES };
   double lane[L] = {0};
   for (long c = 0; c < n; c += L)
     for (int j = 0; j < L; j++) {
       bool in = c + j < n;
       lane[j] = fma(in ? a[c + j] : 0.0, in ? b[c + j] : 0.0, lane[j]);
     }
-  for (int w = L / 2; w >= 1; w /= 2)
-    for (int j = 0; j < w; j++) lane[j] = lane[j] + lane[j + w];
-  return lane[0];
+  return ki_halve(lane);
 }
 
 /* dst[b, r] (+)= sum_c M[r, c] src[b, c]: a dot product per row (ki_dot), then added to
@@ -201,20 +210,15 @@ static void ki_breduce(const ki_ctx *x, const kir_stmt *s, int64_t batch) {
 /* dst[b] (+)= sum_i expr(b, i) in the lanes of ki_dot (kir.h), or max in order
  * (accumulate: max with dst). */
 static void ki_vreduce(const ki_ctx *x, const kir_stmt *s, int64_t batch) {
-  enum { L = KIR_DOT_BYTES / sizeof(double) };
   int64_t nb = x->p->bufs[s->dst].batched ? batch : 1;
   for (int64_t b = 0; b < nb; b++) {
-    double acc = -INFINITY, lane[L] = {0};
+    double acc = -INFINITY, lane[KI_LANES] = {0};
     for (long i = 0; i < s->n; i++) {
       double v = ki_eval(x, s->expr, (ki_at){b, i, 0, i});
       if (s->is_max) acc = fmax(acc, v);
-      else lane[i % L] += v;
+      else lane[i % KI_LANES] += v;
     }
-    if (!s->is_max) {
-      for (int w = L / 2; w >= 1; w /= 2)
-        for (int j = 0; j < w; j++) lane[j] = lane[j] + lane[j + w];
-      acc = lane[0];
-    }
+    if (!s->is_max) acc = ki_halve(lane);
     double *dst = ki_base(x, s->dst, b);
     if (s->accumulate) acc = s->is_max ? fmax(dst[0], acc) : dst[0] + acc;
     dst[0] = acc;

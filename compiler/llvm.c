@@ -660,15 +660,20 @@ static LLVMValueRef cg_fma(cg *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c
   return cg_fp(g, LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->cx, id, &ty, 1), f, args, 3, ""));
 }
 
-/* Combines the lanes by halving, as ki_dot: lane[j] += lane[j + w], w = LANES/2 ... 1. */
+/* Combines L lanes by halving, as ki_halve: lane[j] += lane[j + w], w = L/2 ... 1. */
+static LLVMValueRef cg_halve(cg *g, LLVMValueRef *lane, int L) {
+  for (int w = L / 2; w >= 1; w /= 2)
+    for (int j = 0; j < w; j++) lane[j] = cg_fadd(g, lane[j], lane[j + w]);
+  return lane[0];
+}
+
+/* The sum of a vector of dot lanes (kir.h). */
 static LLVMValueRef cg_lanes_sum(cg *g, LLVMValueRef v) {
   LLVMValueRef lane[KIR_DOT_LANES_MAX];
   int L = cg_lanes(g);
   for (int j = 0; j < L; j++)
     lane[j] = LLVMBuildExtractElement(g->b, v, LLVMConstInt(g->i64, (unsigned)j, 0), "");
-  for (int w = L / 2; w >= 1; w /= 2)
-    for (int j = 0; j < w; j++) lane[j] = cg_fadd(g, lane[j], lane[j + w]);
-  return lane[0];
+  return cg_halve(g, lane, L);
 }
 
 /* A block of rows r0 .. r0+n-1 of s->mat, swept along the columns for up to CG_BATS batch
@@ -718,8 +723,6 @@ static bool cg_prefetching(const cg *g, const kir_stmt *s) {
   return kir_size(&g->p->bufs[s->mat]) * (g->o->f32 ? 4 : 8) >= CG_PREFETCH_BYTES;
 }
 
-/* Prefetches the next block's rows at column c (the block after this one: CG_ROWS rows on).
- * A plain GEP: past the last row it points outside M, which a prefetch may. */
 /* llvm.prefetch of element i of buffer id, of batch element b if b (write: for a store;
  * locality 3: keep it in every level). A plain GEP: the address may lie past the buffer,
  * which a prefetch may. */
@@ -735,6 +738,8 @@ static void cg_prefetch(cg *g, int id, LLVMValueRef b, LLVMValueRef i, bool writ
   LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->cx, fid, &pt, 1), f, args, 4, "");
 }
 
+/* Prefetches the next block's rows at column c (the block after this one: CG_ROWS rows on;
+ * past the last row the addresses lie outside M, which a prefetch may). */
 static void cg_prefetch_next(cg *g, const kir_stmt *s, cg_block *bl, LLVMValueRef c,
                              const LLVMValueRef *rowbase) {
   if (bl->n != CG_ROWS) return;
@@ -920,7 +925,6 @@ static void cg_matvec(cg *g, const kir_stmt *s) {
   cg_row_blocks(g, s, s->trans ? cg_matvec_trans_block : cg_matvec_block, NULL);
 }
 
-
 /* 1 / batch, as the interpreter computes it. */
 static LLVMValueRef cg_inv_batch(cg *g) {
   return cg_fdiv(g, cg_f(g, 1.0), LLVMBuildSIToFP(g->b, g->batch, g->real, ""));
@@ -994,14 +998,8 @@ static void cg_vreduce(cg *g, const kir_stmt *s) {
     }
     if (!pass) cg_loop_end(g, &li);
   }
-  LLVMValueRef r = cg_ldacc(g, acc[0]);
-  for (int w = (int)L / 2; w >= 1; w /= 2)   /* halving, as cg_lanes_sum */
-    for (int j = 0; j < w; j++) {
-      r = cg_fadd(g, cg_ldacc(g, acc[j]), cg_ldacc(g, acc[j + w]));
-      cg_stacc(g, acc[j], r);
-    }
-  r = cg_ldacc(g, acc[0]);
-  LLVMValueRef ptr = cg_elem(g, s->dst, at.b, cg_i(g, 0));
+  for (int j = 0; j < L; j++) acc[j] = cg_ldacc(g, acc[j]);
+  LLVMValueRef r = cg_halve(g, acc, (int)L), ptr = cg_elem(g, s->dst, at.b, cg_i(g, 0));
   if (s->accumulate) r = s->is_max ? cg_maxnum(g, cg_ld(g, ptr), r) : cg_fadd(g, cg_ld(g, ptr), r);
   cg_st(g, ptr, r);
   cg_batch_end(g, &lb, d);
@@ -1047,8 +1045,8 @@ static void cg_sweep1_block(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
     cg_st(g, cg_elem(g, s->dst, b0, cg_iadd(g, r0, cg_i(g, k))), bl.dots[k][0]);
 }
 
-/* The batched update of one tile at column c, cg_lanes columns (t > 0: only the first t,
- * for the partial run at the end of the rows): the tile stays in registers while every
+/* Batch > 1, the update of one block's tile at column arg->c, g->vw columns (arg->t > 0:
+ * only the first t, for the partial run at the end of the rows): the tile stays in registers while every
  * batch element's outer product is added, b in order. CG_UROWS rows of two registers each:
  * 12 accumulators, which keep both FMA pipes busy through the 4-cycle FMA latency (8 did
  * not quite: 6 rows made the 1000-1000-1000 f32 batch-100 step 13% faster than 4), and
@@ -1059,9 +1057,10 @@ static void cg_sweep1_block(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
  * (4-9% faster at batch 100 in f64; in f32 it measured 2-3% slower). */
 enum { CG_UROWS = KIR_WORK_ROWS };
 
-static void cg_tile_update(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, LLVMValueRef cmul,
-                           LLVMValueRef c, long t) {
-  long cols = g->p->bufs[s->mat].cols;
+static void cg_tile_update(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
+                           const cg_sweep_arg *arg) {
+  LLVMValueRef c = arg->c;
+  long cols = g->p->bufs[s->mat].cols, t = arg->t;
   LLVMValueRef mp[CG_UROWS], tile[CG_UROWS];
   for (int k = 0; k < n; k++) {
     LLVMValueRef base = cg_imul(g, cg_iadd(g, r0, cg_i(g, k)), cg_i(g, cols));
@@ -1077,7 +1076,7 @@ static void cg_tile_update(cg *g, const kir_stmt *s, LLVMValueRef r0, int n, LLV
   for (int k = 0; k < n; k++) {
     LLVMValueRef r = cg_iadd(g, r0, cg_i(g, k));
     LLVMValueRef ck = s->work >= 0 ? cg_ld(g, cg_work_elem(g, s, b, r))
-                                   : cg_sweep_coef(g, s, cmul, b, r);
+                                   : cg_sweep_coef(g, s, arg->cmul, b, r);
     LLVMValueRef old = LLVMBuildLoad2(g->b, cg_vt(g), tile[k], "");
     LLVMBuildStore(g->b, cg_fma(g, cg_splat(g, ck), x, old), tile[k]);
   }
@@ -1113,12 +1112,6 @@ static void cg_sweepb_products(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
   for (int k = 0; k < n; k++)
     for (int j = 0; j < bl.nbat; j++)
       cg_st(g, cg_elem(g, s->dst, bl.b[j], cg_iadd(g, r0, cg_i(g, k))), bl.dots[k][j]);
-}
-
-/* Batch > 1, the update of one block's tile at column arg->c (arg->t: a partial run). */
-static void cg_sweepb_tile(cg *g, const kir_stmt *s, LLVMValueRef r0, int n,
-                           const cg_sweep_arg *arg) {
-  cg_tile_update(g, s, r0, n, arg->cmul, arg->c, arg->t);
 }
 
 /* Opens a loop over the batch elements [first, end) in groups of G; fills b[0 .. G) with the
@@ -1241,7 +1234,7 @@ static void cg_sweepb_dots(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValueR
  * blocks, then tile column by tile column the updates of all its blocks. */
 static void cg_sweepb_panel(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValueRef n,
                             LLVMValueRef cmul) {
-  cg_sweep_arg a = {.cmul = cmul, .nbat = CG_BATS};
+  cg_sweep_arg a = {.cmul = cmul};
   cg_loop lc;
   if (s->dst >= 0) {
     /* groups of CG_BATS batch elements, blocks of 2 rows: 12 vector accumulators, each weight
@@ -1276,13 +1269,13 @@ static void cg_sweepb_panel(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValue
   }
   if (s->row >= 0 && nb > 0) {
     a.c = cg_imul(g, cg_loop_begin(g, &lc, cg_i(g, nb / L), "tile"), cg_i(g, L));
-    cg_blocks_in(g, s, p0, n, CG_UROWS, cg_sweepb_tile, &a);
+    cg_blocks_in(g, s, p0, n, CG_UROWS, cg_tile_update, &a);
     cg_loop_end(g, &lc);
   }
   if (s->row >= 0 && cols > nb) {   /* the partial run */
     a.c = cg_i(g, nb);
     a.t = cols - nb;
-    cg_blocks_in(g, s, p0, n, CG_UROWS, cg_sweepb_tile, &a);
+    cg_blocks_in(g, s, p0, n, CG_UROWS, cg_tile_update, &a);
   }
   g->vw = vw;
 }
