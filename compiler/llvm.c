@@ -1246,7 +1246,8 @@ static void cg_sweepb_panel(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValue
     cg_sweepb_dots(g, s, p0, n, &a, 2, whole, g->batch);
   }
   /* The back-projection and the update are elementwise in the columns: their vectors are
-   * CG_TILE_BYTES (two AVX2 registers: 8 accumulators per tile), whatever the dot order. */
+   * CG_TILE_BYTES (two AVX2 registers per row or batch element of a tile), whatever the
+   * dot order. */
   int vw = g->vw;
   g->vw = CG_TILE_BYTES / (g->o->f32 ? 4 : 8);
   long cols = g->p->bufs[s->mat].cols, L = g->vw, nb = cols - cols % L;
