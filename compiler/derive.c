@@ -774,21 +774,34 @@ void dv_schemes_of(dv_system *s, const dv_pop *p, dv_schemes *o) {
   dv_schemes_with(s, p, p->g, o);
 }
 
+/* The one place where the schemes' formulas are written (theory.md §4a-c). */
+void dv_schemes_build(ex_ctx *x, const dv_scheme_in *in, dv_schemes *o) {
+  ex_node *g = in->g, *a = in->a, *b = in->b, *q = in->q;
+  ex_node *one = ex_num(x, 1);
+  o->v = in->v;
+  o->vdot = in->vdot;
+  o->w = in->w;
+  /* (4b) LE: e = g / q */
+  o->inst = ex_simplify(x, ex_div(x, g, q));
+  /* (4c) GLE: b v̇ = g − v,  e = (v + (a/q) v̇) / q  (= (1/q) D⁺_{a/q} I⁻_b [g]) */
+  o->v_dot = ex_simplify(x, ex_div(x, ex_sub(x, g, in->v), b));
+  o->pros_e = ex_simplify(x, ex_div(x, ex_add(x, in->v, ex_mul(x, ex_div(x, a, q), in->vdot)),
+                                    q));
+  /* (4a) the adjoint, backward in time: e = (b/a) g + w,  a ẇ = q w − (1 − q b / a) g */
+  o->adj_e = ex_simplify(x, ex_add(x, ex_mul(x, ex_div(x, b, a), g), in->w));
+  ex_node *k = ex_sub(x, one, ex_div(x, ex_mul(x, q, b), a));
+  o->adj_w_dot = ex_simplify(x, ex_div(x, ex_sub(x, ex_mul(x, q, in->w), ex_mul(x, k, g)), a));
+}
+
 void dv_schemes_with(dv_system *s, const dv_pop *p, ex_node *g, dv_schemes *o) {
   ex_ctx *x = s->x;
   vl_arena *a = ex_arena(x);
   const char *n = p->decl->name;
   ex_shape sh = p->e->shape;
-  o->v = ex_sym(x, S_NSYM + 1, p->index, sh, ar_printf(a, "v_%s", n), ar_printf(a, "v_{%s}", n));
-  o->w = ex_sym(x, S_NSYM + 2, p->index, sh, ar_printf(a, "w_%s", n), ar_printf(a, "w_{%s}", n));
-  o->inst = ex_simplify(x, ex_div(x, g, p->q));
-  o->v_dot = ex_simplify(x, ex_div(x, ex_sub(x, g, o->v), p->b));
-  ex_node *vdot = ex_sym(x, S_NSYM + 3, p->index, sh, ar_printf(a, "v\u0307_%s", n),
-                         ar_printf(a, "\\dot{v}_{%s}", n));
-  o->pros_e = ex_simplify(x, ex_add(x, o->v, ex_mul(x, p->a, vdot)));
-  o->adj_e = ex_simplify(x, ex_add(x, ex_mul(x, ex_div(x, p->b, p->a), g), o->w));
-  ex_node *one = ex_num(x, 1);
-  ex_node *k = ex_sub(x, one, ex_div(x, ex_mul(x, p->q, p->b), p->a));
-  o->adj_w_dot = ex_simplify(x, ex_div(x, ex_sub(x, ex_mul(x, p->q, o->w), ex_mul(x, k, g)),
-                                      p->a));
+  dv_scheme_in in = { .g = g, .a = p->a, .b = p->b, .q = p->q };
+  in.v = ex_sym(x, S_PROS_V, p->index, sh, ar_printf(a, "v_%s", n), ar_printf(a, "v_{%s}", n));
+  in.vdot = ex_sym(x, S_PROS_VDOT, p->index, sh, ar_printf(a, "v\u0307_%s", n),
+                   ar_printf(a, "\\dot{v}_{%s}", n));
+  in.w = ex_sym(x, S_ADJ_W, p->index, sh, ar_printf(a, "w_%s", n), ar_printf(a, "w_{%s}", n));
+  dv_schemes_build(x, &in, o);
 }

@@ -33,7 +33,18 @@ typedef enum {
   S_GAMMA,    /* γ (setting) */
   S_DT,       /* dt (setting) */
   S_UB,       /* ŭ_p = u_p + τʳ_p ⊙ u̇_p, kept opaque while deriving errors */
-  S_NSYM
+  S_NSYM,     /* the number of model symbol kinds above (lowering maps each to buffers) */
+  /* The error schemes' own states (theory.md §4), per population: */
+  S_PROS_V = S_NSYM, /* v_p: the prospective scheme's low-pass state */
+  S_PROS_VDOT, /* v̇_p */
+  S_ADJ_W,    /* w_p: the adjoint's backward state */
+  /* Kinds private to one pass, listed here so that no two passes can pick the same one
+   * (symbols are hash-consed by kind, index and shape): */
+  S_BUF,      /* lower.c: a kernel-IR buffer, index = buffer */
+  S_DISP_R,   /* derive_print.c: the name r_p of a rate */
+  S_DISP_ETA, /* derive_print.c: the learning rate η */
+  S_DISP_DOT, /* derive_print.c: a dotted name */
+  S_EXTRA     /* the first kind free for tools and tests */
 } dv_sym_kind;
 
 typedef enum { PK_WEIGHT, PK_BIAS, PK_TAU_M, PK_TAU_R } dv_param_kind;
@@ -98,15 +109,23 @@ ex_node *dv_expr(dv_system *s, const vl_expr *e);
 /* x with every ŭ symbol replaced by its definition: only model quantities remain. */
 ex_node *dv_expand(dv_system *s, ex_node *x);
 
-/* The error schemes of theory.md §4, as printable expressions. */
+/* The error schemes of theory.md §4. Their formulas are written once, in dv_schemes_build:
+ * `vlec derive` prints them and the lowering compiles them (it passes its buffers as g, v,
+ * v̇, w and the published a, b, q), so what is printed is what runs. */
+typedef struct dv_scheme_in {
+  ex_node *g, *a, *b, *q;  /* the back-propagated error and the split's coefficients */
+  ex_node *v, *vdot, *w;   /* the schemes' own states */
+} dv_scheme_in;
 typedef struct dv_schemes {
   ex_node *inst;          /* (4b) e = g / q */
   ex_node *v_dot;         /* (4c) v̇ = (g − v) / b  (printed as b ⊙ v̇ = −v + g) */
-  ex_node *pros_e;        /* (4c) e = v + a ⊙ v̇ */
+  ex_node *pros_e;        /* (4c) e = (v + (a/q) ⊙ v̇) / q */
   ex_node *adj_e;         /* (4a) e = (b/a) ⊙ g + w */
   ex_node *adj_w_dot;     /* (4a) ẇ = (q ⊙ w − (1 − q b / a) ⊙ g) / a */
-  ex_node *v, *w;         /* symbols used above */
+  ex_node *v, *vdot, *w;  /* the symbols used above */
 } dv_schemes;
+void dv_schemes_build(ex_ctx *x, const dv_scheme_in *in, dv_schemes *out);
+/* With p's own g, a, b, q and the symbols v_p, v̇_p, w_p (S_PROS_V, S_PROS_VDOT, S_ADJ_W). */
 void dv_schemes_of(dv_system *s, const dv_pop *p, dv_schemes *out);
 /* The same with a given g (e.g. the printable g_show). */
 void dv_schemes_with(dv_system *s, const dv_pop *p, ex_node *g, dv_schemes *out);

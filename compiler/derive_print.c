@@ -8,8 +8,6 @@
 #include <jansson.h>
 #include <string.h>
 
-enum { S_DISP_UB = S_NSYM + 10, S_DISP_R, S_DISP_DPHI, S_DISP_ETA, S_DISP_DOT };
-
 typedef struct dp_names {
   ex_node **from, **to;
   int n;

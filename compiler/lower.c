@@ -27,8 +27,6 @@
 #include <math.h>
 #include <string.h>
 
-enum { S_BUF = S_NSYM + 20 };   /* a leaf that is kir buffer `sym_index` */
-
 typedef enum { LM_RC, LM_R, LM_C } lw_mode;
 
 typedef struct lw_pub {
@@ -586,6 +584,20 @@ static void lw_prepare(lw *L, lw_sync *y) {
 
 enum { LW_FREE, LW_INST, LW_PROSP };
 
+/* The schemes' formulas (derive.h dv_schemes_build) over this lowering's buffers: g, v and
+ * the temporary vdot for v̇ (-1: no v̇, the formula used does not read it; the adjoint's w
+ * lives in the .v buffer), with the published a, b, q when y is given, else the derived
+ * ones (the backward sweep reads the stored state). */
+static void lw_scheme_eqs(lw *L, const lw_sync *y, int i, int vdot, dv_schemes *sc) {
+  dv_pop *p = &L->s->pops[i];
+  ex_node *v = lw_vecsym(L, L->v[i]);
+  dv_scheme_in in = { .g = lw_vecsym(L, L->g[i]), .v = v, .w = v,
+                      .vdot = vdot >= 0 ? lw_vecsym(L, vdot) : v,
+                      .a = y ? y->a[i] : p->a, .b = y ? y->b[i] : p->b,
+                      .q = y ? y->q[i] : p->q };
+  dv_schemes_build(L->x, &in, sc);
+}
+
 static void lw_errors(lw *L, kir_kernel *k, const lw_sync *y, int scheme) {
   dv_system *s = L->s;
   ex_ctx *x = L->x;
@@ -596,19 +608,16 @@ static void lw_errors(lw *L, kir_kernel *k, const lw_sync *y, int scheme) {
       lw_queue(L, k, e, ex_num(x, 0), "e = 0 (forward pass of the adjoint scheme)");
       continue;
     }
-    ex_node *g = lw_vecsym(L, L->g[i]);
+    dv_schemes sc;
+    lw_scheme_eqs(L, y, i, scheme == LW_PROSP ? lw_temp(L, p->n) : -1, &sc);
     if (scheme == LW_INST) {
-      lw_queue(L, k, e, ex_div(x, g, y->q[i]), ar_printf(L->a, "e_%s = g / q", p->decl->name));
+      lw_queue(L, k, e, sc.inst, ar_printf(L->a, "e_%s = g / q", p->decl->name));
       continue;
     }
-    ex_node *v = lw_vecsym(L, L->v[i]);
-    int vd = lw_temp(L, p->n);
-    ex_node *vdot = lw_vecsym(L, vd);
-    lw_queue(L, k, vd, ex_div(x, ex_sub(x, g, v), y->b[i]),
+    lw_queue(L, k, sc.vdot->sym_index, sc.v_dot,
               ar_printf(L->a, "v'_%s = (g - v) / b", p->decl->name));
-    lw_queue(L, k, e, ex_add(x, v, ex_mul(x, y->a[i], vdot)),
-              ar_printf(L->a, "e_%s = v + a v'", p->decl->name));
-    lw_queue(L, k, L->v[i], ex_add(x, v, ex_mul(x, s->dt, vdot)),
+    lw_queue(L, k, e, sc.pros_e, ar_printf(L->a, "e_%s = (v + (a/q) v') / q", p->decl->name));
+    lw_queue(L, k, L->v[i], ex_add(x, sc.v, ex_mul(x, s->dt, sc.vdot)),
               ar_printf(L->a, "v_%s += dt v'", p->decl->name));
   }
   lw_flush(L, k);
@@ -814,14 +823,13 @@ static void lw_back_adj(lw *L) {
       if (s->pops[i].order == r) p = &s->pops[i];
     if (!p) continue;
     int i = p->index;
-    ex_node *g = lw_vecsym(L, L->g[i]), *w = lw_vecsym(L, L->v[i]);
     lw_assign(L, k, L->g[i], p->g, ar_printf(L->a, "g_%s (adjoint)", p->decl->name));
     lw_phase(L);
-    lw_assign(L, k, L->symbuf[S_E][i], ex_add(x, ex_mul(x, ex_div(x, p->b, p->a), g), w),
+    dv_schemes sc;
+    lw_scheme_eqs(L, NULL, i, -1, &sc);
+    lw_assign(L, k, L->symbuf[S_E][i], sc.adj_e,
               ar_printf(L->a, "e_%s = (b/a) g + w", p->decl->name));
-    ex_node *kq = ex_sub(x, ex_num(x, 1), ex_div(x, ex_mul(x, p->q, p->b), p->a));
-    ex_node *wdot = ex_div(x, ex_sub(x, ex_mul(x, p->q, w), ex_mul(x, kq, g)), p->a);
-    lw_assign(L, k, L->v[i], ex_sub(x, w, ex_mul(x, s->dt, wdot)),
+    lw_assign(L, k, L->v[i], ex_sub(x, sc.w, ex_mul(x, s->dt, sc.adj_w_dot)),
               ar_printf(L->a, "w_%s -= dt w' (backward in time)", p->decl->name));
     lw_phase(L);
   }

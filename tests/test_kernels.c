@@ -269,7 +269,7 @@ static void run_both(const tk_model *M, const char *kernel, bset *J, bset *I) {
 
 /* ---- the oracle: derived expressions evaluated by ex_eval ---------------------------------- */
 
-enum { SYM_V = S_NSYM + 1, SYM_W = S_NSYM + 2, SYM_VDOT = S_NSYM + 3, SYM_G = S_NSYM + 10 };
+enum { SYM_V = S_PROS_V, SYM_W = S_ADJ_W, SYM_VDOT = S_PROS_VDOT, SYM_G = S_EXTRA };
 
 /* Where each symbol's value comes from, for batch element b. */
 typedef struct env {
