@@ -135,6 +135,8 @@ struct vl_decl {
   vl_span post_span, pre_span;
   vl_decl *post, *pre;     /* after check: post is a D_POP, pre a D_POP or D_INPUT */
   vl_expr *init;           /* NULL (default), EX_NAME (zeros, glorot, identity) or EX_CALL */
+  double init_args[2];     /* after check: the numeric arguments of an EX_CALL init, with
+                              every const at its default (the checker's evaluation) */
 
   /* D_FN */
   const char **params;

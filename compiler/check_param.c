@@ -49,10 +49,11 @@ static void ck_init_file(ck_ctx *c, vl_decl *d, vl_expr *arg) {
 }
 
 /* The numeric arguments of a distribution, with their range checks. */
-static void ck_init_numbers(ck_ctx *c, const ck_dist *dist, vl_expr *e) {
-  double v[2] = { 0, 0 };
+static void ck_init_numbers(ck_ctx *c, const ck_dist *dist, vl_decl *d) {
+  vl_expr *e = d->init;
+  double *v = d->init_args;
   bool ok = true;
-  for (int i = 0; i < e->nargs; i++) {
+  for (int i = 0; i < e->nargs && i < 2; i++) {
     e->args[i] = ck_value(c, e->args[i]);
     ok = ck_eval_number(c, e->args[i], ar_printf(c->a, "an argument of %s", dist->name), &v[i]) && ok;
   }
@@ -87,7 +88,7 @@ void ck_init(ck_ctx *c, vl_decl *d) {
     return;
   }
   if (!strcmp(dist->name, "file")) ck_init_file(c, d, e->args[0]);
-  else if (nargs) ck_init_numbers(c, dist, e);
+  else if (nargs) ck_init_numbers(c, dist, d);
 }
 
 /* ---- learn ------------------------------------------------------------------------------ */

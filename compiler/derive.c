@@ -238,8 +238,13 @@ ex_node *dv_expand(dv_system *s, ex_node *x) {
 }
 
 /* The elements of a constant vector expression (for concat). */
-static int dv_elements(ex_node *v, ex_node **out, int max) {
+static int dv_elements(ex_ctx *x, ex_node *v, ex_node **out, int max) {
   if (v->shape.kind == EXS_SCALAR) { if (max > 0) out[0] = v; return 1; }
+  double c;
+  if (ex_is_num(v, &c)) {   /* a vector of equal numbers is one shaped number (ex_vec) */
+    for (long i = 0; i < v->shape.rows && i < max; i++) out[i] = ex_num(x, c);
+    return (int)v->shape.rows;
+  }
   if (v->op != X_VEC) return -1;
   for (int i = 0; i < v->nargs && i < max; i++) out[i] = v->args[i];
   return v->nargs;
@@ -283,7 +288,7 @@ static ex_node *dv_build_vecfn(dv_state *st, const vl_expr *e) {
   int k = 0;
   for (int i = 0; i < e->nargs; i++) {
     ex_node *v = dv_build(st, e->args[i]);
-    int n = dv_elements(v, el + k, (int)(total - k));
+    int n = dv_elements(x, v, el + k, (int)(total - k));
     if (n < 0) {
       dg_error(st->d, e->args[i]->span, "concat needs constant vectors or scalars");
       return ex_zero_like(x, dv_vec(total));

@@ -877,32 +877,23 @@ static void lw_streams(lw *L) {
 static const char *lw_role_name[] = { "state", "pub", "pubnext", "param", "grad", "const",
                                       "setting", "input", "target", "signal", "temp" };
 
-typedef struct lw_consts { lw *L; double **vals; } lw_consts;
-
-static const double *lw_const_lookup(void *user, const ex_node *sym) {
-  lw_consts *c = user;
-  if (sym->sym_kind == S_CONST) return c->vals[sym->sym_index];
-  return NULL;
-}
-
-/* Default values of the consts, in declaration order (a const may use earlier ones). */
-static double **lw_const_values(lw *L) {
+/* Default values of the consts: the checker's evaluation (vl_decl.cval), the one evaluator
+ * of constant expressions, so that a model `check` accepts gets the values `check` saw. */
+static const double **lw_const_values(lw *L) {
   vl_model *m = L->s->model;
-  lw_consts c = { L, AR_NEWN(L->a, double *, m->consts.len + 1) };
+  const double **vals = AR_NEWN(L->a, const double *, m->consts.len + 1);
   for (int i = 0; i < m->consts.len; i++) {
     vl_decl *d = m->consts.items[i];
-    ex_val v = { 0 };
-    long n = L->s->consts[i]->shape.rows;
-    c.vals[i] = AR_NEWN(L->a, double, n);
-    if (!ex_eval(L->x, dv_expr(L->s, d->value), lw_const_lookup, &c, L->a, &v)) {
-      dg_error(L->d, d->span, "the value of const %s must be computable from numbers and "
-               "earlier consts", d->name);
+    vals[i] = d->cval;
+    if (!d->cval || d->cval_len != L->s->consts[i]->shape.rows) {
+      dg_error(L->d, d->span, "const %s: no value of %ld numbers from the checker (a constant "
+               "of at most %ld elements computable from numbers and earlier consts)", d->name,
+               L->s->consts[i]->shape.rows, 1000000L);
       L->failed = true;
-      continue;
+      vals[i] = AR_NEWN(L->a, double, L->s->consts[i]->shape.rows);
     }
-    memcpy(c.vals[i], v.v, sizeof(double) * (size_t)n);
   }
-  return c.vals;
+  return vals;
 }
 
 static json_t *lw_jnums(const double *v, long n) {
@@ -911,19 +902,7 @@ static json_t *lw_jnums(const double *v, long n) {
   return a;
 }
 
-static double lw_num_arg(lw *L, const vl_expr *e, double **cv) {
-  lw_consts c = { L, cv };
-  ex_val v = { 0 };
-  if (!ex_eval(L->x, dv_expr(L->s, e), lw_const_lookup, &c, L->a, &v) ||
-      v.shape.rows * v.shape.cols != 1) {
-    dg_error(L->d, e->span, "expected a number");
-    L->failed = true;
-    return 0;
-  }
-  return v.v[0];
-}
-
-static json_t *lw_jinit(lw *L, const dv_param *q, double **cv) {
+static json_t *lw_jinit(const dv_param *q) {
   if (q->kind == PK_TAU_M || q->kind == PK_TAU_R) return json_pack("{s:s}", "dist", "kernel");
   const vl_expr *e = q->decl->init;
   if (!e) return json_pack("{s:s}", "dist", q->kind == PK_WEIGHT ? "glorot" : "zeros");
@@ -933,8 +912,8 @@ static json_t *lw_jinit(lw *L, const dv_param *q, double **cv) {
     return json_pack("{s:s, s:s}", "dist", "file", "path",
                      q->decl->init_path ? q->decl->init_path : "");
   json_t *args = json_array();
-  for (int i = 0; i < e->nargs; i++) json_array_append_new(args, json_real(lw_num_arg(L,
-                                                            e->args[i], cv)));
+  for (int i = 0; i < e->nargs && i < 2; i++)
+    json_array_append_new(args, json_real(q->decl->init_args[i]));
   return json_pack("{s:s, s:o}", "dist", dist, "args", args);
 }
 
@@ -944,7 +923,7 @@ static const char *lw_cmp_name(vl_cmp c) {
 
 static const char *lw_kind_name[] = { "weight", "bias", "tau_m", "tau_r" };
 
-static json_t *lw_jparams(lw *L, double **cv) {
+static json_t *lw_jparams(lw *L) {
   dv_system *s = L->s;
   json_t *a = json_array();
   for (int i = 0; i < s->nparams; i++) {
@@ -952,7 +931,7 @@ static json_t *lw_jparams(lw *L, double **cv) {
     int b = L->symbuf[q->sym->sym_kind][q->sym->sym_index];
     json_t *o = json_pack("{s:s, s:i, s:i, s:s, s:o, s:i}", "name", q->name,
         "buf", b, "grad", q->learn >= 0 ? L->p->bufs[b].pair : -1, "kind", lw_kind_name[q->kind],
-        "init", lw_jinit(L, q, cv), "learn", q->learn);
+        "init", lw_jinit(q), "learn", q->learn);
     if (L->fused && L->fused[i].lr >= 0)   /* updated by step_*_sgd or grads_sgd, at the
                                               rate in `lr` */
       json_object_set_new(o, "fused_lr", json_integer(L->fused[i].lr));
@@ -1007,7 +986,7 @@ static json_t *lw_jstreams(lw *L, const vl_vec *decls, int kind) {
   return a;
 }
 
-static json_t *lw_jconsts(lw *L, double **cv) {
+static json_t *lw_jconsts(lw *L, const double **cv) {
   vl_model *m = L->s->model;
   json_t *a = json_array();
   for (int i = 0; i < m->consts.len; i++) {
@@ -1035,7 +1014,7 @@ static json_t *lw_jbuffers(lw *L) {
 
 static const char *lw_meta(lw *L, const lw_options *o) {
   vl_model *m = L->s->model;
-  double **cv = lw_const_values(L);
+  const double **cv = lw_const_values(L);
   json_t *root = json_object();
   json_object_set_new(root, "abi", json_integer(1));
   json_object_set_new(root, "model", json_string(m->name ? m->name : "model"));
@@ -1044,7 +1023,7 @@ static const char *lw_meta(lw *L, const lw_options *o) {
   json_object_set_new(root, "settings", json_pack("{s:f, s:f, s:s, s:s, s:I}", "dt", m->dt,
       "gamma", m->gamma, "errors", m->errors ? m->errors : "prospective",
       "scheme", m->scheme ? m->scheme : "sync", "batch", (json_int_t)m->batch));
-  json_object_set_new(root, "params", lw_jparams(L, cv));   /* before buffers: may add none */
+  json_object_set_new(root, "params", lw_jparams(L));   /* before buffers: may add none */
   json_object_set_new(root, "buffers", lw_jbuffers(L));
   json_t *ks = json_array();
   for (int i = 0; i < L->p->nkernels; i++)

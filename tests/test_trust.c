@@ -42,3 +42,22 @@ Test(trust, prospective_uses_q) {
   }
   ld_close(&m);
 }
+
+/* Item 7: what `check` accepts runs, with the values `check` computed: concat of fill()s (a
+ * vector of equal numbers is one shaped number in the expression engine) in a const and in
+ * a time constant. */
+Test(trust, const_concat_runs) {
+  ld_model m;
+  ru_open(&m, ru_src("tests/data/trust/const_concat.vle"));
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "5", "--record", "h.tau_m,c", "--out", ru_at("c"),
+                       "-q", NULL), 0, "%s", ru_log);
+  const double want[3] = { 0.5, 0.5, 1.0 };
+  npy_array tau = ru_npy("c/h.tau_m.npy"), c = ru_npy("c/c.npy");
+  cr_assert_eq(tau.count, 3);
+  cr_assert_eq(c.count, 15);   /* recorded every step */
+  cr_expect(ru_maxdiff(ru_data(&tau), want, 3) == 0, "tau_m");
+  cr_expect(ru_maxdiff(ru_data(&c) + 12, want, 3) == 0, "c");
+  npy_free(&tau);
+  npy_free(&c);
+  ld_close(&m);
+}
