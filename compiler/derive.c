@@ -26,6 +26,8 @@ typedef struct dv_term {
   bool from_cost;     /* it refers to the `cost` declaration */
   int owner;          /* population that owns it, or -1 (cost part) */
   ex_node *m;         /* the mismatch, when owned */
+  const char *why;    /* why a term that reads a population's u' was not taken as its
+                         mismatch (for the message when that population ends up without) */
 } dv_term;
 
 typedef struct dv_state {
@@ -424,7 +426,7 @@ static bool dv_refers_to(const vl_expr *e, const vl_decl *d, int depth) {
 
 static void dv_add_term(dv_state *st, ex_node *x, vl_span sp, bool from_cost) {
   st->terms = ar_grow(st->a, st->terms, st->nterms, &st->cap, sizeof *st->terms);
-  st->terms[st->nterms++] = (dv_term){ x, sp, from_cost, -1, NULL };
+  st->terms[st->nterms++] = (dv_term){ x, sp, from_cost, -1, NULL, NULL };
 }
 
 /* Split the energy's AST at its top-level + and -, build each piece, and split each
@@ -445,19 +447,92 @@ static void dv_collect_terms(dv_state *st, const vl_expr *e, bool neg) {
 
 /* ---- 2. ownership ------------------------------------------------------------------------ */
 
-/* Is term = c · sum(m^2) with c a positive number? Then m·sqrt(2c) is its mismatch. */
-static ex_node *dv_match_square(ex_ctx *x, ex_node *term) {
-  double c = 1;
-  ex_node *sq = term;
-  if (term->op == X_MUL && term->nargs == 2 && ex_is_num(term->args[0], &c))
-    sq = term->args[1];
-  if (c <= 0 || sq->op != X_SUM) return NULL;
-  ex_node *p = sq->args[0];
-  double two;
-  if (p->op != X_POW || !ex_is_num(p->args[1], &two) || two != 2.0) return NULL;
-  ex_node *m = p->args[0];
-  if (m->shape.kind != EXS_VECTOR) return NULL;
-  return c == 0.5 ? m : ex_mul(x, ex_num(x, sqrt(2 * c)), m);
+/* Does x depend on numbers and consts only (a precision, a scale: nothing of the state, the
+ * parameters, the data or the time)? */
+static bool dv_const_only(const ex_node *x) {
+  if (x->op == X_NUM) return true;
+  if (x->op == X_SYM) return x->sym_kind == S_CONST;
+  if (x->op == X_MATVEC || x->op == X_MATTVEC || x->op == X_OUTER) return false;
+  for (int i = 0; i < x->nargs; i++)
+    if (!dv_const_only(x->args[i])) return false;
+  return true;
+}
+
+static const double *dv_const_lookup(void *user, const ex_node *sym) {
+  dv_system *s = user;
+  if (sym->sym_kind != S_CONST) return NULL;
+  const vl_decl *d = s->model->consts.items[sym->sym_index];
+  return d->cval;
+}
+
+/* Is every element of the constant w positive, with every const at its default? */
+static bool dv_positive(dv_system *s, ex_node *w) {
+  vl_arena scratch = { 0 };
+  ex_val v = { 0 };
+  bool ok = ex_eval(s->x, w, dv_const_lookup, s, &scratch, &v);
+  for (long i = 0; ok && i < v.shape.rows * v.shape.cols; i++) ok = v.v[i] > 0;
+  ar_free_all(&scratch);
+  return ok;
+}
+
+/* The factors of a product (x itself, in *one, when it is not one). */
+static int dv_factors(ex_node *x, ex_node **one, ex_node ***out) {
+  if (x->op == X_MUL) { *out = x->args; return x->nargs; }
+  *one = x;
+  *out = one;
+  return 1;
+}
+
+/* √w for a positive constant w, factor by factor so that it prints as written: √(σ²) = |σ|,
+ * √(2 · 0.125) = 0.5. */
+static ex_node *dv_sqrt(ex_ctx *x, ex_node *w) {
+  ex_node **f, *one, *r = ex_num(x, 1);
+  int n = dv_factors(w, &one, &f);
+  for (int i = 0; i < n; i++) {
+    double c, e;
+    if (ex_is_num(f[i], &c) && f[i]->shape.kind == EXS_SCALAR)
+      r = ex_mul(x, r, ex_num(x, sqrt(c)));
+    else if (f[i]->op == X_POW && ex_is_num(f[i]->args[1], &e) && fmod(e, 2) == 0)
+      r = ex_mul(x, r, ex_pow(x, ex_fn1(x, F_ABS, f[i]->args[0]), ex_num(x, e / 2)));
+    else
+      r = ex_mul(x, r, ex_pow(x, f[i], ex_num(x, 0.5)));
+  }
+  return r;
+}
+
+/* Is term = Σ_i w_i m_i² with a positive constant weight w (numbers, scalar and per-neuron
+ * consts, however they are distributed: c·½‖m‖², ½‖σ ⊙ m‖², ½ m·(π ⊙ m), ½‖m‖²/σ²)? Then
+ * √(2w) ⊙ m is its mismatch (theory.md §8), returned; else NULL with *why saying what
+ * kept it from being one (NULL: it does not look like a square at all). */
+static ex_node *dv_match_square(dv_system *s, ex_node *term, const char **why) {
+  ex_ctx *x = s->x;
+  *why = NULL;
+  ex_node **f, *k = ex_num(x, 1), *sum = NULL, *one;
+  int n = dv_factors(term, &one, &f);
+  for (int i = 0; i < n; i++) {
+    if (f[i]->op == X_SUM && !sum) sum = f[i];
+    else if (f[i]->shape.kind == EXS_SCALAR && dv_const_only(f[i])) k = ex_mul(x, k, f[i]);
+    else return NULL;
+  }
+  if (!sum) return NULL;
+  ex_node **g, *w = k, *m = NULL, *one2;
+  int ng = dv_factors(sum->args[0], &one2, &g);
+  for (int i = 0; i < ng; i++) {
+    double two;
+    if (!m && g[i]->op == X_POW && ex_is_num(g[i]->args[1], &two) && two == 2.0 &&
+        g[i]->args[0]->shape.kind == EXS_VECTOR)
+      m = g[i]->args[0];
+    else if (dv_const_only(g[i])) w = ex_mul(x, w, g[i]);
+    else return NULL;
+  }
+  if (!m) return NULL;
+  ex_node *w2 = ex_simplify(x, ex_mul(x, ex_num(x, 2), w));
+  if (!dv_positive(s, w2)) {
+    *why = "its weight is not a positive constant (a mismatch term is w * |m|^2 / 2 with "
+           "w > 0, a number or consts)";
+    return NULL;
+  }
+  return ex_mul(x, dv_sqrt(x, w2), m);
 }
 
 /* Does x reach y only through + and * (not inside a function, power or matrix product)? */
@@ -559,7 +634,7 @@ static bool dv_assign_owners(dv_state *st) {
   ex_node **msym = AR_NEWN(st->a, ex_node *, st->nterms + 1);
   for (int i = 0; i < st->nterms; i++) {   /* ownership is decided on the expanded form */
     dv_term *t = &st->terms[i];
-    msym[i] = t->from_cost ? NULL : dv_match_square(s->x, t->x);
+    msym[i] = t->from_cost ? NULL : dv_match_square(s, t->x, &t->why);
     ms[i] = msym[i] ? dv_expand(s, msym[i]) : NULL;
     owner[i] = ms[i] ? dv_owner_of(st, t, ms[i]) : -1;
   }
