@@ -625,6 +625,45 @@ static bool dv_yields_to_mismatch(dv_state *st, int o, int self, ex_node **ms, i
   return false;
 }
 
+/* Why the mismatch m of a term that reads p's u' is not p's. */
+static const char *dv_why_not(dv_state *st, ex_node *m, dv_pop *p, int owner) {
+  dv_system *s = st->s;
+  vl_arena *a = st->a;
+  const char *n = p->decl->name;
+  if (owner >= 0)
+    return ar_printf(a, "it is the mismatch of population %s, which appears in it outside "
+                     "every weight product and function call", s->pops[owner].decl->name);
+  if (m->shape.rows != p->n)
+    return ar_printf(a, "its mismatch has %ld elements and %s has %ld", m->shape.rows, n, p->n);
+  if (!ex_elementwise_in(m, p->udot))
+    return ar_printf(a, "it reads %s' through a weight product or a reduction; a mismatch "
+                     "must depend on %s' element by element", n, n);
+  return ar_printf(a, "it is not affine in %s': its coefficient of %s' depends on %s' (a "
+                   "mismatch is a * %s' + c with a independent of %s')", n, n, n, n, n);
+}
+
+/* p was offered no mismatch: name the term the user probably meant, and why it was not
+ * taken, rather than only the population. */
+static void dv_no_mismatch(dv_state *st, dv_pop *p, ex_node **ms, const int *owner) {
+  dv_system *s = st->s;
+  const char *n = p->decl->name;
+  for (int j = 0; j < st->nterms; j++) {
+    dv_term *t = &st->terms[j];
+    if (t->from_cost || t->owner >= 0 || !ex_contains(dv_expand(s, t->x), p->udot)) continue;
+    if (owner[j] == -2) return;   /* reported already (two owners, not affine) */
+    const char *why = t->why ? t->why
+        : !ms[j] ? "it is not of the form w * |m|^2 (a squared norm times a positive "
+                   "constant weight)"
+        : dv_why_not(st, ms[j], p, owner[j]);
+    dg_error(st->d, t->span, "this energy term is not the mismatch of population %s: %s", n,
+             why);
+    dg_note(st->d, p->decl->name_span, "population %s owns no other mismatch term", n);
+    return;
+  }
+  dg_error(st->d, p->decl->name_span, "population %s owns no mismatch term of the energy "
+           "(expected a term 0.5 * |%s + %s.tau_m * %s' - ...|^2)", n, n, n, n);
+}
+
 static bool dv_assign_owners(dv_state *st) {
   dv_system *s = st->s;
   int errs = st->d->errors;
@@ -657,11 +696,7 @@ static bool dv_assign_owners(dv_state *st) {
     p->m_span = first[o] = t->span;
   }
   for (int i = 0; i < s->npops; i++)
-    if (!s->pops[i].m)
-      dg_error(st->d, s->pops[i].decl->name_span, "population %s owns no mismatch term of "
-               "the energy (expected a term 0.5 * |%s + %s.tau_m * %s' - ...|^2)",
-               s->pops[i].decl->name, s->pops[i].decl->name, s->pops[i].decl->name,
-               s->pops[i].decl->name);
+    if (!s->pops[i].m) dv_no_mismatch(st, &s->pops[i], ms, owner);
   return st->d->errors == errs;
 }
 
@@ -687,6 +722,11 @@ static bool dv_state_free(dv_system *s, ex_node *x) {
   for (int i = 0; i < s->model->targets.len; i++)
     if (ex_contains(x, s->targets[i])) return false;
   return !ex_contains(x, s->t);
+}
+
+/* An expression as `derive` prints it (ASCII, for messages). */
+static const char *dv_show(dv_system *s, ex_node *e) {
+  return ex_to_string(ex_arena(s->x), e, EXP_PLAIN);
 }
 
 static void dv_split_fail(vl_arena *a, dv_pop *p, const char *why) {
@@ -740,12 +780,21 @@ static void dv_errors(dv_system *s, vl_arena *a) {
     p->g = ex_simplify(x, dv_expand(s, p->g_show));
     p->b = p->taur;
     if (!ex_elementwise_in(p->m, p->u)) {
-      dv_split_fail(a, p, "its own mismatch couples u across neurons (self-recurrence)");
+      dv_split_fail(a, p, "q, the coefficient of u in its own mismatch, is not elementwise: the "
+                          "mismatch couples u across neurons (self-coupling through u, as in "
+                          "W @ h; a weight on the rate, W @ rate(h), reads published values)");
       p->q = ex_num(x, 1);
     } else {
       p->q = ex_simplify(x, dv_diag(s, p->m, p->u));
     }
-    if (!dv_state_free(s, p->q)) dv_split_fail(a, p, "q depends on the state");
+    const char *n = p->decl->name;
+    if (!dv_state_free(s, p->q))
+      dv_split_fail(a, p, ar_printf(a, "q = %s, the coefficient of u in its own mismatch, "
+                    "depends on the state (a nonlinear leak)", dv_show(s, p->q)));
+    if (!dv_state_free(s, p->a))
+      dv_split_fail(a, p, ar_printf(a, "a = %s, the coefficient of %s' in its own mismatch, "
+                    "depends on the state (a state-dependent time constant)", dv_show(s, p->a),
+                    n));
   }
 }
 

@@ -22,6 +22,7 @@
  * temporaries.
  */
 #include "lower.h"
+#include "vocab.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -582,8 +583,6 @@ static void lw_prepare(lw *L, lw_sync *y) {
 
 /* ---- kernels ------------------------------------------------------------------------------ */
 
-enum { LW_FREE, LW_INST, LW_PROSP };
-
 /* The schemes' formulas (derive.h dv_schemes_build) over this lowering's buffers: g, v and
  * the temporary vdot for v̇ (-1: no v̇, the formula used does not read it; the adjoint's w
  * lives in the .v buffer), with the published a, b, q when y is given, else the derived
@@ -598,41 +597,48 @@ static void lw_scheme_eqs(lw *L, const lw_sync *y, int i, int vdot, dv_schemes *
   dv_schemes_build(L->x, &in, sc);
 }
 
-static void lw_errors(lw *L, kir_kernel *k, const lw_sync *y, int scheme) {
+static void lw_errors(lw *L, kir_kernel *k, const lw_sync *y, vle_scheme scheme) {
   dv_system *s = L->s;
   ex_ctx *x = L->x;
   for (int i = 0; i < s->npops; i++) {
     dv_pop *p = &s->pops[i];
     int e = L->symbuf[S_E][i];
-    if (scheme == LW_FREE) {
-      lw_queue(L, k, e, ex_num(x, 0), "e = 0 (forward pass of the adjoint scheme)");
-      continue;
-    }
     dv_schemes sc;
-    lw_scheme_eqs(L, y, i, scheme == LW_PROSP ? lw_temp(L, p->n) : -1, &sc);
-    if (scheme == LW_INST) {
+    switch (scheme) {
+    case VLE_SCHEME_ADJOINT:
+      lw_queue(L, k, e, ex_num(x, 0), "e = 0 (forward pass of the adjoint scheme)");
+      break;
+    case VLE_SCHEME_INSTANTANEOUS:
+      lw_scheme_eqs(L, y, i, -1, &sc);
       lw_queue(L, k, e, sc.inst, ar_printf(L->a, "e_%s = g / q", p->decl->name));
-      continue;
+      break;
+    case VLE_SCHEME_PROSPECTIVE:
+      lw_scheme_eqs(L, y, i, lw_temp(L, p->n), &sc);
+      lw_queue(L, k, sc.vdot->sym_index, sc.v_dot,
+               ar_printf(L->a, "v'_%s = (g - v) / b", p->decl->name));
+      lw_queue(L, k, e, sc.pros_e, ar_printf(L->a, "e_%s = (v + (a/q) v') / q",
+                                             p->decl->name));
+      lw_queue(L, k, L->v[i], ex_add(x, sc.v, ex_mul(x, s->dt, sc.vdot)),
+               ar_printf(L->a, "v_%s += dt v'", p->decl->name));
+      break;
+    case VLE_NSCHEMES:
+      break;
     }
-    lw_queue(L, k, sc.vdot->sym_index, sc.v_dot,
-              ar_printf(L->a, "v'_%s = (g - v) / b", p->decl->name));
-    lw_queue(L, k, e, sc.pros_e, ar_printf(L->a, "e_%s = (v + (a/q) v') / q", p->decl->name));
-    lw_queue(L, k, L->v[i], ex_add(x, sc.v, ex_mul(x, s->dt, sc.vdot)),
-              ar_printf(L->a, "v_%s += dt v'", p->decl->name));
   }
   lw_flush(L, k);
 }
 
 static void lw_sweeps(lw *L, kir_kernel *k);
 
-static void lw_step(lw *L, const lw_sync *y, const char *name, int scheme, bool sgd) {
+static void lw_step(lw *L, const lw_sync *y, vle_scheme scheme, vle_kernel_id kernel) {
   dv_system *s = L->s;
   ex_ctx *x = L->x;
-  kir_kernel *k = kir_kernel_new(L->p, sgd ? ar_printf(L->a, "%s_sgd", name) : name);
+  bool sgd = kernel == VK_INST_SGD || kernel == VK_PROSP_SGD, free = !vv_scheme(scheme)->local;
+  kir_kernel *k = kir_kernel_new(L->p, vv_kernel_name(kernel));
   lw_flush(L, k);
   lw_phase(L);
   ex_node *flag = ex_sym(x, S_BUF, L->flag, (ex_shape){ EXS_SCALAR, 1, 1 }, "published", NULL);
-  if (scheme != LW_FREE)
+  if (!free)
     for (int i = 0; i < s->npops; i++)
       lw_queue(L, k, L->g[i], ex_mul(x, flag, y->g[i]),
                 ar_printf(L->a, "g_%s", s->pops[i].decl->name));
@@ -667,7 +673,7 @@ static void lw_step(lw *L, const lw_sync *y, const char *name, int scheme, bool 
   }
   lw_flush(L, k);
   lw_phase(L);
-  if (scheme == LW_FREE) return;
+  if (free) return;
   for (int i = 0; i < L->nbps; i++) {
     if (sgd && L->bp_fused[i]) continue;
     int src = lw_vecbuf(L, k, y->bp_arg[i]);
@@ -789,7 +795,7 @@ static void lw_sgd_updates(lw *L, kir_kernel *k) {
 
 static void lw_grads(lw *L, const lw_sync *y, bool sgd) {
   dv_system *s = L->s;
-  kir_kernel *k = kir_kernel_new(L->p, sgd ? "grads_sgd" : "grads");
+  kir_kernel *k = kir_kernel_new(L->p, vv_kernel_name(sgd ? VK_GRADS_SGD : VK_GRADS));
   lw_phase(L);
   for (int i = 0; i < s->nparams; i++) {
     dv_param *q = &s->params[i];
@@ -815,7 +821,7 @@ static void lw_back_adj(lw *L) {
   ex_ctx *x = L->x;
   for (int i = 0; i < s->npops; i++)   /* the sweep needs every population's split */
     if (!s->pops[i].split_ok) return;
-  kir_kernel *k = kir_kernel_new(L->p, "back_adj");
+  kir_kernel *k = kir_kernel_new(L->p, vv_kernel_name(VK_BACK_ADJ));
   lw_phase(L);
   for (int r = s->npops - 1; r >= 0; r--) {
     dv_pop *p = NULL;
@@ -848,7 +854,7 @@ static void lw_back_adj(lw *L) {
 
 static void lw_init(lw *L) {
   dv_system *s = L->s;
-  kir_kernel *k = kir_kernel_new(L->p, "init");
+  kir_kernel *k = kir_kernel_new(L->p, vv_kernel_name(VK_INIT));
   lw_phase(L);
   for (int i = 0; i < s->npops; i++) {
     dv_pop *p = &s->pops[i];
@@ -857,10 +863,34 @@ static void lw_init(lw *L) {
   }
 }
 
+/* Published buffers before the first step (theory.md §6 item 5): as in the reference code
+ * every published rate is 0, and every other published quantity (a logsumexp of the output,
+ * a coefficient the dynamics divide by) is computed from those zero rates and the zero
+ * initial state, never left at a 0 that no step wrote. Run after the parameters are set. */
+static ex_node *lw_initial(lw *L, ex_node *n) {
+  dv_system *s = L->s;
+  ex_ctx *x = L->x;
+  for (int i = 0; i < s->npops; i++) {
+    dv_pop *p = &s->pops[i];
+    ex_node *zero = ex_zero_like(x, p->u->shape);
+    ex_node *from[3] = { p->rate ? p->rate : p->ub_def, p->u, p->udot };
+    for (int k = 0; k < 3; k++) n = ex_subst(x, n, &from[k], &zero, 1);
+  }
+  return ex_simplify(x, n);
+}
+
+static void lw_pub_init(lw *L) {
+  kir_kernel *k = kir_kernel_new(L->p, vv_kernel_name(VK_PUB_INIT));
+  lw_phase(L);
+  for (int i = 0; i < L->npubs; i++)
+    lw_assign(L, k, L->pubs[i].pub, lw_initial(L, L->pubs[i].node),
+              "published before the first step");
+}
+
 static void lw_streams(lw *L) {
   dv_system *s = L->s;
   vl_model *m = s->model;
-  kir_kernel *k = kir_kernel_new(L->p, "streams");
+  kir_kernel *k = kir_kernel_new(L->p, vv_kernel_name(VK_STREAMS));
   lw_phase(L);
   for (int i = 0; i < m->inputs.len; i++) {
     vl_decl *d = m->inputs.items[i];
@@ -1062,24 +1092,33 @@ kir_program *lw_lower(dv_system *s, const lw_options *o, dg_ctx *d) {
   for (int i = 0; i < s->npops; i++) {
     if (s->pops[i].split_ok) continue;
     local = false;
-    if (!all && strcmp(errors, "adjoint"))
+    if (!all && (strcmp(errors, "adjoint") || o->learn == 1))
       dg_error(d, s->pops[i].decl->name_span, "errors = %s needs the split of theory.md §4 for "
-               "population %s, which fails: %s (use errors = adjoint)", errors,
-               s->pops[i].decl->name, s->pops[i].split_why);
+               "population %s, which fails: %s; no error scheme of theory.md §4 is defined "
+               "for this model: only its forward dynamics run (--no-learn --errors adjoint)",
+               errors, s->pops[i].decl->name, s->pops[i].split_why);
   }
+  int want = all ? -1 : vv_scheme_find(errors);
+  if (!all && want < 0) dg_plain(d, "error: unknown error scheme '%s'", errors);
   if (d->errors) return NULL;
   int learn = all ? -1 : o->learn;
-  bool plain = !fuse || learn != 1, sgd = fuse && learn != 0;
-  for (int v = 0; local && v < 2; v++) {
-    if ((v == 0 && !plain) || (v == 1 && !sgd)) continue;
-    if (all || !strcmp(errors, "instantaneous")) lw_step(&L, &y, "step_inst", LW_INST, v);
-    if (all || !strcmp(errors, "prospective")) lw_step(&L, &y, "step_prosp", LW_PROSP, v);
+  bool plain = !fuse || learn != 1, sgd = fuse && learn != 0, adjoint = false;
+  for (int v = 0; v < 2; v++) {      /* the plain steps first, then those with fused SGD */
+    for (int id = 0; id < VLE_NSCHEMES; id++) {
+      const vv_scheme_info *sc = vv_scheme((vle_scheme)id);
+      if (!all && id != want) continue;
+      if (sc->local && local && ((v == 0 && plain) || (v == 1 && sgd)))
+        lw_step(&L, &y, (vle_scheme)id, v ? sc->sgd : sc->kernel);
+      if (!sc->local && v == 1) {   /* the adjoint: its forward pass, after all the others */
+        lw_step(&L, &y, (vle_scheme)id, sc->kernel);
+        adjoint = adjoint || !all;
+      }
+    }
   }
-  if (all || !strcmp(errors, "adjoint")) lw_step(&L, &y, "step_free", LW_FREE, false);
-  bool adjoint = !all && !strcmp(errors, "adjoint");
   if (plain || adjoint) lw_grads(&L, &y, false);
   if (sgd) lw_grads(&L, &y, true);
-  if (all || !strcmp(errors, "adjoint")) lw_back_adj(&L);
+  if (all || adjoint) lw_back_adj(&L);
+  lw_pub_init(&L);
   L.p->meta = lw_meta(&L, o);
   if (L.failed || !kir_verify(L.p, d->out)) return NULL;
   return L.p;

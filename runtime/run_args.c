@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "run.h"
+#include "vocab.h"
 
 void rn_options_init(rn_options *o, bool grad_mode) {
   memset(o, 0, sizeof *o);
@@ -113,9 +114,9 @@ static int rn_record_add(rn_options *o, const char *list, FILE *err) {
 }
 
 static int rn_errors_opt(rn_options *o, const char *v, FILE *err) {
-  if (strcmp(v, "adjoint") && strcmp(v, "instantaneous") && strcmp(v, "prospective"))
-    return rn_usage(err, o->grad_mode, "--errors %s: expected adjoint, instantaneous or "
-                    "prospective", v);
+  if (vv_scheme_find(v) < 0)
+    return rn_usage(err, o->grad_mode, "--errors %s: expected one of %.*s", v,
+                    (int)sizeof VLE_SCHEME_NAMES - 3, VLE_SCHEME_NAMES);
   o->errors = v;
   return 0;
 }

@@ -12,6 +12,7 @@
 
 #include "vle_desc.h"
 #include "vle_err.h"
+#include "vocab.h"
 
 typedef struct dp {               /* parse context */
   vle_model *m;
@@ -100,9 +101,7 @@ static int parse_settings(dp *p, json_t *root) {
       get_long(p, s, "batch", "settings", 1, 1L << 30, &st->batch))
     return -1;
   if (!(st->dt > 0)) return bad(p, "settings.dt", "a positive number");
-  if (strcmp(st->errors, "prospective") && strcmp(st->errors, "instantaneous") &&
-      strcmp(st->errors, "adjoint"))
-    return bad(p, "settings.errors", "\"prospective\", \"instantaneous\" or \"adjoint\"");
+  if (vv_scheme_find(st->errors) < 0) return bad(p, "settings.errors", "an error scheme");
   return 0;
 }
 
@@ -173,9 +172,6 @@ static int parse_buffers(dp *p, json_t *root) {
   return check_pairs(p);
 }
 
-static const char *kernel_names[VK_COUNT] = { "init", "streams", "step_inst", "step_prosp",
-                                              "step_free", "grads", "back_adj",
-                                              "step_inst_sgd", "step_prosp_sgd", "grads_sgd" };
 
 static int parse_kernels(dp *p, json_t *root) {
   json_t *a = json_object_get(root, "kernels");
@@ -191,8 +187,12 @@ static int parse_kernels(dp *p, json_t *root) {
     if (!json_is_string(k) || !json_string_length(k)) return bad(p, w, "a kernel name");
     m->kernel_names[i] = json_string_value(k);
   }
-  if (!vle_model_has_kernel(m, "init"))
-    return vle_fail(p->err, "model descriptor: kernels: the required kernel 'init' is missing");
+  for (int k = 0; k < 2; k++) {
+    const char *need = vv_kernel_name(k ? VK_PUB_INIT : VK_INIT);
+    if (!vle_model_has_kernel(m, need))
+      return vle_fail(p->err, "model descriptor: kernels: the required kernel '%s' is missing "
+                      "(a model built by an older vlec: rebuild it)", need);
+  }
   static const char *steps[] = { "step_inst", "step_prosp", "step_free", "step_inst_sgd",
                                   "step_prosp_sgd" };
   bool any = false;
@@ -474,4 +474,4 @@ void vd_free(vle_model *m) {
   json_decref((json_t *)m->json);
 }
 
-const char *vd_kernel_name(int k) { return kernel_names[k]; }
+const char *vd_kernel_name(int k) { return vv_kernel_name((vle_kernel_id)k); }

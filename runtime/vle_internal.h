@@ -11,14 +11,11 @@
 
 #include "rng.h"
 #include "vle.h"
+#include "vle_vocab.h"
 
 typedef void (*vle_kernel_fn)(const void *ctx, void *const *bufs, int64_t batch);
 
-/* Kernels the runtime knows by name (docs/abi.md); a descriptor may list others. */
-typedef enum {
-  VK_INIT, VK_STREAMS, VK_INST, VK_PROSP, VK_FREE, VK_GRADS, VK_BACK_ADJ,
-  VK_INST_SGD, VK_PROSP_SGD, VK_GRADS_SGD, VK_COUNT
-} vle_kernel_id;
+/* Kernels the runtime knows by name: vle_vocab.h (VK_*); a descriptor may list others. */
 
 struct vle_model {
   void *json;                    /* json_t root: the strings of the infos point into it */

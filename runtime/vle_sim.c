@@ -12,6 +12,7 @@
 #include "vle_err.h"
 #include "vle_desc.h"
 #include "vle_internal.h"
+#include "vocab.h"
 
 #define VS_ALIGN 64
 #define VS_NONE SIZE_MAX
@@ -198,37 +199,35 @@ void vle_sim_free(vle_sim *s) {
 
 static int vs_scheme(vle_sim *s, const char *errors, vle_error *err) {
   const vle_model *m = s->m;
-  static const struct { const char *name; int kernel; } schemes[] = {
-    { "prospective", VK_PROSP }, { "instantaneous", VK_INST }, { "adjoint", VK_FREE } };
   if (strcmp(m->settings.scheme, "sync"))
     return vle_fail(err, "model '%s': scheme '%s' is not supported by this runtime (only sync)",
                     m->name, m->settings.scheme);
-  for (size_t i = 0; i < 3; i++) {
-    if (strcmp(errors, schemes[i].name)) continue;
-    s->errors = schemes[i].name;
-    s->adjoint = schemes[i].kernel == VK_FREE;
-    s->step_fn = m->kernels[schemes[i].kernel];
-    /* Learning with SGD: the variant that updates the fused weights in its sweeps over them
-     * (docs/abi.md), when the model has one; grads_sgd then leaves those weights out. */
-    int sgd = schemes[i].kernel == VK_INST ? VK_INST_SGD
-            : schemes[i].kernel == VK_PROSP ? VK_PROSP_SGD : -1;
-    if (s->learn && !s->acc && sgd >= 0 && m->kernels[sgd] && m->kernels[VK_GRADS_SGD]) {
-      s->step_sgd = m->kernels[sgd];
-      s->grads_sgd = m->kernels[VK_GRADS_SGD];
-    }
-    /* A model JIT-compiled for a learning run may carry only step_*_sgd; it serves held
-     * steps too, with its rates at zero (vle_sim_hold_learning). */
-    if (!s->step_fn && !s->step_sgd)
-      return vle_fail(err, "model '%s' has no kernel %s for errors=%s", m->name,
-                      vd_kernel_name(schemes[i].kernel), errors);
-    if (schemes[i].kernel == VK_FREE && (s->learn || s->acc) && !m->kernels[VK_BACK_ADJ])
-      return vle_fail(err, "model '%s' has no kernel back_adj (the exact adjoint was not derived "
-                      "for it): errors=adjoint can only run its forward pass, with learning off "
-                      "(--no-learn) and no gradients", m->name);
-    return 0;
+  int id = vv_scheme_find(errors);
+  if (id < 0)
+    return vle_fail(err, "unknown error scheme '%s' (expected one of %.*s)", errors,
+                    (int)sizeof VLE_SCHEME_NAMES - 3, VLE_SCHEME_NAMES);
+  const vv_scheme_info *sc = vv_scheme((vle_scheme)id);
+  s->errors = sc->name;
+  s->adjoint = !sc->local;
+  s->step_fn = m->kernels[sc->kernel];
+  /* Learning with SGD: the variant that updates the fused weights in its sweeps over them
+   * (docs/abi.md), when the model has one; grads_sgd then leaves those weights out. */
+  if (s->learn && !s->acc && sc->sgd != VK_COUNT && m->kernels[sc->sgd] &&
+      m->kernels[VK_GRADS_SGD]) {
+    s->step_sgd = m->kernels[sc->sgd];
+    s->grads_sgd = m->kernels[VK_GRADS_SGD];
   }
-  return vle_fail(err, "unknown error scheme '%s' (expected prospective, instantaneous or "
-                  "adjoint)", errors);
+  /* A model JIT-compiled for a learning run may carry only step_*_sgd; it serves held
+   * steps too, with its rates at zero (vle_sim_hold_learning). */
+  if (!s->step_fn && !s->step_sgd)
+    return vle_fail(err, "model '%s' has no kernel %s for errors=%s (no error scheme of "
+                    "theory.md §4 is defined for it: `vlec derive` says why)", m->name,
+                    vv_kernel_name(sc->kernel), errors);
+  if (!sc->local && (s->learn || s->acc) && !m->kernels[VK_BACK_ADJ])
+    return vle_fail(err, "model '%s' has no kernel back_adj (the exact adjoint was not derived "
+                    "for it: `vlec derive` says why): errors=adjoint can only run its forward "
+                    "pass, with learning off (--no-learn) and no gradients", m->name);
+  return 0;
 }
 
 /* The learned parameters vs_learn updates, those the _sgd kernels can update (fused_lr)
@@ -445,6 +444,8 @@ static int vs_init(vle_sim *s, const vle_sim_options *o, vle_error *err) {
   rng_seed(&s->st.rng, o->seed);
   s->m->kernels[VK_INIT](NULL, s->st.bufs, s->batch);
   if (vs_init_params(s, o, true, err) || vs_check_tau(s, err)) return -1;
+  /* after every parameter: a published value may depend on time constants */
+  s->m->kernels[VK_PUB_INIT](NULL, s->st.bufs, s->batch);
   if (s->check_every && (vs_state_alloc(s, &s->snap, err) || vs_snap_ranges(s, err))) return -1;
   if (s->check_every) vs_state_copy(s, &s->snap, &s->st);
   return 0;

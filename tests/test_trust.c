@@ -5,6 +5,7 @@
  * differences of the discrete objective, or a scheme against the one theory says it equals.
  */
 #include "run_util.h"
+#include "pipeline.h"
 
 TestSuite(trust, .init = ru_setup, .fini = ru_teardown);
 
@@ -60,4 +61,97 @@ Test(trust, const_concat_runs) {
   npy_free(&tau);
   npy_free(&c);
   ld_close(&m);
+}
+
+/* Compiles text that must fail; returns what the compiler said. */
+static const char *tr_refused(const char *rel, const char *text) {
+  static char msg[8192];
+  const char *path = ru_write(rel, text);
+  FILE *f = fmemopen(msg, sizeof msg, "w");
+  ld_model m;
+  int rc = ld_open(&m, path, false, f);
+  fclose(f);
+  cr_assert_neq(rc, 0, "%s was accepted", rel);
+  return msg;
+}
+
+/* Item 4: quantities computed from published values agree with the zero published rates at
+ * step 0: a published log_softmax of the output (loss[0] = log 3), and a time constant that
+ * reads another population's rate (the dynamics divided by a zero buffer: "Inf at step 0"). */
+Test(trust, published_values_before_step_0) {
+  ld_model m;
+  ru_open(&m, ru_src("tests/data/trust/xent.vle"));
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "2", "--no-learn", "--record", "loss", "--out",
+                       ru_at("x"), "-q", NULL), 0, "%s", ru_log);
+  npy_array loss = ru_npy("x/loss.npy");
+  cr_expect(fabs(ru_data(&loss)[0] - log(3.0)) < 1e-12, "loss[0] = %.17g, want log 3",
+            ru_data(&loss)[0]);
+  npy_free(&loss);
+  ld_close(&m);
+  ru_open(&m, ru_src("tests/data/trust/state_dep_a.vle"));
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "50", "--no-learn", "--errors", "adjoint",
+                       "--record", "h'", "--out", ru_at("s"), "-q", NULL), 0, "%s", ru_log);
+  /* h' at step 0: a = 0.2 (1 + sum of the zero published rates), u = 0, input W2 r_g = 0 */
+  npy_array hd = ru_npy("s/h'.npy");
+  cr_expect(ru_data(&hd)[0] == 0, "h'[0] = %g", ru_data(&hd)[0]);
+  npy_free(&hd);
+  ld_close(&m);
+}
+
+/* Item 6: a model whose local split fails is refused for learning, naming the coefficient,
+ * instead of printing an adjoint that does not exist ("no kernel back_adj" at run time). */
+Test(trust, broken_split_names_the_coefficient) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  pl_unit u;
+  dg_ctx d;
+  dg_init(&d, f);
+  pl_init(&u, &d);
+  cr_assert(pl_front(&u, ru_src("tests/data/trust/state_dep_a.vle")) && pl_derive(&u));
+  dv_print(f, u.sys, DV_TEXT);
+  fclose(f);
+  cr_expect(strstr(text, "a = 0.2 + 0.2 * sum(sigmoid("), "%s", text);
+  cr_expect(strstr(text, "no error scheme of theory.md"), "%s", text);
+  cr_expect(!strstr(text, "population h [1]   \xcf\x86 = linear\n  mismatch") ||
+            !strstr(strstr(text, "population h [1]"), "adjoint        e ="), "%s", text);
+  free(text);
+  pl_free(&u);
+  ld_model m;
+  ru_open(&m, ru_src("tests/data/trust/state_dep_a.vle"));
+  cr_assert_eq(ru_vlec(&m, true, "--steps", "5", "--errors", "adjoint", "--out", ru_at("g"),
+                       "-q", NULL), 1, "%s", ru_log);
+  ld_close(&m);
+}
+
+/* Item 6: owner detection does not depend on how a constant factor is written, and a term
+ * that is not accepted is named with the reason. */
+Test(trust, scaled_mismatch_owners) {
+  static const char *head =
+    "model s\nconst sigma = 2\nconst pi = [1, 2, 3]\ninput x[2] = [sin(t), cos(t)]\n"
+    "population h[3] { tau_m = 0.2; tau_r = 0.2; phi = tanh }\n"
+    "weight W[h, x] init normal(0, 1)\n";
+  static const char *ok[] = {
+    "energy = 0.5*|sigma*(prosp(h, h.tau_m) - W@x)|^2\n",
+    "energy = 0.5*|sigma*prosp(h, h.tau_m) - sigma*(W@x)|^2\n",
+    "energy = 0.5*|prosp(h, h.tau_m) - W@x|^2/sigma^2\n",
+    "energy = sigma*0.5*|prosp(h, h.tau_m) - W@x|^2\n",
+    "energy = 0.5*dot(prosp(h, h.tau_m) - W@x, pi*(prosp(h, h.tau_m) - W@x))\n",
+  };
+  for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+    char text[1024];
+    snprintf(text, sizeof text, "%s%s", head, ok[i]);
+    ld_model m;
+    ru_open(&m, ru_write("ok.vle", text));
+    ld_close(&m);
+  }
+  char text[1024];
+  snprintf(text, sizeof text, "%s%s", head, "energy = -0.5*|prosp(h, h.tau_m) - W@x|^2\n");
+  const char *msg = tr_refused("neg.vle", text);
+  cr_expect(strstr(msg, "ok.vle") || strstr(msg, "neg.vle:7:10: error: this energy term is not "
+            "the mismatch of population h: its weight is not a positive constant"), "%s", msg);
+  snprintf(text, sizeof text, "%s%s", head, "energy = 0.5*|prosp(h, h.tau_m) - W@x|^4\n");
+  msg = tr_refused("pow4.vle", text);
+  cr_expect(strstr(msg, "pow4.vle:7:10: error: this energy term is not the mismatch of "
+            "population h: it is not of the form"), "%s", msg);
 }

@@ -18,7 +18,7 @@
 typedef struct mock_sym { const char *name; void *addr; } mock_sym;
 
 #define MOCK_KERNELS(n)                                                                      \
-  { "vle_" #n "_init", (void *)vle_##n##_init }, { "vle_" #n "_streams", (void *)vle_##n##_streams }, \
+  { "vle_" #n "_init", (void *)vle_##n##_init }, { "vle_" #n "_pub_init", (void *)vle_##n##_pub_init }, { "vle_" #n "_streams", (void *)vle_##n##_streams }, \
   { "vle_" #n "_step_inst", (void *)vle_##n##_step_inst },                                   \
   { "vle_" #n "_step_prosp", (void *)vle_##n##_step_prosp },                                 \
   { "vle_" #n "_step_free", (void *)vle_##n##_step_free },                                   \

@@ -86,7 +86,7 @@ const char MOCK_SYM(meta)[] =
   "  {\"name\": \"lab\", \"role\": \"target\", \"rows\": 3, \"cols\": 1, \"batched\": true, \"pair\": -1},"
   "  {\"name\": \"x2\", \"role\": \"input\", \"rows\": 2, \"cols\": 1, \"batched\": true, \"pair\": -1}"
   " ],"
-  " \"kernels\": [\"init\", \"streams\", \"step_inst\", \"step_prosp\", \"step_free\", \"grads\"],"
+  " \"kernels\": [\"init\", \"pub_init\", \"streams\", \"step_inst\", \"step_prosp\", \"step_free\", \"grads\"],"
   " \"populations\": [{\"name\": \"h\", \"size\": 1, \"u\": 0, \"udot\": 1, \"e\": 2, \"v\": 3,"
   "   \"g\": 4, \"rate\": 5, \"tau_m\": 11, \"tau_r\": 12}],"
   " \"inputs\": [{\"name\": \"x\", \"buf\": 16, \"size\": 1, \"default\": true},"
@@ -128,6 +128,11 @@ const char MOCK_SYM(meta)[] =
 void MOCK_SYM(init)(const void *ctx, void *const *bufs, int64_t batch) {
   (void)ctx; (void)batch;
   MB(MB_TAUM)[0] = MB(MB_TAU)[0];
+}
+
+/* The mock publishes nothing that is not zero before the first step. */
+void MOCK_SYM(pub_init)(const void *ctx, void *const *bufs, int64_t batch) {
+  (void)ctx; (void)bufs; (void)batch;
 }
 
 void MOCK_SYM(streams)(const void *ctx, void *const *bufs, int64_t batch) {

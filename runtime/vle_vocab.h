@@ -1,0 +1,45 @@
+/*
+ * vle_vocab.h - the vocabulary that the compiler and the runtime share across the ABI
+ * (docs/abi.md): kernel names and error schemes. Each list is one X-macro; every table on
+ * either side is generated from it, so an entry is added here once, and a `switch` that does
+ * not handle a new entry is a compile-time warning (-Wswitch), never a silent fallback.
+ *
+ * Installed with vle.h (it is part of the model ABI); C17, no other dependencies.
+ */
+#ifndef VLE_VOCAB_H
+#define VLE_VOCAB_H
+
+/* Kernels a model may carry: X(ID, "name"). A descriptor lists the ones its model has; the
+ * runtime calls them by these names (`vle_<model>_<name>` in a .so). */
+#define VLE_KERNELS(X)                                                                     \
+  X(INIT, "init")                 /* time constants computed from the model */             \
+  X(PUB_INIT, "pub_init")         /* published values before the first step (§6.5) */      \
+  X(STREAMS, "streams")           /* inputs and targets given as functions of t */         \
+  X(INST, "step_inst")            /* one step, instantaneous errors */                     \
+  X(PROSP, "step_prosp")          /* one step, prospective errors */                       \
+  X(FREE, "step_free")            /* one step with e = 0: the adjoint's forward pass */    \
+  X(GRADS, "grads")               /* the parameters' gradients G of the step */            \
+  X(BACK_ADJ, "back_adj")         /* one backward step of the exact adjoint */             \
+  X(INST_SGD, "step_inst_sgd")    /* step_inst with the fused SGD updates */               \
+  X(PROSP_SGD, "step_prosp_sgd")  /* step_prosp with the fused SGD updates */              \
+  X(GRADS_SGD, "grads_sgd")       /* grads, then SGD on the parameters not fused */
+
+#define VLE_KERNEL_ENUM_(id, name) VK_##id,
+typedef enum { VLE_KERNELS(VLE_KERNEL_ENUM_) VK_COUNT } vle_kernel_id;
+
+/* Error schemes (theory.md §4): X(ID, "name", step kernel, step kernel with fused SGD,
+ * local). A local scheme runs forward in time with the step; the adjoint runs its forward
+ * pass with e = 0 (step_free) and a backward sweep (back_adj). */
+#define VLE_SCHEMES(X)                                                                     \
+  X(PROSPECTIVE, "prospective", VK_PROSP, VK_PROSP_SGD, 1)   /* GLE, §4c (the default) */  \
+  X(INSTANTANEOUS, "instantaneous", VK_INST, VK_INST_SGD, 1) /* LE, §4b */                 \
+  X(ADJOINT, "adjoint", VK_FREE, VK_COUNT, 0)                /* exact, backward, §4a */
+
+#define VLE_SCHEME_ENUM_(id, name, kernel, sgd, local) VLE_SCHEME_##id,
+typedef enum { VLE_SCHEMES(VLE_SCHEME_ENUM_) VLE_NSCHEMES } vle_scheme;
+
+/* The names of all schemes, "prospective, instantaneous or adjoint", for messages. */
+#define VLE_SCHEME_LIST_(id, name, kernel, sgd, local) name ", "
+#define VLE_SCHEME_NAMES VLE_SCHEMES(VLE_SCHEME_LIST_)
+
+#endif
