@@ -1,9 +1,11 @@
-/* cmd_check.c - `vlec check MODEL.vle`: parse and check, print diagnostics, nothing else. */
+/* cmd_check.c - `vlec check MODEL.vle`: every check of language.md §5, the energy's normal
+ * form included: parse, check, derive and lower (everything but LLVM), so that a model
+ * `check` accepts is one `run` accepts; print diagnostics, nothing else. */
 #include <stdio.h>
 #include <string.h>
 
 #include "driver.h"
-#include "frontend.h"
+#include "pipeline.h"
 
 /* argv[0] is "check". Exactly one operand and no options (--help is main.c's). */
 int cmd_check(int argc, char **argv) {
@@ -23,12 +25,11 @@ int cmd_check(int argc, char **argv) {
     fputs("usage: vlec check MODEL.vle\n", stderr);
     return 2;
   }
-  vl_arena a;
-  ar_init(&a);
   dg_ctx d;
   dg_init(&d, stderr);
-  vl_model *m = fe_compile(&a, &d, path);
-  int status = m && d.errors == 0 ? 0 : 1;
-  ar_free_all(&a);
-  return status;
+  pl_unit u;
+  pl_init(&u, &d);
+  bool ok = pl_compile(&u, path, "f64") && d.errors == 0;
+  pl_free(&u);
+  return ok ? 0 : 1;
 }

@@ -155,3 +155,27 @@ Test(trust, scaled_mismatch_owners) {
   cr_expect(strstr(msg, "pow4.vle:7:10: error: this energy term is not the mismatch of "
             "population h: it is not of the form"), "%s", msg);
 }
+
+/* Item 5: `vlec check` makes every check `derive` and `run` make, the normal form included:
+ * a term that is not affine in h', a population without a mismatch, two owners. */
+Test(trust, check_checks_the_normal_form) {
+  static const char *head =
+    "model c\ninput x[2] = [sin(t), cos(t)]\n"
+    "population h[2] { tau_m = 0.2; tau_r = 0.2; phi = tanh }\n"
+    "population o[2] { tau_m = 0.2; tau_r = 0.2 }\n"
+    "weight W[h, x] init normal(0, 1)\nweight V[o, h] init normal(0, 1)\n";
+  static const struct { const char *energy, *want; } bad[] = {
+    { "energy = 0.5*|h.tau_m * h'^2 + h - W@x|^2 + 0.5*|prosp(o, o.tau_m) - V@rate(h)|^2\n",
+      "not affine in h'" },
+    { "energy = 0.5*|prosp(h, h.tau_m) - W@x|^2\n", "population o owns no mismatch" },
+    { "energy = 0.5*|prosp(h, h.tau_m) - W@x|^2 + 0.5*|prosp(o, o.tau_m) - prosp(h, h.tau_m)|^2\n",
+      "has two owners" },
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    char text[1024], cmd[512], out[4096];
+    snprintf(text, sizeof text, "%s%s", head, bad[i].energy);
+    snprintf(cmd, sizeof cmd, VLEC_PATH " check '%s' 2>&1", ru_write("c.vle", text));
+    cr_expect_eq(tu_sh(cmd, out, sizeof out), 1, "case %zu: %s", i, out);
+    cr_expect(strstr(out, bad[i].want), "case %zu: %s", i, out);
+  }
+}
