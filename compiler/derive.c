@@ -835,6 +835,51 @@ static void dv_order(dv_system *s) {
     if (s->pops[i].order < 0) s->pops[i].order = done++;
 }
 
+/* β: E built once more with the declared cost as one opaque scalar κ; β = ∂E/∂κ must be a
+ * constant (then E is linear in the cost, theory.md §4). Returns false on an error. */
+static bool dv_objective(dv_state *st) {
+  dv_system *s = st->s;
+  vl_model *m = s->model;
+  ex_ctx *x = s->x;
+  s->beta = ex_num(x, 1);
+  if (m->cost) {
+    ex_node *kappa = ex_sym(x, S_COST_OF, 0, (ex_shape){ EXS_SCALAR, 1, 1 }, m->cost->name,
+                            NULL);
+    ex_node *saved = st->cost_val;
+    ex_node **lets = st->let_val;
+    st->cost_val = kappa;
+    st->let_val = AR_NEWN(st->a, ex_node *, m->lets.len + 1);
+    ex_node *Ek = dv_build(st, m->energy->value);
+    st->cost_val = saved;
+    st->let_val = lets;
+    ex_node *beta;
+    ex_grad(x, Ek, &kappa, 1, &beta);
+    beta = ex_simplify(x, beta);
+    if (ex_contains(beta, kappa) || !dv_const_only(beta)) {
+      dg_error(st->d, m->energy->value->span, "the cost %s must enter the energy linearly, as "
+               "beta * %s with beta a constant (theory.md §4): its weight here is %s",
+               m->cost->name, m->cost->name, dv_show(s, ex_contains(beta, kappa) ?
+               ex_subst(x, beta, &kappa, &s->cost_sym, 1) : beta));
+      return false;
+    }
+    if (ex_is_zero(beta))
+      dg_warning(st->d, m->cost->name_span, "the cost %s does not enter the energy: nothing "
+                 "is learned from it, and `vlec grad` (which divides by its weight) is "
+                 "undefined", m->cost->name);
+    s->beta = beta;
+  }
+  bool zero = ex_is_zero(s->beta);
+  s->objective_sym = ex_simplify(x, zero ? s->rest_sym : ex_div(x, s->rest_sym, s->beta));
+  s->objective = dv_expand(s, s->objective_sym);
+  bool learns = false;
+  for (int i = 0; i < s->nparams; i++) learns = learns || s->params[i].learn >= 0;
+  if (learns && ex_is_zero(s->rest))
+    dg_warning(st->d, m->energy->value->span, "the model learns, but its objective J is "
+               "identically zero (every term of the energy is a population's mismatch and "
+               "there is no cost): nothing drives learning");
+  return true;
+}
+
 static double dv_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -865,6 +910,7 @@ dv_system *dv_derive(vl_model *m, dg_ctx *d, vl_arena *a) {
   s->cost_sym = m->cost ? dv_build(&st, m->cost->value) : s->rest_sym;
   s->rest = dv_expand(s, s->rest_sym);
   s->cost = dv_expand(s, s->cost_sym);
+  if (!dv_objective(&st)) return NULL;
   s->energy = dv_expand(s, s->energy);
   s->F = s->rest;
   for (int i = 0; i < s->npops; i++) {

@@ -44,6 +44,7 @@ typedef enum {
   S_DISP_R,   /* derive_print.c: the name r_p of a rate */
   S_DISP_ETA, /* derive_print.c: the learning rate η */
   S_DISP_DOT, /* derive_print.c: a dotted name */
+  S_COST_OF,  /* derive.c: the declared cost as one scalar, to find its weight β in E */
   S_EXTRA     /* the first kind free for tools and tests */
 } dv_sym_kind;
 
@@ -94,6 +95,12 @@ typedef struct dv_system {
   ex_node *energy;        /* E as written */
   ex_node *rest;          /* E minus the owned mismatch terms (the cost part) */
   ex_node *cost;          /* C: the `cost` declaration, or `rest` without one */
+  /* The objective J = (1/β) ∫ R dt that `vlec grad` differentiates and the local rules
+   * descend (theory.md §4), R = rest: β is the coefficient with which the declared cost
+   * enters E (found symbolically, a constant expression), 1 without a declared cost. */
+  ex_node *beta;
+  ex_node *objective;     /* its integrand R/β (R when β is the number 0) */
+  ex_node *objective_sym; /* the same with ŭ symbols, for printing */
   ex_node *F;             /* Σ_p ⟨m_p, e_p⟩ + rest: E with mismatches replaced by errors */
   ex_node *rest_sym, *cost_sym;   /* rest and cost with ŭ symbols (for printing) */
   ex_node **ub_syms, **ub_defs;   /* per population: ŭ_p and u_p + τʳ_p ⊙ u̇_p */

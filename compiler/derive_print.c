@@ -121,6 +121,10 @@ static void dp_text(FILE *out, dv_system *s) {
             p->learn >= 0 ? "" : "   (not learned)");
   }
   fprintf(out, "\ncost           C = %s\n", dp_str(s, &nm, s->cost_sym, EXP_TEXT));
+  fprintf(out, "objective      J = (1/\u03b2) \u222b R dt,  \u03b2 = %s,  R/\u03b2 = %s\n"
+          "               (R: the energy without the populations' mismatches; vlec grad "
+          "reports \u2202J/\u2202\u03b8)\n", dp_str(s, &nm, s->beta, EXP_TEXT),
+          dp_str(s, &nm, s->objective_sym, EXP_TEXT));
   fprintf(out, "\n(derived in %.2f ms; %ld expression nodes created, %ld in the result)\n",
           s->millis, s->nodes_raw, s->nodes_final);
 }
@@ -155,7 +159,10 @@ static void dp_latex(FILE *out, dv_system *s) {
             : p->sym->name, true),
             dp_str(s, &nm, ex_simplify(x, ex_mul(x, dp_eta(s), ex_neg(x, p->G))), L));
   }
-  fprintf(out, "&&& C &= %s\n\\end{align*}\n", dp_str(s, &nm, s->cost_sym, L));
+  fprintf(out, "&&& C &= %s \\\\\n", dp_str(s, &nm, s->cost_sym, L));
+  fprintf(out, "&&& J &= \\frac{1}{\\beta}\\int R\\,dt, \\quad \\beta = %s, \\quad "
+          "R/\\beta = %s\n\\end{align*}\n", dp_str(s, &nm, s->beta, L),
+          dp_str(s, &nm, s->objective_sym, L));
 }
 
 /* ---- JSON (documented in docs/derive.md) -------------------------------------------------- */
@@ -214,6 +221,9 @@ static void dp_json(FILE *out, dv_system *s) {
   }
   json_object_set_new(root, "params", params);
   json_object_set_new(root, "cost", dp_jexpr(s, &nm, s->cost_sym));
+  json_object_set_new(root, "objective", json_pack("{s:o, s:o}", "beta",
+                      dp_jexpr(s, &nm, s->beta), "integrand", dp_jexpr(s, &nm,
+                      s->objective_sym)));
   json_object_set_new(root, "stats", json_pack("{s:f, s:I, s:I}", "derive_ms", s->millis,
                       "nodes_created", (json_int_t)s->nodes_raw,
                       "nodes_result", (json_int_t)s->nodes_final));

@@ -72,7 +72,7 @@ typedef struct lw {
   bool failed;
   /* per population buffers */
   int *g, *v, *rate;
-  int loss, energy;
+  int loss, energy, objective, beta;   /* signals: the objective's integrand R/β, and β */
   int flag, flagnext;     /* "something was published": 0 before the first step, then 1 */
   /* Elementwise assignments of one phase, emitted together by lw_flush. */
   int *gdst; kir_expr **gexpr; const char **gwhat; int gn, gcap;
@@ -148,6 +148,8 @@ static void lw_make_buffers(lw *L) {
   L->p->bufs[L->flagnext].pair = L->flag;
   L->loss = lw_buf(L, "loss", KR_SIGNAL, 1, 1, true);
   L->energy = lw_buf(L, "energy", KR_SIGNAL, 1, 1, true);
+  L->objective = lw_buf(L, "objective", KR_SIGNAL, 1, 1, true);
+  L->beta = lw_buf(L, "objective.beta", KR_SIGNAL, 1, 1, true);
 }
 
 /* ---- substitution: published nodes and back-projections --------------------------------- */
@@ -533,7 +535,7 @@ static kir_expr *lw_vec_literal(lw *L, kir_kernel *k, ex_node *n, lw_mode mode) 
 
 typedef struct lw_sync {
   ex_node **g, **a, **b, **q, **c;   /* per population */
-  ex_node *loss, *energy;
+  ex_node *loss, *energy, *objective;
   ex_node **G;                       /* per parameter (NULL when not learned) */
   ex_node **bp_arg;                  /* per back-projection: its argument at step end */
 } lw_sync;
@@ -564,6 +566,7 @@ static void lw_prepare(lw *L, lw_sync *y) {
                        ex_num(x, 2))), ex_sumsq(x, p->e)));
   }
   y->loss = lw_publish(L, s->cost, -1, false);
+  y->objective = lw_publish(L, s->objective, -1, false);
   y->G = AR_NEWN(L->a, ex_node *, s->nparams + 1);
   ex_node **wrt = AR_NEWN(L->a, ex_node *, s->nparams + 1);
   for (int i = 0; i < s->nparams; i++) wrt[i] = s->params[i].sym;
@@ -657,6 +660,8 @@ static void lw_step(lw *L, const lw_sync *y, vle_scheme scheme, vle_kernel_id ke
   lw_phase(L);
   lw_queue(L, k, L->loss, y->loss, "loss: the cost on the published output");
   lw_queue(L, k, L->energy, y->energy, "energy");
+  lw_queue(L, k, L->objective, y->objective, "objective: R / beta on the published output");
+  lw_queue(L, k, L->beta, s->beta, "beta: the weight of the cost in the energy");
   for (int i = 0; i < L->npubs; i++)
     lw_queue(L, k, L->pubs[i].next, L->pubs[i].node, "publish");
   lw_queue(L, k, L->flagnext, ex_num(x, 1), "published");
@@ -1064,9 +1069,9 @@ static const char *lw_meta(lw *L, const lw_options *o) {
   json_object_set_new(root, "targets", lw_jstreams(L, &m->targets, S_TARGET));
   json_object_set_new(root, "consts", lw_jconsts(L, cv));
   json_object_set_new(root, "learn", lw_jlearn(L));
-  json_object_set_new(root, "signals", json_pack("{s:i, s:i, s:i, s:i, s:i}",
+  json_object_set_new(root, "signals", json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i}",
       "t", L->symbuf[S_TIME][0], "dt", L->symbuf[S_DT][0], "gamma", L->symbuf[S_GAMMA][0],
-      "loss", L->loss, "energy", L->energy));
+      "loss", L->loss, "energy", L->energy, "objective", L->objective, "beta", L->beta));
   char *txt = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
   const char *r = ar_strdup(L->a, txt);
   free(txt);

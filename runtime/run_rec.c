@@ -76,7 +76,9 @@ int rn_records_check(rn_run *r, vle_error *err) {
     *rec = (rn_rec){ .name = name, .buf = b };
     if (p >= 0) rec->kind = RN_PARAM, rec->buf = vle_model_param(m, p)->buf;
     else if (b < 0 || !rn_recordable(vle_model_buffer(m, b))) return rn_unknown_signal(r, name, err);
-    else if (b == vle_model_signal(m, "loss") || b == vle_model_signal(m, "energy")) rec->kind = RN_MEAN;
+    else if (b == vle_model_signal(m, "loss") || b == vle_model_signal(m, "energy") ||
+             b == vle_model_signal(m, "objective"))
+      rec->kind = RN_MEAN;
     else rec->kind = vle_model_buffer(m, b)->batched ? RN_BATCHED : RN_SHARED;
     rec->sweep = r->window && rn_sweep_signal(m, b) && rec->kind != RN_PARAM;
     r->nrecs++;
@@ -211,19 +213,30 @@ int rn_write_params(rn_run *r, vle_error *err) {
   return 0;
 }
 
-/* beta: the const named "beta" (its run-time value) if the model has one, else 1. */
-static double rn_beta(const rn_run *r) {
-  double beta = 1;
-  if (vle_sim_count(r->sim, "beta") == 1 &&
-      vle_model_buffer(r->m, vle_model_find_buffer(r->m, "beta"))->role == VLE_ROLE_CONST)
-    vle_sim_get(r->sim, "beta", &beta, 1, NULL);
-  return beta;
+/* β, the weight of the declared cost in the energy (theory.md §4), as the model computes it
+ * from its consts' run-time values (the signal `objective.beta`). */
+static int rn_beta(const rn_run *r, double *beta, vle_error *err) {
+  int b = vle_model_signal(r->m, "beta");
+  if (b < 0)
+    return vle_fail(err, "model '%s' has no beta signal (built by an older vlec: rebuild it)",
+                    vle_model_get_name(r->m));
+  const char *name = vle_model_buffer(r->m, b)->name;
+  size_t n = vle_sim_count(r->sim, name);    /* one per batch element, all equal */
+  double *v = malloc(n * sizeof *v);
+  int rc = !v ? vle_fail(err, "out of memory") : vle_sim_get(r->sim, name, v, n, err);
+  *beta = rc ? 0 : v[0];
+  free(v);
+  return rc;
 }
 
-/* grad/NAME.npy = sum_k dt G_k / beta (float64) for every learnable parameter. */
+/* grad/NAME.npy = sum_k dt G_k / beta (float64) for every learnable parameter: ∂J/∂θ. */
 int rn_write_grads(rn_run *r, vle_error *err) {
-  double beta = rn_beta(r);
-  if (beta == 0) return vle_fail(err, "the const beta is 0: the gradient estimate sum dt G / beta is undefined");
+  double beta = 0;
+  if (rn_beta(r, &beta, err)) return -1;
+  if (beta == 0)
+    return vle_fail(err, "the weight beta of the cost in the energy is 0: the objective J = "
+                    "(1/beta) sum_k dt R_k, and the gradient estimate sum dt G / beta, are "
+                    "undefined");
   if (rn_subdir(r, "grad", err)) return -1;
   for (int p = 0; p < vle_model_nparams(r->m); p++) {
     const vle_param_info *q = vle_model_param(r->m, p);

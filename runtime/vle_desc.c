@@ -407,7 +407,9 @@ static int parse_signals(dp *p, json_t *root) {
       get_buf(p, s, "dt", "signals", false, VLE_ROLE_SETTING, &m->sig_dt) ||
       get_buf(p, s, "gamma", "signals", true, VLE_ROLE_SETTING, &m->sig_gamma) ||
       get_buf(p, s, "loss", "signals", true, VLE_ROLE_SIGNAL, &m->sig_loss) ||
-      get_buf(p, s, "energy", "signals", true, VLE_ROLE_SIGNAL, &m->sig_energy))
+      get_buf(p, s, "energy", "signals", true, VLE_ROLE_SIGNAL, &m->sig_energy) ||
+      get_buf(p, s, "objective", "signals", true, VLE_ROLE_SIGNAL, &m->sig_objective) ||
+      get_buf(p, s, "beta", "signals", true, VLE_ROLE_SIGNAL, &m->sig_beta))
     return -1;
   int sc[] = { m->sig_t, m->sig_dt, m->sig_gamma };
   for (int k = 0; k < 3; k++)

@@ -34,7 +34,7 @@ struct vle_model {
   vle_learn_info *learn;
   const char **kernel_names;
   vle_kernel_fn kernels[VK_COUNT];   /* NULL where the model has none */
-  int sig_t, sig_dt, sig_gamma, sig_loss, sig_energy;
+  int sig_t, sig_dt, sig_gamma, sig_loss, sig_energy, sig_objective, sig_beta;
 };
 
 /* The mutable state of a sim that a save, a load and a NaN rollback move as a whole. */

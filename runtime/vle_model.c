@@ -177,9 +177,10 @@ int vle_model_find_param(const vle_model *m, const char *name) {
 }
 
 int vle_model_signal(const vle_model *m, const char *name) {
-  static const char *names[] = { "t", "dt", "gamma", "loss", "energy" };
-  const int idx[] = { m->sig_t, m->sig_dt, m->sig_gamma, m->sig_loss, m->sig_energy };
-  for (int i = 0; i < 5; i++)
+  static const char *names[] = { "t", "dt", "gamma", "loss", "energy", "objective", "beta" };
+  const int idx[] = { m->sig_t, m->sig_dt, m->sig_gamma, m->sig_loss, m->sig_energy,
+                      m->sig_objective, m->sig_beta };
+  for (int i = 0; i < 7; i++)
     if (!strcmp(name, names[i])) return idx[i];
   return -1;
 }

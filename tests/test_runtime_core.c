@@ -54,7 +54,7 @@ Test(descriptor, introspection) {
   cr_assert_str_eq(vle_model_get_name(m), "mock");
   cr_assert_str_eq(vle_model_hash(m), "mockhash-f64");
   cr_assert_eq(vle_model_precision(m), VLE_F64);
-  cr_assert_eq(vle_model_nbuffers(m), 30);
+  cr_assert_eq(vle_model_nbuffers(m), 31);
   cr_assert_eq(vle_model_npopulations(m), 1);
   cr_assert_eq(vle_model_population(m, 0)->tau_m, 11);
   cr_assert_eq(vle_model_ninputs(m), 2);
@@ -73,7 +73,8 @@ Test(descriptor, introspection) {
   cr_assert_eq(l->params[0], 3);
   cr_assert_eq(vle_model_find_buffer(m, "h.rate@next"), 6);
   cr_assert_eq(vle_model_buffer(m, 5)->role, VLE_ROLE_PUB);
-  cr_assert_null(vle_model_buffer(m, 30));
+  cr_assert_null(vle_model_buffer(m, 31));
+  cr_assert_eq(vle_model_signal(m, "beta"), 30);
   cr_assert_eq(vle_model_signal(m, "loss"), 21);
   cr_assert_float_eq(vle_model_settings(m)->dt, 0.1, 0);
   cr_assert(vle_model_has_kernel(m, "grads"));
@@ -82,7 +83,7 @@ Test(descriptor, introspection) {
 
 Test(descriptor, bad_json) { expect_bad_meta("\"abi\": 1,", "\"abi\": 1,,", "invalid JSON"); }
 Test(descriptor, index_out_of_range) {
-  expect_bad_meta("\"buf\": 16,", "\"buf\": 99,", "inputs[0].buf: expected an integer in [0, 29]");
+  expect_bad_meta("\"buf\": 16,", "\"buf\": 99,", "inputs[0].buf: expected an integer in [0, 30]");
 }
 Test(descriptor, wrong_role) {
   expect_bad_meta("\"buf\": 16,", "\"buf\": 14,", "has role const, expected input");
@@ -623,7 +624,7 @@ Test(nan, every_checked_element) {
           tested++;
         }
     }
-    cr_assert_eq(tested, 2 * 3 * 8, "every state, pub and signal of the mock, batch 3");
+    cr_assert_eq(tested, 2 * 3 * 9, "every state, pub and signal of the mock, batch 3");
     vle_model_free(m);
   }
 }

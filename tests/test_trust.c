@@ -179,3 +179,74 @@ Test(trust, check_checks_the_normal_form) {
     cr_expect(strstr(out, bad[i].want), "case %zu: %s", i, out);
   }
 }
+
+#define TR_STEPS 400
+#define TR_EPS 1e-6
+
+/* J = sum_k dt objective_k over TR_STEPS steps from seed 3, one element of param moved. */
+static double tr_objective(const vle_model *m, const char *param, size_t i, double delta) {
+  vle_sim *s = ru_sim(m, "adjoint", false, 3);
+  vle_error err;
+  size_t n = vle_sim_count(s, param);
+  double *v = malloc(n * sizeof *v);
+  cr_assert_eq(vle_sim_get(s, param, v, n, &err), 0, "%s", err.msg);
+  v[i] += delta;
+  cr_assert_eq(vle_sim_set(s, param, v, n, &err), 0, "%s", err.msg);
+  double J = 0, dt = vle_sim_dt(s), *obj = vle_sim_buffer(s, "objective", NULL);
+  cr_assert(obj);
+  for (int k = 0; k < TR_STEPS; k++) {
+    cr_assert_eq(vle_sim_step(s, 1, &err), 0, "%s", err.msg);
+    J += dt * *obj;
+  }
+  free(v);
+  vle_sim_free(s);
+  return J;
+}
+
+/* Items 2 and 3: the cost weight is found in the energy whatever it is called (it was the
+ * const named `beta`, else 1: off by 1/nudge here), and grad differentiates the objective J
+ * (penalty included), which the recorded `objective` integrates. */
+Test(trust, grad_is_dJ_whatever_beta_is_called) {
+  ld_model m;
+  ru_open(&m, ru_src("tests/data/trust/penalty.vle"));
+  char steps[16];
+  snprintf(steps, sizeof steps, "%d", TR_STEPS);
+  static const char *params[] = { "W1", "b1", "W2", "b2" };
+  for (int p = 0; p < 4; p++) {
+    npy_array a = tr_grad(&m, "adjoint", steps, "g", params[p]);
+    double fd[16], cosine, rel;
+    cr_assert(a.count <= 16);
+    for (size_t i = 0; i < a.count; i++)
+      fd[i] = (tr_objective(m.model, params[p], i, TR_EPS) -
+               tr_objective(m.model, params[p], i, -TR_EPS)) / (2 * TR_EPS);
+    ru_compare(ru_data(&a), fd, a.count, &cosine, &rel);
+    cr_expect(cosine > 0.999 && rel < 0.03, "%s: adjoint vs FD of J: cosine %.6f, relative "
+              "difference %.4f", params[p], cosine, rel);
+    npy_free(&a);
+  }
+  /* objective_k = C_k + (lam/nudge) |r_h published at step k|^2 (the rate of step k-1) */
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "20", "--no-learn", "--record",
+                       "objective,loss,h.rate", "--out", ru_at("r"), "-q", NULL), 0, "%s",
+               ru_log);
+  npy_array obj = ru_npy("r/objective.npy"), loss = ru_npy("r/loss.npy"),
+            r = ru_npy("r/h.rate.npy");
+  for (int k = 1; k < 20; k++) {
+    const double *rk = ru_data(&r) + 3 * (k - 1);
+    double pen = 0.3 / 0.5 * (rk[0] * rk[0] + rk[1] * rk[1] + rk[2] * rk[2]);
+    cr_expect(fabs(ru_data(&obj)[k] - ru_data(&loss)[k] - pen) < 1e-12, "step %d", k);
+  }
+  npy_free(&obj);
+  npy_free(&loss);
+  npy_free(&r);
+  ld_close(&m);
+}
+
+/* Item 2: a cost that enters the energy nonlinearly has no weight beta: an error. */
+Test(trust, nonlinear_cost_is_refused) {
+  const char *msg = tr_refused("nl.vle",
+    "model nl\ninput x[2] = [sin(t), cos(t)]\ntarget y[2] = [0, 1]\n"
+    "population o[2] { tau_m = 0.2; tau_r = 0.2 }\nweight W[o, x] init normal(0, 1)\n"
+    "cost C = 0.5*|y - rate(o)|^2\n"
+    "energy = 0.5*|prosp(o, o.tau_m) - W@x|^2 + 0.1*C^2\n");
+  cr_expect(strstr(msg, "the cost C must enter the energy linearly"), "%s", msg);
+}

@@ -37,7 +37,7 @@
 enum {
   MB_U, MB_UDOT, MB_E, MB_V, MB_G, MB_RATE, MB_RATE_NEXT, MB_W, MB_GW, MB_B, MB_GB, MB_TAUM,
   MB_TAUR, MB_GTAUR, MB_TAU, MB_BETA, MB_X, MB_Y, MB_T, MB_DT, MB_GAMMA, MB_LOSS, MB_ENERGY,
-  MB_V6, MB_U6, MB_I3, MB_Z4, MB_C2, MB_LAB, MB_X2
+  MB_V6, MB_U6, MB_I3, MB_Z4, MB_C2, MB_LAB, MB_X2, MB_OBJ_BETA
 };
 #endif
 
@@ -84,7 +84,8 @@ const char MOCK_SYM(meta)[] =
   "  {\"name\": \"Z\", \"role\": \"param\", \"rows\": 4, \"cols\": 1, \"batched\": false, \"pair\": -1},"
   "  {\"name\": \"C\", \"role\": \"param\", \"rows\": 2, \"cols\": 2, \"batched\": false, \"pair\": -1},"
   "  {\"name\": \"lab\", \"role\": \"target\", \"rows\": 3, \"cols\": 1, \"batched\": true, \"pair\": -1},"
-  "  {\"name\": \"x2\", \"role\": \"input\", \"rows\": 2, \"cols\": 1, \"batched\": true, \"pair\": -1}"
+  "  {\"name\": \"x2\", \"role\": \"input\", \"rows\": 2, \"cols\": 1, \"batched\": true, \"pair\": -1},"
+  "  {\"name\": \"objective.beta\", \"role\": \"signal\", \"rows\": 1, \"cols\": 1, \"batched\": true, \"pair\": -1}"
   " ],"
   " \"kernels\": [\"init\", \"pub_init\", \"streams\", \"step_inst\", \"step_prosp\", \"step_free\", \"grads\"],"
   " \"populations\": [{\"name\": \"h\", \"size\": 1, \"u\": 0, \"udot\": 1, \"e\": 2, \"v\": 3,"
@@ -119,7 +120,7 @@ const char MOCK_SYM(meta)[] =
   "             \"eps\": 1e-8, \"clamp\": null},"
   "            {\"params\": [\"h.tau_r\"], \"opt\": \"adam\", \"lr\": 0.01, \"betas\": [0.9, 0.999],"
   "             \"eps\": 1e-8, \"clamp\": {\"op\": \">=\", \"value\": 0.15}}],"
-  " \"signals\": {\"t\": 18, \"dt\": 19, \"gamma\": 20, \"loss\": 21, \"energy\": 22}"
+  " \"signals\": {\"t\": 18, \"dt\": 19, \"gamma\": 20, \"loss\": 21, \"energy\": 22, \"beta\": 30}"
   "}";
 
 #define mreal MOCK_REAL
@@ -163,6 +164,7 @@ static void MOCK_CAT(mock_, MOCK_NAME, _step)(void *const *bufs, int64_t batch, 
     MB(MB_E)[b] = e;
     MB(MB_UDOT)[b] = udot;
     MB(MB_LOSS)[b] = (mreal)0.5 * (y - out) * (y - out);
+    MB(MB_OBJ_BETA)[b] = beta;   /* the energy is ... + beta * loss */
     MB(MB_ENERGY)[b] = (mreal)0.5 * m * m + beta * MB(MB_LOSS)[b];
     MB(MB_RATE_NEXT)[b] = u + tr * udot;
     MB(MB_U)[b] = u + dt * udot;
