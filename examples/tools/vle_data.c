@@ -32,10 +32,15 @@
  *       where g does not depend on the scheme (examples/lagnet).
  *   vle_data cosine A.npy B.npy
  *       the cosine similarity of two arrays of the same size (e.g. two gradient estimates).
+ *   vle_data mnist1d DIR [--length 40] [--samples 5000] [--seed 42]
+ *       the MNIST-1D dataset, exactly as published (mnist1d.c, docs/mnist1d.md): DIR/x_train.npy
+ *       and DIR/x_test.npy [samples, length, 1] float64, DIR/y_train.npy and DIR/y_test.npy
+ *       [samples] int64 labels; 80 % train, 20 % test. DIR is created if missing.
  *
- * .npy files: little-endian float64 (read: also float32), C order, format 1.0 (read: 1-3).
- * Writes go to a temporary file that is renamed, so a file is complete or absent.
- * Build: cc -std=c17 -O2 -o vle_data vle_data.c -lm
+ * .npy files: little-endian float64 (read: also float32), C order, format 1.0 (read: 1-3);
+ * mnist1d's labels are int64. Writes go to a temporary file that is renamed, so a file is
+ * complete or absent (mnist1d: all four files or none).
+ * Build: cc -std=c17 -O2 -o vle_data vle_data.c mnist1d.c mt19937.c -lm
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -47,6 +52,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mnist1d.h"
 
 /* ---- arrays and .npy ----------------------------------------------------------------- */
 
@@ -127,29 +136,44 @@ static arr npy_load(const char *path) {
   return a;
 }
 
-static void npy_save(const char *path, const arr *a) {
+/* Writes an .npy file of 8-byte elements (descr "<f8" or "<i8") to path, no rename.
+ * Returns 0, or -1 with errno set (a partial file is removed). */
+static int npy_write8(const char *path, const char *descr, int ndim, const long *shape,
+                      const void *data, size_t count) {
   char hdr[256];
-  int o = snprintf(hdr, sizeof hdr, "{'descr': '<f8', 'fortran_order': False, 'shape': (");
-  for (int d = 0; d < a->ndim; d++) o += snprintf(hdr + o, sizeof hdr - (size_t)o, "%ld, ", a->shape[d]);
-  if (a->ndim > 1) o -= 2;                  /* "(3,)" for one dimension, "(3, 4)" otherwise */
-  else if (a->ndim == 1) o -= 1;
+  int o = snprintf(hdr, sizeof hdr, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
+  for (int d = 0; d < ndim; d++) o += snprintf(hdr + o, sizeof hdr - (size_t)o, "%ld, ", shape[d]);
+  if (ndim > 1) o -= 2;                     /* "(3,)" for one dimension, "(3, 4)" otherwise */
+  else if (ndim == 1) o -= 1;
   o += snprintf(hdr + o, sizeof hdr - (size_t)o, "), }");
   /* Pad with spaces and a newline so that data starts at a multiple of 64. */
   int total = ((10 + o + 1 + 63) / 64) * 64;
   while (10 + o + 1 < total) hdr[o++] = ' ';
   hdr[o++] = '\n';
-  char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "wb");
-  if (!f) die("%s: %s", tmp, strerror(errno));
+  FILE *f = fopen(path, "wb");
+  if (!f) return -1;
   unsigned char pre[10] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(o & 0xff),
                             (unsigned char)(o >> 8) };
-  fwrite(pre, 1, 10, f);
-  fwrite(hdr, 1, (size_t)o, f);
-  fwrite(a->v, sizeof *a->v, a->count, f);
-  if (fclose(f) != 0 || rename(tmp, path) != 0) {
+  bool ok = fwrite(pre, 1, 10, f) == 10 && fwrite(hdr, 1, (size_t)o, f) == (size_t)o &&
+            fwrite(data, 8, count, f) == count;
+  int saved = errno;
+  if (fclose(f) != 0 || !ok) {
+    if (ok) saved = errno;
+    remove(path);
+    errno = saved ? saved : EIO;
+    return -1;
+  }
+  return 0;
+}
+
+static void npy_save(const char *path, const arr *a) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  if (npy_write8(tmp, "<f8", a->ndim, a->shape, a->v, a->count)) die("%s: %s", tmp, strerror(errno));
+  if (rename(tmp, path) != 0) {
+    int e = errno;
     remove(tmp);
-    die("%s: %s", path, strerror(errno));
+    die("%s: %s", path, strerror(e));
   }
 }
 
@@ -404,19 +428,119 @@ static int cmd_cosine(int argc, char **argv) {
   return 0;
 }
 
+/* ---- mnist1d ------------------------------------------------------------------------- */
+
+/* An integer option: the whole text must be a decimal integer. */
+static int64_t int_arg(const char *name, const char *text) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(text, &end, 10);
+  if (end == text || *end || errno == ERANGE) die("mnist1d: %s: not an integer: %s", name, text);
+  return v;
+}
+
+/* DIR and the options into o. An unknown option is an error: a typo must not silently
+ * give the defaults (a dataset of the wrong length). */
+static const char *mnist1d_args(int argc, char **argv, m1d_opts *o) {
+  const char *dir = NULL;
+  for (int i = 0; i < argc; i++) {
+    int64_t *slot = !strcmp(argv[i], "--length")  ? &o->length
+                  : !strcmp(argv[i], "--samples") ? &o->samples
+                  : !strcmp(argv[i], "--seed")    ? &o->seed : NULL;
+    if (slot) {
+      if (i + 1 == argc) die("mnist1d: %s needs a value%s", argv[i], "");
+      *slot = int_arg(argv[i], argv[i + 1]);
+      i++;
+    } else if (argv[i][0] == '-') {
+      die("mnist1d: unknown option %s%s", argv[i], " (expected --length, --samples or --seed)");
+    } else if (dir) {
+      die("mnist1d: one output directory expected, got %s and %s", dir, argv[i]);
+    } else {
+      dir = argv[i];
+    }
+  }
+  if (!dir) die("%s%s", "mnist1d: need an output directory", "");
+  const char *bad = m1d_check(o);
+  if (bad) die("mnist1d: %s%s", bad, "");
+  return dir;
+}
+
+/* Creates dir if missing; returns whether it did (to remove it again on failure). */
+static bool make_dir(const char *dir) {
+  struct stat st;
+  if (stat(dir, &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) die("%s: %s", dir, "exists and is not a directory");
+    return false;
+  }
+  if (mkdir(dir, 0777) != 0) die("%s: %s", dir, strerror(errno));
+  return true;
+}
+
+typedef struct npy_out {
+  const char *name, *descr;
+  int ndim;
+  long shape[3];
+  const void *data;
+  size_t count;
+} npy_out;
+
+/* Writes the n files into dir: all to temporary files first, then renamed, so that a
+ * failure leaves none of them (and no directory this call created). */
+static void write_set(const char *dir, bool made, const npy_out *f, int n) {
+  char tmp[4][4096], dst[4][4096];
+  for (int i = 0; i < n; i++)
+    if ((size_t)snprintf(dst[i], sizeof dst[i], "%s/%s", dir, f[i].name) >= sizeof dst[i] - 4)
+      die("%s: %s", dir, "path too long");
+  for (int i = 0; i < n; i++) {
+    snprintf(tmp[i], sizeof tmp[i], "%s.tmp", dst[i]);
+    if (npy_write8(tmp[i], f[i].descr, f[i].ndim, f[i].shape, f[i].data, f[i].count)) {
+      int e = errno;
+      for (int k = 0; k < i; k++) remove(tmp[k]);
+      if (made) rmdir(dir);
+      die("%s: %s", tmp[i], strerror(e));
+    }
+  }
+  for (int i = 0; i < n; i++)
+    if (rename(tmp[i], dst[i]) != 0) {
+      int e = errno;
+      for (int k = 0; k < n; k++) remove(k < i ? dst[k] : tmp[k]);
+      if (made) rmdir(dir);
+      die("%s: %s", dst[i], strerror(e));
+    }
+}
+
+static int cmd_mnist1d(int argc, char **argv) {
+  m1d_opts o = M1D_DEFAULTS;
+  const char *dir = mnist1d_args(argc, argv, &o);
+  m1d_data d;
+  if (m1d_make(&o, &d)) die("%s%s", "mnist1d: out of memory", "");
+  long tr = (long)d.train, te = (long)(d.samples - d.train), len = (long)d.length;
+  const npy_out files[4] = {
+    { "x_train.npy", "<f8", 3, { tr, len, 1 }, d.x, (size_t)(tr * len) },
+    { "x_test.npy", "<f8", 3, { te, len, 1 }, d.x + tr * len, (size_t)(te * len) },
+    { "y_train.npy", "<i8", 1, { tr }, d.y, (size_t)tr },
+    { "y_test.npy", "<i8", 1, { te }, d.y + tr, (size_t)te },
+  };
+  write_set(dir, make_dir(dir), files, 4);
+  printf("mnist1d: %s: %ld train + %ld test samples of length %ld (seed %lld)\n", dir, tr, te,
+         len, (long long)o.seed);
+  m1d_free(&d);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   static const struct { const char *name; int (*fn)(int, char **); int min_args; } cmds[] = {
     { "square", cmd_square, 1 }, { "uniform", cmd_uniform, 1 }, { "delay", cmd_delay, 2 },
     { "print", cmd_print, 1 },   { "xcorr", cmd_xcorr, 2 },     { "cosine", cmd_cosine, 2 },
     { "compare", cmd_compare, 2 }, { "get", cmd_get, 1 },       { "mean", cmd_mean, 1 },
-    { "adjoint", cmd_adjoint, 2 },
+    { "adjoint", cmd_adjoint, 2 }, { "mnist1d", cmd_mnist1d, 1 },
   };
   for (size_t i = 0; argc >= 2 && i < sizeof cmds / sizeof cmds[0]; i++)
     if (!strcmp(argv[1], cmds[i].name)) {
       if (argc - 2 < cmds[i].min_args) break;
       return cmds[i].fn(argc - 2, argv + 2);
     }
-  fputs("usage: vle_data square|uniform|delay|print|compare|get|mean|adjoint|xcorr|cosine ... (see the top of vle_data.c)\n",
+  fputs("usage: vle_data square|uniform|delay|print|compare|get|mean|adjoint|xcorr|cosine|mnist1d ... (see the top of vle_data.c)\n",
         stderr);
   return 2;
 }
