@@ -8,10 +8,12 @@
 
 static const char *const ast_bi_names[BI_COUNT] = {
   [BI_NONE] = "?",
-  [BI_LINEAR] = "linear", [BI_TANH] = "tanh", [BI_SIGMOID] = "sigmoid",
-  [BI_SOFTPLUS] = "softplus", [BI_RELU] = "relu", [BI_HARDTANH] = "hardtanh",
-  [BI_EXP] = "exp", [BI_LOG] = "log", [BI_SIN] = "sin", [BI_COS] = "cos",
-  [BI_SQRT] = "sqrt", [BI_ABS] = "abs",
+  [BI_LINEAR] = "linear",
+#define FN(id, name, phi, text, latex, plain) [BI_##id] = name,
+#define FND(id, text, latex, plain)
+#include "fn.def"
+#undef FN
+#undef FND
   [BI_SOFTMAX] = "softmax", [BI_LOG_SOFTMAX] = "log_softmax",
   [BI_LOGSUMEXP] = "logsumexp", [BI_SUM] = "sum", [BI_MEAN] = "mean", [BI_SUMSQ] = "sumsq",
   [BI_DOT] = "dot",
@@ -21,6 +23,30 @@ static const char *const ast_bi_names[BI_COUNT] = {
 
 const char *ast_builtin_name(vl_builtin b) {
   return (b > BI_NONE && b < BI_COUNT) ? ast_bi_names[b] : "?";
+}
+
+/* Per built-in: 1 = elementwise, 2 = elementwise and allowed as phi. */
+static const unsigned char ast_bi_kind[BI_COUNT] = {
+  [BI_LINEAR] = 2,
+#define FN(id, name, phi, text, latex, plain) [BI_##id] = (phi) ? 2 : 1,
+#define FND(id, text, latex, plain)
+#include "fn.def"
+#undef FN
+#undef FND
+};
+
+bool ast_builtin_elementwise(vl_builtin b) { return b > BI_NONE && b < BI_COUNT && ast_bi_kind[b]; }
+bool ast_builtin_phi(vl_builtin b) { return b > BI_NONE && b < BI_COUNT && ast_bi_kind[b] == 2; }
+
+const char *ast_phi_names(void) {
+  static const char names[] = "linear"
+#define FN(id, name, phi, text, latex, plain) ", " name
+#define FND(id, text, latex, plain)
+#include "fn.def"
+#undef FN
+#undef FND
+    ;
+  return names;
 }
 
 vl_builtin ast_builtin_lookup(const char *name) {

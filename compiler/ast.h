@@ -33,9 +33,13 @@ typedef struct vl_shape {
 /* ---- built-in functions (calls that are not user fns) ------------------------------- */
 typedef enum {
   BI_NONE = 0,
-  /* elementwise, unary */
-  BI_LINEAR, BI_TANH, BI_SIGMOID, BI_SOFTPLUS, BI_RELU, BI_HARDTANH, BI_EXP, BI_LOG,
-  BI_SIN, BI_COS, BI_SQRT, BI_ABS,
+  /* elementwise, unary: linear (the identity) and the functions of fn.def */
+  BI_LINEAR,
+#define FN(id, name, phi, text, latex, plain) BI_##id,
+#define FND(id, text, latex, plain)
+#include "fn.def"
+#undef FN
+#undef FND
   /* vector -> vector */
   BI_SOFTMAX, BI_LOG_SOFTMAX,
   /* vector -> scalar */
@@ -194,6 +198,10 @@ void ast_print_expr(FILE *out, const vl_expr *e);
 const char *ast_builtin_name(vl_builtin b);
 /* Added by the front end. */
 vl_builtin ast_builtin_lookup(const char *name);          /* BI_NONE if not a built-in */
+bool ast_builtin_elementwise(vl_builtin b);   /* linear or a function of fn.def */
+bool ast_builtin_phi(vl_builtin b);           /* allowed as a population's phi */
+/* "linear, tanh, ...": the names of the functions allowed as phi, for messages. */
+const char *ast_phi_names(void);
 char *ast_expr_string(vl_arena *a, const vl_expr *e);     /* ast_print_expr into a string */
 /* The same, printing at most max_nodes nodes ("..." for the rest): for messages. */
 char *ast_expr_string_short(vl_arena *a, const vl_expr *e, long max_nodes);

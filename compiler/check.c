@@ -180,10 +180,9 @@ static void ck_tau(ck_ctx *c, vl_decl *p, vl_field *f) {
 /* phi = NAME: an elementwise built-in. */
 static void ck_phi(ck_ctx *c, vl_decl *p, vl_field *f) {
   vl_builtin b = f->value->kind == EX_NAME ? ast_builtin_lookup(f->value->name) : BI_NONE;
-  if (b >= BI_LINEAR && b <= BI_ABS) { p->phi = b; return; }
-  ck_err(c, f->value->span, "phi must name an elementwise built-in function (linear, tanh, "
-         "sigmoid, softplus, relu, hardtanh, exp, log, sin, cos, sqrt, abs), got %s",
-         ast_expr_string_short(c->a, f->value, 24));
+  if (ast_builtin_phi(b)) { p->phi = b; return; }
+  ck_err(c, f->value->span, "phi must name an elementwise built-in function (%s), got %s",
+         ast_phi_names(), ast_expr_string_short(c->a, f->value, 24));
 }
 
 /* A known field given for the first time (seen[] remembers the first of each key). */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "check_impl.h"
+#include "fn_math.h"
 
 static bool ck_eval_elem(ck_ctx *c, const vl_expr *e, long i, double *out);
 
@@ -33,21 +34,10 @@ static bool ck_arith(char op, double a, double b, double *out) {
   }
 }
 
+/* An elementwise built-in on a number: linear is the identity, the rest fn_math.c's value. */
 static double ck_apply(vl_builtin b, double x) {
-  switch (b) {
-  case BI_TANH: return tanh(x);
-  case BI_SIGMOID: return 1 / (1 + exp(-x));
-  case BI_SOFTPLUS: return x > 30 ? x : log1p(exp(x));
-  case BI_RELU: return x > 0 ? x : 0;
-  case BI_HARDTANH: return x > 1 ? 1 : x < -1 ? -1 : x;
-  case BI_EXP: return exp(x);
-  case BI_LOG: return log(x);
-  case BI_SIN: return sin(x);
-  case BI_COS: return cos(x);
-  case BI_SQRT: return sqrt(x);
-  case BI_ABS: return fabs(x);
-  default: return x;                      /* linear */
-  }
+  ex_fn f = fm_of_builtin(b);
+  return f == F_COUNT ? x : fm_value(f, x);
 }
 
 /* A reduction over the elements of v: sum, sum of squares, max (for logsumexp). */
@@ -120,6 +110,7 @@ static bool ck_call_elem(ck_ctx *c, const vl_expr *e, long i, double *out) {
   case BI_CONCAT: return ck_concat_elem(c, e, i, out);
   case BI_PROSP: case BI_RATE: case BI_NONE: case BI_COUNT: return false;
   default:
+    if (!ast_builtin_elementwise(e->bi)) return false;
     if (!ck_eval_elem(c, a, ck_idx(a, i), &x)) return false;
     *out = ck_apply(e->bi, x);
     return true;

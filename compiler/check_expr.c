@@ -333,7 +333,7 @@ static const ck_bi_rule *ck_rule(vl_builtin b) {
     dot = { 2, 2, ck_bi_reduce }, prosp = { 1, 2, ck_bi_pop }, rate = { 1, 1, ck_bi_pop },
     fill = { 2, 2, ck_bi_build }, linspace = { 3, 3, ck_bi_build },
     concat = { 1, 1 << 30, ck_bi_concat };
-  if (b >= BI_LINEAR && b <= BI_ABS) return &elementwise;
+  if (ast_builtin_elementwise(b)) return &elementwise;
   switch (b) {
   case BI_SOFTMAX: case BI_LOG_SOFTMAX: return &to_vector;
   case BI_LOGSUMEXP: case BI_SUM: case BI_MEAN: case BI_SUMSQ: return &reduce;
@@ -342,8 +342,11 @@ static const ck_bi_rule *ck_rule(vl_builtin b) {
   case BI_RATE: return &rate;
   case BI_FILL: return &fill;
   case BI_LINSPACE: return &linspace;
-  default: return &concat;
+  case BI_CONCAT: return &concat;
+  default: break;
   }
+  fprintf(stderr, "internal error: built-in '%s' has no checking rule\n", ast_builtin_name(b));
+  abort();
 }
 
 /* A built-in call: arity, arguments (populations are plain values here), then the rule. */

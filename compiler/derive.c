@@ -15,6 +15,7 @@
  * Everything is an expression of the symbolic engine; nothing is evaluated here.
  */
 #include "derive.h"
+#include "fn_math.h"
 
 #include <math.h>
 #include <string.h>
@@ -193,29 +194,10 @@ static dv_pop *dv_pop_of(dv_system *s, const vl_expr *e) {
   return i < 0 ? NULL : &s->pops[i];
 }
 
-static ex_fn dv_fn_of(vl_builtin b, bool *ok) {
-  *ok = true;
-  switch (b) {
-  case BI_TANH: return F_TANH;
-  case BI_SIGMOID: return F_SIGMOID;
-  case BI_SOFTPLUS: return F_SOFTPLUS;
-  case BI_RELU: return F_RELU;
-  case BI_HARDTANH: return F_HARDTANH;
-  case BI_EXP: return F_EXP;
-  case BI_LOG: return F_LOG;
-  case BI_SIN: return F_SIN;
-  case BI_COS: return F_COS;
-  case BI_SQRT: return F_SQRT;
-  case BI_ABS: return F_ABS;
-  default: *ok = false; return F_TANH;
-  }
-}
-
 /* φ(x) for a population's transfer function (linear is the identity). */
 static ex_node *dv_apply_phi(dv_system *s, vl_builtin phi, ex_node *x) {
-  bool ok;
-  ex_fn f = dv_fn_of(phi, &ok);
-  return ok ? ex_fn1(s->x, f, x) : x;
+  ex_fn f = fm_of_builtin(phi);
+  return f == F_COUNT ? x : ex_fn1(s->x, f, x);
 }
 
 /* prosp(h, τ): with h's own τʳ this is the prospective voltage ŭ_h, kept as a symbol so
@@ -303,9 +285,8 @@ static ex_node *dv_build_vecfn(dv_state *st, const vl_expr *e) {
 static ex_node *dv_build_call(dv_state *st, const vl_expr *e) {
   dv_system *s = st->s;
   ex_ctx *x = s->x;
-  bool ok;
-  ex_fn f = dv_fn_of(e->bi, &ok);
-  if (ok) return ex_fn1(x, f, dv_build(st, e->args[0]));
+  ex_fn f = fm_of_builtin(e->bi);
+  if (f != F_COUNT) return ex_fn1(x, f, dv_build(st, e->args[0]));
   switch (e->bi) {
   case BI_LINEAR: return dv_build(st, e->args[0]);
   case BI_SOFTMAX: return ex_softmax(x, dv_build(st, e->args[0]));

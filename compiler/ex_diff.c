@@ -6,36 +6,9 @@
  * the textbook ones; the constructors tidy the results (W^T a, a b^T, collected terms).
  */
 #include "ex_internal.h"
+#include "fn_math.h"
 
 #include <assert.h>
-
-/* ---- derivatives of the elementwise functions -------------------------------------- */
-
-ex_node *ex_fn_deriv(ex_ctx *c, ex_fn f, ex_node *x) {
-  ex_node *one = ex_num(c, 1);
-  switch (f) {
-  case F_TANH: return ex_sub(c, one, ex_pow(c, ex_fn1(c, F_TANH, x), ex_num(c, 2)));
-  case F_SIGMOID: {
-    ex_node *s = ex_fn1(c, F_SIGMOID, x);
-    return ex_mul(c, s, ex_sub(c, one, s));
-  }
-  case F_SOFTPLUS: return ex_fn1(c, F_SIGMOID, x);
-  case F_RELU: return ex_fn1(c, F_STEP, x);
-  case F_HARDTANH: return ex_fn1(c, F_IND1, x);
-  case F_EXP: return ex_fn1(c, F_EXP, x);
-  case F_LOG: return ex_pow(c, x, ex_num(c, -1));
-  case F_SIN: return ex_fn1(c, F_COS, x);
-  case F_COS: return ex_neg(c, ex_fn1(c, F_SIN, x));
-  case F_SQRT: return ex_div(c, ex_num(c, 0.5), ex_fn1(c, F_SQRT, x));
-  case F_ABS: return ex_fn1(c, F_SIGN, x);
-  case F_STEP:
-  case F_SIGN:
-  case F_IND1: return ex_zero_like(c, x->shape);    /* piecewise constant */
-  case F_COUNT: break;
-  }
-  assert(0 && "bad ex_fn");
-  return NULL;
-}
 
 /* The product of x's arguments other than the i-th. */
 static ex_node *others(ex_ctx *c, const ex_node *x, int i) {
@@ -101,7 +74,7 @@ static void backprop(sweep *s, ex_node *x, ex_node *a) {
       give(s, g[1], ex_muln(c, (ex_node *[]){a, x, ex_fn1(c, F_LOG, g[0])}, 3));
     return;
   }
-  case X_FN: give(s, g[0], ex_mul(c, a, ex_fn_deriv(c, x->fn, g[0]))); return;
+  case X_FN: give(s, g[0], ex_mul(c, a, fm_deriv(c, x->fn, g[0]))); return;
   case X_MATVEC:                                       /* y = W v */
     give(s, g[0], ex_outer(c, a, g[1]));
     give(s, g[1], ex_mattvec(c, g[0], a));
@@ -186,7 +159,7 @@ static ex_node *tangent(ex_ctx *c, ex_node *x, ex_node **t) {
     }
     if (t[1]) sum = ex_add(c, sum, ex_muln(c, (ex_node *[]){t[1], x, ex_fn1(c, F_LOG, g[0])}, 3));
     return sum;
-  case X_FN: return ex_mul(c, t[0], ex_fn_deriv(c, x->fn, g[0]));
+  case X_FN: return ex_mul(c, t[0], fm_deriv(c, x->fn, g[0]));
   case X_MATVEC:
   case X_MATTVEC: {
     ex_node *(*mv)(ex_ctx *, ex_node *, ex_node *) = x->op == X_MATVEC ? ex_matvec : ex_mattvec;

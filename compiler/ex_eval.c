@@ -7,6 +7,7 @@
  * tests can use it to check the simplifier and the differentiator. Values are row-major.
  */
 #include "ex_internal.h"
+#include "fn_math.h"
 
 #include <assert.h>
 #include <math.h>
@@ -81,7 +82,7 @@ static bool eval_node(const ex_node *x, double **arg, double *y, ex_lookup_fn lo
     for (long i = 0; i < n; i++) y[i] = pow(arg[0][i], arg[1][0]);
     return true;
   case X_FN:
-    for (long i = 0; i < n; i++) y[i] = ex_fn_apply(x->fn, arg[0][i]);
+    for (long i = 0; i < n; i++) y[i] = fm_value(x->fn, arg[0][i]);
     return true;
   case X_MATVEC: eval_matvec(x, arg, y, false); return true;
   case X_MATTVEC: eval_matvec(x, arg, y, true); return true;

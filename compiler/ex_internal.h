@@ -47,9 +47,7 @@ ex_node *ex_rebuild(ex_ctx *c, const ex_node *x, ex_node *const *args);
 /* ---- constructors (expr.c) that are internal conveniences -------------------------- */
 ex_node *ex_fit(ex_ctx *c, ex_node *x, ex_shape s);  /* scalar x broadcast to shape s */
 bool ex_is_const(const ex_node *x);                   /* a number or a vector of numbers */
-double ex_fn_apply(ex_fn f, double x);                /* f(x) on doubles */
 
 /* ---- differentiation (ex_diff.c) --------------------------------------------------- */
-ex_node *ex_fn_deriv(ex_ctx *c, ex_fn f, ex_node *x);   /* f'(x), elementwise */
 
 #endif

@@ -14,6 +14,7 @@
  * It prints the DAG as a tree (shared nodes are repeated): it is meant for reading.
  */
 #include "ex_internal.h"
+#include "fn_math.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -79,33 +80,10 @@ static void print_num(printer *p, double v) {
 
 /* ---- names ------------------------------------------------------------------------- */
 
-const char *ex_fn_name(ex_fn f) {
-  static const char *const names[F_COUNT] = {
-    "tanh", "sigmoid", "softplus", "relu", "hardtanh", "exp", "log", "sin", "cos",
-    "sqrt", "abs", "step", "sign", "ind1",
-  };
-  return f >= 0 && f < F_COUNT ? names[f] : "?";
-}
+const char *ex_fn_name(ex_fn f) { return fm_name(f, EXP_PLAIN); }
 
-/* How a function prints; derivative functions print as the derivative they stand for. */
-static const char *fn_print_name(const printer *p, ex_fn f) {
-  switch (f) {
-  case F_SIGMOID: return sty(p, "σ", "\\sigma", "sigmoid");
-  case F_TANH: return sty(p, "tanh", "\\tanh", "tanh");
-  case F_EXP: return sty(p, "exp", "\\exp", "exp");
-  case F_LOG: return sty(p, "log", "\\log", "log");
-  case F_SIN: return sty(p, "sin", "\\sin", "sin");
-  case F_COS: return sty(p, "cos", "\\cos", "cos");
-  case F_SOFTPLUS: return sty(p, "softplus", "\\operatorname{softplus}", "softplus");
-  case F_RELU: return sty(p, "relu", "\\operatorname{relu}", "relu");
-  case F_HARDTANH: return sty(p, "hardtanh", "\\operatorname{hardtanh}", "hardtanh");
-  case F_STEP: return sty(p, "relu′", "\\operatorname{relu}'", "relu'");
-  case F_IND1: return sty(p, "hardtanh′", "\\operatorname{hardtanh}'", "hardtanh'");
-  case F_SIGN: return sty(p, "sign", "\\operatorname{sign}", "sign");
-  case F_SQRT: return sty(p, "√", "\\sqrt", "sqrt");
-  default: return ex_fn_name(f);
-  }
-}
+/* How a function prints (fn.def); derivatives print as the derivative they stand for. */
+static const char *fn_print_name(const printer *p, ex_fn f) { return fm_name(f, p->style); }
 
 static void print_call(printer *p, const char *name, const ex_node *arg) {
   put(p, name);

@@ -21,6 +21,7 @@
  *   constants  an operation whose operands are all constants is evaluated.
  */
 #include "ex_internal.h"
+#include "fn_math.h"
 
 #include <assert.h>
 #include <math.h>
@@ -487,42 +488,15 @@ ex_node *ex_pow(ex_ctx *c, ex_node *a, ex_node *b) {
   return make(c, X_POW, a->shape, v, 2);
 }
 
-/* ---- elementwise functions --------------------------------------------------------- */
-
-static double sigmoid(double x) { return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)); }
-
-/* log(1 + e^x) without overflow. */
-static double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
-
-double ex_fn_apply(ex_fn f, double x) {
-  switch (f) {
-  case F_TANH: return tanh(x);
-  case F_SIGMOID: return sigmoid(x);
-  case F_SOFTPLUS: return softplus(x);
-  case F_RELU: return x > 0 ? x : 0;
-  case F_HARDTANH: return x < -1 ? -1 : x > 1 ? 1 : x;
-  case F_EXP: return exp(x);
-  case F_LOG: return log(x);
-  case F_SIN: return sin(x);
-  case F_COS: return cos(x);
-  case F_SQRT: return sqrt(x);
-  case F_ABS: return fabs(x);
-  case F_STEP: return x > 0 ? 1 : 0;
-  case F_SIGN: return x > 0 ? 1 : x < 0 ? -1 : 0;
-  case F_IND1: return fabs(x) < 1 ? 1 : 0;
-  case F_COUNT: break;
-  }
-  assert(0 && "bad ex_fn");
-  return 0;
-}
+/* ---- elementwise functions (their maths: fn_math.c) -------------------------------- */
 
 ex_node *ex_fn1(ex_ctx *c, ex_fn f, ex_node *a) {
   assert(f >= 0 && f < F_COUNT);
   if (a->op == X_BCAST) return ex_fit(c, ex_fn1(c, f, a->args[0]), a->shape);
-  if (a->op == X_NUM) return ex_num_like(c, ex_fn_apply(f, a->num), a->shape);
+  if (a->op == X_NUM) return ex_num_like(c, fm_value(f, a->num), a->shape);
   if (a->op == X_VEC && ex_is_const(a)) {
     ex_node **e = AR_NEWN(c->arena, ex_node *, a->nargs);
-    for (int i = 0; i < a->nargs; i++) e[i] = ex_num(c, ex_fn_apply(f, a->args[i]->num));
+    for (int i = 0; i < a->nargs; i++) e[i] = ex_num(c, fm_value(f, a->args[i]->num));
     return ex_vec(c, e, a->nargs);
   }
   ex_node p = {.op = X_FN, .shape = a->shape, .nargs = 1, .args = &a, .fn = f};

@@ -48,13 +48,14 @@ typedef enum {
   X_BCAST,     /* scalar args[0] broadcast to `shape` (a vector of `rows`, or a matrix) */
 } ex_op;
 
-/* Elementwise functions, including the derivatives the differentiator needs. */
+/* Elementwise functions, including the derivatives the differentiator needs: the list is
+ * fn.def, their maths fn_math.c. */
 typedef enum {
-  F_TANH, F_SIGMOID, F_SOFTPLUS, F_RELU, F_HARDTANH, F_EXP, F_LOG, F_SIN, F_COS,
-  F_SQRT, F_ABS,
-  F_STEP,      /* Heaviside: x > 0 ? 1 : 0 (relu') */
-  F_SIGN,      /* x > 0 ? 1 : x < 0 ? -1 : 0 (abs') */
-  F_IND1,      /* |x| < 1 ? 1 : 0 (hardtanh') */
+#define FN(id, name, phi, text, latex, plain) F_##id,
+#define FND(id, text, latex, plain) F_##id,
+#include "fn.def"
+#undef FN
+#undef FND
   F_COUNT
 } ex_fn;
 

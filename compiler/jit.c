@@ -37,11 +37,11 @@ static const struct {
   JIT_RT(tanh), JIT_RT(exp), JIT_RT(exp2), JIT_RT(expm1), JIT_RT(log), JIT_RT(log2),
   JIT_RT(log10), JIT_RT(log1p), JIT_RT(sin), JIT_RT(cos), JIT_RT(sincos), JIT_RT(tan),
   JIT_RT(sqrt), JIT_RT(pow), JIT_RT(fabs), JIT_RT(fmax), JIT_RT(fmin), JIT_RT(ldexp),
-  JIT_RT(floor), JIT_RT(ceil), JIT_RT(fma), JIT_RT(copysign),
+  JIT_RT(floor), JIT_RT(ceil), JIT_RT(fma), JIT_RT(copysign), JIT_RT(erf),
   JIT_RT(tanhf), JIT_RT(expf), JIT_RT(exp2f), JIT_RT(expm1f), JIT_RT(logf), JIT_RT(log2f),
   JIT_RT(log10f), JIT_RT(log1pf), JIT_RT(sinf), JIT_RT(cosf), JIT_RT(sincosf), JIT_RT(tanf),
   JIT_RT(sqrtf), JIT_RT(powf), JIT_RT(fabsf), JIT_RT(fmaxf), JIT_RT(fminf), JIT_RT(ldexpf),
-  JIT_RT(floorf), JIT_RT(ceilf), JIT_RT(fmaf), JIT_RT(copysignf),
+  JIT_RT(floorf), JIT_RT(ceilf), JIT_RT(fmaf), JIT_RT(copysignf), JIT_RT(erff),
   JIT_RT(memset), JIT_RT(memcpy), JIT_RT(memmove),
 };
 #undef JIT_RT

@@ -6,6 +6,7 @@
  * same kernel (kernel and expression pointers are stable).
  */
 #include "kir.h"
+#include "fn_math.h"
 
 #include <ctype.h>
 #include <string.h>
@@ -109,14 +110,7 @@ const char *kir_role_name(kir_role r) {
                                                                        : "?";
 }
 
-static const char *const kir_fn_names[F_COUNT] = {
-  "tanh", "sigmoid", "softplus", "relu", "hardtanh", "exp", "log", "sin", "cos",
-  "sqrt", "abs", "step", "sign", "ind1",
-};
-
-const char *kir_fn_name(ex_fn f) {
-  return (unsigned)f < F_COUNT ? kir_fn_names[f] : "?";
-}
+const char *kir_fn_name(ex_fn f) { return fm_name(f, EXP_PLAIN); }
 
 long kir_size(const kir_buf *b) { return b->rows * b->cols; }
 

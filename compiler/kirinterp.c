@@ -5,6 +5,7 @@
  * operation (summation order, where accumulate adds, how x^n is expanded) so that the
  * generated code, which mirrors it, agrees with it bit for bit in strict FP mode.
  */
+#include "fn_math.h"
 #include "kir.h"
 #include "mathfn.h"
 
@@ -54,36 +55,12 @@ static double ki_pow(double x, const kir_expr *ye, double y) {
   return pow(x, y);
 }
 
-/* The elementwise functions exactly as llvm.c generates them (softplus in its stable form):
- * the interpreter specifies the generated code, so it does not reuse ex_fn_apply, which
- * belongs to the derivation's independent oracle (ex_eval). */
-static double ki_fn(ex_fn f, double x) {
-  switch (f) {
-  case F_TANH: return mf_tanh(x);   /* inline in the generated code (mathfn.h) */
-  case F_SIGMOID: return 1.0 / (1.0 + exp(-x));
-  case F_SOFTPLUS: return log1p(exp(-fabs(x))) + fmax(x, 0.0);   /* stable for large |x| */
-  case F_RELU: return x > 0 ? x : 0.0;
-  case F_HARDTANH: return x > 1 ? 1.0 : x < -1 ? -1.0 : x;
-  case F_EXP: return exp(x);
-  case F_LOG: return log(x);
-  case F_SIN: return mf_sin(x);   /* inline in the generated code (mathfn.h) */
-  case F_COS: return mf_cos(x);
-  case F_SQRT: return sqrt(x);
-  case F_ABS: return fabs(x);
-  case F_STEP: return x > 0 ? 1.0 : 0.0;
-  case F_SIGN: return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0;
-  case F_IND1: return fabs(x) < 1 ? 1.0 : 0.0;
-  case F_COUNT: break;
-  }
-  return NAN;
-}
-
 static double ki_eval(const ki_ctx *x, const kir_expr *e, ki_at at) {
   switch (e->op) {
   case KE_CONST: return e->num;
   case KE_LOAD: return ki_load(x, e, at);
   case KE_NEG: return -ki_eval(x, e->a[0], at);
-  case KE_FN: return ki_fn(e->fn, ki_eval(x, e->a[0], at));
+  case KE_FN: return fm_interp(e->fn, ki_eval(x, e->a[0], at));   /* fn_math.c */
   default: break;
   }
   double a = ki_eval(x, e->a[0], at), b = ki_eval(x, e->a[1], at);

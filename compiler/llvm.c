@@ -17,6 +17,7 @@
  * Accumulators live in allocas in the entry block; mem2reg/SROA turn them into phis.
  */
 #include "llvm.h"
+#include "fn_math.h"
 #include "mathfn.h"
 
 #include <math.h>
@@ -378,34 +379,54 @@ static LLVMValueRef cg_mathfn(cg *g, LLVMValueRef (*f64)(cg *, LLVMValueRef), LL
   return v;
 }
 
-/* The elementwise functions, formula for formula as ki_fn in kirinterp.c. */
+/* The elementwise functions: fn_math.c's formulas (fm_code) over these primitives, the same
+ * formulas the interpreter evaluates. */
+static fm_val cg_v(LLVMValueRef v) { return (fm_val){ 0, v }; }
+static LLVMValueRef cg_ir(fm_val v) { return v.ir; }
+
+static fm_val cg_fm_num(void *ctx, double v) { return cg_v(cg_f(ctx, v)); }
+
+static fm_val cg_fm_op1(void *ctx, fm_op1 op, fm_val a) {
+  cg *g = ctx;
+  LLVMValueRef x = cg_ir(a);
+  switch (op) {
+  case FM_NEG: return cg_v(cg_fp(g, LLVMBuildFNeg(g->b, x, "")));
+  case FM_EXP: return cg_v(cg_intrin1(g, "llvm.exp", x));
+  case FM_LOG: return cg_v(cg_intrin1(g, "llvm.log", x));
+  case FM_LOG1P: return cg_v(cg_libm(g, "log1p", x));
+  case FM_ERF: return cg_v(cg_libm(g, "erf", x));
+  case FM_FABS: return cg_v(cg_intrin1(g, "llvm.fabs", x));
+  case FM_SQRT: return cg_v(cg_intrin1(g, "llvm.sqrt", x));
+  case FM_TANH: return cg_v(cg_mathfn(g, cg_tanh64, x));
+  case FM_SIN: return cg_v(cg_mathfn(g, cg_sin64, x));
+  case FM_COS: return cg_v(cg_mathfn(g, cg_cos64, x));
+  }
+  abort();
+}
+
+static fm_val cg_fm_op2(void *ctx, fm_op2 op, fm_val a, fm_val b) {
+  cg *g = ctx;
+  switch (op) {
+  case FM_ADD: return cg_v(cg_fadd(g, cg_ir(a), cg_ir(b)));
+  case FM_SUB: return cg_v(cg_fp(g, LLVMBuildFSub(g->b, cg_ir(a), cg_ir(b), "")));
+  case FM_MUL: return cg_v(cg_fmul(g, cg_ir(a), cg_ir(b)));
+  case FM_DIV: return cg_v(cg_fdiv(g, cg_ir(a), cg_ir(b)));
+  case FM_MAX: return cg_v(cg_maxnum(g, cg_ir(a), cg_ir(b)));
+  }
+  abort();
+}
+
+static fm_val cg_fm_gt(void *ctx, fm_val x, fm_val y, fm_val a, fm_val b) {
+  return cg_v(cg_sel(ctx, LLVMRealOGT, cg_ir(x), cg_ir(y), cg_ir(a), cg_ir(b)));
+}
+
+static fm_val cg_fm_lt(void *ctx, fm_val x, fm_val y, fm_val a, fm_val b) {
+  return cg_v(cg_sel(ctx, LLVMRealOLT, cg_ir(x), cg_ir(y), cg_ir(a), cg_ir(b)));
+}
+
 static LLVMValueRef cg_fn(cg *g, ex_fn f, LLVMValueRef x) {
-  LLVMValueRef zero = cg_f(g, 0.0), one = cg_f(g, 1.0), mone = cg_f(g, -1.0);
-  switch (f) {
-  case F_TANH: return cg_mathfn(g, cg_tanh64, x);
-  case F_SIGMOID:
-    return cg_fdiv(g, one, cg_fadd(g, one, cg_intrin1(g, "llvm.exp", cg_fp(g, LLVMBuildFNeg(g->b, x, "")))));
-  case F_SOFTPLUS: {
-    LLVMValueRef na = cg_fp(g, LLVMBuildFNeg(g->b, cg_intrin1(g, "llvm.fabs", x), ""));
-    LLVMValueRef l = cg_libm(g, "log1p", cg_intrin1(g, "llvm.exp", na));
-    return cg_fadd(g, l, cg_maxnum(g, x, zero));
-  }
-  case F_RELU: return cg_sel(g, LLVMRealOGT, x, zero, x, zero);
-  case F_HARDTANH:
-    return cg_sel(g, LLVMRealOGT, x, one, one, cg_sel(g, LLVMRealOLT, x, mone, mone, x));
-  case F_EXP: return cg_intrin1(g, "llvm.exp", x);
-  case F_LOG: return cg_intrin1(g, "llvm.log", x);
-  case F_SIN: return cg_mathfn(g, cg_sin64, x);
-  case F_COS: return cg_mathfn(g, cg_cos64, x);
-  case F_SQRT: return cg_intrin1(g, "llvm.sqrt", x);
-  case F_ABS: return cg_intrin1(g, "llvm.fabs", x);
-  case F_STEP: return cg_sel(g, LLVMRealOGT, x, zero, one, zero);
-  case F_SIGN:
-    return cg_sel(g, LLVMRealOGT, x, zero, one, cg_sel(g, LLVMRealOLT, x, zero, mone, zero));
-  case F_IND1: return cg_sel(g, LLVMRealOLT, cg_intrin1(g, "llvm.fabs", x), one, one, zero);
-  case F_COUNT: break;
-  }
-  return LLVMGetUndef(g->real);   /* unreachable: kir_verify rejects bad functions */
+  const fm_ops ops = { g, cg_fm_num, cg_fm_op1, cg_fm_op2, cg_fm_gt, cg_fm_lt };
+  return cg_ir(fm_code(&ops, f, cg_v(x)));
 }
 
 static LLVMValueRef cg_expr(cg *g, const kir_expr *e, cg_at at) {

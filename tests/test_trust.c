@@ -206,9 +206,9 @@ static double tr_objective(const vle_model *m, const char *param, size_t i, doub
 /* Items 2 and 3: the cost weight is found in the energy whatever it is called (it was the
  * const named `beta`, else 1: off by 1/nudge here), and grad differentiates the objective J
  * (penalty included), which the recorded `objective` integrates. */
-Test(trust, grad_is_dJ_whatever_beta_is_called) {
+static void tr_grad_vs_fd(const char *model) {
   ld_model m;
-  ru_open(&m, ru_src("tests/data/trust/penalty.vle"));
+  ru_open(&m, ru_src(model));
   char steps[16];
   snprintf(steps, sizeof steps, "%d", TR_STEPS);
   static const char *params[] = { "W1", "b1", "W2", "b2" };
@@ -224,6 +224,16 @@ Test(trust, grad_is_dJ_whatever_beta_is_called) {
               "difference %.4f", params[p], cosine, rel);
     npy_free(&a);
   }
+  ld_close(&m);
+}
+
+/* A function added to fn.def only (gelu) learns like the others. */
+Test(trust, gelu_as_phi) { tr_grad_vs_fd("tests/data/trust/gelu.vle"); }
+
+Test(trust, grad_is_dJ_whatever_beta_is_called) {
+  tr_grad_vs_fd("tests/data/trust/penalty.vle");
+  ld_model m;
+  ru_open(&m, ru_src("tests/data/trust/penalty.vle"));
   /* objective_k = C_k + (lam/nudge) |r_h published at step k|^2 (the rate of step k-1) */
   cr_assert_eq(ru_vlec(&m, false, "--steps", "20", "--no-learn", "--record",
                        "objective,loss,h.rate", "--out", ru_at("r"), "-q", NULL), 0, "%s",
