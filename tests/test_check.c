@@ -61,11 +61,11 @@ Test(check, example_model_is_clean) {
 
 Test(check, reference_model_is_clean) {
   tu_run r;
-  tu_check_file(&r, VLE_SHARED_DIR "/reference/gle_p1/model.vle");
+  tu_check_file(&r, VLE_SOURCE_DIR "/tests/data/gle_p1/model.vle");
   cr_assert(r.m, "%s", r.diag);
   cr_expect_eq(r.d.warnings, 0, "%s", r.diag);
   vl_decl *W1 = r.m->weights.items[0];
-  cr_expect(strstr(W1->init_path, "reference/gle_p1/W1.npy"), "%s", W1->init_path);
+  cr_expect(strstr(W1->init_path, "tests/data/gle_p1/W1.npy"), "%s", W1->init_path);
   cr_expect_eq(r.m->dt, 0.02);
   tu_free(&r);
 }

@@ -444,7 +444,7 @@ static void usage(const char *prog, const char *impl) {
             "usage: %s --sizes 784-300-100-10 [--batch B] [--steps N] [--reps R] [--min-time S]\n"
             "          [--dump-init DIR]   (write the initial parameters as W1.npy, b1.npy, ... and exit)\n"
             "       %s --npy-sum FILE.npy...   (sum and sum of |.| of the files: the vle hook's param_sum)\n"
-            "       %s --golden [DIR]   (reproduce shared/reference/gle_p1/expected.json)\n"
+            "       %s --golden [DIR]   (reproduce tests/data/gle_p1/expected.json)\n"
             "%s GLE training step (%s). Prints one line: impl=... steps_per_s=... checksum=...\n",
             prog, prog, prog, impl, PREC_NAME);
 }
