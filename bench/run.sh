@@ -230,7 +230,7 @@ fi
 #        --init W1=INIT/W1.npy --init b1=INIT/b1.npy ... --out OUT $VLEC_FLAGS
 #
 # INIT holds the baselines' exact initial parameters (gle_fused --dump-init). It expects, as
-# shared/spec/cli.md says: OUT/params/NAME.npy (every parameter after the run; their sum is
+# docs/cli.md says: OUT/params/NAME.npy (every parameter after the run; their sum is
 # compared with the baselines' param_sum at the f64 tolerance) and OUT/run.json with the
 # steps per second under a key named steps_per_s, steps_per_second or steps_per_sec. Without
 # such a key it falls back to the command's wall time, JIT compilation included (marked '*').
