@@ -6,7 +6,7 @@
  * y*(t) = [0.4 sin(2t - 0.3), 0.2 cos 0.9t], 100 steps. expected.json holds for every step k
  * the model's output (rate of o published at step k-1), o's rate published at step k, the loss
  * 0.5|y*(t_k) - output_k|^2, and the parameters after the last step. Passing it to 1e-10 shows
- * that a baseline computes the step of theory.md section 6 (sync Euler, published-at-k-1). */
+ * that a baseline computes the step of docs/theory.md §6 (sync Euler, published-at-k-1). */
 #ifndef GLE_GOLDEN_H
 #define GLE_GOLDEN_H
 

@@ -2,7 +2,7 @@
 the generated .vle models: keep them in step), the golden case, the timing protocol and the
 checksum. Runs with Debian's /usr/bin/python3 and python3-numpy.
 
-The step itself (theory.md section 6, sync Euler, prospective errors) is in gle_numpy.py and
+The step itself (docs/theory.md §6, sync Euler, prospective errors) is in gle_numpy.py and
 gle_torch.py; this module only produces the initial state and judges the result.
 """
 import argparse
