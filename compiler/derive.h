@@ -34,7 +34,7 @@ typedef enum {
   S_DT,       /* dt (setting) */
   S_UB,       /* ŭ_p = u_p + τʳ_p ⊙ u̇_p, kept opaque while deriving errors */
   S_NSYM,     /* the number of model symbol kinds above (lowering maps each to buffers) */
-  /* The error schemes' own states (theory.md §4), per population: */
+  /* The error schemes' own states (docs/theory.md §4), per population: */
   S_PROS_V = S_NSYM, /* v_p: the prospective scheme's low-pass state */
   S_PROS_VDOT, /* v̇_p */
   S_ADJ_W,    /* w_p: the adjoint's backward state */
