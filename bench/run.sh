@@ -72,7 +72,7 @@ print_table() {
     echo "# machine: $(nproc --all) cores, $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)," \
         "AVX2 $(grep -qw avx2 /proc/cpuinfo && echo yes || echo no), gcc $($CC -dumpversion)," \
         "load avg $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ)"
-    [ -n "$GOLDEN_SUMMARY" ] && echo "# golden check (shared/reference/gle_p1, 1e-10):$GOLDEN_SUMMARY"
+    [ -n "$GOLDEN_SUMMARY" ] && echo "# golden check (tests/data/gle_p1, 1e-10):$GOLDEN_SUMMARY"
     [ $VLE_OK = 1 ] || echo "# vle: n/a (set VLEC to a vlec whose 'run' works; see the VLE HOOK in bench/run.sh)"
     [ $HAVE_NUMPY = 1 ] || echo "# numpy: n/a ($PY cannot import numpy: apt-get install python3-numpy)"
     [ $HAVE_TORCH = 1 ] || echo "# torch: n/a ($PY cannot import torch: apt-get install python3-torch)"
@@ -230,7 +230,7 @@ fi
 #        --init W1=INIT/W1.npy --init b1=INIT/b1.npy ... --out OUT $VLEC_FLAGS
 #
 # INIT holds the baselines' exact initial parameters (gle_fused --dump-init). It expects, as
-# shared/spec/cli.md says: OUT/params/NAME.npy (every parameter after the run; their sum is
+# docs/cli.md says: OUT/params/NAME.npy (every parameter after the run; their sum is
 # compared with the baselines' param_sum at the f64 tolerance) and OUT/run.json with the
 # steps per second under a key named steps_per_s, steps_per_second or steps_per_sec. Without
 # such a key it falls back to the command's wall time, JIT compilation included (marked '*').
@@ -287,7 +287,7 @@ run_vle() { # sizes B prec N -> a result line, or nothing
 # ----------------------------------------------------------------------------- end of VLE HOOK
 
 # ---------------------------------------------------------------------------------------------
-# Golden check: each baseline reproduces shared/reference/gle_p1/expected.json to 1e-10
+# Golden check: each baseline reproduces tests/data/gle_p1/expected.json to 1e-10
 # ---------------------------------------------------------------------------------------------
 GOLDEN_SUMMARY=""
 if [ $DO_GOLDEN = 1 ]; then

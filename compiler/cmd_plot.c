@@ -47,7 +47,11 @@ static const char plot_usage[] =
   "usage: vlec plot RUN_DIR [RUN_DIR ...] [SIGNAL ...] [-o FILE.svg]\n"
   "Draw the recordings of a `vlec run --out RUN_DIR` as SVG (default RUN_DIR/plot.svg):\n"
   "loss (log scale), energy and every recorded signal, or only the SIGNALs named.\n"
-  "Several RUN_DIRs: each panel overlays the runs, lines labelled by run.\n";
+  "Several RUN_DIRs: each panel overlays the runs, lines labelled by run.\n"
+  "  -o FILE, -oFILE, --output FILE, --output=FILE   the SVG file to write\n";
+
+/* `vlec help plot` prints the same text, so the help lists every option this parser takes. */
+const char *cmd_plot_help(void) { return plot_usage; }
 
 typedef struct plot_args {
   const char **dirs;        /* RUN_DIR arguments (pointers into argv) */

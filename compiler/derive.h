@@ -1,10 +1,10 @@
 /*
- * derive.h - from a checked model to the derived system of theory.md §2-5.
+ * derive.h - from a checked model to the derived system of docs/theory.md §2-5.
  *
  * Expects: a model that passed ck_check (ast.h contract).
  * Guarantees: on success every population has its mismatch m, the split
  *   m = a ⊙ u̇ + c, the forward dynamics u̇ = (γ e − c)/a, the back-propagated error g with
- *   q and b (when the split of theory.md §4 holds), and every parameter its gradient
+ *   q and b (when the split of docs/theory.md §4 holds), and every parameter its gradient
  *   G = ∂E/∂θ |_{m→e}; all as expressions of the symbolic engine (expr.h) over the symbols
  *   below. Errors (no owner, two owners, non-affine in u̇, a population without mismatch,
  *   a broken split) are reported with the location of the term.
@@ -34,7 +34,7 @@ typedef enum {
   S_DT,       /* dt (setting) */
   S_UB,       /* ŭ_p = u_p + τʳ_p ⊙ u̇_p, kept opaque while deriving errors */
   S_NSYM,     /* the number of model symbol kinds above (lowering maps each to buffers) */
-  /* The error schemes' own states (theory.md §4), per population: */
+  /* The error schemes' own states (docs/theory.md §4), per population: */
   S_PROS_V = S_NSYM, /* v_p: the prospective scheme's low-pass state */
   S_PROS_VDOT, /* v̇_p */
   S_ADJ_W,    /* w_p: the adjoint's backward state */
@@ -116,7 +116,7 @@ ex_node *dv_expr(dv_system *s, const vl_expr *e);
 /* x with every ŭ symbol replaced by its definition: only model quantities remain. */
 ex_node *dv_expand(dv_system *s, ex_node *x);
 
-/* The error schemes of theory.md §4. Their formulas are written once, in dv_schemes_build:
+/* The error schemes of docs/theory.md §4. Their formulas are written once, in dv_schemes_build:
  * `vlec derive` prints them and the lowering compiles them (it passes its buffers as g, v,
  * v̇, w and the published a, b, q), so what is printed is what runs. */
 typedef struct dv_scheme_in {

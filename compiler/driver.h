@@ -13,6 +13,7 @@ int cmd_run(int argc, char **argv);    /* vlec run */
 int cmd_grad(int argc, char **argv);   /* vlec grad */
 int cmd_emit(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+const char *cmd_plot_help(void);       /* the usage text of vlec plot, every option in it */
 
 /* Print the help of one subcommand (or the overview for NULL) to stdout. Returns 0, or 2
  * for an unknown name. */

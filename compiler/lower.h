@@ -1,6 +1,6 @@
 /*
  * lower.h - from the derived system to the kernel IR: the discrete semantics of
- * theory.md §6 (scheme `sync`) as loops over buffers.
+ * docs/theory.md §6 (scheme `sync`) as loops over buffers.
  *
  * Expects: a dv_system from dv_derive (no errors).
  * Guarantees: a kir_program with the kernels and buffers of docs/abi.md (init, streams,

@@ -38,8 +38,7 @@ static const drv_cmd drv_cmds[] = {
     "usage: vlec emit MODEL.vle --llvm|--kir [--precision f64|f32]\n"
     "  --llvm  the optimised LLVM IR;  --kir  the kernel IR (the lowered step, statement by\n"
     "  statement)\n" },
-  { "plot", cmd_plot, "draw recorded signals of a run as SVG",
-    "usage: vlec plot RUN_DIR [SIGNAL ...] [-o FILE.svg]\n" },
+  { "plot", cmd_plot, "draw recorded signals of a run as SVG", NULL },   /* cmd_plot_help */
 };
 enum { DRV_NCMDS = sizeof drv_cmds / sizeof drv_cmds[0] };
 
@@ -54,10 +53,18 @@ static void drv_overview(FILE *out) {
 int drv_help(const char *cmd) {
   if (!cmd) { drv_overview(stdout); return 0; }
   if (!strcmp(cmd, "run") || !strcmp(cmd, "grad")) {   /* the run loop knows its options */
-    fputs(rn_help(!strcmp(cmd, "grad")), stdout);
+    if (!strcmp(cmd, "grad")) {   /* grad takes run's options: list them (after run's usage line) */
+      fputs(rn_help(true), stdout);
+      const char *run = rn_help(false), *opts = strstr(run, "\n\n");
+      fputs("\noptions (those of 'vlec run'):\n", stdout);
+      fputs(opts ? opts + 2 : run, stdout);
+    } else {
+      fputs(rn_help(false), stdout);
+    }
     fputs("  --precision f64|f32      the reals of the JIT-compiled code (default f64)\n", stdout);
     return 0;
   }
+  if (!strcmp(cmd, "plot")) { fputs(cmd_plot_help(), stdout); return 0; }   /* its parser's text */
   for (int i = 0; i < DRV_NCMDS; i++)
     if (strcmp(cmd, drv_cmds[i].name) == 0) { fputs(drv_cmds[i].help, stdout); return 0; }
   fprintf(stderr, "vlec: unknown command '%s'\n", cmd);

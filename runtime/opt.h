@@ -1,5 +1,5 @@
 /*
- * opt.h - the optimizers of `learn` groups and their clamps (theory.md §5-6).
+ * opt.h - the optimizers of `learn` groups and their clamps (docs/theory.md §5-6).
  *
  * They consume G, the batch-mean gradient the `grads` kernel writes (G = dE/dtheta with the
  * mismatches replaced by the errors, no dt factor), once per step:

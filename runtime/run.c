@@ -1,5 +1,5 @@
 /*
- * run.c - rn_main: the loop behind `vlec run` and `vlec grad` (shared/spec/cli.md).
+ * run.c - rn_main: the loop behind `vlec run` and `vlec grad` (docs/cli.md).
  *
  *   options -> sim (vle_sim_new) -> data (data.h) -> out dir + recordings (rec.h)
  *   -> for each step: feed data, vle_sim_step, record, progress; stop on SIGINT

@@ -1,5 +1,5 @@
 /*
- * run.h - the loop behind `vlec run` and `vlec grad` (shared/spec/cli.md), over any
+ * run.h - the loop behind `vlec run` and `vlec grad` (docs/cli.md), over any
  * vle_model (JIT or .so). The driver obtains the model and calls:
  *
  *     rn_options o;

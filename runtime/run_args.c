@@ -1,5 +1,5 @@
 /*
- * run_args.c - the command line of `vlec run` / `vlec grad` (shared/spec/cli.md) into an
+ * run_args.c - the command line of `vlec run` / `vlec grad` (docs/cli.md) into an
  * rn_options. Usage errors print one line naming the option and what it expects, and
  * return 2; checks that need the model (names, sizes) are left to rn_main.
  */

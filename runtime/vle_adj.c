@@ -1,5 +1,5 @@
 /*
- * vle_adj.c - the `adjoint` error scheme (theory.md §4a, docs/abi.md "The adjoint scheme"):
+ * vle_adj.c - the `adjoint` error scheme (docs/theory.md §4a, docs/abi.md "The adjoint scheme"):
  * windows of K steps whose forward pass (step_free, e = 0) stores the trajectory, and the
  * backward sweep that calls the model's back_adj kernel for k = K-1 ... 0.
  *

@@ -417,7 +417,7 @@ static int vs_init_params(vle_sim *s, const vle_sim_options *o, bool kernel_pass
   return 0;
 }
 
-/* theory.md §7: tau_m, tau_r >= dt, read after the init kernel computed them. */
+/* docs/theory.md §7: tau_m, tau_r >= dt, read after the init kernel computed them. */
 static int vs_check_tau(const vle_sim *s, vle_error *err) {
   const vle_model *m = s->m;
   for (int p = 0; p < m->npops; p++) {

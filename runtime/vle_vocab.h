@@ -27,7 +27,7 @@
 #define VLE_KERNEL_ENUM_(id, name) VK_##id,
 typedef enum { VLE_KERNELS(VLE_KERNEL_ENUM_) VK_COUNT } vle_kernel_id;
 
-/* Error schemes (theory.md §4): X(ID, "name", step kernel, step kernel with fused SGD,
+/* Error schemes (docs/theory.md §4): X(ID, "name", step kernel, step kernel with fused SGD,
  * local). A local scheme runs forward in time with the step; the adjoint runs its forward
  * pass with e = 0 (step_free) and a backward sweep (back_adj). */
 #define VLE_SCHEMES(X)                                                                     \

@@ -1,5 +1,5 @@
 /*
- * test_derive.c - the derivation against the closed forms of theory.md, at random states.
+ * test_derive.c - the derivation against the closed forms of docs/theory.md, at random states.
  *
  * Each model is compiled from text; every symbol gets a random value; the derived
  * expressions (forward dynamics, g, q, b, parameter gradients) are evaluated with the
@@ -121,7 +121,7 @@ static void mattvec(const double *W, const double *x, double *y, long r, long c)
   }
 }
 
-/* ---- GLE: theory.md §3-5 ---------------------------------------------------------------- */
+/* ---- GLE: docs/theory.md §3-5 ---------------------------------------------------------------- */
 
 static const char *GLE =
   "model t_gle\n"

@@ -1,5 +1,5 @@
 /*
- * test_golden.c - the reference case gle_p1 (shared/reference/gle_p1: a 3-4-2 GLE network,
+ * test_golden.c - the reference case gle_p1 (tests/data/gle_p1: a 3-4-2 GLE network,
  * prospective errors, SGD on W1 b1 W2 b2, expected values from an independent
  * implementation) reproduced within its tolerance (1e-10) along every path a model can take:
  *
@@ -34,7 +34,7 @@
 #include "loader.h"
 #include "vle.h"
 
-#define REF_DIR VLE_SHARED_DIR "/reference/gle_p1"
+#define REF_DIR VLE_SOURCE_DIR "/tests/data/gle_p1"
 #ifndef SO_CLIENT_PATH
 #define SO_CLIENT_PATH VLE_BUILD_DIR "/so_client"
 #endif

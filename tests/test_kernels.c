@@ -673,7 +673,7 @@ Test(streams_init, gle_small) {
 }
 Test(streams_init, skip) { streams_and_init("skip.vle", SKIP, 22); }
 Test(streams_init, reference_gle_p1) {
-  const char *path = VLE_SHARED_DIR "/reference/gle_p1/model.vle";
+  const char *path = VLE_SOURCE_DIR "/tests/data/gle_p1/model.vle";
   char *src = read_file(path);
   streams_and_init(path, src, 23);
   free(src);

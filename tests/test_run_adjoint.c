@@ -1,5 +1,5 @@
 /*
- * test_run_adjoint.c - the `adjoint` error scheme (theory.md §4a, docs/abi.md) end to end:
+ * test_run_adjoint.c - the `adjoint` error scheme (docs/theory.md §4a, docs/abi.md) end to end:
  * `vlec grad --errors adjoint` on a compiled 2-3-2 GLE network against central finite
  * differences of the discrete loss L = sum_k dt C_k; checkpointed windows against stored
  * ones; learning through windows; the memory plan and its errors.

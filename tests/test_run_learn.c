@@ -26,7 +26,7 @@ static bool npy_identical(const char *a, const char *b) {
   return same;
 }
 
-/* theory.md §4b/§4c: with a = b (tau_r = tau_m) e = v + a (g - v) / b = g: both schemes give
+/* docs/theory.md §4b/§4c: with a = b (tau_r = tau_m) e = v + a (g - v) / b = g: both schemes give
  * the same errors, so the same run, learning included, up to rounding. */
 Test(learn, prospective_equals_instantaneous_when_tau_r_is_tau_m) {
   ld_model m;
@@ -61,7 +61,7 @@ static double mean(const double *v, int n) {
 }
 
 /* The teacher's output delayed one step (the student's output at step k is its rate of
- * step k - 1, theory.md §6) as the student's target file. */
+ * step k - 1, docs/theory.md §6) as the student's target file. */
 static void delayed_target(const char *rate, const char *target) {
   npy_array r = ru_npy(rate);
   double *y = calloc(r.count, sizeof *y);

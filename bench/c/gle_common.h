@@ -10,7 +10,7 @@
  *     weight-matrix part (fused sweep, BLAS, ...);
  *   - command line, timing, checksum, a minimal .npy reader/writer.
  *
- * The step is theory.md section 6 (sync Euler, prospective errors): at step k every
+ * The step is docs/theory.md §6 (sync Euler, prospective errors): at step k every
  * population reads only what was published at step k-1 (rates r, phi'(u_breve) and the
  * back-projected errors W^T e computed with the weights before that step's update).
  * Written as a header of static functions so that each program is one translation unit
@@ -151,7 +151,7 @@ static void net_alloc(gle_net *net, int L, const int *sizes, int B) {
     net->ybuf = xcalloc(sizes[L - 1], sizeof(double));
 }
 
-/* All states start at zero (theory.md 6.5), the published rates and phi' included. */
+/* All states start at zero (docs/theory.md §6.5), the published rates and phi' included. */
 static void net_zero_state(gle_net *net) {
     for (int p = 1; p < net->L; p++) {
         gle_pop *P = &net->pop[p];
@@ -444,7 +444,7 @@ static void usage(const char *prog, const char *impl) {
             "usage: %s --sizes 784-300-100-10 [--batch B] [--steps N] [--reps R] [--min-time S]\n"
             "          [--dump-init DIR]   (write the initial parameters as W1.npy, b1.npy, ... and exit)\n"
             "       %s --npy-sum FILE.npy...   (sum and sum of |.| of the files: the vle hook's param_sum)\n"
-            "       %s --golden [DIR]   (reproduce shared/reference/gle_p1/expected.json)\n"
+            "       %s --golden [DIR]   (reproduce tests/data/gle_p1/expected.json)\n"
             "%s GLE training step (%s). Prints one line: impl=... steps_per_s=... checksum=...\n",
             prog, prog, prog, impl, PREC_NAME);
 }

@@ -1,7 +1,7 @@
 /* gle_fused.c: a hand-written C GLE training step with one fused sweep over each weight matrix.
  *
  * The point of this baseline: at step k the errors e_p of every population depend only on
- * values published at step k-1 (theory.md section 6), so they can be computed first, for all
+ * values published at step k-1 (docs/theory.md §6), so they can be computed first, for all
  * populations, from vectors alone. After that, everything that touches a weight matrix W_p
  * (n_p x n_{p-1}) is
  *     drive_p  = W_p r_pre + b_p                  (forward, old W)
@@ -177,7 +177,7 @@ static void fused_sweep(int n, int m, int B, real *restrict W, real *restrict bi
     }
 }
 
-/* One GLE step (theory.md section 6). */
+/* One GLE step (docs/theory.md §6). */
 static void gle_step_fused(gle_net *net, void *ws) {
     (void)ws;
     step_io(net);

@@ -1,4 +1,4 @@
-/* gle_golden.h: reproduce shared/reference/gle_p1/expected.json with a baseline's step.
+/* gle_golden.h: reproduce tests/data/gle_p1/expected.json with a baseline's step.
  *
  * The golden case is model.vle beside expected.json: a 3-4-2 network (sigmoid hidden layer,
  * linear output), per-neuron time constants, parameters from W1/b1/W2/b2.npy, dt 0.02,
@@ -6,15 +6,19 @@
  * y*(t) = [0.4 sin(2t - 0.3), 0.2 cos 0.9t], 100 steps. expected.json holds for every step k
  * the model's output (rate of o published at step k-1), o's rate published at step k, the loss
  * 0.5|y*(t_k) - output_k|^2, and the parameters after the last step. Passing it to 1e-10 shows
- * that a baseline computes the step of theory.md section 6 (sync Euler, published-at-k-1). */
+ * that a baseline computes the step of docs/theory.md §6 (sync Euler, published-at-k-1). */
 #ifndef GLE_GOLDEN_H
 #define GLE_GOLDEN_H
 
 #include "gle_common.h"
 
-#ifndef GLE_GOLDEN_DEFAULT_DIR
-#define GLE_GOLDEN_DEFAULT_DIR "/work/shared/reference/gle_p1"
-#endif
+/* The default case is the repository's tests/data/gle_p1, found from this header's own path
+ * (absolute under run.sh, relative to bench/ under the Makefile), so no install path is baked in. */
+static void golden_default_dir(char *out, size_t n) {
+    const char *here = __FILE__, *slash = strrchr(here, '/');
+    int dirlen = slash ? (int)(slash - here) : 1;
+    snprintf(out, n, "%.*s/../../tests/data/gle_p1", dirlen, slash ? here : ".");
+}
 
 static void golden_input(const void *ctx, double t, double *x) {
     (void)ctx;
@@ -81,7 +85,8 @@ static int cmp_report(const char *what, const double *got, const double *want, l
 /* Runs the golden case with `step`; returns 0 when everything matches to the tolerance of
  * expected.json (1e-10 in f64; 1e-4 in an f32 build, which proves less). */
 static int golden_main(const char *dir, const char *impl, step_fn step, void *(*ws_new)(gle_net *)) {
-    if (!dir) dir = GLE_GOLDEN_DEFAULT_DIR;
+    char defdir[2048];
+    if (!dir) { golden_default_dir(defdir, sizeof defdir); dir = defdir; }
     char path[4096];
     snprintf(path, sizeof path, "%s/expected.json", dir);
     FILE *f = fopen(path, "rb");

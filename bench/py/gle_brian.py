@@ -4,7 +4,7 @@
 Brian2 is a spiking-network simulator, but its building blocks express a rate-based GLE network
 directly: one NeuronGroup per population (u, v, r, phi', the error err ('e' is Euler's number in Brian), the back-projection bp, the drive),
 dense Synapses per weight matrix with two summed variables (drive_post = w r_pre,
-bp_pre = w e_post) and a run_regularly weight update. The step of theory.md section 6 is
+bp_pre = w e_post) and a run_regularly weight update. The step of docs/theory.md §6 is
 obtained by placing the operations in Brian's schedule:
     'start'   errors of every population from the published r, phi', bp (and y*(t_k));
     'groups'  summed variables (Brian runs them at order target.order - 1): drive = W r_pub + ...,

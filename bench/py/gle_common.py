@@ -2,7 +2,7 @@
 the generated .vle models: keep them in step), the golden case, the timing protocol and the
 checksum. Runs with Debian's /usr/bin/python3 and python3-numpy.
 
-The step itself (theory.md section 6, sync Euler, prospective errors) is in gle_numpy.py and
+The step itself (docs/theory.md §6, sync Euler, prospective errors) is in gle_numpy.py and
 gle_torch.py; this module only produces the initial state and judges the result.
 """
 import argparse
@@ -20,7 +20,7 @@ BENCH_BETA = 1.0
 BENCH_ETA = 1e-4
 BENCH_SEED = 20240917
 
-GOLDEN_DIR = "/work/shared/reference/gle_p1"
+GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "data", "gle_p1")
 
 
 def u01(seed, k0, count):
@@ -77,7 +77,7 @@ def bench_spec(sizes):
 
 
 def golden_spec(d):
-    """model.vle of shared/reference/gle_p1 (see bench/c/gle_golden.h)."""
+    """model.vle of tests/data/gle_p1 (see bench/c/gle_golden.h)."""
     W = [None, np.load(os.path.join(d, "W1.npy")), np.load(os.path.join(d, "W2.npy"))]
     b = [None, np.load(os.path.join(d, "b1.npy")), np.load(os.path.join(d, "b2.npy"))]
     return Spec([3, 4, 2], [None, "sigmoid", "linear"],

@@ -2,7 +2,7 @@
 """The GLE training step in NumPy (what a researcher writes): bench/README.md.
 
 Same network, init, inputs and checksum as bench/c/gle_fused.c; batch-major arrays [B, n].
-Step (theory.md section 6): all errors from the values published at step k-1, then per weight
+Step (docs/theory.md §6): all errors from the values published at step k-1, then per weight
 matrix (top-down) the forward drive, the back-projection W^T e and the SGD update, then the
 population's dynamics and the publication of its rate.
 Run with Debian's python: /usr/bin/python3 bench/py/gle_numpy.py --sizes 100-100-10

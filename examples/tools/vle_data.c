@@ -26,7 +26,7 @@
  *       where the cross-correlation of A and B peaks, its value, and the gain std(B)/std(A).
  *   vle_data adjoint G.npy OUT.npy --tau-m A0,A1,... --tau-r B0,B1,... [--dt 0.01]
  *       the exact (continuous adjoint) errors of a GLE population from its back-propagated
- *       error g (theory.md 4a with q = 1): e = (b/a) g + w, a dw/dt = w - (1 - b/a) g,
+ *       error g (docs/theory.md §4a with q = 1): e = (b/a) g + w, a dw/dt = w - (1 - b/a) g,
  *       w(T) = 0, integrated backward in time (Euler); a = tau_m, b = tau_r per neuron.
  *       G: [steps, n] or [batch, steps, n]. An independent reference for vlec's adjoint
  *       where g does not depend on the scheme (examples/lagnet).
