@@ -18,6 +18,7 @@
 #include "fn_math.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -500,10 +501,10 @@ static ex_node *dv_match_square(dv_system *s, ex_node *term, const char **why) {
   int ng = dv_factors(sum->args[0], &one2, &g);
   for (int i = 0; i < ng; i++) {
     double two;
-    if (!m && g[i]->op == X_POW && ex_is_num(g[i]->args[1], &two) && two == 2.0 &&
-        g[i]->args[0]->shape.kind == EXS_VECTOR)
+    if (dv_const_only(g[i])) w = ex_mul(x, w, g[i]);   /* σ², π: part of the weight */
+    else if (!m && g[i]->op == X_POW && ex_is_num(g[i]->args[1], &two) && two == 2.0 &&
+             g[i]->args[0]->shape.kind == EXS_VECTOR)
       m = g[i]->args[0];
-    else if (dv_const_only(g[i])) w = ex_mul(x, w, g[i]);
     else return NULL;
   }
   if (!m) return NULL;
@@ -597,12 +598,27 @@ static bool dv_has_target(dv_system *s, const ex_node *m) {
   return false;
 }
 
-/* A population offered several squared terms keeps the one without a target: the other is
- * the cost written inline (0.5 * |y - rate(o)|^2 with a linear output is affine in o'). */
-static bool dv_yields_to_mismatch(dv_state *st, int o, int self, ex_node **ms, int *owner) {
-  if (!dv_has_target(st->s, ms[self])) return false;
-  for (int j = 0; j < st->nterms; j++)
-    if (j != self && owner[j] == o && !dv_has_target(st->s, ms[j])) return true;
+/* Does the term (its mismatch with ŭ symbols) read population p only through its
+ * prospective voltage ŭ_p = prosp(p), as a rate or a penalty on one does? */
+static bool dv_reads_only_ub(dv_system *s, ex_node *msym, int p) {
+  return !ex_contains(msym, s->pops[p].u) && !ex_contains(msym, s->pops[p].udot);
+}
+
+/* A population offered several squared terms keeps its mismatch and leaves the others to the
+ * rest of E: a term with a target yields to one without (the cost written inline,
+ * 0.5 * |y - rate(o)|^2 with a linear output, is affine in o'), and a term that reads the
+ * population only through ŭ (a penalty lam * |rate(h)|^2 on a linear h) yields to one that
+ * reads its u or u' otherwise (h + h.tau_m * h' compared with its drive, theory.md §2). */
+static bool dv_yields_to_mismatch(dv_state *st, int o, int self, ex_node **ms, ex_node **msym,
+                                  int *owner) {
+  dv_system *s = st->s;
+  bool target = dv_has_target(s, ms[self]), via_ub = dv_reads_only_ub(s, msym[self], o);
+  if (!target && !via_ub) return false;
+  for (int j = 0; j < st->nterms; j++) {
+    if (j == self || owner[j] != o) continue;
+    if (target && !dv_has_target(s, ms[j])) return true;
+    if (via_ub && !dv_reads_only_ub(s, msym[j], o)) return true;
+  }
   return false;
 }
 
@@ -662,7 +678,7 @@ static bool dv_assign_owners(dv_state *st) {
     dv_term *t = &st->terms[i];
     ex_node *m = ms[i];
     int o = owner[i];
-    if (o < 0 || dv_yields_to_mismatch(st, o, i, ms, owner)) continue;
+    if (o < 0 || dv_yields_to_mismatch(st, o, i, ms, msym, owner)) continue;
     dv_pop *p = &s->pops[o];
     if (p->m) {
       dg_error(st->d, t->span, "population %s owns two mismatch terms of the energy",
