@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include "arena.h"
 #include "diag.h"
+#include "vle.h"        /* vle_opt (runtime/vle_vocab.h) */
 
 typedef struct vl_expr vl_expr;
 typedef struct vl_decl vl_decl;
@@ -106,7 +107,7 @@ typedef struct vl_learn_item {
   const char *field;       /* NULL, "tau_m" or "tau_r" */
 } vl_learn_item;
 
-typedef enum { OPT_SGD, OPT_ADAM } vl_opt_kind;
+typedef vle_opt vl_opt_kind;   /* VLE_OPT_SGD, VLE_OPT_ADAM: runtime/vle_vocab.h */
 typedef enum { CMP_NONE, CMP_GE, CMP_GT, CMP_LE, CMP_LT } vl_cmp;
 
 struct vl_decl {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "check_impl.h"
+#include "vocab.h"
 
 /* ---- init ------------------------------------------------------------------------------ */
 
@@ -135,18 +136,18 @@ static void ck_learn_unique(ck_ctx *c, vl_decl *d, int k) {
 /* sgd(rate) | adam(rate) | adam(rate, beta1, beta2, eps): PyTorch's Adam defaults. */
 static void ck_optimizer(ck_ctx *c, vl_decl *d) {
   vl_expr *e = d->opt_call;
-  bool sgd = e->name && !strcmp(e->name, "sgd"), adam = e->name && !strcmp(e->name, "adam");
-  if ((e->kind != EX_CALL && e->kind != EX_NAME) || (!sgd && !adam)) {
+  int opt = e->kind == EX_CALL || e->kind == EX_NAME ? vv_opt_find(e->name) : -1;
+  if (opt < 0) {
     ck_err(c, e->span, "unknown optimizer %s (expected sgd(rate) or adam(rate))", ast_expr_string_short(c->a, e, 24));
     return;
   }
-  int n = e->kind == EX_CALL ? e->nargs : 0;
-  if (sgd ? n != 1 : n != 1 && n != 4) {
-    ck_err(c, e->span, sgd ? "sgd takes 1 argument (rate), got %d"
-                           : "adam takes 1 or 4 arguments (rate[, beta1, beta2, eps]), got %d", n);
+  int n = e->kind == EX_CALL ? e->nargs : 0, lo = vv_opt_min_args(opt), hi = vv_opt_max_args(opt);
+  if (n != lo && n != hi) {   /* the optional arguments come all together */
+    ck_err(c, e->span, opt == VLE_OPT_SGD ? "sgd takes 1 argument (rate), got %d"
+                       : "adam takes 1 or 4 arguments (rate[, beta1, beta2, eps]), got %d", n);
     return;
   }
-  d->opt = sgd ? OPT_SGD : OPT_ADAM;
+  d->opt = (vle_opt)opt;
   double *v = d->opt_args;
   v[1] = 0.9; v[2] = 0.999; v[3] = 1e-8;
   static const char *const names[] = { "the learning rate", "beta1", "beta2", "eps" };
@@ -173,8 +174,10 @@ void ck_learn(ck_ctx *c, vl_decl *d) {
 
 /* ---- settings ------------------------------------------------------------------------- */
 
-static const char *const ck_errors_names[] = { "adjoint", "instantaneous", "prospective", NULL };
-/* The update schemes the back end implements (theory.md 6); add new ones here. */
+/* The error schemes: runtime/vle_vocab.h, the list the runtime reads too. */
+#define CK_SCHEME_NAME_(id, name, kernel, sgd, local) name,
+static const char *const ck_errors_names[] = { VLE_SCHEMES(CK_SCHEME_NAME_) NULL };
+/* The update schemes the back end implements (docs/theory.md §6); add new ones here. */
 static const char *const ck_scheme_names[] = { "sync", NULL };
 
 /* errors = NAME | scheme = NAME: one of a list (a string is accepted too). */

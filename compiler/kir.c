@@ -6,6 +6,7 @@
  * same kernel (kernel and expression pointers are stable).
  */
 #include "kir.h"
+#include "vocab.h"
 #include "fn_math.h"
 
 #include <ctype.h>
@@ -100,15 +101,7 @@ kir_expr *kir_fn(kir_program *p, ex_fn fn, kir_expr *a) {
 
 /* ---- names ------------------------------------------------------------------------- */
 
-static const char *const kir_role_names[] = {
-  "state", "pub", "pubnext", "param", "grad", "const", "setting", "input", "target",
-  "signal", "temp",
-};
-
-const char *kir_role_name(kir_role r) {
-  return (unsigned)r < sizeof kir_role_names / sizeof *kir_role_names ? kir_role_names[r]
-                                                                       : "?";
-}
+const char *kir_role_name(kir_role r) { return vv_role_name((int)r); }
 
 const char *kir_fn_name(ex_fn f) { return fm_name(f, EXP_PLAIN); }
 

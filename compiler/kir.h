@@ -24,20 +24,13 @@
 #include <stdio.h>
 #include "arena.h"
 #include "expr.h"   /* ex_fn: the elementwise functions */
+#include "vle_vocab.h"   /* VLE_ROLES */
 
 /* What a buffer is for: tells the runtime how to initialise, save, record and update it. */
 typedef enum {
-  KR_STATE,    /* dynamical state carried from step to step (u, u', v, e); batched */
-  KR_PUB,      /* published at step k-1 and read at step k (sync scheme); batched */
-  KR_PUBNEXT,  /* published at step k, becomes KR_PUB by a pointer swap; batched */
-  KR_PARAM,    /* learnable or fixed parameter (weights, biases, time constants); shared */
-  KR_GRAD,     /* gradient of a parameter (batch mean); shared */
-  KR_CONST,    /* a model `const` (run-time constant, --set); shared */
-  KR_SETTING,  /* t, dt, gamma, ...; shared scalars */
-  KR_INPUT,    /* input stream; batched */
-  KR_TARGET,   /* target stream; batched */
-  KR_SIGNAL,   /* per-step outputs the runtime records: loss, energy, rates; batched */
-  KR_TEMP,     /* scratch within a kernel; batched or shared */
+#define KR_ENUM_(id, name) KR_##id,
+  VLE_ROLES(KR_ENUM_)   /* runtime/vle_vocab.h: the roles the descriptor names */
+#undef KR_ENUM_
 } kir_role;
 
 typedef struct kir_buf {

@@ -32,6 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vle_vocab.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -51,9 +53,8 @@ typedef struct vle_sim vle_sim;
 /* ---- descriptor, as parsed ----------------------------------------------------------- */
 
 typedef enum {
-  VLE_ROLE_STATE, VLE_ROLE_PUB, VLE_ROLE_PUBNEXT, VLE_ROLE_PARAM, VLE_ROLE_GRAD,
-  VLE_ROLE_CONST, VLE_ROLE_SETTING, VLE_ROLE_INPUT, VLE_ROLE_TARGET, VLE_ROLE_SIGNAL,
-  VLE_ROLE_TEMP
+#define VLE_ROLE_ENUM_(id, name) VLE_ROLE_##id,
+  VLE_ROLES(VLE_ROLE_ENUM_)   /* vle_vocab.h: state, pub, pubnext, param, grad, const, ... */
 } vle_role;
 
 typedef struct vle_buffer_info {
@@ -103,7 +104,8 @@ typedef struct vle_param_info {
                                          its rate; -1: updated by the runtime's optimizer */
 } vle_param_info;
 
-typedef enum { VLE_OPT_SGD, VLE_OPT_ADAM } vle_opt;
+#define VLE_OPT_ENUM_(id, name, lo, hi) VLE_OPT_##id,
+typedef enum { VLE_OPTIMIZERS(VLE_OPT_ENUM_) } vle_opt;   /* vle_vocab.h: sgd, adam */
 typedef enum { VLE_CLAMP_NONE, VLE_CLAMP_GE, VLE_CLAMP_GT, VLE_CLAMP_LE, VLE_CLAMP_LT } vle_clamp;
 
 typedef struct vle_learn_info {

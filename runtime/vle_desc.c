@@ -19,12 +19,7 @@ typedef struct dp {               /* parse context */
   vle_error *err;
 } dp;
 
-static const char *role_names[] = { "state", "pub", "pubnext", "param", "grad", "const",
-                                    "setting", "input", "target", "signal", "temp" };
-
-const char *vle_role_name(vle_role r) {
-  return (unsigned)r < sizeof role_names / sizeof *role_names ? role_names[r] : "?";
-}
+const char *vle_role_name(vle_role r) { return vv_role_name((int)r); }
 
 static int bad(dp *p, const char *where, const char *expect) {
   return vle_fail(p->err, "model descriptor: %s: expected %s", where, expect);
@@ -106,8 +101,8 @@ static int parse_settings(dp *p, json_t *root) {
 }
 
 static int parse_role(dp *p, const char *r, const char *where, vle_role *out) {
-  for (size_t i = 0; i < sizeof role_names / sizeof *role_names; i++)
-    if (!strcmp(r, role_names[i])) { *out = (vle_role)i; return 0; }
+  int role = vv_role_find(r);
+  if (role >= 0) { *out = (vle_role)role; return 0; }
   char w[160];
   snprintf(w, sizeof w, "%s.role", where);
   return bad(p, w, "one of state pub pubnext param grad const setting input target signal temp");
@@ -342,9 +337,9 @@ static int parse_learn(dp *p, json_t *o, int i) {
   snprintf(w, sizeof w, "learn[%d]", i);
   if (!json_is_object(o)) return bad(p, w, "an object");
   if (get_str(p, o, "opt", w, &opt) || get_num(p, o, "lr", w, &l->lr)) return -1;
-  if (!strcmp(opt, "sgd")) l->opt = VLE_OPT_SGD;
-  else if (!strcmp(opt, "adam")) l->opt = VLE_OPT_ADAM;
-  else return bad(p, w, "opt \"sgd\" or \"adam\"");
+  int id = vv_opt_find(opt);
+  if (id < 0) return bad(p, w, "opt, an optimizer (sgd, adam)");
+  l->opt = (vle_opt)id;
   l->beta1 = 0.9; l->beta2 = 0.999; l->eps = 1e-8;      /* PyTorch's defaults */
   json_t *betas = json_object_get(o, "betas");
   if (betas) {

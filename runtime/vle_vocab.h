@@ -9,6 +9,26 @@
 #ifndef VLE_VOCAB_H
 #define VLE_VOCAB_H
 
+/* Buffer roles: X(ID, "name"); VLE_ROLE_ID in vle.h, KR_ID in the compiler's kir.h. */
+#define VLE_ROLES(X)                                                                       \
+  X(STATE, "state")       /* carried from step to step (u, u', v, e); batched */           \
+  X(PUB, "pub")           /* published at step k-1, read at step k; batched */             \
+  X(PUBNEXT, "pubnext")   /* published at step k, becomes pub by a pointer swap */         \
+  X(PARAM, "param")       /* a parameter (weights, biases, time constants); shared */      \
+  X(GRAD, "grad")         /* a parameter's gradient (batch mean); shared */                \
+  X(CONST, "const")       /* a model `const` (--set); shared */                            \
+  X(SETTING, "setting")   /* t, dt, gamma, learning rates; shared scalars */               \
+  X(INPUT, "input")       /* an input stream; batched */                                   \
+  X(TARGET, "target")     /* a target stream; batched */                                   \
+  X(SIGNAL, "signal")     /* per-step outputs: loss, energy, objective, rates; batched */  \
+  X(TEMP, "temp")         /* scratch within a kernel */
+
+/* Optimizers: X(ID, "name", fewest arguments, most arguments) in a `learn` line
+ * (sgd(rate), adam(rate[, beta1, beta2, eps])); VLE_OPT_ID in vle.h. */
+#define VLE_OPTIMIZERS(X)                                                                  \
+  X(SGD, "sgd", 1, 1)                                                                      \
+  X(ADAM, "adam", 1, 4)
+
 /* Kernels a model may carry: X(ID, "name"). A descriptor lists the ones its model has; the
  * runtime calls them by these names (`vle_<model>_<name>` in a .so). */
 #define VLE_KERNELS(X)                                                                     \

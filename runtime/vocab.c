@@ -20,3 +20,29 @@ int vv_scheme_find(const char *name) {
 }
 
 const char *vv_kernel_name(vle_kernel_id k) { return vv_kernels[k]; }
+
+#define VV_ROLE_(id, nm) nm,
+static const char *const vv_roles[] = { VLE_ROLES(VV_ROLE_) };
+enum { VV_NROLES = sizeof vv_roles / sizeof *vv_roles };
+
+int vv_role_find(const char *name) {
+  for (int i = 0; name && i < VV_NROLES; i++)
+    if (!strcmp(vv_roles[i], name)) return i;
+  return -1;
+}
+
+const char *vv_role_name(int role) { return role >= 0 && role < VV_NROLES ? vv_roles[role] : "?"; }
+
+#define VV_OPT_(id, nm, lo, hi) { nm, lo, hi },
+static const struct { const char *name; int lo, hi; } vv_opts[] = { VLE_OPTIMIZERS(VV_OPT_) };
+enum { VV_NOPTS = sizeof vv_opts / sizeof *vv_opts };
+
+int vv_opt_find(const char *name) {
+  for (int i = 0; name && i < VV_NOPTS; i++)
+    if (!strcmp(vv_opts[i].name, name)) return i;
+  return -1;
+}
+
+const char *vv_opt_name(int opt) { return opt >= 0 && opt < VV_NOPTS ? vv_opts[opt].name : "?"; }
+int vv_opt_min_args(int opt) { return vv_opts[opt].lo; }
+int vv_opt_max_args(int opt) { return vv_opts[opt].hi; }

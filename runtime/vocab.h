@@ -20,4 +20,13 @@ const vv_scheme_info *vv_scheme(vle_scheme s);
 int vv_scheme_find(const char *name);
 const char *vv_kernel_name(vle_kernel_id k);
 
+/* Roles and optimizers by name (-1 when unknown) and back ("?" when out of range). */
+int vv_role_find(const char *name);
+const char *vv_role_name(int role);
+int vv_opt_find(const char *name);
+const char *vv_opt_name(int opt);
+/* Argument counts of an optimizer call. */
+int vv_opt_min_args(int opt);
+int vv_opt_max_args(int opt);
+
 #endif

@@ -50,7 +50,7 @@ Test(check, example_model_is_clean) {
   vl_decl *l = m->learns.items[0];
   cr_expect_eq(l->nitems, 6);
   cr_expect_eq(l->items[0].param, m->weights.items[0]);
-  cr_expect_eq(l->opt, OPT_SGD);
+  cr_expect_eq(l->opt, VLE_OPT_SGD);
   cr_expect_eq(l->opt_args[0], 0.1);
   cr_expect_eq(m->energy->value->shape.kind, SH_SCALAR);
   vl_decl *beta = m->consts.items[0];
@@ -167,7 +167,7 @@ Test(check, fn_calls_are_expanded_with_populations_as_arguments) {
   cr_expect_eq(u->shape.rows, 2);
   cr_expect_eq(u->lhs->sym, m->weights.items[0]);
   vl_decl *l = m->learns.items[0];
-  cr_expect_eq(l->opt, OPT_ADAM);
+  cr_expect_eq(l->opt, VLE_OPT_ADAM);
   cr_expect_eq(l->opt_args[1], 0.9);
   cr_expect_eq(l->opt_args[2], 0.999);
   cr_expect_eq(l->opt_args[3], 1e-8);
