@@ -854,7 +854,7 @@ static bool dv_objective(dv_state *st) {
     beta = ex_simplify(x, beta);
     if (ex_contains(beta, kappa) || !dv_const_only(beta)) {
       dg_error(st->d, m->energy->value->span, "the cost %s must enter the energy linearly, as "
-               "beta * %s with beta a constant (theory.md §4): its weight here is %s",
+               "beta * %s with beta a constant (docs/theory.md §4): its weight here is %s",
                m->cost->name, m->cost->name, dv_show(s, ex_contains(beta, kappa) ?
                ex_subst(x, beta, &kappa, &s->cost_sym, 1) : beta));
       return false;

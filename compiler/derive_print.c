@@ -85,7 +85,7 @@ static void dp_text_pop(FILE *out, dv_system *s, const dp_names *nm, dv_pop *p) 
           dp_str(s, nm, p->a, T), dp_str(s, nm, p->b, T));
   if (!p->split_ok) {
     fprintf(out, "  the split Q = q e - g, P = a e - b g fails: %s\n", p->split_why);
-    fprintf(out, "  no error scheme of theory.md §4 (adjoint, instantaneous, prospective) is "
+    fprintf(out, "  no error scheme of docs/theory.md §4 (adjoint, instantaneous, prospective) is "
             "defined for this population;\n  the forward dynamics run (vlec run --no-learn "
             "--errors adjoint)\n\n");
     return;

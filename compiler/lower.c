@@ -866,14 +866,14 @@ kir_program *lw_lower(dv_system *s, const lw_options *o, dg_ctx *d) {
   bool all = !o || !o->only || !errors;
   lw_find_fused(&L, &y);
   bool fuse = lw_any_fused(&L);
-  /* The local schemes need the split of theory.md §4 for every population. */
+  /* The local schemes need the split of docs/theory.md §4 for every population. */
   bool local = true;
   for (int i = 0; i < s->npops; i++) {
     if (s->pops[i].split_ok) continue;
     local = false;
     if (!all && (strcmp(errors, "adjoint") || o->learn == 1))
-      dg_error(d, s->pops[i].decl->name_span, "errors = %s needs the split of theory.md §4 for "
-               "population %s, which fails: %s; no error scheme of theory.md §4 is defined "
+      dg_error(d, s->pops[i].decl->name_span, "errors = %s needs the split of docs/theory.md §4 for "
+               "population %s, which fails: %s; no error scheme of docs/theory.md §4 is defined "
                "for this model: only its forward dynamics run (--no-learn --errors adjoint)",
                errors, s->pops[i].decl->name, s->pops[i].split_why);
   }

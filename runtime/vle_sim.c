@@ -221,7 +221,7 @@ static int vs_scheme(vle_sim *s, const char *errors, vle_error *err) {
    * steps too, with its rates at zero (vle_sim_hold_learning). */
   if (!s->step_fn && !s->step_sgd)
     return vle_fail(err, "model '%s' has no kernel %s for errors=%s (no error scheme of "
-                    "theory.md §4 is defined for it: `vlec derive` says why)", m->name,
+                    "docs/theory.md §4 is defined for it: `vlec derive` says why)", m->name,
                     vv_kernel_name(sc->kernel), errors);
   if (!sc->local && (s->learn || s->acc) && !m->kernels[VK_BACK_ADJ])
     return vle_fail(err, "model '%s' has no kernel back_adj (the exact adjoint was not derived "

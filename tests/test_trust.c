@@ -112,7 +112,7 @@ Test(trust, broken_split_names_the_coefficient) {
   dv_print(f, u.sys, DV_TEXT);
   fclose(f);
   cr_expect(strstr(text, "a = 0.2 + 0.2 * sum(sigmoid("), "%s", text);
-  cr_expect(strstr(text, "no error scheme of theory.md"), "%s", text);
+  cr_expect(strstr(text, "no error scheme of docs/theory.md"), "%s", text);
   cr_expect(!strstr(text, "population h [1]   \xcf\x86 = linear\n  mismatch") ||
             !strstr(strstr(text, "population h [1]"), "adjoint        e ="), "%s", text);
   free(text);
