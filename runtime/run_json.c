@@ -77,6 +77,11 @@ static json_t *rn_resolved_json(const rn_run *r) {
                                                vle_model_nlearn(r->m) > 0));
   json_object_set_new(j, "start_step", json_integer(r->k0));
   if (r->window) json_object_set_new(j, "adjoint", rn_adjoint_json(&r->plan));
+  double beta;
+  if (r->steps_run > 0 && rn_beta(r, &beta, NULL) == 0)   /* written by every step */
+    json_object_set_new(j, "objective", json_pack("{s:s, s:f}", "J",
+        "sum_k dt * objective_k, objective = R / beta (docs/theory.md, The objective J); "
+        "vlec grad reports dJ/dtheta", "beta", beta));
   if (r->data.dataset) {
     json_object_set_new(j, "dataset_samples", json_integer(r->data.nsamples));
     json_object_set_new(j, "sample_steps", json_integer(r->data.sample_steps));

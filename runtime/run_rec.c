@@ -215,7 +215,7 @@ int rn_write_params(rn_run *r, vle_error *err) {
 
 /* β, the weight of the declared cost in the energy (theory.md §4), as the model computes it
  * from its consts' run-time values (the signal `objective.beta`). */
-static int rn_beta(const rn_run *r, double *beta, vle_error *err) {
+int rn_beta(const rn_run *r, double *beta, vle_error *err) {
   int b = vle_model_signal(r->m, "beta");
   if (b < 0)
     return vle_fail(err, "model '%s' has no beta signal (built by an older vlec: rebuild it)",
