@@ -26,6 +26,7 @@
 #include <assert.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -204,6 +205,12 @@ ex_node *ex_sym(ex_ctx *c, int kind, int index, ex_shape shape, const char *name
   if (!x->name) {                          /* first construction names it */
     x->name = ar_strdup(c->arena, name ? name : "?");
     x->latex = latex ? ar_strdup(c->arena, latex) : NULL;
+  } else if (name && strcmp(x->name, name)) {
+    /* (kind, index, shape) is a symbol's identity: two names for one identity would be two
+     * different quantities merged by the hash-consing, a bug in the caller's kinds. */
+    fprintf(stderr, "internal error: symbol kind %d index %d is both '%s' and '%s'\n", kind,
+            index, x->name, name);
+    abort();
   }
   return x;
 }
