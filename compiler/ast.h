@@ -133,7 +133,9 @@ struct vl_decl {
   vl_field *fields;
   int nfields;
   vl_expr *tau_m, *tau_r;  /* after check */
-  vl_builtin phi;          /* after check; BI_LINEAR by default */
+  vl_builtin phi;          /* after check; BI_LINEAR by default, BI_NONE with phi_fn */
+  vl_decl *phi_fn;         /* after check: phi = a user fn of one argument, or NULL */
+  vl_expr *phi_rate;       /* with phi_fn: the checked expansion of fn(prosp(h)), the rate */
 
   /* D_WEIGHT [post, pre], D_BIAS [post] */
   const char *post_name, *pre_name;

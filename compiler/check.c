@@ -177,12 +177,71 @@ static void ck_tau(ck_ctx *c, vl_decl *p, vl_field *f) {
   }
 }
 
-/* phi = NAME: an elementwise built-in. */
+/* A node of a synthesised expression, at span sp. */
+static vl_expr *ck_node(ck_ctx *c, vl_expr_kind kind, const char *name, vl_span sp) {
+  vl_expr *e = AR_NEW(c->a, vl_expr);
+  e->kind = kind;
+  e->name = name;
+  e->span = sp;
+  e->depth = 1;
+  return e;
+}
+
+/* phi = f for a user fn of one argument (docs/theory.md §8): the rate is f(prosp(h)), checked
+ * like any call of f, and f must give a vector of h's size. */
+static void ck_phi_fn(ck_ctx *c, vl_decl *p, vl_field *f, vl_decl *fn) {
+  vl_span sp = f->value->span;
+  if (fn->nparams != 1) {
+    ck_err(c, sp, "phi = %s: a fn used as phi takes one argument, %s takes %d", fn->name,
+           fn->name, fn->nparams);
+    return;
+  }
+  vl_expr *h = ck_node(c, EX_NAME, p->name, sp);
+  vl_expr *prosp = ck_node(c, EX_CALL, "prosp", sp), *call = ck_node(c, EX_CALL, fn->name, sp);
+  prosp->args = AR_NEWN(c->a, vl_expr *, 1);
+  prosp->args[0] = h;
+  prosp->nargs = 1;
+  prosp->depth = 2;
+  call->args = AR_NEWN(c->a, vl_expr *, 1);
+  call->args[0] = prosp;
+  call->nargs = 1;
+  call->depth = 3;
+  if (fn->order > p->order) {
+    ck_err(c, sp, "'%s' is used before its definition", fn->name);
+    ck_note(c, fn->name_span, "'%s' is defined here", fn->name);
+    return;
+  }
+  /* The call reads p itself (its prospective voltage), which is not a cycle: p's rate is
+   * what is being defined. fn's body was checked at its own declaration. */
+  vl_decl *cur = c->cur;
+  c->cur = NULL;
+  int errors = c->d->errors;
+  vl_expr *rate = ck_expr(c, call);
+  c->cur = cur;
+  if (c->d->errors != errors) return;
+  if (rate->shape.kind != SH_VECTOR || rate->shape.rows != p->size) {
+    ck_err(c, sp, "phi = %s: %s(prosp(%s)) must be a vector of %ld, like %s, got %s", fn->name,
+           fn->name, p->name, p->size, p->name, ck_shape_text(c, rate->shape));
+    return;
+  }
+  p->phi = BI_NONE;
+  p->phi_fn = fn;
+  p->phi_rate = rate;
+}
+
+/* phi = NAME: an elementwise built-in, or a user fn of one argument. */
 static void ck_phi(ck_ctx *c, vl_decl *p, vl_field *f) {
   vl_builtin b = f->value->kind == EX_NAME ? ast_builtin_lookup(f->value->name) : BI_NONE;
   if (ast_builtin_phi(b)) { p->phi = b; return; }
-  ck_err(c, f->value->span, "phi must name an elementwise built-in function (%s), got %s",
-         ast_phi_names(), ast_expr_string_short(c->a, f->value, 24));
+  vl_decl *fn = f->value->kind == EX_NAME && b == BI_NONE ? st_get(&c->names, f->value->name)
+                                                          : NULL;
+  if (fn && fn->kind == D_FN) {
+    fn->used = true;
+    ck_phi_fn(c, p, f, fn);
+    return;
+  }
+  ck_err(c, f->value->span, "phi must name an elementwise built-in function (%s) or a fn of "
+         "one argument, got %s", ast_phi_names(), ast_expr_string_short(c->a, f->value, 24));
 }
 
 /* A known field given for the first time (seen[] remembers the first of each key). */

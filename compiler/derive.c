@@ -209,13 +209,18 @@ static ex_node *dv_prosp(dv_system *s, dv_pop *p, ex_node *tau) {
   return ex_add(s->x, p->u, ex_mul(s->x, tau, p->udot));
 }
 
-static ex_node *dv_pop_rate_sym(dv_system *s, dv_pop *p) {
-  return dv_apply_phi(s, p->decl->phi, p->ub);
-}
+static ex_node *dv_build(dv_state *st, const vl_expr *e);
 
-static ex_node *dv_pop_rate(dv_system *s, dv_pop *p) {
-  if (!p->rate) p->rate = dv_apply_phi(s, p->decl->phi, p->ub_def);
-  return dv_pop_rate_sym(s, p);
+/* rate(h) = φ(ŭ_h) with ŭ_h the symbol (p->rate: the same with ŭ_h written out). φ is a
+ * built-in, or a user fn whose checked expansion fn(prosp(h)) the checker kept. */
+static ex_node *dv_pop_rate(dv_state *st, dv_pop *p) {
+  dv_system *s = st->s;
+  if (!p->rate_sym) {
+    p->rate_sym = p->decl->phi_fn ? dv_build(st, p->decl->phi_rate)
+                                  : dv_apply_phi(s, p->decl->phi, p->ub);
+    p->rate = dv_expand(s, p->rate_sym);
+  }
+  return p->rate_sym;
 }
 
 ex_node *dv_expand(dv_system *s, ex_node *x) {
@@ -305,7 +310,7 @@ static ex_node *dv_build_call(dv_state *st, const vl_expr *e) {
   case BI_RATE: {
     dv_pop *p = dv_pop_of(s, e->args[0]);
     if (!p) break;
-    return dv_pop_rate(s, p);
+    return dv_pop_rate(st, p);
   }
   case BI_FILL: case BI_CONCAT: case BI_LINSPACE:
     return dv_build_vecfn(st, e);
@@ -913,7 +918,7 @@ dv_system *dv_derive(vl_model *m, dg_ctx *d, vl_arena *a) {
   for (int i = 0; i < s->npops; i++) {
     dv_pop *p = &s->pops[i];
     s->F = ex_add(s->x, s->F, ex_dot(s->x, p->m, p->e));
-    dv_pop_rate(s, p);
+    dv_pop_rate(&st, p);
   }
 
   long raw0 = ex_total_nodes(s->x);

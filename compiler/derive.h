@@ -56,6 +56,7 @@ typedef struct dv_pop {
   long n;
   ex_node *u, *udot, *e, *taum, *taur;  /* symbols */
   ex_node *rate;          /* φ(u + τʳ ⊙ u̇): what `rate(h)` means */
+  ex_node *rate_sym;      /* φ(ŭ) with the symbol ŭ */
   ex_node *ub, *ub_def;   /* the symbol ŭ_p and its definition u_p + τʳ_p ⊙ u̇_p */
   ex_node *m_sym;         /* the mismatch with prospective voltages as ŭ symbols */
   ex_node *g_show;        /* g with ŭ symbols, for printing */

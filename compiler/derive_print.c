@@ -72,11 +72,15 @@ static int dp_width(const char *s) {
 
 /* ---- text -------------------------------------------------------------------------------- */
 
+static const char *dp_phi_name(const dv_pop *p) {
+  return p->decl->phi_fn ? p->decl->phi_fn->name : ast_builtin_name(p->decl->phi);
+}
+
 static void dp_text_pop(FILE *out, dv_system *s, const dp_names *nm, dv_pop *p) {
   ex_ctx *x = s->x;
   ex_style T = EXP_TEXT;
   fprintf(out, "population %s [%ld]   \u03c6 = %s\n", p->decl->name, p->n,
-          ast_builtin_name(p->decl->phi));
+          dp_phi_name(p));
   fprintf(out, "  mismatch       m = %s\n", dp_str(s, nm, p->m, T));
   fprintf(out, "  dynamics       %s = %s\n", dp_str(s, nm, ex_mul(x, p->a, p->udot), T),
           dp_str(s, nm, ex_simplify(x, ex_sub(x, ex_mul(x, s->gamma, p->e), p->c)), T));
@@ -179,7 +183,7 @@ static json_t *dp_jpop(dv_system *s, const dp_names *nm, dv_pop *p) {
   json_t *o = json_object();
   json_object_set_new(o, "name", json_string(p->decl->name));
   json_object_set_new(o, "size", json_integer(p->n));
-  json_object_set_new(o, "phi", json_string(ast_builtin_name(p->decl->phi)));
+  json_object_set_new(o, "phi", json_string(dp_phi_name(p)));
   json_object_set_new(o, "mismatch", dp_jexpr(s, nm, p->m));
   json_object_set_new(o, "a", dp_jexpr(s, nm, p->a));
   json_object_set_new(o, "c", dp_jexpr(s, nm, p->c));

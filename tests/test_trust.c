@@ -230,6 +230,9 @@ static void tr_grad_vs_fd(const char *model) {
 /* A function added to fn.def only (gelu) learns like the others. */
 Test(trust, gelu_as_phi) { tr_grad_vs_fd("tests/data/trust/gelu.vle"); }
 
+/* A user fn as phi: its derivative is derived (docs/theory.md §8). */
+Test(trust, user_fn_as_phi) { tr_grad_vs_fd("tests/data/trust/fn_phi.vle"); }
+
 Test(trust, grad_is_dJ_whatever_beta_is_called) {
   tr_grad_vs_fd("tests/data/trust/penalty.vle");
   ld_model m;
