@@ -78,6 +78,9 @@ static int rn_plan_steps(rn_run *r, vle_error *err) {
   if (r->steps_planned < 0)
     return vle_fail(err, "how long should it run? give --steps N or --time T (no data file sets "
                     "the length)");
+  if (r->steps_planned > INT64_MAX - r->k0)
+    return vle_fail(err, "%lld steps after the loaded state's %lld overflow the step counter",
+                    (long long)r->steps_planned, (long long)r->k0);
   int64_t end = r->k0 + r->steps_planned;
   for (int i = 0; i < r->data.n; i++) {
     const ds_stream *s = &r->data.s[i];

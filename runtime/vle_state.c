@@ -6,6 +6,7 @@
  * can verify everything before touching the sim: a failed load leaves the sim unchanged.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,6 +189,82 @@ static void st_read_payload(vle_sim *s, st_cur *c) {
   if (nd) memcpy(vs_opt_mem(s, st), st_get(c, nd), nd);
 }
 
+/* ---- the values: the checksum catches accidents, not crafted files -------------------- */
+
+/* Largest step counter a state may carry: t = step * dt stays exact, and adding a run's
+ * steps to it cannot overflow. */
+#define ST_MAX_STEP (INT64_C(1) << 53)
+
+/* Step counter, RNG and Adam step counts: in range and consistent with each other. */
+static int st_check_counters(const vle_sim *s, const char *path, st_cur c, vle_error *err) {
+  size_t at = c.pos;
+  int64_t step = (int64_t)st_get_u64(&c);
+  if (step < 0 || step > ST_MAX_STEP)
+    return vle_fail(err, "%s: step counter %lld at byte %zu: expected 0 to 2^53", path,
+                    (long long)step, at);
+  if (!isfinite((double)step * s->dt))
+    return vle_fail(err, "%s: step counter %lld at byte %zu: t = step * dt is not finite", path,
+                    (long long)step, at);
+  uint64_t rng[4];
+  memcpy(rng, st_get(&c, sizeof rng), sizeof rng);
+  if (!(rng[0] | rng[1] | rng[2] | rng[3]))      /* xoshiro's one fixed point */
+    return vle_fail(err, "%s: RNG state at byte %zu is all zero (no generator state is)", path,
+                    at + 8);
+  for (int g = 0; g < s->m->nlearn; g++) {
+    int64_t t = (int64_t)st_get_u64(&c);
+    if (t < 0 || t > step)          /* at most one optimizer step per sim step */
+      return vle_fail(err, "%s: optimizer step count %lld of learn group %d at byte %zu: "
+                      "expected 0 to the step counter (%lld)", path, (long long)t, g,
+                      c.pos - 8, (long long)step);
+  }
+  return 0;
+}
+
+/* Adam's second moments (v, after m, per parameter: vle_sim.c) are sums of squares. */
+static int st_check_adam_v(const vle_sim *s, const char *path, size_t at,
+                           const unsigned char *p, vle_error *err) {
+  for (int q = 0; q < s->m->nparams; q++) {
+    if (s->opt_off[q] == SIZE_MAX) continue;
+    size_t n = s->count[s->m->params[q].buf];
+    for (size_t i = 0; i < n; i++) {
+      size_t off = at + 8 * (s->opt_off[q] + n + i);
+      double v;
+      memcpy(&v, p + off, 8);
+      if (v < 0)
+        return vle_fail(err, "%s: Adam second moment %g of %s[%zu] at byte %zu: expected >= 0",
+                        path, v, s->m->params[q].name, i, off);
+    }
+  }
+  return 0;
+}
+
+/* Every real of every buffer finite, and the Adam state and grad sums too (v >= 0): a run
+ * would stop at its first NaN check and "roll back" to the very same state. */
+static int st_check_reals(const vle_sim *s, const char *path, st_cur c, vle_error *err) {
+  c.pos += 8 + sizeof(rng_state) + 8 * (size_t)s->m->nlearn;
+  size_t es = s->m->es;
+  for (int b = 0; b < s->m->nbufs; b++) {
+    size_t at = c.pos;
+    const void *q = st_get(&c, s->count[b] * es);
+    for (size_t i = 0; i < s->count[b]; i++) {
+      double x = re_get(q, i, es);
+      if (!isfinite(x))
+        return vle_fail(err, "%s: %s[%zu] at byte %zu is %s: a state must be finite (a "
+                        "crafted or corrupt file)", path, s->m->bufs[b].name, i, at + i * es,
+                        isnan(x) ? "NaN" : "Inf");
+    }
+  }
+  for (size_t i = 0; i < s->n_opt + s->n_gsum; i++) {
+    double x;
+    memcpy(&x, st_get(&c, 8), 8);
+    if (!isfinite(x))
+      return vle_fail(err, "%s: %s double %zu at byte %zu is %s: a state must be finite",
+                      path, i < s->n_opt ? "optimizer state" : "grad sum", i, c.pos - 8,
+                      isnan(x) ? "NaN" : "Inf");
+  }
+  return st_check_adam_v(s, path, c.pos - 8 * (s->n_opt + s->n_gsum), c.p, err);
+}
+
 /* Bytes of payload a sim of this layout has (to verify before copying anything). */
 static size_t st_payload_size(const vle_sim *s) {
   size_t n = 8 + sizeof(rng_state) + 8 * (size_t)s->m->nlearn;
@@ -205,6 +282,8 @@ int vle_sim_load(vle_sim *s, const char *path, vle_error *err) {
   if (!rc && c.n - c.pos != st_payload_size(s))
     rc = vle_fail(err, "%s: payload of %zu bytes at byte %zu, expected %zu", path, c.n - c.pos,
                   c.pos, st_payload_size(s));
+  if (!rc) rc = st_check_counters(s, path, c, err);
+  if (!rc) rc = st_check_reals(s, path, c, err);
   if (!rc) {
     st_read_payload(s, &c);
     if (s->check_every) vs_state_copy(s, &s->snap, &s->st);   /* the new last good state */
