@@ -6,6 +6,7 @@
  * live next to the final ones so that rename() is atomic (same file system).
  */
 #include "aot.h"
+#include "af.h"   /* af_kind */
 
 #include <ctype.h>
 #include <errno.h>
@@ -215,8 +216,22 @@ static bool aot_commit(char *tmp, const char *final, char *err, size_t errlen) {
   return true;
 }
 
+/* An existing output must be a regular file (or a link to one): a rename would replace a
+ * device node or FIFO by a regular file (-o /dev/null as root), and pouring a library into
+ * one makes no sense either. */
+static bool aot_replaceable(const char *path, char *err, size_t errlen) {
+  struct stat st;
+  if (stat(path, &st) != 0 || S_ISREG(st.st_mode)) return true;
+  cg_seterr(err, errlen, "%s: is %s, not a regular file: vlec build writes only regular files",
+            path, af_kind(st.st_mode));
+  return false;
+}
+
 bool aot_build(const kir_program *p, const cg_options *o, const char *so_path,
                char *err, size_t errlen) {
+  char h[4096];
+  aot_header_path(h, sizeof h, so_path);
+  if (!aot_replaceable(so_path, err, errlen) || !aot_replaceable(h, err, errlen)) return false;
   aot_paths *a = calloc(1, sizeof *a);
   bool ok = aot_steps(a, p, o, so_path, err, errlen)
          && aot_commit(a->h_tmp, a->h, err, errlen)

@@ -4,19 +4,27 @@
  * Why: every output of the runtime (npy, state files, run.json) must be complete or absent;
  * a crash, a full disk or a Ctrl-C in the middle must never leave a half-written file under
  * the final name. rename(2) within one directory is atomic on POSIX file systems.
+ *
+ * Only regular files are ever replaced: an existing character device or FIFO is written
+ * through (a FIFO needs a reader, else an error rather than a hang), a symbolic link to a
+ * regular file is followed (the link stays), anything else (a directory, a block device, a
+ * socket) is refused.
  */
 #ifndef VLE_AF_H
 #define VLE_AF_H
 
 #include <stdio.h>
+#include <sys/types.h>
 #include "vle.h"
 
 typedef struct af_file {
   FILE *fp;          /* write here */
   char *path;        /* final name */
-  char *tmp;         /* temporary name (same directory) */
+  char *tmp;         /* temporary name (same directory); NULL: written through */
 } af_file;
 
+/* "a directory", "a character device", ... for messages (st_mode's type bits). */
+const char *af_kind(mode_t mode);
 /* Opens a temporary file for `path`. Returns 0, or -1 with err set. */
 int  af_open(af_file *f, const char *path, vle_error *err);
 /* Flushes, closes and renames onto the final name. Returns 0, or -1 (temp removed). */
