@@ -80,8 +80,8 @@ static int hdr_string(npy_hdr *h, char *out, size_t cap) {
   char q = h->s[h->pos++];
   size_t n = 0;
   while (h->pos < h->len && h->s[h->pos] != q) {
-    if (n + 1 < cap) out[n++] = h->s[h->pos];
-    h->pos++;
+    if (n + 1 == cap) return hdr_fail(h, "a shorter string (keys and dtypes are short)");
+    out[n++] = h->s[h->pos++];
   }
   if (h->pos >= h->len) return hdr_fail(h, "a closing quote");
   h->pos++;

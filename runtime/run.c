@@ -123,24 +123,27 @@ int rn_mkdirs(const char *path, vle_error *err) {
   return 0;
 }
 
-/* --out, or runs/MODEL-YYYYmmdd-HHMMSS (with -2, -3... if taken). */
+/* runs/MODEL-YYYYmmdd-HHMMSS, with -2, -3... if taken (malloc). */
+static char *rn_default_out(const rn_run *r) {
+  time_t now = time(NULL);
+  struct tm tm;
+  localtime_r(&now, &tm);
+  char stamp[32];
+  strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  const char *name = vle_model_get_name(r->m);
+  size_t cap = strlen(name) + sizeof stamp + 16;
+  char *buf = malloc(cap);
+  if (!buf) return NULL;
+  int n = snprintf(buf, cap, "runs/%s-%s", name, stamp);
+  for (int i = 2; access(buf, F_OK) == 0 && i < 1000; i++) snprintf(buf + n, cap - (size_t)n, "-%d", i);
+  return buf;
+}
+
+/* --out, or the default; no length limit (no fixed buffer to cut a path at). */
 static int rn_out_dir(rn_run *r, vle_error *err) {
-  char buf[512];
-  if (r->o->out) {
-    snprintf(buf, sizeof buf, "%s", r->o->out);
-  } else {
-    time_t now = time(NULL);
-    struct tm tm;
-    localtime_r(&now, &tm);
-    char stamp[32];
-    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-    snprintf(buf, sizeof buf, "runs/%s-%s", vle_model_get_name(r->m), stamp);
-    size_t n = strlen(buf);
-    for (int i = 2; access(buf, F_OK) == 0 && i < 1000; i++) snprintf(buf + n, sizeof buf - n, "-%d", i);
-  }
-  r->out = strdup(buf);
+  r->out = r->o->out ? strdup(r->o->out) : rn_default_out(r);
   if (!r->out) return vle_fail(err, "out of memory");
-  r->out_created = access(buf, F_OK) != 0;
+  r->out_created = access(r->out, F_OK) != 0;
   return rn_mkdirs(r->out, err);
 }
 

@@ -73,8 +73,8 @@ int  rn_write_params(rn_run *r, vle_error *err);
 int  rn_write_grads(rn_run *r, vle_error *err);
 /* β, the weight of the cost in the energy, from the model's signal objective.beta. */
 int  rn_beta(const rn_run *r, double *beta, vle_error *err);
-/* Remembers an output file (relative to the out dir) for run.json. */
-void rn_output(rn_run *r, const char *rel);
+/* Remembers an output file, [DIR/]NAME.npy relative to the out dir, for run.json. */
+void rn_output(rn_run *r, const char *dir, const char *name);
 
 /* run_json.c */
 int rn_write_json(rn_run *r, vle_error *err);

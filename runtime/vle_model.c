@@ -25,7 +25,9 @@ static int vm_resolve_kernels(vle_model *m, void *(*resolve)(void *, const char 
                               vle_error *err) {
   for (int i = 0; i < m->nkernels; i++) {
     char sym[256];
-    snprintf(sym, sizeof sym, "vle_%s_%s", m->name, m->kernel_names[i]);
+    if (snprintf(sym, sizeof sym, "vle_%s_%s", m->name, m->kernel_names[i]) >= (int)sizeof sym)
+      return vle_fail(err, "model '%s': kernel name '%.40s...' is too long (a symbol has at "
+                      "most %zu bytes)", m->name, m->kernel_names[i], sizeof sym - 1);
     void *fn = resolve(user, sym);
     if (!fn)
       return vle_fail(err, "model '%s': kernel '%s' is listed in the descriptor but the symbol "
@@ -92,7 +94,7 @@ static vle_model *vm_load_symbols(void *dl, const char *path, vle_error *err) {
              "build)", path);
     return NULL;
   }
-  char sym[192];
+  char sym[192];     /* name has < 128 bytes (vm_so_name) */
   snprintf(sym, sizeof sym, "vle_%s_abi", name);
   const uint32_t *abi = dlsym(dl, sym);
   snprintf(sym, sizeof sym, "vle_%s_meta", name);

@@ -102,3 +102,76 @@ Test(files, build_refuses_a_device_node) {
   cr_assert_eq(kind_of("null.so"), S_IFCHR, "the device node was replaced");
   cr_assert_eq(access(ru_at("null.h"), F_OK), -1, "no header either");
 }
+
+/* ---- defect 4: no path is cut at a fixed buffer ------------------------------------------ */
+
+/* A directory path under the suite's directory, `len` bytes or more, in 200-byte components. */
+static const char *long_dir(size_t len) {
+  static char p[2048];
+  snprintf(p, sizeof p, "%s", ru_dir);
+  while (strlen(p) < len) {
+    size_t n = strlen(p);
+    p[n] = '/';
+    memset(p + n + 1, 'd', 200);
+    p[n + 201] = 0;
+  }
+  return p;
+}
+
+/* --out longer than 511 bytes: the run writes there (before: into a truncated path, exit 0). */
+Test(files, long_out_directory) {
+  const char *dir = long_dir(700);
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd, "'%s' run '%s' --steps 3 --record h --out '%s' -q 2>&1", VLEC_PATH,
+           ru_src("tests/data/faults.vle"), dir);
+  cr_assert_eq(tu_sh(cmd, out, sizeof out), 0, "%s", out);
+  char path[2200];
+  snprintf(path, sizeof path, "%s/run.json", dir);
+  cr_assert_eq(access(path, F_OK), 0, "run.json is not in the --out directory");
+  snprintf(path, sizeof path, "%s/h.npy", dir);
+  cr_assert_eq(access(path, F_OK), 0, "h.npy is not in the --out directory");
+}
+
+/* A TMPDIR longer than 40 bytes: vlec build uses it (before: cut at 40 bytes). */
+Test(files, long_tmpdir_for_build) {
+  const char *dir = long_dir(300);
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+  cr_assert_eq(system(cmd), 0);
+  snprintf(cmd, sizeof cmd, "TMPDIR='%s' '%s' build '%s' -o '%s' 2>&1", dir, VLEC_PATH,
+           ru_src("tests/data/faults.vle"), ru_at("m.so"));
+  cr_assert_eq(tu_sh(cmd, out, sizeof out), 0, "%s", out);
+  cr_assert_eq(access(ru_at("m.so"), F_OK), 0);
+}
+
+/* An -o longer than any path the system takes is refused as such, not cut. */
+Test(files, overlong_build_output_refused) {
+  static char so[5000], cmd[6000];
+  snprintf(so, sizeof so, "%s/", ru_dir);
+  size_t n = strlen(so);
+  memset(so + n, 'x', 4200);
+  strcpy(so + n + 4200, ".so");
+  snprintf(cmd, sizeof cmd, "'%s' build '%s' -o '%s' 2>&1", VLEC_PATH,
+           ru_src("tests/data/faults.vle"), so);
+  cr_assert_eq(tu_sh(cmd, out, sizeof out), 1, "%s", out);
+  cr_assert(strstr(out, "path too long"), "%s", out);
+}
+
+/* A .npy header string longer than the reader's buffer is an error at its byte, not cut. */
+Test(files, long_npy_header_string) {
+  char hdr[118];
+  int n = snprintf(hdr, sizeof hdr, "{'descr': '<f8%040d', 'fortran_order': False, 'shape': (1,), }", 0);
+  memset(hdr + n, ' ', sizeof hdr - (size_t)n - 1);
+  hdr[sizeof hdr - 1] = '\n';
+  FILE *f = fopen(ru_at("long.npy"), "wb");
+  unsigned char pre[10] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, sizeof hdr, 0 };
+  double v = 1;
+  fwrite(pre, 1, 10, f);
+  fwrite(hdr, 1, sizeof hdr, f);
+  fwrite(&v, 8, 1, f);
+  fclose(f);
+  npy_array a;
+  vle_error err;
+  cr_assert_eq(npy_read(ru_at("long.npy"), &a, &err), -1);
+  cr_assert(strstr(err.msg, "bad .npy header at byte 52: expected a shorter string"), "%s", err.msg);
+}
