@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rf.h"
 #include "vle_err.h"
 
 typedef struct csv_buf { double *v; size_t n, cap; } csv_buf;
@@ -80,8 +81,8 @@ static int csv_parse(FILE *fp, const char *path, csv_buf *b, int64_t *rows, int6
 
 int csv_read(const char *path, double **data, int64_t *rows, int64_t *cols, vle_error *err) {
   *data = NULL;
-  FILE *fp = fopen(path, "r");
-  if (!fp) return vle_fail(err, "%s: cannot open: %s", path, strerror(errno));
+  FILE *fp = rf_open(path, err);
+  if (!fp) return -1;
   csv_buf b = { 0 };
   int rc = csv_parse(fp, path, &b, rows, cols, err);
   fclose(fp);

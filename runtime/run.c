@@ -73,7 +73,13 @@ static int rn_plan_steps(rn_run *r, vle_error *err) {
   const rn_options *o = r->o;
   double dt = vle_sim_dt(r->sim);
   if (o->steps >= 0) r->steps_planned = o->steps;
-  else if (!isnan(o->time)) r->steps_planned = (int64_t)llround(o->time / dt);
+  else if (!isnan(o->time)) {
+    double n = round(o->time / dt);
+    if (!(n <= 0x1p53))               /* llround would be undefined beyond int64 */
+      return vle_fail(err, "--time %g is %g steps of dt = %g: more than the step counter's "
+                      "2^53", o->time, n, dt);
+    r->steps_planned = (int64_t)n;
+  }
   else r->steps_planned = ds_length(&r->data, o->epochs);
   if (r->steps_planned < 0)
     return vle_fail(err, "how long should it run? give --steps N or --time T (no data file sets "

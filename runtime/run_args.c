@@ -51,9 +51,19 @@ static int rn_usage(FILE *err, bool grad, const char *fmt, ...) {
   return 2;
 }
 
+/* Decimal digits only: strtoll/strtoull would also take blanks, a sign, and (base 0) octal
+ * 010 or hex; strtoull even wraps " -1" to 2^64 - 1. */
+static bool rn_digits(const char *s) {
+  if (!*s) return false;
+  for (; *s; s++)
+    if (*s < '0' || *s > '9') return false;
+  return true;
+}
+
 static bool rn_int(const char *s, int64_t lo, int64_t *out) {
   char *end;
   errno = 0;
+  if (!rn_digits(s)) return false;      /* every lower bound is >= 0 */
   long long v = strtoll(s, &end, 10);
   if (errno || end == s || *end || v < lo) return false;
   *out = v;
@@ -63,6 +73,7 @@ static bool rn_int(const char *s, int64_t lo, int64_t *out) {
 static bool rn_real(const char *s, double *out) {
   char *end;
   errno = 0;
+  if (!*s || strchr(" \t\n\v\f\r", *s)) return false;   /* strtod skips blanks */
   double v = strtod(s, &end);
   if (errno || end == s || *end || !isfinite(v)) return false;
   *out = v;
@@ -141,8 +152,9 @@ static int rn_value_opt(rn_options *o, const char *name, const char *v, FILE *er
   if (!strcmp(name, "seed")) {
     char *end;
     errno = 0;
-    o->seed = strtoull(v, &end, 0);
-    return errno || end == v || *end || *v == '-' ? rn_usage(err, g, "--seed %s: expected a non-negative integer", v) : 0;
+    o->seed = rn_digits(v) ? strtoull(v, &end, 10) : 0;
+    return !rn_digits(v) || errno || *end
+           ? rn_usage(err, g, "--seed %s: expected a decimal integer in [0, 2^64)", v) : 0;
   }
   if (!strcmp(name, "time"))
     return rn_real(v, &o->time) && o->time > 0 ? 0 : rn_usage(err, g, "--time %s: expected a positive number", v);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "af.h"
+#include "rf.h"
 #include "vle_err.h"
 #include "vle_internal.h"
 
@@ -109,8 +110,8 @@ int vle_sim_save(const vle_sim *s, const char *path, vle_error *err) {
 /* ---- loading ---------------------------------------------------------------------------- */
 
 static int st_read_file(const char *path, unsigned char **data, size_t *n, vle_error *err) {
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return vle_fail(err, "%s: cannot open: %s", path, strerror(errno));
+  FILE *fp = rf_open(path, err);
+  if (!fp) return -1;
   size_t cap = 1 << 16, len = 0;
   unsigned char *p = malloc(cap);
   for (;;) {
