@@ -99,7 +99,7 @@ static long csv_values(const csv_ctx *c, const char *s, const char *end, csv_buf
     double x;
     n++;
     if (!csv_number(f, &x))
-      return vle_fail(c->err, "%s:%ld:%ld: '%.*s' is not a number", c->path, c->lineno, n,
+      return vle_fail(c->err, "%s:%ld: column %ld is not a number: '%.*s'", c->path, c->lineno, n,
                       (int)(f.e - f.s > 40 ? 40 : f.e - f.s), f.s);
     if (csv_push(b, x)) return vle_fail(c->err, "%s: out of memory", c->path);
     if (p == end) return n;
@@ -123,7 +123,7 @@ static long csv_field_at(const char *s, size_t i) {
 static int csv_row(csv_ctx *c, const char *line, size_t len, bool first, csv_buf *b, long *n) {
   const char *nul = memchr(line, 0, len);
   if (nul)
-    return vle_fail(c->err, "%s:%ld:%ld: a NUL byte (is this a text file?)", c->path, c->lineno,
+    return vle_fail(c->err, "%s:%ld: column %ld: a NUL byte (is this a text file?)", c->path, c->lineno,
                     csv_field_at(line, (size_t)(nul - line)));
   if (csv_blank(line, line + len)) return 0;
   if (first && csv_is_header(line, line + len)) return 0;

@@ -5,7 +5,7 @@
  * starting with '#' are skipped; a first line whose every field is a name (a letter or '_'
  * first, optionally quoted, not "nan"/"inf") is a header and skipped; any other field that
  * is not a number is an error. Every row must have the same number of values. A NUL byte or
- * a line longer than 1 MiB is an error. Errors name file:line:field.
+ * a line longer than 1 MiB is an error. Errors name file:line and the column (field).
  */
 #ifndef VLE_CSV_H
 #define VLE_CSV_H

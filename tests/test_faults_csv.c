@@ -3,7 +3,7 @@
  * whose every field is a name, so a typo in the first data row is an error, not a header
  * that shifts every row by one step; a NUL byte is an error, not a blank line; a line longer
  * than the reader's bound is an error (no unbounded memory). Every error names
- * file:line:column.
+ * the file, line and column.
  */
 #include "csv.h"
 #include "run_util.h"
@@ -49,21 +49,21 @@ Test(csv, header_of_names) {
 }
 
 Test(csv, typo_in_first_row_is_not_a_header) {
-  expect_error("1.0,2.O\n3,4\n5,6\n", 16, "d.csv:1:2: '2.O' is not a number");
+  expect_error("1.0,2.O\n3,4\n5,6\n", 16, "d.csv:1: column 2 is not a number: '2.O'");
 }
 
 Test(csv, half_named_first_row_is_not_a_header) {
-  expect_error("x,2\n3,4\n", 8, "d.csv:1:1: 'x' is not a number");
+  expect_error("x,2\n3,4\n", 8, "d.csv:1: column 1 is not a number: 'x'");
 }
 
 Test(csv, later_bad_field) {
-  expect_error("1,2\n3,four\n", 11, "d.csv:2:2: 'four' is not a number");
-  expect_error("1,2\n3,\n", 7, "d.csv:2:2: '' is not a number");
+  expect_error("1,2\n3,four\n", 11, "d.csv:2: column 2 is not a number: 'four'");
+  expect_error("1,2\n3,\n", 7, "d.csv:2: column 2 is not a number: ''");
 }
 
 Test(csv, nul_bytes) {
-  expect_error("\0" "1,2\n3,4\n", 9, "d.csv:1:1: a NUL byte");
-  expect_error("1,2\n3,4\0" "5\n", 10, "d.csv:2:2: a NUL byte");
+  expect_error("\0" "1,2\n3,4\n", 9, "d.csv:1: column 1: a NUL byte");
+  expect_error("1,2\n3,4\0" "5\n", 10, "d.csv:2: column 2: a NUL byte");
 }
 
 Test(csv, overlong_line) {
