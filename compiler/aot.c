@@ -2,11 +2,13 @@
  *
  * Steps: optimised module for the host (PIC) -> object file in a private temporary
  * directory -> `cc -shared -o <tmp .so> obj -lm` (spawned directly, no shell: paths need no
- * quoting) -> header into a temporary file -> rename both into place. Temporary outputs
+ * quoting) -> the seal (runtime/seal.h) appended -> header into a temporary file -> rename
+ * both into place. Temporary outputs
  * live next to the final ones so that rename() is atomic (same file system).
  */
 #include "aot.h"
-#include "af.h"   /* af_kind */
+#include "af.h"     /* af_kind */
+#include "seal.h"   /* the integrity trailer the runtime verifies */
 
 #include <ctype.h>
 #include <errno.h>
@@ -184,6 +186,14 @@ static bool aot_tmpname(char *buf, size_t n, const char *final, mode_t mode, cha
   return true;
 }
 
+/* Appends the seal (runtime/seal.h) to the linked library: its loader refuses anything else. */
+static bool aot_seal(const char *so, char *err, size_t errlen) {
+  vle_error e = { { 0 } };
+  if (!seal_append(so, &e)) return true;
+  cg_seterr(err, errlen, "%s", e.msg);
+  return false;
+}
+
 /* Paths of one build; every temporary is removed by aot_cleanup whatever happened. */
 typedef struct aot_paths {
   char dir[4080], obj[4096], log[4096];   /* dir + "/model.o" always fits */
@@ -219,6 +229,7 @@ static bool aot_steps(aot_paths *a, const kir_program *p, const cg_options *o,
       && aot_tmpname(a->so_tmp, sizeof a->so_tmp, so_path, 0755, err, errlen)
       && aot_tmpname(a->h_tmp, sizeof a->h_tmp, a->h, 0644, err, errlen)
       && aot_link(a->obj, a->so_tmp, a->log, err, errlen)
+      && aot_seal(a->so_tmp, err, errlen)
       && aot_header(p, o, a->h_tmp, err, errlen);
 }
 

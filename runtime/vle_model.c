@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "elfcheck.h"
+#include "seal.h"
 #include "vle_desc.h"
 #include "vle_err.h"
 #include "vle_internal.h"
@@ -115,7 +116,9 @@ static vle_model *vm_load_symbols(void *dl, const char *path, vle_error *err) {
 }
 
 vle_model *vle_model_load_so(const char *path, vle_error *err) {
-  if (elf_check(path, err)) return NULL;
+  /* the seal before dlopen maps the file: a flipped byte can crash dlopen (elf_check only
+   * reads headers, and names a file that is not a shared object at all) */
+  if (elf_check(path, err) || seal_verify(path, err)) return NULL;
   /* dlopen wants a slash to not search the library path */
   char *p = NULL;
   if (!strchr(path, '/')) {
