@@ -1,4 +1,6 @@
 /* af.c - atomic file writing; see af.h. */
+/* O_TMPFILE (Linux) is a GNU extension of <fcntl.h>; everything else here is POSIX. */
+#define _GNU_SOURCE
 #include "af.h"
 
 #include <errno.h>
@@ -65,6 +67,46 @@ static char *af_target(const char *path, bool *through, vle_error *err) {
   return strdup(path);
 }
 
+/* An unnamed file in the target's directory (Linux O_TMPFILE): until af_commit gives it a
+ * name nothing of it is visible, so a SIGKILL or a crash leaves no temporary file behind.
+ * -1 where the file system cannot (then a named temporary file, removed on any failure we
+ * live through). */
+static int af_open_unnamed(const char *path) {
+#ifdef O_TMPFILE
+  const char *slash = strrchr(path, '/');
+  char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+  if (!dir) return -1;
+  int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+  free(dir);
+  return fd;
+#else
+  (void)path;
+  return -1;
+#endif
+}
+
+/* Gives the unnamed file f its final name: linked under a fresh temporary name, renamed
+ * over the target (a link cannot replace a file). */
+static int af_link_unnamed(af_file *f) {
+  char proc[64];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fileno(f->fp));
+  size_t n = strlen(f->path) + 48;
+  char *tmp = malloc(n);
+  if (!tmp) return ENOMEM;
+  int e = 0;
+  for (unsigned k = 0;; k++) {
+    snprintf(tmp, n, "%s.tmp.%ld.%u", f->path, (long)getpid(), k);
+    if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0) break;
+    if (errno != EEXIST || k == 1000) { e = errno; break; }
+  }
+  if (!e && rename(tmp, f->path) != 0) {
+    e = errno;
+    unlink(tmp);
+  }
+  free(tmp);
+  return e;
+}
+
 int af_open(af_file *f, const char *path, vle_error *err) {
   memset(f, 0, sizeof *f);
   bool through;
@@ -72,6 +114,14 @@ int af_open(af_file *f, const char *path, vle_error *err) {
   f->path = af_target(path, &through, &kind);
   if (!f->path) return kind.msg[0] ? (*err = kind, -1) : vle_fail(err, "%s: out of memory", path);
   if (through) return af_open_through(f, path, err);
+  int ufd = af_open_unnamed(f->path);
+  if (ufd >= 0) {
+    f->unnamed = true;
+    if ((f->fp = fdopen(ufd, "wb"))) return 0;
+    close(ufd);
+    af_abort(f);
+    return vle_fail(err, "%s: cannot open: %s", path, strerror(errno));
+  }
   size_t n = strlen(f->path);
   f->tmp = malloc(n + 16);
   if (!f->tmp) {
@@ -101,6 +151,8 @@ int af_open(af_file *f, const char *path, vle_error *err) {
 int af_commit(af_file *f, vle_error *err) {
   int bad = ferror(f->fp);
   int e = errno;
+  if (fflush(f->fp) != 0 && !bad) { bad = 1; e = errno; }
+  if (!bad && f->unnamed && (e = af_link_unnamed(f)) != 0) bad = 1;
   if (fclose(f->fp) != 0 && !bad) { bad = 1; e = errno; }
   f->fp = NULL;
   if (!bad && f->tmp && rename(f->tmp, f->path) != 0) { bad = 1; e = errno; }

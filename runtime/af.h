@@ -3,7 +3,10 @@
  *
  * Why: every output of the runtime (npy, state files, run.json) must be complete or absent;
  * a crash, a full disk or a Ctrl-C in the middle must never leave a half-written file under
- * the final name. rename(2) within one directory is atomic on POSIX file systems.
+ * the final name. rename(2) within one directory is atomic on POSIX file systems. Where the
+ * file system has O_TMPFILE (Linux: ext4, xfs, btrfs, tmpfs) the temporary file has no name
+ * until the commit, so even a SIGKILL leaves nothing behind; elsewhere it is NAME.tmp.XXXXXX,
+ * removed on every failure the process lives through.
  *
  * Only regular files are ever replaced: an existing character device or FIFO is written
  * through (a FIFO needs a reader, else an error rather than a hang), a symbolic link to a
@@ -20,7 +23,8 @@
 typedef struct af_file {
   FILE *fp;          /* write here */
   char *path;        /* final name */
-  char *tmp;         /* temporary name (same directory); NULL: written through */
+  char *tmp;         /* temporary name (same directory); NULL: written through, or unnamed */
+  bool unnamed;      /* an O_TMPFILE file: named only by af_commit */
 } af_file;
 
 /* "a directory", "a character device", ... for messages (st_mode's type bits). */

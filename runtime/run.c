@@ -21,19 +21,34 @@
 #include "run_int.h"
 #include "vle_err.h"
 
-/* The one static of the runtime: a signal handler can only reach a global. Set by SIGINT,
- * read between steps. */
+/* The one static of the runtime: a signal handler can only reach a global. The number of
+ * the first SIGINT, SIGTERM or SIGHUP (what Ctrl-C, Slurm, `timeout` and `docker stop`
+ * send), read between steps. */
 static volatile sig_atomic_t rn_sigint;
 
-static void rn_on_sigint(int sig) {
-  (void)sig;
-  rn_sigint = 1;
+/* The first signal asks the loop to stop at the next step and write complete outputs; a
+ * second one means "now": the default action, at once, even in the middle of an adjoint
+ * sweep (the temporary files it leaves are never seen: af.c). */
+static void rn_on_signal(int sig) {
+  if (rn_sigint) {
+    signal(sig, SIG_DFL);       /* async-signal-safe, as raise is */
+    raise(sig);                 /* blocked until this handler returns, then fatal */
+    return;
+  }
+  rn_sigint = sig;
 }
+
+static const int rn_signals[] = { SIGINT, SIGTERM, SIGHUP };
+enum { RN_NSIGNALS = sizeof rn_signals / sizeof *rn_signals };
 
 double rn_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+const char *rn_signal_name(int sig) {
+  return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
 }
 
 /* ---- setup -------------------------------------------------------------------------------- */
@@ -214,6 +229,7 @@ static int rn_loop(rn_run *r, vle_error *err) {
   for (int64_t i = 0; i < r->steps_planned; i++) {
     if (rn_sigint) {
       r->interrupted = true;
+      r->signal = rn_sigint;
       return rn_window_end(r, i, true, err);
     }
     int64_t k = r->k0 + i;
@@ -287,16 +303,16 @@ static int rn_execute(rn_run *r, FILE *log, vle_error *err) {
   }
   if (status) return status;
   rn_summary(r, log);
-  return r->interrupted ? 130 : 0;
+  return r->interrupted ? 128 + r->signal : 0;     /* the shell's convention: 130 for ^C */
 }
 
 int rn_main(const vle_model *m, const rn_options *o, FILE *log) {
   rn_run r = { .m = m, .o = o };
   vle_error err = { { 0 } };
-  struct sigaction sa = { .sa_handler = rn_on_sigint }, old;
+  struct sigaction sa = { .sa_handler = rn_on_signal }, old[RN_NSIGNALS];
   sigemptyset(&sa.sa_mask);
   rn_sigint = 0;
-  sigaction(SIGINT, &sa, &old);
+  for (int i = 0; i < RN_NSIGNALS; i++) sigaction(rn_signals[i], &sa, &old[i]);
   r.progress = !o->quiet && isatty(fileno(stderr));
   r.loss = r.progress ? vle_model_signal(m, "loss") : -1;
   int status;
@@ -308,9 +324,10 @@ int rn_main(const vle_model *m, const rn_options *o, FILE *log) {
     status = rn_execute(&r, log, &err);
   }
   if (log && status == 1) fprintf(log, "error: %s\n", err.msg);
-  if (log && status == 130)
-    fprintf(log, "interrupted after %lld steps; outputs are complete\n", (long long)r.steps_run);
-  sigaction(SIGINT, &old, NULL);
+  if (log && r.interrupted && status > 128)
+    fprintf(log, "interrupted (%s) after %lld steps; outputs are complete\n",
+            rn_signal_name(r.signal), (long long)r.steps_run);
+  for (int i = 0; i < RN_NSIGNALS; i++) sigaction(rn_signals[i], &old[i], NULL);
   rn_free(&r);
   return status;
 }

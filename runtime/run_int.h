@@ -48,12 +48,15 @@ typedef struct rn_run {
   int loss;                   /* the loss buffer the progress bar averages, or -1 (none, or
                                  no progress bar): looked up once, not every step */
   bool progress, interrupted;
+  int signal;                 /* the signal that interrupted it (SIGINT, SIGTERM, SIGHUP) */
   char error[1024];           /* why the loop stopped early, or "" */
   char **outputs;             /* files written, relative to out */
   int noutputs;
 } rn_run;
 
 double rn_now(void);
+/* "SIGINT", "SIGTERM", "SIGHUP" (run.json, messages). */
+const char *rn_signal_name(int sig);
 /* mkdir -p */
 int rn_mkdirs(const char *path, vle_error *err);
 /* The batch mean of a batched scalar buffer (loss, energy) after the last step. */

@@ -107,6 +107,7 @@ static json_t *rn_json(const rn_run *r) {
   json_object_set_new(j, "wall_time_s", json_real(r->wall));
   json_object_set_new(j, "steps_per_second", json_real(r->wall > 0 ? (double)r->steps_run / r->wall : 0));
   json_object_set_new(j, "interrupted", json_boolean(r->interrupted));
+  json_object_set_new(j, "signal", r->interrupted ? json_string(rn_signal_name(r->signal)) : json_null());
   json_object_set_new(j, "error", r->error[0] ? json_string(r->error) : json_null());
   json_object_set_new(j, "outputs", rn_strs_json((const char *const *)r->outputs, r->noutputs));
   return j;
