@@ -167,6 +167,19 @@ int af_commit(af_file *f, vle_error *err) {
   return 0;
 }
 
+int af_recover(af_file *f) {
+  return af_reopen(&f->fp);
+}
+
+int af_reopen(FILE **fp) {
+  int fd = dup(fileno(*fp));
+  fclose(*fp);                     /* its flush may fail again: what did not fit is lost */
+  *fp = fd >= 0 ? fdopen(fd, "wb") : NULL;   /* "w": fdopen never truncates */
+  if (*fp) return 0;
+  if (fd >= 0) close(fd);
+  return -1;
+}
+
 void af_abort(af_file *f) {
   if (f->fp) fclose(f->fp);
   if (f->tmp) unlink(f->tmp);

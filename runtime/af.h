@@ -33,6 +33,12 @@ const char *af_kind(mode_t mode);
 int  af_open(af_file *f, const char *path, vle_error *err);
 /* Flushes, closes and renames onto the final name. Returns 0, or -1 (temp removed). */
 int  af_commit(af_file *f, vle_error *err);
+/* After a write error (a full disk): drops what the stream still buffers and gives f a
+ * fresh stream on the same file, error flag clear, so that the caller can cut the file to
+ * what was really written and commit that. 0, or -1 (then only af_abort is left). */
+int  af_recover(af_file *f);
+/* The same for any stream (a spill file): *fp replaced by a fresh stream on its file. */
+int  af_reopen(FILE **fp);
 /* Closes and removes the temporary file (nothing appears under the final name). */
 void af_abort(af_file *f);
 

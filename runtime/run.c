@@ -270,11 +270,20 @@ static int rn_setup(rn_run *r, vle_error *err) {
   return 0;
 }
 
-/* Outputs after the loop (also after an interrupt or a step error). */
+/* Outputs after the loop (also after an interrupt or a step error): each is attempted
+ * whatever happened to the others (a full disk: keep what fits); the first error is
+ * reported. */
 static int rn_finish(rn_run *r, vle_error *err) {
-  if (rn_records_close(r, err) || rn_write_params(r, err)) return -1;
-  if (r->o->grad_mode && rn_write_grads(r, err)) return -1;
-  if (r->o->save_state && vle_sim_save(r->sim, r->o->save_state, err)) return -1;
+  vle_error e[4] = { { { 0 } } };
+  int bad[4] = {
+    rn_records_close(r, &e[0]), rn_write_params(r, &e[1]),
+    r->o->grad_mode ? rn_write_grads(r, &e[2]) : 0,
+    r->o->save_state ? vle_sim_save(r->sim, r->o->save_state, &e[3]) : 0 };
+  for (int i = 0; i < 4; i++)
+    if (bad[i]) {
+      *err = e[i];
+      return -1;
+    }
   return 0;
 }
 
@@ -296,12 +305,24 @@ static int rn_execute(rn_run *r, FILE *log, vle_error *err) {
   r->wall = rn_now() - r->t_start;
   rn_progress(r, r->steps_run, true);
   vle_error ferr = { { 0 } };
-  if (rn_finish(r, &ferr) || rn_write_json(r, &ferr)) {
-    if (status) vle_fail(err, "%s (and writing the outputs failed: %s)", r->error, ferr.msg);
+  if (rn_finish(r, &ferr)) {            /* run.json says so: written below all the same */
+    if (status) {
+      size_t n = strlen(r->error);
+      snprintf(r->error + n, sizeof r->error - n, " (and writing the outputs failed: %s)", ferr.msg);
+    } else {
+      snprintf(r->error, sizeof r->error, "%s", ferr.msg);
+    }
+    status = 1;
+  }
+  if (rn_write_json(r, &ferr)) {
+    if (r->error[0]) vle_fail(err, "%s (and run.json: %s)", r->error, ferr.msg);
     else *err = ferr;
     return 1;
   }
-  if (status) return status;
+  if (status) {
+    vle_fail(err, "%s", r->error);
+    return status;
+  }
   rn_summary(r, log);
   return r->interrupted ? 128 + r->signal : 0;     /* the shell's convention: 130 for ^C */
 }

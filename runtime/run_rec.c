@@ -166,18 +166,25 @@ static int rn_write_param(rn_run *r, int p, const char *dir, vle_error *err) {
   return rc;
 }
 
+/* Closes every recording, also after one failed (a full disk fails them all, and each
+ * keeps what it can); the first error is reported. */
 int rn_records_close(rn_run *r, vle_error *err) {
+  int rc = 0;
   for (int i = 0; i < r->nrecs; i++) {
     rn_rec *rec = &r->recs[i];
+    vle_error e = { { 0 } };
+    int bad;
     if (rec->kind == RN_PARAM && !rec->open) {
-      if (rn_write_param(r, vle_model_find_param(r->m, rec->name), NULL, err)) return -1;
-      continue;
+      bad = rn_write_param(r, vle_model_find_param(r->m, rec->name), NULL, &e);
+    } else {
+      rec->open = false;
+      bad = rec_close(&rec->r, &e);
+      if (!bad) rn_output(r, NULL, rec->name);
     }
-    rec->open = false;
-    if (rec_close(&rec->r, err)) return -1;
-    rn_output(r, NULL, rec->name);
+    if (bad && !rc) *err = e;
+    rc |= bad;
   }
-  return 0;
+  return rc ? -1 : 0;
 }
 
 void rn_records_abort(rn_run *r) {
