@@ -249,6 +249,7 @@ static int rn_loop(rn_run *r, vle_error *err) {
 
 static void rn_free(rn_run *r) {
   rn_records_abort(r);
+  if (r->json.fp) af_abort(&r->json);
   for (int i = 0; r->sets && i < r->o->nsets; i++) free((void *)r->sets[i].values);
   free(r->sets);
   free(r->inits);
@@ -265,7 +266,8 @@ static int rn_setup(rn_run *r, vle_error *err) {
   if (r->o->load_state && vle_sim_load(r->sim, r->o->load_state, err)) return -1;
   r->k0 = vle_sim_steps_done(r->sim);
   if (ds_load(&r->data, r->m, r->o, vle_sim_batch(r->sim), err) || rn_plan_steps(r, err) ||
-      rn_plan_windows(r, err) || rn_records_check(r, err) || rn_out_dir(r, err) || rn_records_open(r, err))
+      rn_plan_windows(r, err) || rn_records_check(r, err) || rn_out_dir(r, err) ||
+      rn_json_reserve(r, err) || rn_records_open(r, err))
     return -1;
   return 0;
 }
@@ -340,6 +342,7 @@ int rn_main(const vle_model *m, const rn_options *o, FILE *log) {
   if (rn_setup(&r, &err)) {
     status = 1;
     rn_records_abort(&r);
+    if (r.json.fp) af_abort(&r.json);
     if (r.out_created) rmdir(r.out);  /* empty: no run directory without a run */
   } else {
     status = rn_execute(&r, log, &err);

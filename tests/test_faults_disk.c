@@ -4,6 +4,7 @@
  * --save-state leaves run.json too. The full disk is a file size limit (RLIMIT_FSIZE, no
  * privileges needed) on the child vlec.
  */
+#include <errno.h>
 #include <jansson.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -92,4 +93,47 @@ Test(disk, failing_save_state_still_writes_run_json) {
   npy_array h = ru_npy("o/h.npy");
   cr_assert_eq(h.shape[0], 50);
   npy_free(&h);
+}
+
+/* ---- a real full file system: a 256 KiB tmpfs (root only; skipped elsewhere) ------------ */
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+static void unmount_and_teardown(void) {
+  umount2(ru_at("small"), MNT_DETACH);
+  ru_teardown();
+}
+
+TestSuite(fulldisk, .init = ru_setup, .fini = unmount_and_teardown);
+
+Test(fulldisk, tmpfs_fills_mid_run, .timeout = 120) {
+  cr_assert_eq(mkdir(ru_at("small"), 0700), 0);
+  if (mount("tmpfs", ru_at("small"), "tmpfs", 0, "size=256k") != 0)
+    cr_skip_test("cannot mount a small tmpfs here (%s): the full-disk case is skipped",
+                 strerror(errno));
+  const char *so = fu_so();
+  const char *a[] = { so, "--steps", "100000", "--record", "h", "--out", ru_at("small/run"),
+                      "-q", NULL };
+  int rc = run_limited(0, a);
+  cr_assert_eq(rc, 1, "status %d: %s", rc, out);
+  cr_assert(strstr(out, "No space left on device"), "%s", out);
+  json_t *j = run_json("small/run");       /* its blocks were reserved before the first step */
+  const char *e = json_string_value(json_object_get(j, "error"));
+  cr_assert(e && strstr(e, "No space left on device"), "run.json error: %s", e ? e : "null");
+  json_int_t steps = json_integer_value(json_object_get(j, "steps_run"));
+  json_decref(j);
+  npy_array h = ru_npy("small/run/h.npy");
+  int64_t rows = h.shape[0];
+  cr_assert(rows > 1000 && rows <= steps, "h.npy: %lld rows, %lld steps run", (long long)rows,
+            (long long)steps);
+  char n[32];
+  snprintf(n, sizeof n, "%lld", (long long)rows);
+  const char *b[] = { so, "--steps", n, "--record", "h", "--out", ru_at("ref"), "-q", NULL };
+  cr_assert_eq(run_limited(0, b), 0, "%s", out);
+  npy_array ref = ru_npy("ref/h.npy");
+  cr_assert_eq(ref.count, h.count);
+  cr_assert_eq(memcmp(ref.data, h.data, h.count * 8), 0, "the kept rows are the run's rows");
+  npy_free(&h);
+  npy_free(&ref);
 }
