@@ -62,10 +62,13 @@ int seal_verify(const char *path, vle_error *err) {
     memcpy(&n, t + 8, 8);
     memcpy(&want, t + 16, 8);
     rewind(fp);
-    if (n != size - SEAL_BYTES || seal_hash(fp, n, &h) || h != want)
-      rc = vle_fail(err, "%s: the file does not match the seal vlec build gave it (%llu bytes "
-                    "sealed, %llu there): it is corrupt or was modified; rebuild it with vlec "
-                    "build", path, (unsigned long long)n, (unsigned long long)(size - SEAL_BYTES));
+    if (n != size - SEAL_BYTES)
+      rc = vle_fail(err, "%s: the seal covers %llu bytes, the file has %llu before it: it was "
+                    "cut or extended; rebuild it with vlec build", path, (unsigned long long)n,
+                    (unsigned long long)(size - SEAL_BYTES));
+    else if (seal_hash(fp, n, &h) || h != want)
+      rc = vle_fail(err, "%s: the file does not match the seal vlec build gave it (its hash "
+                    "differs): it is corrupt or was modified; rebuild it with vlec build", path);
   }
   fclose(fp);
   return rc;
