@@ -155,6 +155,36 @@ static bool st_str_eq(st_cur *c, const char *want) {
   return q && len == strlen(want) && !memcmp(q, want, len);
 }
 
+/* The saved layout against the sim's: the first difference, named, with its likely cause. */
+static int st_check_layout(const vle_sim *s, const char *path, st_cur *c, vle_error *err) {
+  const vle_model *m = s->m;
+  uint64_t nbufs = st_get_u64(c), nlearn = st_get_u64(c), n_opt = st_get_u64(c),
+           n_gsum = st_get_u64(c);
+  if (c->short_) return vle_fail(err, "%s: truncated header", path);
+  if (nbufs != (uint64_t)m->nbufs || nlearn != (uint64_t)m->nlearn)
+    return vle_fail(err, "%s: saved from a build of model '%s' with %llu buffers and %llu learn "
+                    "groups, this one has %d and %d: a .vle run through the JIT holds only the "
+                    "kernels and buffers its run needs, a .so all of them; resume with the same "
+                    "kind of model (the .vle, or the .so) and the same --errors and learning",
+                    path, m->name, (unsigned long long)nbufs, (unsigned long long)nlearn,
+                    m->nbufs, m->nlearn);
+  for (int i = 0; i < m->nbufs; i++) {
+    uint64_t n = st_get_u64(c);
+    if (!c->short_ && n != s->count[i])
+      return vle_fail(err, "%s: buffer '%s' was saved with %llu reals, this simulation has %zu",
+                      path, m->bufs[i].name, (unsigned long long)n, s->count[i]);
+  }
+  if (n_opt != s->n_opt)
+    return vle_fail(err, "%s: saved with %llu doubles of Adam state, this simulation has %zu "
+                    "(learning on in one run and off in the other?)", path,
+                    (unsigned long long)n_opt, s->n_opt);
+  if (n_gsum != s->n_gsum)
+    return vle_fail(err, "%s: saved with %llu doubles of gradient sums, this simulation has %zu "
+                    "(one of vlec grad and vlec run saved it, the other loads it?)", path,
+                    (unsigned long long)n_gsum, s->n_gsum);
+  return c->short_ ? vle_fail(err, "%s: truncated header", path) : 0;
+}
+
 /* The saved sim must be of the same model, precision, batch and layout. */
 static int st_check_header(const vle_sim *s, const char *path, st_cur *c, vle_error *err) {
   const vle_model *m = s->m;
@@ -170,13 +200,7 @@ static int st_check_header(const vle_sim *s, const char *path, st_cur *c, vle_er
   if (batch != (uint64_t)s->batch)
     return vle_fail(err, "%s: saved with batch %llu, this simulation has batch %ld", path,
                     (unsigned long long)batch, s->batch);
-  bool same = st_get_u64(c) == (uint64_t)m->nbufs && st_get_u64(c) == (uint64_t)m->nlearn &&
-              st_get_u64(c) == s->n_opt && st_get_u64(c) == s->n_gsum;
-  for (int i = 0; same && i < m->nbufs; i++) same = st_get_u64(c) == s->count[i];
-  if (!same || c->short_)
-    return vle_fail(err, "%s: the saved buffers, optimizer state or grad sums do not match this "
-                    "simulation's layout (other options, e.g. accumulate_grads?)", path);
-  return 0;
+  return st_check_layout(s, path, c, err);
 }
 
 static void st_read_payload(vle_sim *s, st_cur *c) {

@@ -6,7 +6,7 @@
  * and `vlec run --load-state` must exit 1 without a run directory (never a signal death or
  * recordings of garbage).
  */
-#include "run_util.h"
+#include "faults_util.h"
 
 TestSuite(crafted, .init = ru_setup, .fini = ru_teardown);
 
@@ -202,4 +202,17 @@ Test(crafted, vlec_run_refuses_negative_step) {
   cr_assert_eq(tu_sh(cmd, out, sizeof out), 1, "%s", out);
   cr_assert(strstr(out, "step counter -1000"), "%s", out);
   cr_assert_eq(access(ru_at("out"), F_OK), -1, "no run directory for a refused state");
+}
+
+/* A state saved by a JIT run of the .vle, loaded into the .so of the same model: refused
+ * with the reason (before: "other options, e.g. accumulate_grads?"). */
+Test(crafted, jit_state_into_so_names_the_cause) {
+  char cmd[2048], out[4096];
+  snprintf(cmd, sizeof cmd, "'%s' run '%s' --steps 3 --save-state %s --out %s -q 2>&1", VLEC_PATH,
+           ru_src("tests/data/faults.vle"), ru_at("jit.bin"), ru_at("a"));
+  cr_assert_eq(tu_sh(cmd, out, sizeof out), 0, "%s", out);
+  snprintf(cmd, sizeof cmd, "'%s' run '%s' --steps 3 --load-state %s --out %s -q 2>&1", VLEC_PATH,
+           fu_so(), ru_at("jit.bin"), ru_at("b"));
+  cr_assert_eq(tu_sh(cmd, out, sizeof out), 1, "%s", out);
+  cr_assert(strstr(out, "resume with the same kind of model (the .vle, or the .so)"), "%s", out);
 }
