@@ -138,7 +138,7 @@ static int rn_value_opt(rn_options *o, const char *name, const char *v, FILE *er
   struct { const char *name; int64_t *dst; int64_t lo; } ints[] = {
     { "steps", &o->steps, 0 }, { "window", &o->window, 1 }, { "record-every", &o->record_every, 1 },
     { "epochs", &o->epochs, 1 }, { "check-every", &o->check_every, 0 }, { "warmup", &o->warmup, 0 },
-    { "adjoint-memory", &o->adjoint_memory, 1 } };
+    { "adjoint-memory", &o->adjoint_memory, 1 }, { "max-memory", &o->max_memory, 1 } };
   for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
     if (!strcmp(name, ints[i].name))
       return rn_int(v, ints[i].lo, ints[i].dst) ? 0
@@ -177,7 +177,7 @@ static bool rn_known_value_opt(const char *name) {
   static const char *names[] = { "steps", "time", "dt", "batch", "seed", "errors", "window",
                                  "set", "init", "input", "target", "record", "record-every",
                                  "out", "epochs", "check-every", "save-state", "load-state",
-                                 "warmup", "adjoint-memory" };
+                                 "warmup", "adjoint-memory", "max-memory" };
   for (size_t i = 0; i < sizeof names / sizeof *names; i++)
     if (!strcmp(name, names[i])) return true;
   return false;
@@ -250,6 +250,7 @@ const char *rn_help(bool grad_mode) {
       "  --record-every K         record the listed parameters every K steps\n"
       "  --out DIR                output directory (default runs/MODEL-TIMESTAMP)\n"
       "  --check-every N          NaN/Inf check interval in steps (default 1, 0: off)\n"
+      "  --max-memory MB          memory the simulation may take (default: the machine's)\n"
       "  --save-state FILE  --load-state FILE   checkpoint at the end / resume\n"
       "  --quiet, -q              no progress bar or summary\n";
 }

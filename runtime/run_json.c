@@ -40,6 +40,7 @@ static json_t *rn_options_json(const rn_run *r) {
   json_object_set_new(j, "errors", o->errors ? json_string(o->errors) : json_null());
   json_object_set_new(j, "window", o->window >= 0 ? json_integer(o->window) : json_null());
   json_object_set_new(j, "adjoint_memory_mb", o->adjoint_memory ? json_integer(o->adjoint_memory) : json_null());
+  json_object_set_new(j, "max_memory_mb", o->max_memory ? json_integer(o->max_memory) : json_null());
   json_object_set_new(j, "set", rn_kv_json(o->sets, o->nsets));
   json_object_set_new(j, "init", rn_kv_json(o->inits, o->ninits));
   json_object_set_new(j, "input", rn_kv_json(o->inputs, o->ninputs));

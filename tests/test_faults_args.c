@@ -129,3 +129,30 @@ Test(args, every_integer_dtype) {
     npy_free(&a);
   }
 }
+
+/* ---- defect 10: memory needed is checked before it is allocated ------------------------- */
+
+Test(args, memory_bound_refuses_before_allocating) {
+  ru_open(&model, ru_src("tests/data/faults.vle"));
+  vle_sim_options o;
+  vle_sim_options_init(&o);
+  o.batch = 1000;
+  o.memory_limit = 4096;                  /* bytes: far less than 1000 batch elements */
+  vle_error err;
+  vle_sim *s = vle_sim_new(model.model, &o, &err);
+  cr_assert_null(s, "a sim beyond the bound was made");
+  cr_assert(strstr(err.msg, "model 'faults' at batch 1000 needs "), "%s", err.msg);
+  cr_assert(strstr(err.msg, "more than the 0 MB allowed"), "%s", err.msg);
+  o.memory_limit = SIZE_MAX;              /* no bound */
+  s = vle_sim_new(model.model, &o, &err);
+  cr_assert(s, "%s", err.msg);
+  vle_sim_free(s);
+  ld_close(&model);
+}
+
+Test(args, max_memory_option) {
+  cr_assert_eq(run("--batch", "1000000", "--max-memory", "100"), 1, "%s", ru_log);
+  cr_assert(strstr(ru_log, "more than the 105 MB allowed; use a smaller --batch, or allow it "
+                   "with --max-memory MB"), "%s", ru_log);
+  cr_assert_eq(access(ru_at("out"), F_OK), -1);
+}
