@@ -259,12 +259,47 @@ static void rn_free(rn_run *r) {
   free(r->out);
 }
 
+/* Whether the sim's buffer v->name holds v's values (one value: every element), compared
+ * at the model's precision. */
+static bool rn_same_values(const rn_run *r, const vle_override *v) {
+  size_t n = vle_sim_count(r->sim, v->name);
+  bool f32 = vle_model_real_size(r->m) == 4;
+  double *have = n && (v->count == n || v->count == 1) ? malloc(n * sizeof *have) : NULL;
+  bool same = have && !vle_sim_get(r->sim, v->name, have, n, NULL);
+  for (size_t k = 0; same && k < n; k++) {
+    double want = v->values[v->count == 1 ? 0 : k];
+    same = f32 ? (float)have[k] == (float)want : have[k] == want;
+  }
+  free(have);
+  return same;
+}
+
+/* A resumed run keeps the saved settings and consts: --dt or --set values that differ from
+ * them are refused, not silently dropped (run.json would claim them). Equal ones pass. */
+static int rn_check_resume(rn_run *r, vle_error *err) {
+  const rn_options *o = r->o;
+  bool f32 = vle_model_real_size(r->m) == 4;
+  if (!isnan(o->dt) && (f32 ? (float)o->dt != (float)vle_sim_dt(r->sim) : o->dt != vle_sim_dt(r->sim)))
+    return vle_fail(err, "--dt %g conflicts with the loaded state's dt = %g: a resumed run goes "
+                    "on with the saved settings (drop --dt, or start without --load-state)",
+                    o->dt, vle_sim_dt(r->sim));
+  for (int i = 0; i < o->nsets; i++) {
+    const vle_override *v = &r->sets[i];
+    if (rn_same_values(r, v)) continue;
+      return vle_fail(err, "--set %s conflicts with the loaded state's %s: a resumed run goes on "
+                      "with the saved settings and consts (drop --set, or start without "
+                      "--load-state)", o->sets[i].name, v->name);
+  }
+  return 0;
+}
+
 /* Everything before the first step. */
 static int rn_setup(rn_run *r, vle_error *err) {
   vle_sim_options so;
   if (rn_sim_options(r, &so, err)) return -1;
   if (!(r->sim = vle_sim_new(r->m, &so, err))) return -1;
-  if (r->o->load_state && vle_sim_load(r->sim, r->o->load_state, err)) return -1;
+  if (r->o->load_state && (vle_sim_load(r->sim, r->o->load_state, err) || rn_check_resume(r, err)))
+    return -1;
   r->k0 = vle_sim_steps_done(r->sim);
   if (ds_load(&r->data, r->m, r->o, vle_sim_batch(r->sim), err) || rn_plan_steps(r, err) ||
       rn_plan_windows(r, err) || rn_records_check(r, err) || rn_out_dir(r, err) ||

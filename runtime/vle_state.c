@@ -311,6 +311,10 @@ int vle_sim_load(vle_sim *s, const char *path, vle_error *err) {
   if (!rc) rc = st_check_reals(s, path, c, err);
   if (!rc) {
     st_read_payload(s, &c);
+    /* the saved dt and gamma are the sim's from now on: t = step * dt must go on from where
+     * the saved run was, with the dt its buffers hold */
+    if (s->m->sig_dt >= 0) s->dt = re_get(s->st.bufs[s->m->sig_dt], 0, s->m->es);
+    if (s->m->sig_gamma >= 0) s->gamma = re_get(s->st.bufs[s->m->sig_gamma], 0, s->m->es);
     if (s->check_every) vs_state_copy(s, &s->snap, &s->st);   /* the new last good state */
   }
   free(p);

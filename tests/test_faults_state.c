@@ -216,3 +216,61 @@ Test(crafted, jit_state_into_so_names_the_cause) {
   cr_assert_eq(tu_sh(cmd, out, sizeof out), 1, "%s", out);
   cr_assert(strstr(out, "resume with the same kind of model (the .vle, or the .so)"), "%s", out);
 }
+
+/* ---- defect 5: --load-state with --dt or --set ------------------------------------------- */
+
+/* vlec run on the shared model with a state saved at dt = 0.01, a = (0.5, 0.5); returns the
+ * status of the resumed run given `extra`. */
+static int resume_with(const char *extra, char *out, size_t cap) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "'%s' run '%s' --steps 3 --save-state %s --out %s -q 2>&1 && "
+           "'%s' run '%s' --steps 3 --load-state %s %s --record t --out %s -q 2>&1", VLEC_PATH,
+           fu_so(), ru_at("s.bin"), ru_at("a"), VLEC_PATH, fu_so(), ru_at("s.bin"), extra,
+           ru_at("b"));
+  return tu_sh(cmd, out, cap);
+}
+
+Test(crafted, resume_refuses_another_dt) {
+  char out[4096];
+  cr_assert_eq(resume_with("--dt 0.02", out, sizeof out), 1, "%s", out);
+  cr_assert(strstr(out, "--dt 0.02 conflicts with the loaded state's dt = 0.01"), "%s", out);
+  cr_assert_eq(access(ru_at("b"), F_OK), -1);
+}
+
+Test(crafted, resume_refuses_another_const) {
+  char out[4096];
+  cr_assert_eq(resume_with("--set a=1,3", out, sizeof out), 1, "%s", out);
+  cr_assert(strstr(out, "--set a conflicts with the loaded state's a"), "%s", out);
+}
+
+/* The same values pass, and t goes on from the saved step: 0.03, 0.04, 0.05. */
+Test(crafted, resume_with_the_same_values) {
+  char out[4096];
+  cr_assert_eq(resume_with("--dt 0.01 --set a=0.5,0.5 --set gamma=0", out, sizeof out), 0, "%s", out);
+  npy_array t = ru_npy("b/t.npy");
+  cr_assert_eq(t.count, 3);
+  for (int k = 0; k < 3; k++)
+    cr_assert_float_eq(ru_data(&t)[k], 0.01 * (3 + k), 1e-15, "t[%d] = %g", k, ru_data(&t)[k]);
+  npy_free(&t);
+}
+
+/* Through the C API: a sim made with dt = 0.02 that loads a dt = 0.01 state goes on with
+ * 0.01 (before: t = step * 0.02 while the buffers said 0.01). */
+Test(crafted, load_takes_the_saved_dt) {
+  vle_error err;
+  vle_model *m = vle_model_load_so(fu_so(), &err);
+  cr_assert(m, "%s", err.msg);
+  vle_sim_options o;
+  vle_sim_options_init(&o);
+  vle_sim *a = vle_sim_new(m, &o, &err);
+  cr_assert_eq(vle_sim_step(a, 4, &err), 0, "%s", err.msg);
+  cr_assert_eq(vle_sim_save(a, ru_at("s.bin"), &err), 0, "%s", err.msg);
+  o.dt = 0.02;
+  vle_sim *b = vle_sim_new(m, &o, &err);
+  cr_assert_eq(vle_sim_load(b, ru_at("s.bin"), &err), 0, "%s", err.msg);
+  cr_assert_eq(vle_sim_dt(b), 0.01);
+  cr_assert_float_eq(vle_sim_time(b), 0.04, 1e-15);
+  vle_sim_free(a);
+  vle_sim_free(b);
+  vle_model_free(m);
+}
