@@ -35,11 +35,16 @@ static inline time_t fu_mtime(const char *path) {
 }
 
 /* tests/data/faults.vle built into VLE_BUILD_DIR/faults-cache/faults.so, once for all
- * cases: built into a temporary name and renamed, so two test processes may race. */
+ * cases and suites (rebuilt when vlec, libvlert or the model is newer): built into a
+ * temporary name and renamed, so two test processes may race. */
 static inline const char *fu_so(void) {
-  static char so[512];
+  static char so[512], rt[512];
   snprintf(so, sizeof so, "%s/faults-cache/faults.so", VLE_BUILD_DIR);
-  if (fu_mtime(so) && fu_mtime(so) >= fu_mtime(VLEC_PATH)) return so;
+  snprintf(rt, sizeof rt, "%s/libvlert.so", VLE_BUILD_DIR);
+  time_t t = fu_mtime(so);
+  if (t && t >= fu_mtime(VLEC_PATH) && t >= fu_mtime(rt) &&
+      t >= fu_mtime(ru_src("tests/data/faults.vle")))
+    return so;
   char cmd[4096], out[4096];
   snprintf(cmd, sizeof cmd, "mkdir -p '%s/faults-cache' && '%s' build '%s' -o '%s.%d.so' 2>&1 && "
            "mv -f '%s.%d.so' '%s' && rm -f '%s.%d.h'", VLE_BUILD_DIR, VLEC_PATH,
