@@ -125,7 +125,8 @@ static const dp_keys keys_param = { KEYS("name", "buf", "grad", "kind", "init", 
                                     KEYS("fused_lr") };
 static const dp_keys keys_clamp = { KEYS("op", "value"), NULL };
 static const dp_keys keys_learn = { KEYS("params", "opt", "lr"), KEYS("betas", "eps", "clamp") };
-static const dp_keys keys_signals = { KEYS("t", "dt", "gamma", "loss", "energy"), NULL };
+static const dp_keys keys_signals = { KEYS("t", "dt", "gamma", "loss", "energy"),
+                                      KEYS("objective", "beta") };
 
 static long buf_size(const vle_model *m, int b) { return m->bufs[b].rows * m->bufs[b].cols; }
 
