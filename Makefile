@@ -30,7 +30,7 @@ demo: build
 
 fuzz: deps
 	cmake -S . -B build-fuzz -DVLE_FUZZ=ON -DCMAKE_C_COMPILER=clang-19 -DCMAKE_BUILD_TYPE=RelWithDebInfo
-	cmake --build build-fuzz -j $(JOBS) --target fuzz_check fuzz_derive
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_check fuzz_derive fuzz_npy fuzz_csv fuzz_state fuzz_desc
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -2,10 +2,13 @@
  *
  * Steps: optimised module for the host (PIC) -> object file in a private temporary
  * directory -> `cc -shared -o <tmp .so> obj -lm` (spawned directly, no shell: paths need no
- * quoting) -> header into a temporary file -> rename both into place. Temporary outputs
+ * quoting) -> the seal (runtime/seal.h) appended -> header into a temporary file -> rename
+ * both into place. Temporary outputs
  * live next to the final ones so that rename() is atomic (same file system).
  */
 #include "aot.h"
+#include "af.h"     /* af_kind */
+#include "seal.h"   /* the integrity trailer the runtime verifies */
 
 #include <ctype.h>
 #include <errno.h>
@@ -21,11 +24,12 @@ extern char **environ;
 
 char *aot_header_path(char *buf, size_t n, const char *so_path) {
   size_t len = strlen(so_path);
+  int w;
   if (len > 3 && strcmp(so_path + len - 3, ".so") == 0)
-    snprintf(buf, n, "%.*s.h", (int)(len - 3), so_path);
+    w = snprintf(buf, n, "%.*s.h", (int)(len - 3), so_path);
   else
-    snprintf(buf, n, "%s.h", so_path);
-  return buf;
+    w = snprintf(buf, n, "%s.h", so_path);
+  return w >= 0 && (size_t)w < n ? buf : NULL;
 }
 
 /* ---- the header -------------------------------------------------------------------- */
@@ -156,11 +160,21 @@ static bool aot_header(const kir_program *p, const cg_options *o, const char *pa
   return true;
 }
 
+/* Whether snprintf's result w fit in n bytes; else the error (never a path cut short). */
+static bool aot_fits(int w, size_t n, const char *what, char *err, size_t errlen) {
+  if (w >= 0 && (size_t)w < n) return true;
+  cg_seterr(err, errlen, "path too long (%zu bytes at most): %.60s...", n - 1, what);
+  return false;
+}
+
 /* Creates a unique empty file "<final>.tmpXXXXXX" next to final, with the final file's mode
  * (mkstemp makes it 0600); its name into buf. */
 static bool aot_tmpname(char *buf, size_t n, const char *final, mode_t mode, char *err,
                         size_t errlen) {
-  snprintf(buf, n, "%s.tmpXXXXXX", final);
+  if (!aot_fits(snprintf(buf, n, "%s.tmpXXXXXX", final), n, final, err, errlen)) {
+    buf[0] = 0;
+    return false;
+  }
   int fd = mkstemp(buf);
   if (fd < 0) {
     cg_seterr(err, errlen, "cannot create a file next to %s: %s", final, strerror(errno));
@@ -172,9 +186,17 @@ static bool aot_tmpname(char *buf, size_t n, const char *final, mode_t mode, cha
   return true;
 }
 
+/* Appends the seal (runtime/seal.h) to the linked library: its loader refuses anything else. */
+static bool aot_seal(const char *so, char *err, size_t errlen) {
+  vle_error e = { { 0 } };
+  if (!seal_append(so, &e)) return true;
+  cg_seterr(err, errlen, "%s", e.msg);
+  return false;
+}
+
 /* Paths of one build; every temporary is removed by aot_cleanup whatever happened. */
 typedef struct aot_paths {
-  char dir[64], obj[128], log[128];
+  char dir[4080], obj[4096], log[4096];   /* dir + "/model.o" always fits */
   char so_tmp[4096], h_tmp[4096], h[4096];
 } aot_paths;
 
@@ -189,7 +211,12 @@ static void aot_cleanup(aot_paths *a) {
 static bool aot_steps(aot_paths *a, const kir_program *p, const cg_options *o,
                       const char *so_path, char *err, size_t errlen) {
   const char *tmp = getenv("TMPDIR");
-  snprintf(a->dir, sizeof a->dir, "%.40s/vle-aot-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  tmp = tmp && *tmp ? tmp : "/tmp";
+  if (!aot_fits(snprintf(a->dir, sizeof a->dir, "%s/vle-aot-XXXXXX", tmp), sizeof a->dir,
+                tmp, err, errlen)) {
+    a->dir[0] = 0;
+    return false;
+  }
   if (!mkdtemp(a->dir)) {
     cg_seterr(err, errlen, "cannot create a temporary directory: %s", strerror(errno));
     a->dir[0] = 0;
@@ -197,11 +224,12 @@ static bool aot_steps(aot_paths *a, const kir_program *p, const cg_options *o,
   }
   snprintf(a->obj, sizeof a->obj, "%s/model.o", a->dir);
   snprintf(a->log, sizeof a->log, "%s/cc.log", a->dir);
-  aot_header_path(a->h, sizeof a->h, so_path);
+  aot_header_path(a->h, sizeof a->h, so_path);               /* checked by aot_build */
   return aot_object(p, o, a->obj, err, errlen)
       && aot_tmpname(a->so_tmp, sizeof a->so_tmp, so_path, 0755, err, errlen)
       && aot_tmpname(a->h_tmp, sizeof a->h_tmp, a->h, 0644, err, errlen)
       && aot_link(a->obj, a->so_tmp, a->log, err, errlen)
+      && aot_seal(a->so_tmp, err, errlen)
       && aot_header(p, o, a->h_tmp, err, errlen);
 }
 
@@ -215,8 +243,23 @@ static bool aot_commit(char *tmp, const char *final, char *err, size_t errlen) {
   return true;
 }
 
+/* An existing output must be a regular file (or a link to one): a rename would replace a
+ * device node or FIFO by a regular file (-o /dev/null as root), and pouring a library into
+ * one makes no sense either. */
+static bool aot_replaceable(const char *path, char *err, size_t errlen) {
+  struct stat st;
+  if (stat(path, &st) != 0 || S_ISREG(st.st_mode)) return true;
+  cg_seterr(err, errlen, "%s: is %s, not a regular file: vlec build writes only regular files",
+            path, af_kind(st.st_mode));
+  return false;
+}
+
 bool aot_build(const kir_program *p, const cg_options *o, const char *so_path,
                char *err, size_t errlen) {
+  char h[4096];
+  if (!aot_header_path(h, sizeof h - 16, so_path))
+    return aot_fits(-1, sizeof h - 16, so_path, err, errlen);
+  if (!aot_replaceable(so_path, err, errlen) || !aot_replaceable(h, err, errlen)) return false;
   aot_paths *a = calloc(1, sizeof *a);
   bool ok = aot_steps(a, p, o, so_path, err, errlen)
          && aot_commit(a->h_tmp, a->h, err, errlen)

@@ -24,7 +24,8 @@ bool aot_build(const kir_program *p, const cg_options *o, const char *so_path,
 /* The header aot_build writes, to any stream (for `vlec emit` and tests). */
 void aot_write_header(FILE *out, const kir_program *p, const cg_options *o);
 
-/* The header's path for so_path ("m.so" -> "m.h", anything else: append ".h") into buf. */
+/* The header's path for so_path ("m.so" -> "m.h", anything else: append ".h") into buf;
+ * NULL when it does not fit in n bytes. */
 char *aot_header_path(char *buf, size_t n, const char *so_path);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include "jit.h"
 #include "pipeline.h"
+#include "rf.h"
 
 bool ld_is_so(const char *path) {
   size_t n = strlen(path);
@@ -50,8 +51,18 @@ static int ld_open_so(ld_model *m, const char *path, FILE *err) {
   return 1;
 }
 
+/* A model must be a regular file: a FIFO with no writer would block the front end's read
+ * (and dlopen) forever. */
+static int ld_check_file(const char *path, FILE *err) {
+  vle_error e = { { 0 } };
+  if (!rf_check(path, &e)) return 0;
+  fprintf(err, "vlec: error: %s\n", e.msg);
+  return 1;
+}
+
 int ld_open(ld_model *m, const char *path, bool f32, FILE *err) {
   memset(m, 0, sizeof *m);
+  if (ld_check_file(path, err)) return 1;
   if (!ld_is_so(path)) return ld_jit(m, path, f32, NULL, false, -1, err);
   return ld_open_so(m, path, err);
 }
@@ -59,6 +70,7 @@ int ld_open(ld_model *m, const char *path, bool f32, FILE *err) {
 int ld_open_for(ld_model *m, const char *path, bool f32, const char *errors, int learn,
                 FILE *err) {
   memset(m, 0, sizeof *m);
+  if (ld_check_file(path, err)) return 1;
   if (!ld_is_so(path)) return ld_jit(m, path, f32, errors, true, learn, err);
   return ld_open_so(m, path, err);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "rf.h"
 #include "vle_err.h"
 
 #if UINTPTR_MAX == 0xffffffffffffffffULL
@@ -45,8 +46,8 @@ static int elf_check_phdrs(FILE *fp, const char *path, const elf_ehdr *eh,
 }
 
 int elf_check(const char *path, vle_error *err) {
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return vle_fail(err, "%s: cannot open: %s", path, strerror(errno));
+  FILE *fp = rf_open(path, err);     /* a FIFO or a directory: refused, never waited on */
+  if (!fp) return -1;
   struct stat st;
   elf_ehdr eh;
   int rc = 0;

@@ -6,11 +6,13 @@
 #include <string.h>
 
 #include "af.h"
+#include "rf.h"
 #include "vle_err.h"
 
 static const struct { npy_dtype t; const char *descr; size_t size; } npy_types[] = {
   { NPY_F8, "<f8", 8 }, { NPY_F4, "<f4", 4 }, { NPY_I8, "<i8", 8 }, { NPY_I4, "<i4", 4 },
-  { NPY_I2, "<i2", 2 }, { NPY_U1, "|u1", 1 }, { NPY_BOOL, "|b1", 1 },
+  { NPY_I2, "<i2", 2 }, { NPY_U1, "|u1", 1 }, { NPY_BOOL, "|b1", 1 }, { NPY_I1, "|i1", 1 },
+  { NPY_U2, "<u2", 2 }, { NPY_U4, "<u4", 4 }, { NPY_U8, "<u8", 8 },
 };
 enum { NPY_NTYPES = sizeof npy_types / sizeof npy_types[0] };
 
@@ -33,6 +35,10 @@ double npy_get(const npy_array *a, size_t i) {
   case NPY_I2: { int16_t v; memcpy(&v, p, 2); return v; }
   case NPY_U1: return *p;
   case NPY_BOOL: return *p != 0;
+  case NPY_I1: return (int8_t)*p;
+  case NPY_U2: { uint16_t v; memcpy(&v, p, 2); return v; }
+  case NPY_U4: { uint32_t v; memcpy(&v, p, 4); return v; }
+  case NPY_U8: { uint64_t v; memcpy(&v, p, 8); return (double)v; }
   }
   return 0;
 }
@@ -80,8 +86,8 @@ static int hdr_string(npy_hdr *h, char *out, size_t cap) {
   char q = h->s[h->pos++];
   size_t n = 0;
   while (h->pos < h->len && h->s[h->pos] != q) {
-    if (n + 1 < cap) out[n++] = h->s[h->pos];
-    h->pos++;
+    if (n + 1 == cap) return hdr_fail(h, "a shorter string (keys and dtypes are short)");
+    out[n++] = h->s[h->pos++];
   }
   if (h->pos >= h->len) return hdr_fail(h, "a closing quote");
   h->pos++;
@@ -122,6 +128,7 @@ static int hdr_descr(npy_hdr *h, const char *d, npy_array *a) {
   snprintf(norm, sizeof norm, "%.15s", d);
   if (norm[0] == '=') norm[0] = '<';            /* native order: this runtime is little-endian */
   if (!strcmp(norm, "<u1") || !strcmp(norm, "|u1") || !strcmp(norm, "u1")) strcpy(norm, "|u1");
+  if (!strcmp(norm, "<i1") || !strcmp(norm, "|i1") || !strcmp(norm, "i1")) strcpy(norm, "|i1");
   if (!strcmp(norm, "<b1") || !strcmp(norm, "|b1") || !strcmp(norm, "?")) strcpy(norm, "|b1");
   for (int i = 0; i < NPY_NTYPES; i++)
     if (!strcmp(norm, npy_types[i].descr)) { a->dtype = npy_types[i].t; return 0; }
@@ -129,7 +136,7 @@ static int hdr_descr(npy_hdr *h, const char *d, npy_array *a) {
     return vle_fail(h->err, "%s: big-endian data ('%s') is not supported: save it as "
                     "little-endian (arr.astype('<%s'))", h->path, d, d + 1);
   return vle_fail(h->err, "%s: unsupported dtype '%s' (expected one of <f8 <f4 <i8 <i4 <i2 "
-                  "|u1 |b1)", h->path, d);
+                  "|i1 <u8 <u4 <u2 |u1 |b1)", h->path, d);
 }
 
 static int hdr_parse(npy_hdr *h, npy_array *a) {
@@ -236,8 +243,8 @@ static int npy_read_fp(FILE *fp, const char *path, npy_array *a, vle_error *err)
 
 int npy_read(const char *path, npy_array *a, vle_error *err) {
   memset(a, 0, sizeof *a);
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return vle_fail(err, "%s: cannot open: %s", path, strerror(errno));
+  FILE *fp = rf_open(path, err);
+  if (!fp) return -1;
   int rc = npy_read_fp(fp, path, a, err);
   fclose(fp);
   return rc;

@@ -1,7 +1,8 @@
 /*
  * npy.h - NumPy .npy files (format versions 1.0, 2.0, 3.0), read and written.
  *
- * Supported: little-endian (or byte-order-free) f8, f4, i8, i4, i2, u1 and bool, C order.
+ * Supported: little-endian (or byte-order-free) f8, f4, every signed and unsigned integer
+ * (i1..i8, u1..u8; read as doubles, so integers beyond 2^53 are rounded) and bool, C order.
  * Everything else (Fortran order, big-endian, other dtypes, object arrays) is rejected with a
  * message that names the file, the byte offset and what was expected. Writes go through
  * af.h: a file is complete or absent.
@@ -16,7 +17,8 @@
 
 #define NPY_MAXDIM 8
 
-typedef enum { NPY_F8, NPY_F4, NPY_I8, NPY_I4, NPY_I2, NPY_U1, NPY_BOOL } npy_dtype;
+typedef enum { NPY_F8, NPY_F4, NPY_I8, NPY_I4, NPY_I2, NPY_U1, NPY_BOOL, NPY_I1, NPY_U2, NPY_U4,
+               NPY_U8 } npy_dtype;
 
 typedef struct npy_array {
   npy_dtype dtype;

@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "vle_err.h"
 
@@ -75,7 +77,29 @@ static int rec_transpose(rec_stream *r, vle_error *err) {
   return rc;
 }
 
+/* After a write error (a full disk, a file size limit): keep the rows that reached the file
+ * in full, cut off the rest, so the recording is complete up to a step instead of lost. */
+static int rec_salvage(rec_stream *r) {
+  FILE **fp = r->spill ? &r->spill : &r->out.fp;
+  if (!ferror(*fp) && fflush(*fp) == 0) return 0;
+  if (r->spill ? af_reopen(&r->spill) : af_recover(&r->out)) return -1;
+  struct stat st;
+  off_t head = r->spill ? 0 : REC_HEADER;
+  off_t rowbytes = (off_t)(r->batch * r->rowlen) * (off_t)r->es;
+  if (fstat(fileno(*fp), &st) != 0) return -1;
+  int64_t rows = st.st_size > head ? (int64_t)((st.st_size - head) / rowbytes) : 0;
+  if (rows < r->nrows) r->nrows = rows;
+  return ftruncate(fileno(*fp), head + (off_t)r->nrows * rowbytes) == 0 ? 0 : -1;
+}
+
+int64_t rec_rows(const rec_stream *r) { return r->nrows; }
+
 int rec_close(rec_stream *r, vle_error *err) {
+  if (rec_salvage(r)) {
+    vle_fail(err, "%s: write failed, and the rows written could not be kept", r->out.path);
+    rec_abort(r);
+    return -1;
+  }
   int64_t shape[4];
   int nd = 0;
   if (r->batch > 1) shape[nd++] = r->batch;

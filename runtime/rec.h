@@ -40,8 +40,11 @@ int rec_append(rec_stream *r, const void *row, vle_error *err);
 /* Overwrites row `row` (< rows appended so far) with batch * rowlen elements: the adjoint's
  * sweep fills in the errors of steps already recorded. */
 int rec_put(rec_stream *r, int64_t row, const void *data, vle_error *err);
-/* Completes the file (final shape, transpose) and renames it into place. */
+/* Completes the file (final shape, transpose) and renames it into place. After a write
+ * error it keeps the rows that reached the file in full (rec_rows says how many). */
 int rec_close(rec_stream *r, vle_error *err);
+/* Rows recorded (after rec_close: rows in the file). */
+int64_t rec_rows(const rec_stream *r);
 /* Drops the recording: nothing appears under its name. */
 void rec_abort(rec_stream *r);
 

@@ -21,19 +21,34 @@
 #include "run_int.h"
 #include "vle_err.h"
 
-/* The one static of the runtime: a signal handler can only reach a global. Set by SIGINT,
- * read between steps. */
+/* The one static of the runtime: a signal handler can only reach a global. The number of
+ * the first SIGINT, SIGTERM or SIGHUP (what Ctrl-C, Slurm, `timeout` and `docker stop`
+ * send), read between steps. */
 static volatile sig_atomic_t rn_sigint;
 
-static void rn_on_sigint(int sig) {
-  (void)sig;
-  rn_sigint = 1;
+/* The first signal asks the loop to stop at the next step and write complete outputs; a
+ * second one means "now": the default action, at once, even in the middle of an adjoint
+ * sweep (the temporary files it leaves are never seen: af.c). */
+static void rn_on_signal(int sig) {
+  if (rn_sigint) {
+    signal(sig, SIG_DFL);       /* async-signal-safe, as raise is */
+    raise(sig);                 /* blocked until this handler returns, then fatal */
+    return;
+  }
+  rn_sigint = sig;
 }
+
+static const int rn_signals[] = { SIGINT, SIGTERM, SIGHUP };
+enum { RN_NSIGNALS = sizeof rn_signals / sizeof *rn_signals };
 
 double rn_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+const char *rn_signal_name(int sig) {
+  return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
 }
 
 /* ---- setup -------------------------------------------------------------------------------- */
@@ -50,6 +65,7 @@ static int rn_sim_options(rn_run *r, vle_sim_options *so, vle_error *err) {
   so->accumulate_grads = o->grad_mode;
   so->check_every = (long)o->check_every;
   so->adjoint_memory = (size_t)o->adjoint_memory << 20;
+  so->memory_limit = (size_t)o->max_memory << 20;
   r->sets = calloc((size_t)o->nsets + 1, sizeof *r->sets);
   r->inits = calloc((size_t)o->ninits + 1, sizeof *r->inits);
   if (!r->sets || !r->inits) return vle_fail(err, "out of memory");
@@ -73,11 +89,20 @@ static int rn_plan_steps(rn_run *r, vle_error *err) {
   const rn_options *o = r->o;
   double dt = vle_sim_dt(r->sim);
   if (o->steps >= 0) r->steps_planned = o->steps;
-  else if (!isnan(o->time)) r->steps_planned = (int64_t)llround(o->time / dt);
+  else if (!isnan(o->time)) {
+    double n = round(o->time / dt);
+    if (!(n <= 0x1p53))               /* llround would be undefined beyond int64 */
+      return vle_fail(err, "--time %g is %g steps of dt = %g: more than the step counter's "
+                      "2^53", o->time, n, dt);
+    r->steps_planned = (int64_t)n;
+  }
   else r->steps_planned = ds_length(&r->data, o->epochs);
   if (r->steps_planned < 0)
     return vle_fail(err, "how long should it run? give --steps N or --time T (no data file sets "
                     "the length)");
+  if (r->steps_planned > INT64_MAX - r->k0)
+    return vle_fail(err, "%lld steps after the loaded state's %lld overflow the step counter",
+                    (long long)r->steps_planned, (long long)r->k0);
   int64_t end = r->k0 + r->steps_planned;
   for (int i = 0; i < r->data.n; i++) {
     const ds_stream *s = &r->data.s[i];
@@ -120,24 +145,27 @@ int rn_mkdirs(const char *path, vle_error *err) {
   return 0;
 }
 
-/* --out, or runs/MODEL-YYYYmmdd-HHMMSS (with -2, -3... if taken). */
+/* runs/MODEL-YYYYmmdd-HHMMSS, with -2, -3... if taken (malloc). */
+static char *rn_default_out(const rn_run *r) {
+  time_t now = time(NULL);
+  struct tm tm;
+  localtime_r(&now, &tm);
+  char stamp[32];
+  strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  const char *name = vle_model_get_name(r->m);
+  size_t cap = strlen(name) + sizeof stamp + 16;
+  char *buf = malloc(cap);
+  if (!buf) return NULL;
+  int n = snprintf(buf, cap, "runs/%s-%s", name, stamp);
+  for (int i = 2; access(buf, F_OK) == 0 && i < 1000; i++) snprintf(buf + n, cap - (size_t)n, "-%d", i);
+  return buf;
+}
+
+/* --out, or the default; no length limit (no fixed buffer to cut a path at). */
 static int rn_out_dir(rn_run *r, vle_error *err) {
-  char buf[512];
-  if (r->o->out) {
-    snprintf(buf, sizeof buf, "%s", r->o->out);
-  } else {
-    time_t now = time(NULL);
-    struct tm tm;
-    localtime_r(&now, &tm);
-    char stamp[32];
-    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-    snprintf(buf, sizeof buf, "runs/%s-%s", vle_model_get_name(r->m), stamp);
-    size_t n = strlen(buf);
-    for (int i = 2; access(buf, F_OK) == 0 && i < 1000; i++) snprintf(buf + n, sizeof buf - n, "-%d", i);
-  }
-  r->out = strdup(buf);
+  r->out = r->o->out ? strdup(r->o->out) : rn_default_out(r);
   if (!r->out) return vle_fail(err, "out of memory");
-  r->out_created = access(buf, F_OK) != 0;
+  r->out_created = access(r->out, F_OK) != 0;
   return rn_mkdirs(r->out, err);
 }
 
@@ -202,6 +230,7 @@ static int rn_loop(rn_run *r, vle_error *err) {
   for (int64_t i = 0; i < r->steps_planned; i++) {
     if (rn_sigint) {
       r->interrupted = true;
+      r->signal = rn_sigint;
       return rn_window_end(r, i, true, err);
     }
     int64_t k = r->k0 + i;
@@ -221,6 +250,7 @@ static int rn_loop(rn_run *r, vle_error *err) {
 
 static void rn_free(rn_run *r) {
   rn_records_abort(r);
+  if (r->json.fp) af_abort(&r->json);
   for (int i = 0; r->sets && i < r->o->nsets; i++) free((void *)r->sets[i].values);
   free(r->sets);
   free(r->inits);
@@ -229,24 +259,69 @@ static void rn_free(rn_run *r) {
   free(r->out);
 }
 
+/* Whether the sim's buffer v->name holds v's values (one value: every element), compared
+ * at the model's precision. */
+static bool rn_same_values(const rn_run *r, const vle_override *v) {
+  size_t n = vle_sim_count(r->sim, v->name);
+  bool f32 = vle_model_real_size(r->m) == 4;
+  double *have = n && (v->count == n || v->count == 1) ? malloc(n * sizeof *have) : NULL;
+  bool same = have && !vle_sim_get(r->sim, v->name, have, n, NULL);
+  for (size_t k = 0; same && k < n; k++) {
+    double want = v->values[v->count == 1 ? 0 : k];
+    same = f32 ? (float)have[k] == (float)want : have[k] == want;
+  }
+  free(have);
+  return same;
+}
+
+/* A resumed run keeps the saved settings and consts: --dt or --set values that differ from
+ * them are refused, not silently dropped (run.json would claim them). Equal ones pass. */
+static int rn_check_resume(rn_run *r, vle_error *err) {
+  const rn_options *o = r->o;
+  bool f32 = vle_model_real_size(r->m) == 4;
+  if (!isnan(o->dt) && (f32 ? (float)o->dt != (float)vle_sim_dt(r->sim) : o->dt != vle_sim_dt(r->sim)))
+    return vle_fail(err, "--dt %g conflicts with the loaded state's dt = %g: a resumed run goes "
+                    "on with the saved settings (drop --dt, or start without --load-state)",
+                    o->dt, vle_sim_dt(r->sim));
+  for (int i = 0; i < o->nsets; i++) {
+    const vle_override *v = &r->sets[i];
+    if (rn_same_values(r, v)) continue;
+      return vle_fail(err, "--set %s conflicts with the loaded state's %s: a resumed run goes on "
+                      "with the saved settings and consts (drop --set, or start without "
+                      "--load-state)", o->sets[i].name, v->name);
+  }
+  return 0;
+}
+
 /* Everything before the first step. */
 static int rn_setup(rn_run *r, vle_error *err) {
   vle_sim_options so;
   if (rn_sim_options(r, &so, err)) return -1;
   if (!(r->sim = vle_sim_new(r->m, &so, err))) return -1;
-  if (r->o->load_state && vle_sim_load(r->sim, r->o->load_state, err)) return -1;
+  if (r->o->load_state && (vle_sim_load(r->sim, r->o->load_state, err) || rn_check_resume(r, err)))
+    return -1;
   r->k0 = vle_sim_steps_done(r->sim);
   if (ds_load(&r->data, r->m, r->o, vle_sim_batch(r->sim), err) || rn_plan_steps(r, err) ||
-      rn_plan_windows(r, err) || rn_records_check(r, err) || rn_out_dir(r, err) || rn_records_open(r, err))
+      rn_plan_windows(r, err) || rn_records_check(r, err) || rn_out_dir(r, err) ||
+      rn_json_reserve(r, err) || rn_records_open(r, err))
     return -1;
   return 0;
 }
 
-/* Outputs after the loop (also after an interrupt or a step error). */
+/* Outputs after the loop (also after an interrupt or a step error): each is attempted
+ * whatever happened to the others (a full disk: keep what fits); the first error is
+ * reported. */
 static int rn_finish(rn_run *r, vle_error *err) {
-  if (rn_records_close(r, err) || rn_write_params(r, err)) return -1;
-  if (r->o->grad_mode && rn_write_grads(r, err)) return -1;
-  if (r->o->save_state && vle_sim_save(r->sim, r->o->save_state, err)) return -1;
+  vle_error e[4] = { { { 0 } } };
+  int bad[4] = {
+    rn_records_close(r, &e[0]), rn_write_params(r, &e[1]),
+    r->o->grad_mode ? rn_write_grads(r, &e[2]) : 0,
+    r->o->save_state ? vle_sim_save(r->sim, r->o->save_state, &e[3]) : 0 };
+  for (int i = 0; i < 4; i++)
+    if (bad[i]) {
+      *err = e[i];
+      return -1;
+    }
   return 0;
 }
 
@@ -268,37 +343,51 @@ static int rn_execute(rn_run *r, FILE *log, vle_error *err) {
   r->wall = rn_now() - r->t_start;
   rn_progress(r, r->steps_run, true);
   vle_error ferr = { { 0 } };
-  if (rn_finish(r, &ferr) || rn_write_json(r, &ferr)) {
-    if (status) vle_fail(err, "%s (and writing the outputs failed: %s)", r->error, ferr.msg);
+  if (rn_finish(r, &ferr)) {            /* run.json says so: written below all the same */
+    if (status) {
+      size_t n = strlen(r->error);
+      snprintf(r->error + n, sizeof r->error - n, " (and writing the outputs failed: %s)", ferr.msg);
+    } else {
+      snprintf(r->error, sizeof r->error, "%s", ferr.msg);
+    }
+    status = 1;
+  }
+  if (rn_write_json(r, &ferr)) {
+    if (r->error[0]) vle_fail(err, "%s (and run.json: %s)", r->error, ferr.msg);
     else *err = ferr;
     return 1;
   }
-  if (status) return status;
+  if (status) {
+    vle_fail(err, "%s", r->error);
+    return status;
+  }
   rn_summary(r, log);
-  return r->interrupted ? 130 : 0;
+  return r->interrupted ? 128 + r->signal : 0;     /* the shell's convention: 130 for ^C */
 }
 
 int rn_main(const vle_model *m, const rn_options *o, FILE *log) {
   rn_run r = { .m = m, .o = o };
   vle_error err = { { 0 } };
-  struct sigaction sa = { .sa_handler = rn_on_sigint }, old;
+  struct sigaction sa = { .sa_handler = rn_on_signal }, old[RN_NSIGNALS];
   sigemptyset(&sa.sa_mask);
   rn_sigint = 0;
-  sigaction(SIGINT, &sa, &old);
+  for (int i = 0; i < RN_NSIGNALS; i++) sigaction(rn_signals[i], &sa, &old[i]);
   r.progress = !o->quiet && isatty(fileno(stderr));
   r.loss = r.progress ? vle_model_signal(m, "loss") : -1;
   int status;
   if (rn_setup(&r, &err)) {
     status = 1;
     rn_records_abort(&r);
+    if (r.json.fp) af_abort(&r.json);
     if (r.out_created) rmdir(r.out);  /* empty: no run directory without a run */
   } else {
     status = rn_execute(&r, log, &err);
   }
   if (log && status == 1) fprintf(log, "error: %s\n", err.msg);
-  if (log && status == 130)
-    fprintf(log, "interrupted after %lld steps; outputs are complete\n", (long long)r.steps_run);
-  sigaction(SIGINT, &old, NULL);
+  if (log && r.interrupted && status > 128)
+    fprintf(log, "interrupted (%s) after %lld steps; outputs are complete\n",
+            rn_signal_name(r.signal), (long long)r.steps_run);
+  for (int i = 0; i < RN_NSIGNALS; i++) sigaction(rn_signals[i], &old[i], NULL);
   rn_free(&r);
   return status;
 }

@@ -32,6 +32,7 @@ typedef struct rn_options {
   const char *errors;         /* --errors; NULL: the model's */
   int64_t window;             /* --window (adjoint); -1: the whole run */
   int64_t adjoint_memory;     /* --adjoint-memory MB (adjoint); 0: the runtime's default */
+  int64_t max_memory;         /* --max-memory MB for the sim's state; 0: physical memory */
   rn_kv *sets, *inits, *inputs, *targets;
   int nsets, ninits, ninputs, ntargets;
   bool no_learn;              /* --no-learn */

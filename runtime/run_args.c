@@ -51,9 +51,19 @@ static int rn_usage(FILE *err, bool grad, const char *fmt, ...) {
   return 2;
 }
 
+/* Decimal digits only: strtoll/strtoull would also take blanks, a sign, and (base 0) octal
+ * 010 or hex; strtoull even wraps " -1" to 2^64 - 1. */
+static bool rn_digits(const char *s) {
+  if (!*s) return false;
+  for (; *s; s++)
+    if (*s < '0' || *s > '9') return false;
+  return true;
+}
+
 static bool rn_int(const char *s, int64_t lo, int64_t *out) {
   char *end;
   errno = 0;
+  if (!rn_digits(s)) return false;      /* every lower bound is >= 0 */
   long long v = strtoll(s, &end, 10);
   if (errno || end == s || *end || v < lo) return false;
   *out = v;
@@ -63,6 +73,7 @@ static bool rn_int(const char *s, int64_t lo, int64_t *out) {
 static bool rn_real(const char *s, double *out) {
   char *end;
   errno = 0;
+  if (!*s || strchr(" \t\n\v\f\r", *s)) return false;   /* strtod skips blanks */
   double v = strtod(s, &end);
   if (errno || end == s || *end || !isfinite(v)) return false;
   *out = v;
@@ -127,7 +138,7 @@ static int rn_value_opt(rn_options *o, const char *name, const char *v, FILE *er
   struct { const char *name; int64_t *dst; int64_t lo; } ints[] = {
     { "steps", &o->steps, 0 }, { "window", &o->window, 1 }, { "record-every", &o->record_every, 1 },
     { "epochs", &o->epochs, 1 }, { "check-every", &o->check_every, 0 }, { "warmup", &o->warmup, 0 },
-    { "adjoint-memory", &o->adjoint_memory, 1 } };
+    { "adjoint-memory", &o->adjoint_memory, 1 }, { "max-memory", &o->max_memory, 1 } };
   for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
     if (!strcmp(name, ints[i].name))
       return rn_int(v, ints[i].lo, ints[i].dst) ? 0
@@ -141,8 +152,9 @@ static int rn_value_opt(rn_options *o, const char *name, const char *v, FILE *er
   if (!strcmp(name, "seed")) {
     char *end;
     errno = 0;
-    o->seed = strtoull(v, &end, 0);
-    return errno || end == v || *end || *v == '-' ? rn_usage(err, g, "--seed %s: expected a non-negative integer", v) : 0;
+    o->seed = rn_digits(v) ? strtoull(v, &end, 10) : 0;
+    return !rn_digits(v) || errno || *end
+           ? rn_usage(err, g, "--seed %s: expected a decimal integer in [0, 2^64)", v) : 0;
   }
   if (!strcmp(name, "time"))
     return rn_real(v, &o->time) && o->time > 0 ? 0 : rn_usage(err, g, "--time %s: expected a positive number", v);
@@ -165,7 +177,7 @@ static bool rn_known_value_opt(const char *name) {
   static const char *names[] = { "steps", "time", "dt", "batch", "seed", "errors", "window",
                                  "set", "init", "input", "target", "record", "record-every",
                                  "out", "epochs", "check-every", "save-state", "load-state",
-                                 "warmup", "adjoint-memory" };
+                                 "warmup", "adjoint-memory", "max-memory" };
   for (size_t i = 0; i < sizeof names / sizeof *names; i++)
     if (!strcmp(name, names[i])) return true;
   return false;
@@ -238,6 +250,7 @@ const char *rn_help(bool grad_mode) {
       "  --record-every K         record the listed parameters every K steps\n"
       "  --out DIR                output directory (default runs/MODEL-TIMESTAMP)\n"
       "  --check-every N          NaN/Inf check interval in steps (default 1, 0: off)\n"
+      "  --max-memory MB          memory the simulation may take (default: the machine's)\n"
       "  --save-state FILE  --load-state FILE   checkpoint at the end / resume\n"
       "  --quiet, -q              no progress bar or summary\n";
 }

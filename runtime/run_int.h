@@ -48,12 +48,17 @@ typedef struct rn_run {
   int loss;                   /* the loss buffer the progress bar averages, or -1 (none, or
                                  no progress bar): looked up once, not every step */
   bool progress, interrupted;
+  int signal;                 /* the signal that interrupted it (SIGINT, SIGTERM, SIGHUP) */
   char error[1024];           /* why the loop stopped early, or "" */
   char **outputs;             /* files written, relative to out */
+  af_file json;               /* run.json, opened (and its blocks reserved) before the first
+                                 step: a disk that fills during the run cannot take it */
   int noutputs;
 } rn_run;
 
 double rn_now(void);
+/* "SIGINT", "SIGTERM", "SIGHUP" (run.json, messages). */
+const char *rn_signal_name(int sig);
 /* mkdir -p */
 int rn_mkdirs(const char *path, vle_error *err);
 /* The batch mean of a batched scalar buffer (loss, energy) after the last step. */
@@ -73,10 +78,12 @@ int  rn_write_params(rn_run *r, vle_error *err);
 int  rn_write_grads(rn_run *r, vle_error *err);
 /* β, the weight of the cost in the energy, from the model's signal objective.beta. */
 int  rn_beta(const rn_run *r, double *beta, vle_error *err);
-/* Remembers an output file (relative to the out dir) for run.json. */
-void rn_output(rn_run *r, const char *rel);
+/* Remembers an output file, [DIR/]NAME.npy relative to the out dir, for run.json. */
+void rn_output(rn_run *r, const char *dir, const char *name);
 
-/* run_json.c */
+/* run_json.c: rn_json_reserve opens run.json's temporary file with room for its text;
+ * rn_write_json fills it in (and opens it first if the run never reserved it). */
+int rn_json_reserve(rn_run *r, vle_error *err);
 int rn_write_json(rn_run *r, vle_error *err);
 
 #endif

@@ -2,10 +2,13 @@
  * run_json.c - run.json: what ran (model hash, every option as given and as resolved),
  * how far it got (steps, interrupted, error) and how fast (wall time, steps per second).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "af.h"
 #include "run_int.h"
@@ -37,6 +40,7 @@ static json_t *rn_options_json(const rn_run *r) {
   json_object_set_new(j, "errors", o->errors ? json_string(o->errors) : json_null());
   json_object_set_new(j, "window", o->window >= 0 ? json_integer(o->window) : json_null());
   json_object_set_new(j, "adjoint_memory_mb", o->adjoint_memory ? json_integer(o->adjoint_memory) : json_null());
+  json_object_set_new(j, "max_memory_mb", o->max_memory ? json_integer(o->max_memory) : json_null());
   json_object_set_new(j, "set", rn_kv_json(o->sets, o->nsets));
   json_object_set_new(j, "init", rn_kv_json(o->inits, o->ninits));
   json_object_set_new(j, "input", rn_kv_json(o->inputs, o->ninputs));
@@ -107,31 +111,50 @@ static json_t *rn_json(const rn_run *r) {
   json_object_set_new(j, "wall_time_s", json_real(r->wall));
   json_object_set_new(j, "steps_per_second", json_real(r->wall > 0 ? (double)r->steps_run / r->wall : 0));
   json_object_set_new(j, "interrupted", json_boolean(r->interrupted));
+  json_object_set_new(j, "signal", r->interrupted ? json_string(rn_signal_name(r->signal)) : json_null());
   json_object_set_new(j, "error", r->error[0] ? json_string(r->error) : json_null());
   json_object_set_new(j, "outputs", rn_strs_json((const char *const *)r->outputs, r->noutputs));
   return j;
+}
+
+/* Bytes kept for run.json from the start of the run: its text fits many times over. */
+#define RN_JSON_RESERVE (1 << 16)
+
+static char *rn_json_path(const rn_run *r) {
+  size_t n = strlen(r->out) + 16;
+  char *path = malloc(n);
+  if (path) snprintf(path, n, "%s/run.json", r->out);
+  return path;
+}
+
+int rn_json_reserve(rn_run *r, vle_error *err) {
+  char *path = rn_json_path(r);
+  if (!path) return vle_fail(err, "out of memory");
+  int rc = af_open(&r->json, path, err);
+  free(path);
+  /* best effort: a file system without fallocate still gets its run.json if there is room */
+  if (!rc) (void)posix_fallocate(fileno(r->json.fp), 0, RN_JSON_RESERVE);
+  return rc;
 }
 
 int rn_write_json(rn_run *r, vle_error *err) {
   json_t *j = rn_json(r);
   char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
   json_decref(j);
-  size_t n = strlen(r->out) + 16;
-  char *path = malloc(n);
-  if (!text || !path) {
-    free(text);
-    free(path);
-    return vle_fail(err, "out of memory");
-  }
-  snprintf(path, n, "%s/run.json", r->out);
-  af_file f;
-  int rc = af_open(&f, path, err);
+  if (!text) return vle_fail(err, "out of memory");
+  int rc = r->json.fp ? 0 : rn_json_reserve(r, err);
   if (!rc) {
-    fputs(text, f.fp);
-    fputc('\n', f.fp);
-    rc = af_commit(&f, err);
+    FILE *fp = r->json.fp;
+    fputs(text, fp);
+    fputc('\n', fp);
+    /* the reserved blocks are overwritten, then the rest of them cut off */
+    if (fflush(fp) == 0 && ftruncate(fileno(fp), ftello(fp)) == 0) {
+      rc = af_commit(&r->json, err);
+    } else {
+      rc = vle_fail(err, "%s/run.json: write failed: %s", r->out, strerror(errno));
+      af_abort(&r->json);
+    }
   }
   free(text);
-  free(path);
   return rc;
 }

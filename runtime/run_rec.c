@@ -21,11 +21,15 @@ static int rn_param_shape(const vle_model *m, int p, int64_t shape[2]) {
   return strcmp(q->kind, "weight") && b->cols == 1 ? 1 : 2;
 }
 
-void rn_output(rn_run *r, const char *rel) {
+void rn_output(rn_run *r, const char *dir, const char *name) {
   char **q = realloc(r->outputs, (size_t)(r->noutputs + 1) * sizeof *q);
   if (!q) return;
   r->outputs = q;
-  if ((q[r->noutputs] = strdup(rel))) r->noutputs++;
+  size_t n = (dir ? strlen(dir) + 1 : 0) + strlen(name) + 8;
+  if ((q[r->noutputs] = malloc(n))) {
+    snprintf(q[r->noutputs], n, "%s%s%s.npy", dir ? dir : "", dir ? "/" : "", name);
+    r->noutputs++;
+  }
 }
 
 static char *rn_path(const rn_run *r, const char *dir, const char *name) {
@@ -158,28 +162,29 @@ static int rn_write_param(rn_run *r, int p, const char *dir, vle_error *err) {
   if (!path) return vle_fail(err, "out of memory");
   int rc = npy_write(path, rn_dtype(r->m), nd, shape, vle_sim_buffer(r->sim, vle_model_buffer(r->m, q->buf)->name, NULL), err);
   free(path);
-  if (!rc) {
-    char rel[300];
-    snprintf(rel, sizeof rel, "%s%s%s.npy", dir ? dir : "", dir ? "/" : "", q->name);
-    rn_output(r, rel);
-  }
+  if (!rc) rn_output(r, dir, q->name);
   return rc;
 }
 
+/* Closes every recording, also after one failed (a full disk fails them all, and each
+ * keeps what it can); the first error is reported. */
 int rn_records_close(rn_run *r, vle_error *err) {
+  int rc = 0;
   for (int i = 0; i < r->nrecs; i++) {
     rn_rec *rec = &r->recs[i];
-    char rel[300];
-    snprintf(rel, sizeof rel, "%s.npy", rec->name);
+    vle_error e = { { 0 } };
+    int bad;
     if (rec->kind == RN_PARAM && !rec->open) {
-      if (rn_write_param(r, vle_model_find_param(r->m, rec->name), NULL, err)) return -1;
-      continue;
+      bad = rn_write_param(r, vle_model_find_param(r->m, rec->name), NULL, &e);
+    } else {
+      rec->open = false;
+      bad = rec_close(&rec->r, &e);
+      if (!bad) rn_output(r, NULL, rec->name);
     }
-    rec->open = false;
-    if (rec_close(&rec->r, err)) return -1;
-    rn_output(r, rel);
+    if (bad && !rc) *err = e;
+    rc |= bad;
   }
-  return 0;
+  return rc ? -1 : 0;
 }
 
 void rn_records_abort(rn_run *r) {
@@ -252,9 +257,7 @@ int rn_write_grads(rn_run *r, vle_error *err) {
     free(g);
     free(path);
     if (rc) return -1;
-    char rel[300];
-    snprintf(rel, sizeof rel, "grad/%s.npy", q->name);
-    rn_output(r, rel);
+    rn_output(r, "grad", q->name);
   }
   return 0;
 }

@@ -196,6 +196,9 @@ typedef struct vle_sim_options {
   long check_every;           /* NaN/Inf check every N steps (default 1); 0: never */
   size_t adjoint_memory;      /* bytes an adjoint window may keep (trajectory + checkpoints);
                                  0: VLE_ADJOINT_MEMORY_DEFAULT */
+  size_t memory_limit;        /* bytes the sim's state (and its NaN-check snapshot) may take,
+                                 refused before allocating; 0: the machine's physical
+                                 memory; SIZE_MAX: no bound */
 } vle_sim_options;
 
 /* Fills o with the defaults above. */

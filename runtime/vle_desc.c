@@ -82,6 +82,52 @@ static int get_buf(dp *p, json_t *o, const char *key, const char *where, bool op
   return 0;
 }
 
+/* ---- the schema: every key of an object is known, every required one present ---------- */
+
+/* The keys of one kind of object: required ones first, then optional ones (NULL-ended
+ * lists). Why strict: a flipped byte that turns "gamma" into "jamma" must not silently
+ * make an optional key absent (docs/abi.md "Descriptor"). */
+typedef struct dp_keys { const char *const *req, *const *opt; } dp_keys;
+
+static bool in_list(const char *const *l, const char *k) {
+  for (; l && *l; l++)
+    if (!strcmp(*l, k)) return true;
+  return false;
+}
+
+static int check_keys(dp *p, json_t *o, const char *where, dp_keys keys) {
+  const char *k;
+  json_t *v;
+  json_object_foreach(o, k, v) {
+    (void)v;
+    if (!in_list(keys.req, k) && !in_list(keys.opt, k))
+      return vle_fail(p->err, "model descriptor: %s: unknown key '%.40s' (a corrupt or foreign "
+                      "descriptor: rebuild it with vlec build)", where, k);
+  }
+  for (const char *const *r = keys.req; *r; r++)
+    if (!json_object_get(o, *r))
+      return vle_fail(p->err, "model descriptor: %s: missing key '%s'", where, *r);
+  return 0;
+}
+
+#define KEYS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+static const dp_keys keys_root = {
+  KEYS("abi", "model", "hash", "precision", "settings", "buffers", "kernels", "signals"),
+  KEYS("params", "populations", "inputs", "targets", "consts", "learn") };
+static const dp_keys keys_settings = { KEYS("dt", "gamma", "errors", "scheme", "batch"), NULL };
+static const dp_keys keys_buffer = { KEYS("name", "role", "rows", "cols", "batched", "pair"), NULL };
+static const dp_keys keys_population = {
+  KEYS("name", "size", "u", "udot", "e", "g", "v", "rate", "tau_m", "tau_r"), NULL };
+static const dp_keys keys_stream = { KEYS("name", "buf", "size", "default"), KEYS("onehot") };
+static const dp_keys keys_const = { KEYS("name", "buf", "value"), KEYS("literal") };
+static const dp_keys keys_init = { KEYS("dist"), KEYS("args", "path") };
+static const dp_keys keys_param = { KEYS("name", "buf", "grad", "kind", "init", "learn"),
+                                    KEYS("fused_lr") };
+static const dp_keys keys_clamp = { KEYS("op", "value"), NULL };
+static const dp_keys keys_learn = { KEYS("params", "opt", "lr"), KEYS("betas", "eps", "clamp") };
+static const dp_keys keys_signals = { KEYS("t", "dt", "gamma", "loss", "energy"),
+                                      KEYS("objective", "beta") };
+
 static long buf_size(const vle_model *m, int b) { return m->bufs[b].rows * m->bufs[b].cols; }
 
 /* ---- sections ---------------------------------------------------------------------- */
@@ -90,6 +136,7 @@ static int parse_settings(dp *p, json_t *root) {
   json_t *s = json_object_get(root, "settings");
   vle_settings *st = &p->m->settings;
   if (!json_is_object(s)) return bad(p, "settings", "an object");
+  if (check_keys(p, s, "settings", keys_settings)) return -1;
   if (get_num(p, s, "dt", "settings", &st->dt) || get_num(p, s, "gamma", "settings", &st->gamma) ||
       get_str(p, s, "errors", "settings", &st->errors) ||
       get_str(p, s, "scheme", "settings", &st->scheme) ||
@@ -115,6 +162,7 @@ static int parse_buffer(dp *p, json_t *o, int i) {
   long pair;
   snprintf(w, sizeof w, "buffers[%d]", i);
   if (!json_is_object(o)) return bad(p, w, "an object");
+  if (check_keys(p, o, w, keys_buffer)) return -1;
   if (get_str(p, o, "name", w, &b->name) || get_str(p, o, "role", w, &role) ||
       parse_role(p, role, w, &b->role) || get_long(p, o, "rows", w, 1, 1L << 31, &b->rows) ||
       get_long(p, o, "cols", w, 1, 1L << 31, &b->cols) ||
@@ -204,6 +252,7 @@ static int parse_population(dp *p, json_t *o, int i) {
   char w[48];
   snprintf(w, sizeof w, "populations[%d]", i);
   if (!json_is_object(o)) return bad(p, w, "an object");
+  if (check_keys(p, o, w, keys_population)) return -1;
   if (get_str(p, o, "name", w, &q->name) || get_long(p, o, "size", w, 1, 1L << 31, &q->size))
     return -1;
   struct { const char *key; int *dst; } f[] = {
@@ -224,6 +273,7 @@ static int parse_stream(dp *p, json_t *o, const char *sec, int i, vle_role role,
   char w[48];
   snprintf(w, sizeof w, "%s[%d]", sec, i);
   if (!json_is_object(o)) return bad(p, w, "an object");
+  if (check_keys(p, o, w, keys_stream)) return -1;
   if (get_str(p, o, "name", w, &s->name) || get_buf(p, o, "buf", w, false, (int)role, &s->buf) ||
       get_long(p, o, "size", w, 1, 1L << 31, &s->size) ||
       get_bool(p, o, "default", w, false, &s->has_default) ||
@@ -240,6 +290,7 @@ static int parse_const(dp *p, json_t *o, int i) {
   char w[48];
   snprintf(w, sizeof w, "consts[%d]", i);
   if (!json_is_object(o)) return bad(p, w, "an object");
+  if (check_keys(p, o, w, keys_const)) return -1;
   if (get_str(p, o, "name", w, &c->name) ||
       get_buf(p, o, "buf", w, false, VLE_ROLE_CONST, &c->buf))
     return -1;
@@ -268,6 +319,7 @@ static int parse_init(dp *p, json_t *o, const char *where, vle_param_info *q) {
   char w[96];
   snprintf(w, sizeof w, "%s.init", where);
   if (!json_is_object(o)) return bad(p, w, "an object {\"dist\": ...}");
+  if (check_keys(p, o, w, keys_init)) return -1;
   const char *d;
   if (get_str(p, o, "dist", w, &d)) return -1;
   size_t n = sizeof dist_names / sizeof *dist_names, k = 0;
@@ -294,6 +346,7 @@ static int parse_param(dp *p, json_t *o, int i) {
   long learn;
   snprintf(w, sizeof w, "params[%d]", i);
   if (!json_is_object(o)) return bad(p, w, "an object");
+  if (check_keys(p, o, w, keys_param)) return -1;
   if (get_str(p, o, "name", w, &q->name) ||
       get_buf(p, o, "buf", w, false, VLE_ROLE_PARAM, &q->buf) ||
       get_buf(p, o, "grad", w, true, VLE_ROLE_GRAD, &q->grad) ||
@@ -323,6 +376,7 @@ static int parse_clamp(dp *p, json_t *o, const char *where, vle_learn_info *l) {
   char w[96];
   snprintf(w, sizeof w, "%s.clamp", where);
   if (!json_is_object(o)) return bad(p, w, "null or {\"op\": \">=\", \"value\": number}");
+  if (check_keys(p, o, w, keys_clamp)) return -1;
   const char *op;
   if (get_str(p, o, "op", w, &op) || get_num(p, o, "value", w, &l->clamp_value)) return -1;
   for (int k = 0; k < 4; k++)
@@ -336,6 +390,7 @@ static int parse_learn(dp *p, json_t *o, int i) {
   const char *opt;
   snprintf(w, sizeof w, "learn[%d]", i);
   if (!json_is_object(o)) return bad(p, w, "an object");
+  if (check_keys(p, o, w, keys_learn)) return -1;
   if (get_str(p, o, "opt", w, &opt) || get_num(p, o, "lr", w, &l->lr)) return -1;
   int id = vv_opt_find(opt);
   if (id < 0) return bad(p, w, "opt, an optimizer (sgd, adam)");
@@ -398,6 +453,7 @@ static int parse_signals(dp *p, json_t *root) {
   json_t *s = json_object_get(root, "signals");
   vle_model *m = p->m;
   if (!json_is_object(s)) return bad(p, "signals", "an object");
+  if (check_keys(p, s, "signals", keys_signals)) return -1;
   if (get_buf(p, s, "t", "signals", false, VLE_ROLE_SETTING, &m->sig_t) ||
       get_buf(p, s, "dt", "signals", false, VLE_ROLE_SETTING, &m->sig_dt) ||
       get_buf(p, s, "gamma", "signals", true, VLE_ROLE_SETTING, &m->sig_gamma) ||
@@ -440,6 +496,7 @@ int vd_parse(vle_model *m, const char *meta, vle_error *err) {
   m->json = root;
   dp p = { m, err };
   if (!json_is_object(root)) return bad(&p, "descriptor", "a JSON object");
+  if (check_keys(&p, root, "descriptor", keys_root)) return -1;
   /* learn[] is counted before params[] (params name their group), parsed after */
   json_t *learn = json_object_get(root, "learn");
   m->nlearn = json_is_array(learn) ? (int)json_array_size(learn) : 0;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "elfcheck.h"
+#include "seal.h"
 #include "vle_desc.h"
 #include "vle_err.h"
 #include "vle_internal.h"
@@ -25,7 +26,9 @@ static int vm_resolve_kernels(vle_model *m, void *(*resolve)(void *, const char 
                               vle_error *err) {
   for (int i = 0; i < m->nkernels; i++) {
     char sym[256];
-    snprintf(sym, sizeof sym, "vle_%s_%s", m->name, m->kernel_names[i]);
+    if (snprintf(sym, sizeof sym, "vle_%s_%s", m->name, m->kernel_names[i]) >= (int)sizeof sym)
+      return vle_fail(err, "model '%s': kernel name '%.40s...' is too long (a symbol has at "
+                      "most %zu bytes)", m->name, m->kernel_names[i], sizeof sym - 1);
     void *fn = resolve(user, sym);
     if (!fn)
       return vle_fail(err, "model '%s': kernel '%s' is listed in the descriptor but the symbol "
@@ -92,7 +95,7 @@ static vle_model *vm_load_symbols(void *dl, const char *path, vle_error *err) {
              "build)", path);
     return NULL;
   }
-  char sym[192];
+  char sym[192];     /* name has < 128 bytes (vm_so_name) */
   snprintf(sym, sizeof sym, "vle_%s_abi", name);
   const uint32_t *abi = dlsym(dl, sym);
   snprintf(sym, sizeof sym, "vle_%s_meta", name);
@@ -113,7 +116,9 @@ static vle_model *vm_load_symbols(void *dl, const char *path, vle_error *err) {
 }
 
 vle_model *vle_model_load_so(const char *path, vle_error *err) {
-  if (elf_check(path, err)) return NULL;
+  /* the seal before dlopen maps the file: a flipped byte can crash dlopen (elf_check only
+   * reads headers, and names a file that is not a shared object at all) */
+  if (elf_check(path, err) || seal_verify(path, err)) return NULL;
   /* dlopen wants a slash to not search the library path */
   char *p = NULL;
   if (!strchr(path, '/')) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "npy.h"
 #include "opt.h"
@@ -437,8 +438,24 @@ static int vs_check_tau(const vle_sim *s, vle_error *err) {
   return 0;
 }
 
+/* The state, and the snapshot the NaN check keeps, against the memory bound: refused with
+ * the figures before anything is allocated (a --batch of 2^24 asked for 37 GB). */
+static int vs_check_memory(const vle_sim *s, const vle_sim_options *o, vle_error *err) {
+  double need = (double)s->mem_size * (s->check_every ? 2 : 1);
+  double have = o->memory_limit ? (double)o->memory_limit
+                : (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+  if (o->memory_limit == SIZE_MAX || !(have > 0) || need <= have) return 0;
+  return vle_fail(err, "model '%s' at batch %ld needs %.0f MB (%.0f MB of buffers and state%s), "
+                  "more than the %.0f MB %s; use a smaller --batch, or allow it with "
+                  "--max-memory MB (vle_sim_options.memory_limit)", s->m->name, s->batch,
+                  need / 1e6, (double)s->mem_size / 1e6,
+                  s->check_every ? ", twice: the NaN check keeps a snapshot" : "", have / 1e6,
+                  o->memory_limit ? "allowed" : "of memory of this machine");
+}
+
 static int vs_init(vle_sim *s, const vle_sim_options *o, vle_error *err) {
-  if (vs_apply_options(s, o, err) || vs_layout(s, err) || vs_state_alloc(s, &s->st, err) ||
+  if (vs_apply_options(s, o, err) || vs_layout(s, err) || vs_check_memory(s, o, err) ||
+      vs_state_alloc(s, &s->st, err) ||
       vs_write_consts(s, o, err) || vs_init_params(s, o, false, err))
     return -1;
   rng_seed(&s->st.rng, o->seed);

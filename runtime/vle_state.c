@@ -6,11 +6,13 @@
  * can verify everything before touching the sim: a failed load leaves the sim unchanged.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "af.h"
+#include "rf.h"
 #include "vle_err.h"
 #include "vle_internal.h"
 
@@ -108,8 +110,8 @@ int vle_sim_save(const vle_sim *s, const char *path, vle_error *err) {
 /* ---- loading ---------------------------------------------------------------------------- */
 
 static int st_read_file(const char *path, unsigned char **data, size_t *n, vle_error *err) {
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return vle_fail(err, "%s: cannot open: %s", path, strerror(errno));
+  FILE *fp = rf_open(path, err);
+  if (!fp) return -1;
   size_t cap = 1 << 16, len = 0;
   unsigned char *p = malloc(cap);
   for (;;) {
@@ -153,6 +155,36 @@ static bool st_str_eq(st_cur *c, const char *want) {
   return q && len == strlen(want) && !memcmp(q, want, len);
 }
 
+/* The saved layout against the sim's: the first difference, named, with its likely cause. */
+static int st_check_layout(const vle_sim *s, const char *path, st_cur *c, vle_error *err) {
+  const vle_model *m = s->m;
+  uint64_t nbufs = st_get_u64(c), nlearn = st_get_u64(c), n_opt = st_get_u64(c),
+           n_gsum = st_get_u64(c);
+  if (c->short_) return vle_fail(err, "%s: truncated header", path);
+  if (nbufs != (uint64_t)m->nbufs || nlearn != (uint64_t)m->nlearn)
+    return vle_fail(err, "%s: saved from a build of model '%s' with %llu buffers and %llu learn "
+                    "groups, this one has %d and %d: a .vle run through the JIT holds only the "
+                    "kernels and buffers its run needs, a .so all of them; resume with the same "
+                    "kind of model (the .vle, or the .so) and the same --errors and learning",
+                    path, m->name, (unsigned long long)nbufs, (unsigned long long)nlearn,
+                    m->nbufs, m->nlearn);
+  for (int i = 0; i < m->nbufs; i++) {
+    uint64_t n = st_get_u64(c);
+    if (!c->short_ && n != s->count[i])
+      return vle_fail(err, "%s: buffer '%s' was saved with %llu reals, this simulation has %zu",
+                      path, m->bufs[i].name, (unsigned long long)n, s->count[i]);
+  }
+  if (n_opt != s->n_opt)
+    return vle_fail(err, "%s: saved with %llu doubles of Adam state, this simulation has %zu "
+                    "(learning on in one run and off in the other?)", path,
+                    (unsigned long long)n_opt, s->n_opt);
+  if (n_gsum != s->n_gsum)
+    return vle_fail(err, "%s: saved with %llu doubles of gradient sums, this simulation has %zu "
+                    "(one of vlec grad and vlec run saved it, the other loads it?)", path,
+                    (unsigned long long)n_gsum, s->n_gsum);
+  return c->short_ ? vle_fail(err, "%s: truncated header", path) : 0;
+}
+
 /* The saved sim must be of the same model, precision, batch and layout. */
 static int st_check_header(const vle_sim *s, const char *path, st_cur *c, vle_error *err) {
   const vle_model *m = s->m;
@@ -168,13 +200,7 @@ static int st_check_header(const vle_sim *s, const char *path, st_cur *c, vle_er
   if (batch != (uint64_t)s->batch)
     return vle_fail(err, "%s: saved with batch %llu, this simulation has batch %ld", path,
                     (unsigned long long)batch, s->batch);
-  bool same = st_get_u64(c) == (uint64_t)m->nbufs && st_get_u64(c) == (uint64_t)m->nlearn &&
-              st_get_u64(c) == s->n_opt && st_get_u64(c) == s->n_gsum;
-  for (int i = 0; same && i < m->nbufs; i++) same = st_get_u64(c) == s->count[i];
-  if (!same || c->short_)
-    return vle_fail(err, "%s: the saved buffers, optimizer state or grad sums do not match this "
-                    "simulation's layout (other options, e.g. accumulate_grads?)", path);
-  return 0;
+  return st_check_layout(s, path, c, err);
 }
 
 static void st_read_payload(vle_sim *s, st_cur *c) {
@@ -186,6 +212,82 @@ static void st_read_payload(vle_sim *s, st_cur *c) {
     memcpy(st->bufs[i], st_get(c, s->count[i] * s->m->es), s->count[i] * s->m->es);
   size_t nd = (s->n_opt + s->n_gsum) * sizeof(double);
   if (nd) memcpy(vs_opt_mem(s, st), st_get(c, nd), nd);
+}
+
+/* ---- the values: the checksum catches accidents, not crafted files -------------------- */
+
+/* Largest step counter a state may carry: t = step * dt stays exact, and adding a run's
+ * steps to it cannot overflow. */
+#define ST_MAX_STEP (INT64_C(1) << 53)
+
+/* Step counter, RNG and Adam step counts: in range and consistent with each other. */
+static int st_check_counters(const vle_sim *s, const char *path, st_cur c, vle_error *err) {
+  size_t at = c.pos;
+  int64_t step = (int64_t)st_get_u64(&c);
+  if (step < 0 || step > ST_MAX_STEP)
+    return vle_fail(err, "%s: step counter %lld at byte %zu: expected 0 to 2^53", path,
+                    (long long)step, at);
+  if (!isfinite((double)step * s->dt))
+    return vle_fail(err, "%s: step counter %lld at byte %zu: t = step * dt is not finite", path,
+                    (long long)step, at);
+  uint64_t rng[4];
+  memcpy(rng, st_get(&c, sizeof rng), sizeof rng);
+  if (!(rng[0] | rng[1] | rng[2] | rng[3]))      /* xoshiro's one fixed point */
+    return vle_fail(err, "%s: RNG state at byte %zu is all zero (no generator state is)", path,
+                    at + 8);
+  for (int g = 0; g < s->m->nlearn; g++) {
+    int64_t t = (int64_t)st_get_u64(&c);
+    if (t < 0 || t > step)          /* at most one optimizer step per sim step */
+      return vle_fail(err, "%s: optimizer step count %lld of learn group %d at byte %zu: "
+                      "expected 0 to the step counter (%lld)", path, (long long)t, g,
+                      c.pos - 8, (long long)step);
+  }
+  return 0;
+}
+
+/* Adam's second moments (v, after m, per parameter: vle_sim.c) are sums of squares. */
+static int st_check_adam_v(const vle_sim *s, const char *path, size_t at,
+                           const unsigned char *p, vle_error *err) {
+  for (int q = 0; q < s->m->nparams; q++) {
+    if (s->opt_off[q] == SIZE_MAX) continue;
+    size_t n = s->count[s->m->params[q].buf];
+    for (size_t i = 0; i < n; i++) {
+      size_t off = at + 8 * (s->opt_off[q] + n + i);
+      double v;
+      memcpy(&v, p + off, 8);
+      if (v < 0)
+        return vle_fail(err, "%s: Adam second moment %g of %s[%zu] at byte %zu: expected >= 0",
+                        path, v, s->m->params[q].name, i, off);
+    }
+  }
+  return 0;
+}
+
+/* Every real of every buffer finite, and the Adam state and grad sums too (v >= 0): a run
+ * would stop at its first NaN check and "roll back" to the very same state. */
+static int st_check_reals(const vle_sim *s, const char *path, st_cur c, vle_error *err) {
+  c.pos += 8 + sizeof(rng_state) + 8 * (size_t)s->m->nlearn;
+  size_t es = s->m->es;
+  for (int b = 0; b < s->m->nbufs; b++) {
+    size_t at = c.pos;
+    const void *q = st_get(&c, s->count[b] * es);
+    for (size_t i = 0; i < s->count[b]; i++) {
+      double x = re_get(q, i, es);
+      if (!isfinite(x))
+        return vle_fail(err, "%s: %s[%zu] at byte %zu is %s: a state must be finite (a "
+                        "crafted or corrupt file)", path, s->m->bufs[b].name, i, at + i * es,
+                        isnan(x) ? "NaN" : "Inf");
+    }
+  }
+  for (size_t i = 0; i < s->n_opt + s->n_gsum; i++) {
+    double x;
+    memcpy(&x, st_get(&c, 8), 8);
+    if (!isfinite(x))
+      return vle_fail(err, "%s: %s double %zu at byte %zu is %s: a state must be finite",
+                      path, i < s->n_opt ? "optimizer state" : "grad sum", i, c.pos - 8,
+                      isnan(x) ? "NaN" : "Inf");
+  }
+  return st_check_adam_v(s, path, c.pos - 8 * (s->n_opt + s->n_gsum), c.p, err);
 }
 
 /* Bytes of payload a sim of this layout has (to verify before copying anything). */
@@ -205,8 +307,14 @@ int vle_sim_load(vle_sim *s, const char *path, vle_error *err) {
   if (!rc && c.n - c.pos != st_payload_size(s))
     rc = vle_fail(err, "%s: payload of %zu bytes at byte %zu, expected %zu", path, c.n - c.pos,
                   c.pos, st_payload_size(s));
+  if (!rc) rc = st_check_counters(s, path, c, err);
+  if (!rc) rc = st_check_reals(s, path, c, err);
   if (!rc) {
     st_read_payload(s, &c);
+    /* the saved dt and gamma are the sim's from now on: t = step * dt must go on from where
+     * the saved run was, with the dt its buffers hold */
+    if (s->m->sig_dt >= 0) s->dt = re_get(s->st.bufs[s->m->sig_dt], 0, s->m->es);
+    if (s->m->sig_gamma >= 0) s->gamma = re_get(s->st.bufs[s->m->sig_gamma], 0, s->m->es);
     if (s->check_every) vs_state_copy(s, &s->snap, &s->st);   /* the new last good state */
   }
   free(p);

@@ -14,6 +14,7 @@
 #include "npy.h"
 #include "opt.h"
 #include "rng.h"
+#include "seal.h"
 #include "vle.h"
 
 static vle_error err;
@@ -769,6 +770,8 @@ static const char *build_mock_so(const char *name, const char *defines) {
   snprintf(cmd, sizeof cmd, "cc -shared -fPIC -O1 -DMOCK_SO %s -o %s %s/tests/mock/mock_model.c -lm",
            defines, path, VLE_SOURCE_DIR);
   if (system(cmd) != 0) cr_skip_test("no C compiler to build the mock .so");
+  vle_error e;
+  cr_assert_eq(seal_append(path, &e), 0, "%s", e.msg);   /* as vlec build does */
   return path;
 }
 
