@@ -1,0 +1,66 @@
+/*
+ * dt_check.h - the differential checks of one generated model against vle (prefix dtc_).
+ *
+ * The model is compiled in process (dt_load.h: the whole pipeline, kernels run by the reference
+ * interpreter or the JIT, f64) and run
+ * through the runtime's C API and `vlec grad`'s own code (rn_main); every number it is
+ * compared with comes from dt_ref.h. Checks (docs/testing.md "Differential tests"):
+ *
+ *  FORWARD  the trajectories u(k), u'(k), published rates of every population, gamma = 0,
+ *           against dtr_forward: max |vle - ref| / max(1, |ref|) <= DTC_TOL_FORWARD;
+ *  ADJOINT  `vlec grad --errors adjoint` against central differences of J, per learned
+ *           parameter tensor: cosine > DTC_TOL_COS;
+ *  EQUAL    with tau_r := tau_m (a = q b), prospective = instantaneous: the summed G of
+ *           every tensor, |Gp - Gi| / |Gi| <= DTC_TOL_EQUAL;
+ *  LOCAL    the same two (gamma = 0) against the adjoint: cosine > DTC_TOL_COS, and the
+ *           gap |G - Gadj| / |Gadj| shrinks when dt is halved;
+ *  RULE     every step's G of each weight, bias and tau_m (errors prospective and
+ *           instantaneous, gamma > 0) against dE/dtheta with m -> e evaluated numerically
+ *           from vle's recorded errors: relative <= DTC_TOL_RULE.
+ */
+#ifndef VLE_DT_CHECK_H
+#define VLE_DT_CHECK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "dt_gen.h"
+
+#define DTC_TOL_FORWARD 1e-11
+#define DTC_TOL_COS 0.999
+#define DTC_TOL_EQUAL 1e-9
+#define DTC_TOL_RULE 1e-9
+#define DTC_LOCAL_SHRINK 0.8   /* gap(dt/2) < 0.8 gap(dt), unless both are below 1e-6 */
+
+typedef enum { DTC_FORWARD, DTC_ADJOINT, DTC_EQUAL, DTC_LOCAL, DTC_RULE, DTC_N } dtc_kind;
+
+typedef struct dtc_result {
+  bool compiled;          /* false: vle refused the model (msg says why) */
+  bool ran[DTC_N];        /* the check applied and ran */
+  bool ok[DTC_N];
+  double dev[DTC_N];      /* worst deviation: relative difference (FORWARD, EQUAL, RULE,
+                             ADJOINT: |g - fd| / |fd|; LOCAL: the gap at dt/2) */
+  double cos[DTC_N];      /* worst cosine (ADJOINT, LOCAL) */
+  double ms[DTC_N], ms_compile;   /* time each check took (reported, never asserted) */
+  char msg[1024];         /* the first failure, or the compile error */
+} dtc_result;
+
+const char *dtc_name(dtc_kind k);
+
+/* Runs every check on m; dir is an existing directory for the model file and outputs.
+ * jit: run the model's kernels as LLVM code instead of the reference interpreter
+ * (dt_load.h). Returns true if every check that ran passed. */
+bool dtc_run(const dtg_model *m, const char *dir, bool jit, dtc_result *r);
+
+/* Counts and worst deviations over many models. */
+typedef struct dtc_tally {
+  long models, refused;
+  long ran[DTC_N], failed[DTC_N];
+  double dev[DTC_N], cos[DTC_N];
+  uint64_t worst_seed[DTC_N];
+} dtc_tally;
+
+void dtc_tally_add(dtc_tally *t, uint64_t seed, const dtc_result *r);
+void dtc_tally_print(const dtc_tally *t, FILE *out);
+
+#endif

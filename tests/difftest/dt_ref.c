@@ -1,0 +1,166 @@
+/* dt_ref.c - see dt_ref.h. */
+#include "dt_ref.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { NMAX = DTG_MAXPOP * DTG_MAXN };
+
+int dtr_layout(const dtg_model *m, int *off) {
+  int n = 0;
+  for (int p = 0; p < m->npop; p++) {
+    off[p] = n;
+    n += m->pop[p].n;
+  }
+  return n;
+}
+
+void dtr_input(const dtg_model *m, double t, double *x) {
+  for (int i = 0; i < m->nin; i++)
+    x[i] = m->in_amp[i] * sin(m->in_w[i] * t + m->in_ph[i]) + m->in_off[i];
+}
+
+void dtr_target(const dtg_model *m, double t, double *y) {
+  for (int i = 0; i < m->pop[m->npop - 1].n; i++)
+    y[i] = m->tg_amp[i] * cos(m->tg_w[i] * t + m->tg_ph[i]) + m->tg_off[i];
+}
+
+/* The source vector a weight multiplies: the input, or (a user fn of) published rates. */
+static int source(const dtg_model *m, const dtg_src *s, const double *pub, const double *x,
+                  double *v) {
+  if (s->kind == DTG_SRC_INPUT) {
+    memcpy(v, x, (size_t)m->nin * sizeof *v);
+    return m->nin;
+  }
+  int off[DTG_MAXPOP], n = m->pop[s->from].n;
+  dtr_layout(m, off);
+  for (int j = 0; j < n; j++) {
+    double r = pub[off[s->from] + j];
+    v[j] = s->fn >= 0 ? dtg_fn_eval(&m->fn[s->fn], r) : r;
+  }
+  return n;
+}
+
+void dtr_mismatch(const dtg_model *m, int p, const double *u, const double *ud,
+                  const double *pub, const double *x, double *out) {
+  const dtg_pop *P = &m->pop[p];
+  double drive[DTG_MAXN] = { 0 }, v[DTG_MAXN];
+  for (int s = 0; s < P->nsrc; s++) {
+    const double *W = m->par[P->src[s].w].v;
+    int n = source(m, &P->src[s], pub, x, v);
+    for (int i = 0; i < P->n; i++)
+      for (int j = 0; j < n; j++) drive[i] += W[i * n + j] * v[j];
+  }
+  const double *tm = m->par[P->tau_m].v;
+  for (int i = 0; i < P->n; i++) {
+    double b = P->bias >= 0 ? m->par[P->bias].v[i] : 0;
+    out[i] = dtg_scale_k(m, P, i) * (u[i] + tm[i] * ud[i] - (drive[i] + b));
+  }
+}
+
+/* u'_p from m_p = 0, m_p affine in u'_p: evaluated at u' = 0 and u' = 1. */
+static void solve_udot(const dtg_model *m, int p, const double *u, const double *pub,
+                       const double *x, double *ud) {
+  int n = m->pop[p].n;
+  double zero[DTG_MAXN] = { 0 }, one[DTG_MAXN], m0[DTG_MAXN], m1[DTG_MAXN];
+  for (int i = 0; i < n; i++) one[i] = 1;
+  dtr_mismatch(m, p, u, zero, pub, x, m0);
+  dtr_mismatch(m, p, u, one, pub, x, m1);
+  for (int i = 0; i < n; i++) ud[i] = -m0[i] / (m1[i] - m0[i]);
+}
+
+static void publish(const dtg_model *m, int p, const double *u, const double *ud, double *r) {
+  const dtg_pop *P = &m->pop[p];
+  const double *tr = m->par[P->tau_r].v;
+  for (int i = 0; i < P->n; i++) r[i] = dtg_phi_eval(P->phi, u[i] + tr[i] * ud[i]);
+}
+
+/* R_k / beta at one step: the cost on the rate published at step k, plus the penalty. */
+static double integrand(const dtg_model *m, const double *r, double t) {
+  int off[DTG_MAXPOP];
+  dtr_layout(m, off);
+  int o = m->npop - 1;
+  double y[DTG_MAXN], C = 0, pen = 0;
+  dtr_target(m, t, y);
+  for (int i = 0; i < m->pop[o].n; i++) C += 0.5 * (y[i] - r[off[o] + i]) * (y[i] - r[off[o] + i]);
+  if (m->lam >= 0)
+    for (int i = 0; i < m->pop[m->lam_pop].n; i++) pen += r[off[m->lam_pop] + i] * r[off[m->lam_pop] + i];
+  double beta = m->cst[m->beta].v[0];
+  return C + (m->lam >= 0 ? m->cst[m->lam].v[0] * pen / beta : 0);
+}
+
+/* The forward pass; returns J as a by-product. */
+static double run(const dtg_model *m, int K, double dt, double *U, double *UD, double *R) {
+  int off[DTG_MAXPOP], N = dtr_layout(m, off);
+  double u[NMAX] = { 0 }, ud[NMAX], pub[NMAX] = { 0 }, next[NMAX], x[DTG_MAXIN], J = 0;
+  for (int k = 0; k < K; k++) {
+    double t = k * dt;
+    dtr_input(m, t, x);
+    for (int p = 0; p < m->npop; p++) {
+      solve_udot(m, p, u + off[p], pub, x, ud + off[p]);
+      publish(m, p, u + off[p], ud + off[p], next + off[p]);
+    }
+    if (U) memcpy(U + (size_t)k * N, u, (size_t)N * sizeof *u);
+    if (UD) memcpy(UD + (size_t)k * N, ud, (size_t)N * sizeof *u);
+    if (R) memcpy(R + (size_t)k * N, next, (size_t)N * sizeof *u);
+    J += dt * integrand(m, next, t);
+    for (int i = 0; i < N; i++) u[i] += dt * ud[i];
+    memcpy(pub, next, sizeof pub);
+  }
+  return J;
+}
+
+void dtr_forward(const dtg_model *m, int K, double dt, double *U, double *UD, double *R) {
+  run(m, K, dt, U, UD, R);
+}
+
+double dtr_objective(const dtg_model *m, int K, double dt) { return run(m, K, dt, NULL, NULL, NULL); }
+
+void dtr_fd_grad(const dtg_model *m, int i, int K, double dt, double *g) {
+  dtg_model *c = malloc(sizeof *c);
+  *c = *m;
+  double *v = c->par[i].v;
+  for (int j = 0; j < c->par[i].rows * c->par[i].cols; j++) {
+    double v0 = v[j], h = 1e-6 * fmax(1, fabs(v0));
+    v[j] = v0 + h;
+    double jp = dtr_objective(c, K, dt);
+    v[j] = v0 - h;
+    double jm = dtr_objective(c, K, dt);
+    v[j] = v0;
+    g[j] = (jp - jm) / (2 * h);
+  }
+  free(c);
+}
+
+/* sum_p e_p . m_p at one step (the only part of E that a weight, bias or tau_m enters). */
+static double e_dot_m(const dtg_model *m, const double *u, const double *ud, const double *pub,
+                      const double *x, const double *e) {
+  int off[DTG_MAXPOP];
+  dtr_layout(m, off);
+  double s = 0, mp[DTG_MAXN];
+  for (int p = 0; p < m->npop; p++) {
+    dtr_mismatch(m, p, u + off[p], ud + off[p], pub, x, mp);
+    for (int i = 0; i < m->pop[p].n; i++) s += e[off[p] + i] * mp[i];
+  }
+  return s;
+}
+
+void dtr_rule(const dtg_model *m, int i, const double *u, const double *ud, const double *pub,
+              const double *x, const double *e, double *g) {
+  dtg_model *c = malloc(sizeof *c);
+  *c = *m;
+  double *v = c->par[i].v;
+  /* m is affine in a weight, a bias and tau_m: central differences are exact up to
+   * rounding, so a large step keeps that rounding small. */
+  for (int j = 0; j < c->par[i].rows * c->par[i].cols; j++) {
+    double v0 = v[j], h = 0.5;
+    v[j] = v0 + h;
+    double ep = e_dot_m(c, u, ud, pub, x, e);
+    v[j] = v0 - h;
+    double em = e_dot_m(c, u, ud, pub, x, e);
+    v[j] = v0;
+    g[j] = (ep - em) / (2 * h);
+  }
+  free(c);
+}
