@@ -108,8 +108,9 @@ typedef struct dtg_model {
   double dt, gamma;
 } dtg_model;
 
-/* Draws model `seed` with the given flags. */
-void dtg_generate(dtg_model *m, uint64_t seed, unsigned flags);
+/* Draws model `seed` with the given flags; attempt > 0 draws another model for the same
+ * seed (dtc_generate retries when a draw's dynamics blow up). */
+void dtg_generate(dtg_model *m, uint64_t seed, unsigned attempt, unsigned flags);
 /* Prints the .vle source of m. */
 void dtg_text(const dtg_model *m, FILE *out);
 /* The same into a malloc'd string. */

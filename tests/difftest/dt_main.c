@@ -107,7 +107,7 @@ int main(int argc, char **argv) {
   long count = o.single ? 1 : o.count;
   for (uint64_t seed = from; seed < from + (uint64_t)count; seed++) {
     dtg_model m;
-    dtg_generate(&m, seed, o.flags);
+    dtc_generate(&m, seed, o.flags);
     if (o.dt > 0) m.dt = o.dt;
     dtc_result r;
     bool pass = dtc_run(&m, dir, o.jit, &r);

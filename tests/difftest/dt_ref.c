@@ -133,34 +133,26 @@ void dtr_fd_grad(const dtg_model *m, int i, int K, double dt, double *g) {
   free(c);
 }
 
-/* sum_p e_p . m_p at one step (the only part of E that a weight, bias or tau_m enters). */
-static double e_dot_m(const dtg_model *m, const double *u, const double *ud, const double *pub,
-                      const double *x, const double *e) {
-  int off[DTG_MAXPOP];
-  dtr_layout(m, off);
-  double s = 0, mp[DTG_MAXN];
-  for (int p = 0; p < m->npop; p++) {
-    dtr_mismatch(m, p, u + off[p], ud + off[p], pub, x, mp);
-    for (int i = 0; i < m->pop[p].n; i++) s += e[off[p] + i] * mp[i];
-  }
-  return s;
-}
-
 void dtr_rule(const dtg_model *m, int i, const double *u, const double *ud, const double *pub,
               const double *x, const double *e, double *g) {
+  int off[DTG_MAXPOP];
+  dtr_layout(m, off);
+  int p = m->par[i].pop, n = m->pop[p].n;
   dtg_model *c = malloc(sizeof *c);
   *c = *m;
-  double *v = c->par[i].v;
-  /* m is affine in a weight, a bias and tau_m: central differences are exact up to
-   * rounding, so a large step keeps that rounding small. */
+  double *v = c->par[i].v, mp[DTG_MAXN], mm[DTG_MAXN];
+  /* Only population p's mismatch depends on a weight, bias or tau_m of p, and it is affine
+   * in them: a central difference with a huge step is exact, and its rounding relative to
+   * the derivative is that of one subtraction. */
   for (int j = 0; j < c->par[i].rows * c->par[i].cols; j++) {
-    double v0 = v[j], h = 0.5;
+    double v0 = v[j], h = 1e4 * fmax(1, fabs(v0));
     v[j] = v0 + h;
-    double ep = e_dot_m(c, u, ud, pub, x, e);
+    dtr_mismatch(c, p, u + off[p], ud + off[p], pub, x, mp);
     v[j] = v0 - h;
-    double em = e_dot_m(c, u, ud, pub, x, e);
+    dtr_mismatch(c, p, u + off[p], ud + off[p], pub, x, mm);
     v[j] = v0;
-    g[j] = (ep - em) / (2 * h);
+    g[j] = 0;
+    for (int k = 0; k < n; k++) g[j] += e[off[p] + k] * ((mp[k] - mm[k]) / (2 * h));
   }
   free(c);
 }
