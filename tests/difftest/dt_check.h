@@ -10,9 +10,11 @@
  *           against dtr_forward: max |vle - ref| / max(1, |ref|) <= DTC_TOL_FORWARD;
  *  ADJOINT  `vlec grad --errors adjoint` against central differences of J, per learned
  *           parameter tensor: cosine > DTC_TOL_COS (or, for a tensor whose gradient is
- *           small beside the whole gradient, |g - fd| <= DTC_TOL_FLOOR |fd (all tensors)|);
- *  EQUAL    with tau_r := tau_m (a = q b), prospective = instantaneous: the summed G of
- *           every tensor, |Gp - Gi| / |Gi| <= DTC_TOL_EQUAL;
+ *           small beside the whole gradient, |g - fd| <= DTC_TOL_FLOOR |fd (all tensors)|),
+ *           and |g - fd| / |fd| <= DTC_TOL_WHOLE over all tensors together (the scale);
+ *  EQUAL    with tau_r := tau_m (a = q b), prospective = instantaneous, errors fed back
+ *           with gain DTC_SMALL_GAMMA: the summed G of every tensor over T_LOCAL,
+ *           |Gp - Gi| / |Gi| <= DTC_TOL_EQUAL;
  *  LOCAL    the same two (gamma = 0) against the adjoint: cosine > DTC_TOL_COS per tensor
  *           (the same floor), and the worst gap |G - Gadj| / |Gadj| shrinks when dt is
  *           halved;
@@ -34,6 +36,7 @@
 #define DTC_TOL_COS 0.999
 #define DTC_TOL_EQUAL 1e-9
 #define DTC_TOL_RULE 1e-8
+#define DTC_TOL_WHOLE 0.05     /* ADJOINT: |g - fd| / |fd| over all tensors together */
 #define DTC_TOL_FLOOR 0.01     /* a small tensor passes with |g - ref| <= 1% of |ref (all)| */
 #define DTC_LOCAL_SHRINK 0.8   /* gap(dt/2) < 0.8 gap(dt), unless both are below 1e-6 */
 
@@ -44,7 +47,8 @@ typedef struct dtc_result {
   bool ran[DTC_N];        /* the check applied and ran */
   bool ok[DTC_N];
   double dev[DTC_N];      /* worst deviation: relative difference (FORWARD, EQUAL, RULE,
-                             ADJOINT: |g - fd| / |fd|; LOCAL: the gap at dt) */
+                             ADJOINT: |g - fd| / |fd| of all tensors together;
+                             LOCAL: the gap at dt) */
   double cos[DTC_N];      /* worst cosine (ADJOINT, LOCAL) */
   double ms[DTC_N], ms_compile;   /* time each check took (reported, never asserted) */
   char msg[1024];         /* the first failure, or the compile error */
@@ -56,6 +60,7 @@ const char *dtc_name(dtc_kind k);
  * stay within |u|, |u'| < DTC_BOUND (a random loop can make a network unstable, and an
  * exploding trajectory compares nothing). Returns the attempt used. */
 #define DTC_BOUND 50.0
+#define DTC_SMALL_GAMMA 0.02   /* EQUAL's feedback gain */
 unsigned dtc_generate(dtg_model *m, uint64_t seed, unsigned flags);
 
 /* Runs every check on m; dir is an existing directory for the model file and outputs.

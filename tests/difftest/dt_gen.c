@@ -118,6 +118,7 @@ static void make_pop(dtg_model *m, dtg_rng *r, int p, int nhid) {
   P->n = out ? rng_int(r, 1, 3) : rng_int(r, 1, DTG_MAXN);
   P->phi = out ? (rng_chance(r, 0.6) ? DTG_LINEAR : (dtg_phi)rng_int(r, 1, DTG_NPHI - 1))
                : (dtg_phi)rng_int(r, 0, DTG_NPHI - 1);
+  P->phi_fn = (m->flags & DTG_F_USER_PHI) && m->nfn && rng_chance(r, 0.3) ? rng_int(r, 0, m->nfn - 1) : -1;
   P->tau_m = add_tau(m, r, p, DTG_P_TAU_M, &P->tau_m_vec, 0.2, 1.5);
   P->tau_r = add_tau(m, r, p, DTG_P_TAU_R, &P->tau_r_vec, 0.05, 1.5);
   m->par[P->tau_m].learn = rng_chance(r, 0.2);
@@ -234,6 +235,10 @@ const char *dtg_phi_name(dtg_phi f) {
   return n[f];
 }
 
+double dtg_rate_eval(const dtg_model *m, const dtg_pop *p, double x) {
+  return p->phi_fn >= 0 ? dtg_fn_eval(&m->fn[p->phi_fn], x) : dtg_phi_eval(p->phi, x);
+}
+
 double dtg_fn_eval(const dtg_fn *f, double v) {
   return f->form == 0 ? tanh(v) + f->c * v : f->c * sin(v) + v;
 }
@@ -291,7 +296,7 @@ static void print_pops(const dtg_model *m, FILE *o) {
     vec(o, m->par[P->tau_m].v, P->n, P->tau_m_vec);
     fputs("; tau_r = ", o);
     vec(o, m->par[P->tau_r].v, P->n, P->tau_r_vec);
-    fprintf(o, "; phi = %s }\n", dtg_phi_name(P->phi));
+    fprintf(o, "; phi = %s }\n", P->phi_fn >= 0 ? m->fn[P->phi_fn].name : dtg_phi_name(P->phi));
   }
 }
 

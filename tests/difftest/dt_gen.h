@@ -63,6 +63,7 @@ typedef struct dtg_pop {
   char name[8];
   int n;
   dtg_phi phi;
+  int phi_fn;        /* -1, or the user fn that is phi (DTG_F_USER_PHI: phi = f1) */
   int tau_m, tau_r;  /* parameter indices (always present; learn says if learned) */
   bool tau_m_vec, tau_r_vec;   /* printed as a vector literal, else a scalar */
   bool explicit_prosp;         /* `h + h.tau_m * h'` instead of prosp(h, h.tau_m) */
@@ -118,6 +119,8 @@ char *dtg_text_alloc(const dtg_model *m);
 
 /* Small helpers the evaluator shares. */
 double dtg_phi_eval(dtg_phi f, double x);
+/* The rate function of population p: its phi, or the user fn that stands for it. */
+double dtg_rate_eval(const dtg_model *m, const dtg_pop *p, double x);
 double dtg_fn_eval(const dtg_fn *f, double v);
 const char *dtg_phi_name(dtg_phi f);
 /* The normalisation k_i of a population's mismatch (1, sqrt(c) or s_i). */

@@ -73,7 +73,7 @@ static void solve_udot(const dtg_model *m, int p, const double *u, const double 
 static void publish(const dtg_model *m, int p, const double *u, const double *ud, double *r) {
   const dtg_pop *P = &m->pop[p];
   const double *tr = m->par[P->tau_r].v;
-  for (int i = 0; i < P->n; i++) r[i] = dtg_phi_eval(P->phi, u[i] + tr[i] * ud[i]);
+  for (int i = 0; i < P->n; i++) r[i] = dtg_rate_eval(m, P, u[i] + tr[i] * ud[i]);
 }
 
 /* R_k / beta at one step: the cost on the rate published at step k, plus the penalty. */
