@@ -93,6 +93,7 @@ static vle_sim *new_sim(const vle_model *vm, const dtg_model *m, const sim_cfg *
   for (int i = 0; i < m->npar; i++) {
     const dtg_param *p = &m->par[i];
     const double *v = p->v;
+    if (p->dead) continue;
     if (c->tau_r_is_tau_m && p->kind == DTG_P_TAU_R) v = m->par[m->pop[p->pop].tau_m].v;
     if (set_param(s, p, v, err)) { vle_sim_free(s); return NULL; }
   }
@@ -464,10 +465,14 @@ static void check_prospective(const dtg_model *m, const char *dir, bool jit, dtc
 }
 
 bool dtc_run(const dtg_model *m, const char *dir, bool jit, dtc_result *r) {
+  return dtc_run_ref(m, m, dir, jit, r);
+}
+
+bool dtc_run_ref(const dtg_model *vm, const dtg_model *m, const char *dir, bool jit, dtc_result *r) {
   memset(r, 0, sizeof *r);
   for (int k = 0; k < DTC_N; k++) r->ok[k] = true;
   dtl_model lm;
-  r->compiled = compile(m, dir, jit, &lm, r);
+  r->compiled = compile(vm, dir, jit, &lm, r);
   if (!r->compiled) return false;
   bool twin = dtg_has_q(m) && !(m->flags & DTG_F_PROSP_Q);
   unsigned schemes = twin ? 1 : 3;
@@ -508,6 +513,52 @@ unsigned dtc_generate(dtg_model *m, uint64_t seed, unsigned flags) {
   do dtg_generate(m, seed, a, flags);
   while (!bounded(m) && ++a < 16);
   return a;
+}
+
+/* ---- reduction -------------------------------------------------------------------------- */
+
+/* Whether m still fails the way being reduced: check `kind`, or (DTC_N) refused. */
+static bool still_fails(const dtg_model *m, const char *dir, bool jit, int kind) {
+  dtc_result r;
+  dtc_run(m, dir, jit, &r);
+  return kind == DTC_N ? !r.compiled : r.compiled && r.ran[kind] && !r.ok[kind];
+}
+
+static bool try_edit(dtg_model *m, const char *edit, const char *dir, bool jit, int kind,
+                     char *edits, size_t len) {
+  dtg_model *c = malloc(sizeof *c);
+  *c = *m;
+  bool keep = dtg_edit(c, edit) && still_fails(c, dir, jit, kind);
+  if (keep) {
+    *m = *c;
+    size_t n = strlen(edits);
+    snprintf(edits + n, len - n, "%s%s", n ? "; " : "", edit);
+  }
+  free(c);
+  return keep;
+}
+
+bool dtc_reduce(dtg_model *m, const char *dir, bool jit, int kind, char *edits, size_t len) {
+  edits[0] = 0;
+  if (!still_fails(m, dir, jit, kind)) return false;
+  for (bool progress = true; progress;) {
+    progress = false;
+    char e[32];
+    static const char *global[] = { "nolam", "nofn", "fixtau" };
+    for (int i = 0; i < 3; i++) progress |= try_edit(m, global[i], dir, jit, kind, edits, len);
+    for (int p = 0; p < m->npop; p++) {
+      for (int k = m->pop[p].nsrc - 1; k >= 1; k--) {
+        snprintf(e, sizeof e, "nosrc %d %d", p, k);
+        progress |= try_edit(m, e, dir, jit, kind, edits, len);
+      }
+      static const char *local[] = { "nobias", "one", "n1" };
+      for (int i = 0; i < 3; i++) {
+        snprintf(e, sizeof e, "%s %d", local[i], p);
+        progress |= try_edit(m, e, dir, jit, kind, edits, len);
+      }
+    }
+  }
+  return true;
 }
 
 /* ---- tallies over many models ---------------------------------------------------------------- */

@@ -67,6 +67,16 @@ unsigned dtc_generate(dtg_model *m, uint64_t seed, unsigned flags);
  * jit: run the model's kernels as LLVM code instead of the reference interpreter
  * (dt_load.h). Returns true if every check that ran passed. */
 bool dtc_run(const dtg_model *m, const char *dir, bool jit, dtc_result *r);
+/* The same with vle running model vm and the numbers coming from ref: the harness's own
+ * test (a reference that differs from what vle runs must fail). */
+bool dtc_run_ref(const dtg_model *vm, const dtg_model *ref, const char *dir, bool jit,
+                 dtc_result *r);
+
+/* Reduces a failing model: applies every dtg_edit that keeps check `kind` failing (DTC_N:
+ * keeps the compiler refusing it), until none does; the edits applied go to `edits`
+ * ("nofn; nosrc 1 2; ..."), to be replayed by a regression test. false if m does not fail
+ * that way to begin with. */
+bool dtc_reduce(dtg_model *m, const char *dir, bool jit, int kind, char *edits, size_t len);
 
 /* Counts and worst deviations over many models. */
 typedef struct dtc_tally {

@@ -81,6 +81,7 @@ typedef struct dtg_param {
   int rows, cols;
   double v[DTG_MAXN * DTG_MAXN];
   bool learn;
+  bool dead;         /* dropped by an edit (dtg_edit): not printed, not set, not learned */
 } dtg_param;
 
 /* literal: printed as a number where used, not declared (DTG_F_CONST_FACTOR off) */
@@ -112,6 +113,14 @@ typedef struct dtg_model {
 /* Draws model `seed` with the given flags; attempt > 0 draws another model for the same
  * seed (dtc_generate retries when a draw's dynamics blow up). */
 void dtg_generate(dtg_model *m, uint64_t seed, unsigned attempt, unsigned flags);
+/* Applies one edit (the steps of a reduced regression case, dt_check.h dtc_reduce):
+ *   "nosrc P S"  drop source S (>= 1: not the layer below) of population P
+ *   "nobias P"   drop P's bias          "one P"    P's owned term unscaled (q = 1)
+ *   "nofn"       no user fn on rates    "fixtau"   no learned time constants
+ *   "nolam"      no activity penalty    "n1 P"     P shrunk to one neuron
+ * (P a population index). Returns false, leaving m as it was, if it does not apply. */
+bool dtg_edit(dtg_model *m, const char *edit);
+
 /* Prints the .vle source of m. */
 void dtg_text(const dtg_model *m, FILE *out);
 /* The same into a malloc'd string. */

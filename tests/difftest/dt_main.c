@@ -2,12 +2,14 @@
  * dt_main.c - `difftest`: the long run of the differential tests (docs/testing.md).
  *
  *   difftest [--count N] [--from SEED] [--state FILE] [--keep DIR] [--flags F] [--dt DT]
- *            [--jit] [--seed S]
+ *            [--jit] [--seed S [--reduce CHECK]]
  *
  * Runs N models (default 1000) from seed SEED, or from the seed after the one recorded in
  * FILE (resumable: FILE is rewritten after every model). A failing model's source and its
  * message go to DIR (default difftest-failures). --seed S runs one seed and prints its
- * model and every check's numbers. Exit status 1 if any check failed.
+ * model and every check's numbers; with --reduce CHECK (forward, adjoint, equal, local, rule
+ * or refused) it first shrinks the model while that check keeps failing and prints the
+ * edits (dtg_edit) that a regression case replays. Exit status 1 if any check failed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,11 +28,12 @@ typedef struct dt_opts {
   unsigned flags;
   double dt;          /* --dt: overrides the generated step (0: keep) */
   bool jit;           /* --jit: LLVM code instead of the reference interpreter */
+  const char *reduce; /* --reduce CHECK (with --seed): reduce the failure of CHECK ("refused") */
 } dt_opts;
 
 static int usage(void) {
   fputs("usage: difftest [--count N] [--from SEED] [--state FILE] [--keep DIR] [--flags F] "
-        "[--dt DT] [--jit] [--seed S]\n", stderr);
+        "[--dt DT] [--jit] [--seed S [--reduce CHECK]]\n", stderr);
   return 2;
 }
 
@@ -46,6 +49,7 @@ static int parse(int argc, char **argv, dt_opts *o) {
     else if (!strcmp(a, "--from")) o->from = strtoull(v, NULL, 10);
     else if (!strcmp(a, "--state")) o->state = v;
     else if (!strcmp(a, "--keep")) o->keep = v;
+    else if (!strcmp(a, "--reduce")) o->reduce = v;
     else if (!strcmp(a, "--dt")) o->dt = strtod(v, NULL);
     else if (!strcmp(a, "--flags")) o->flags = (unsigned)strtoul(v, NULL, 0);
     else if (!strcmp(a, "--seed")) { o->one = strtoull(v, NULL, 10); o->single = true; }
@@ -86,6 +90,20 @@ static void keep(const dt_opts *o, const dtg_model *m, const dtc_result *r) {
   fclose(f);
 }
 
+static int reduce(const dt_opts *o, dtg_model *m, const char *dir) {
+  int kind = DTC_N;
+  for (int k = 0; k < DTC_N; k++)
+    if (!strcmp(o->reduce, dtc_name(k))) kind = k;
+  if (kind == DTC_N && strcmp(o->reduce, "refused")) return usage();
+  char edits[1024];
+  if (!dtc_reduce(m, dir, o->jit, kind, edits, sizeof edits)) {
+    fprintf(stderr, "difftest: seed %llu does not fail %s\n", (unsigned long long)m->seed, o->reduce);
+    return 1;
+  }
+  printf("edits: %s\n", edits);
+  return 0;
+}
+
 static void print_one(const dtg_model *m, const dtc_result *r) {
   dtg_text(m, stdout);
   printf("compiled: %s %s\n", r->compiled ? "yes" : "no", r->msg);
@@ -109,6 +127,7 @@ int main(int argc, char **argv) {
     dtg_model m;
     dtc_generate(&m, seed, o.flags);
     if (o.dt > 0) m.dt = o.dt;
+    if (o.single && o.reduce && reduce(&o, &m, dir)) return 2;
     dtc_result r;
     bool pass = dtc_run(&m, dir, o.jit, &r);
     if (o.single) print_one(&m, &r);
