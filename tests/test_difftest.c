@@ -23,11 +23,14 @@
 
 #include "dt_check.h"
 
-/* Bugs of issue 12 being fixed on main: set to 1 once fixed (or DT_FIXED=... ). */
-#define DT_FIXED_PROSP_Q 0        /* item 1: prospective errors ignore q != 1 */
+/* Bugs of issue 12: 1 once fixed on main (or DT_FIXED=... in the environment). */
+#define DT_FIXED_PROSP_Q 1        /* item 1: prospective errors ignored q != 1 (f9358d8) */
 #define DT_FIXED_COST_NAME 0      /* item 2: grad divides by a const called beta */
-#define DT_FIXED_SIGMA_FACTOR 0   /* item 6: 0.5*|s*(prosp - drive)|^2 has no owner */
-#define DT_FIXED_CONST_FACTOR 0   /* item 6 / theory.md §8: c*0.5*|m|^2, c a named const */
+#define DT_FIXED_SIGMA_FACTOR 1   /* item 6: 0.5*|s*(prosp - drive)|^2 had no owner (311a61c) */
+#define DT_FIXED_CONST_FACTOR 1   /* item 6 / theory.md §8: c*0.5*|m|^2, c a named const (311a61c) */
+#define DT_FIXED_SIGMA_VECTOR 0   /* item 6 / §8: 0.5*|s*(prosp - drive)|^2, s a vector const */
+#define DT_FIXED_LINEAR_PENALTY 0 /* a question for §2: lam*|rate(h)|^2 on a linear h, refused as a
+                                     second mismatch of h since 311a61c (see the .vle) */
 
 enum { DT_SEEDS_PER_TEST = 15 };
 
@@ -95,6 +98,10 @@ static const dt_case dt_cases[] = {
     "nofn; nosrc 0 1; one 0; n1 0; nosrc 1 1; nobias 1; one 1; n1 1; nosrc 2 2; nosrc 2 1; n1 2" },
   { "sigma_factor", DT_FIXED_SIGMA_FACTOR, 13, DTG_F_SIGMA_FACTOR, "n1 0; nobias 1; one 1" },
   { "const_factor", DT_FIXED_CONST_FACTOR, 14, DTG_F_CONST_FACTOR, "nobias 0; one 0; n1 0; n1 1" },
+  { "sigma_vector", DT_FIXED_SIGMA_VECTOR, 13, DTG_F_SIGMA_FACTOR, "nobias 1; one 1" },
+  { "linear_penalty", DT_FIXED_LINEAR_PENALTY, 9,
+    DTG_F_EXTRA_COST | DTG_F_PROSP_Q | DTG_F_CONST_FACTOR | DTG_F_LIN_PENALTY,
+    "nofn; fixtau; nosrc 0 1; n1 0; nobias 1; n1 1" },
 };
 
 static bool gate_on(const dt_case *c) {
@@ -153,6 +160,8 @@ Test(difftest, regression_prosp_q) { regression(&dt_cases[0]); }
 Test(difftest, regression_cost_name) { regression(&dt_cases[1]); }
 Test(difftest, regression_sigma_factor) { regression(&dt_cases[2]); }
 Test(difftest, regression_const_factor) { regression(&dt_cases[3]); }
+Test(difftest, regression_sigma_vector) { regression(&dt_cases[4]); }
+Test(difftest, regression_linear_penalty) { regression(&dt_cases[5]); }
 
 /* The harness itself: each check must be able to fail. The reference is told a model that
  * differs from the one vle runs in one detail. */

@@ -2,14 +2,14 @@
  * dt_main.c - `difftest`: the long run of the differential tests (docs/testing.md).
  *
  *   difftest [--count N] [--from SEED] [--state FILE] [--keep DIR] [--flags F] [--dt DT]
- *            [--jit] [--seed S [--reduce CHECK]]
+ *            [--jit] [--seed S [--edits E] [--reduce CHECK]]
  *
  * Runs N models (default 1000) from seed SEED, or from the seed after the one recorded in
  * FILE (resumable: FILE is rewritten after every model). A failing model's source and its
  * message go to DIR (default difftest-failures). --seed S runs one seed and prints its
  * model and every check's numbers; with --reduce CHECK (forward, adjoint, equal, local, rule
  * or refused) it first shrinks the model while that check keeps failing and prints the
- * edits (dtg_edit) that a regression case replays. Exit status 1 if any check failed.
+ * edits (dtg_edit) that a regression case replays; --edits "E; E" applies such edits first. Exit status 1 if any check failed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,11 +29,12 @@ typedef struct dt_opts {
   double dt;          /* --dt: overrides the generated step (0: keep) */
   bool jit;           /* --jit: LLVM code instead of the reference interpreter */
   const char *reduce; /* --reduce CHECK (with --seed): reduce the failure of CHECK ("refused") */
+  const char *edits;  /* --edits "E; E" (with --seed): apply these dtg_edit steps first */
 } dt_opts;
 
 static int usage(void) {
   fputs("usage: difftest [--count N] [--from SEED] [--state FILE] [--keep DIR] [--flags F] "
-        "[--dt DT] [--jit] [--seed S [--reduce CHECK]]\n", stderr);
+        "[--dt DT] [--jit] [--seed S [--edits E] [--reduce CHECK]]\n", stderr);
   return 2;
 }
 
@@ -50,6 +51,7 @@ static int parse(int argc, char **argv, dt_opts *o) {
     else if (!strcmp(a, "--state")) o->state = v;
     else if (!strcmp(a, "--keep")) o->keep = v;
     else if (!strcmp(a, "--reduce")) o->reduce = v;
+    else if (!strcmp(a, "--edits")) o->edits = v;
     else if (!strcmp(a, "--dt")) o->dt = strtod(v, NULL);
     else if (!strcmp(a, "--flags")) o->flags = (unsigned)strtoul(v, NULL, 0);
     else if (!strcmp(a, "--seed")) { o->one = strtoull(v, NULL, 10); o->single = true; }
@@ -90,6 +92,17 @@ static void keep(const dt_opts *o, const dtg_model *m, const dtc_result *r) {
   fclose(f);
 }
 
+static int apply_edits(dtg_model *m, const char *list) {
+  char buf[1024];
+  snprintf(buf, sizeof buf, "%s", list);
+  for (char *save = NULL, *e = strtok_r(buf, ";", &save); e; e = strtok_r(NULL, ";", &save))
+    if (!dtg_edit(m, e)) {
+      fprintf(stderr, "difftest: edit '%s' does not apply\n", e);
+      return 1;
+    }
+  return 0;
+}
+
 static int reduce(const dt_opts *o, dtg_model *m, const char *dir) {
   int kind = DTC_N;
   for (int k = 0; k < DTC_N; k++)
@@ -127,6 +140,7 @@ int main(int argc, char **argv) {
     dtg_model m;
     dtc_generate(&m, seed, o.flags);
     if (o.dt > 0) m.dt = o.dt;
+    if (o.single && o.edits && apply_edits(&m, o.edits)) return 2;
     if (o.single && o.reduce && reduce(&o, &m, dir)) return 2;
     dtc_result r;
     bool pass = dtc_run(&m, dir, o.jit, &r);
