@@ -31,6 +31,7 @@
 #define DT_FIXED_SIGMA_VECTOR 0   /* item 6 / §8: 0.5*|s*(prosp - drive)|^2, s a vector const */
 #define DT_FIXED_LINEAR_PENALTY 0 /* a question for §2: lam*|rate(h)|^2 on a linear h, refused as a
                                      second mismatch of h since 311a61c (see the .vle) */
+#define DT_FIXED_FAST_LOOP 0      /* the continuous adjoint diverges on a loop with a fast u' path */
 
 enum { DT_SEEDS_PER_TEST = 15 };
 
@@ -102,6 +103,7 @@ static const dt_case dt_cases[] = {
   { "linear_penalty", DT_FIXED_LINEAR_PENALTY, 9,
     DTG_F_EXTRA_COST | DTG_F_PROSP_Q | DTG_F_CONST_FACTOR | DTG_F_LIN_PENALTY,
     "nofn; fixtau; nosrc 0 1; n1 0; nobias 1; n1 1" },
+  { "fast_loop", DT_FIXED_FAST_LOOP, 9, DTG_F_FAST_LOOP, "fixtau; nobias 1; n1 1" },
 };
 
 static bool gate_on(const dt_case *c) {
@@ -162,6 +164,7 @@ Test(difftest, regression_sigma_factor) { regression(&dt_cases[2]); }
 Test(difftest, regression_const_factor) { regression(&dt_cases[3]); }
 Test(difftest, regression_sigma_vector) { regression(&dt_cases[4]); }
 Test(difftest, regression_linear_penalty) { regression(&dt_cases[5]); }
+Test(difftest, regression_fast_loop) { regression(&dt_cases[6]); }
 
 /* The harness itself: each check must be able to fail. The reference is told a model that
  * differs from the one vle runs in one detail. */

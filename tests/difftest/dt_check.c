@@ -517,8 +517,12 @@ unsigned dtc_generate(dtg_model *m, uint64_t seed, unsigned flags) {
 
 /* ---- reduction -------------------------------------------------------------------------- */
 
-/* Whether m still fails the way being reduced: check `kind`, or (DTC_N) refused. */
+static bool bounded(const dtg_model *m);
+
+/* Whether m still fails the way being reduced: check `kind`, or (DTC_N) refused; an edit
+ * that makes the dynamics explode changes the failure, so it does not count. */
 static bool still_fails(const dtg_model *m, const char *dir, bool jit, int kind) {
+  if (!bounded(m)) return false;
   dtc_result r;
   dtc_run(m, dir, jit, &r);
   return kind == DTC_N ? !r.compiled : r.compiled && r.ran[kind] && !r.ok[kind];

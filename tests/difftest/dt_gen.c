@@ -31,9 +31,9 @@ unsigned dtg_default_flags(void) {
 
 const char *dtg_flag_names(unsigned flags, char *buf, size_t len) {
   static const char *names[] = { "cost_name", "sigma_factor", "prosp_q", "user_phi", "lateral",
-                                 "extra_cost", "const_factor", "lin_penalty" };
+                                 "extra_cost", "const_factor", "lin_penalty", "fast_loop" };
   buf[0] = 0;
-  for (int i = 0; i < 8; i++)
+  for (int i = 0; i < 9; i++)
     if (flags & (1u << i)) {
       size_t n = strlen(buf);
       snprintf(buf + n, len - n, "%s%s", n ? "," : "", names[i]);
@@ -149,8 +149,9 @@ static void wire_pop(dtg_model *m, dtg_rng *r, int p) {
     if (rng_chance(r, 0.25)) add_src(m, r, p, DTG_SRC_RATE, q, 1.0);
   for (int q = p + 1; q < m->npop; q++)
     if (rng_chance(r, 0.15) && P->nsrc < DTG_MAXSRC) {
-      add_src(m, r, p, DTG_SRC_RATE, q, 0.25);
-      slow_loop_source(m, q);
+      bool fast = m->flags & DTG_F_FAST_LOOP;
+      add_src(m, r, p, DTG_SRC_RATE, q, fast ? 0.5 : 0.25);
+      if (!fast) slow_loop_source(m, q);
     }
   if ((m->flags & DTG_F_LATERAL) && rng_chance(r, 0.2)) add_src(m, r, p, DTG_SRC_RATE, p, 0.5);
   if (rng_chance(r, 0.6)) {

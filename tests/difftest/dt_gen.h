@@ -35,11 +35,13 @@ enum {
   DTG_F_USER_PHI      = 1 << 3,  /* unsupported: phi = f for a user fn */
   DTG_F_LATERAL       = 1 << 4,  /* unsupported: Wrec @ rate(h) in h's own mismatch */
   DTG_F_EXTRA_COST    = 1 << 5,  /* an activity penalty lam*|rate(h)|^2 in the energy (J) */
+  DTG_F_CONST_FACTOR  = 1 << 6,  /* bug (item 6, theory.md §8): c*0.5*|m|^2 with c a named
+                                    const; off: the factor is written as a number */
   DTG_F_LIN_PENALTY   = 1 << 7,  /* the activity penalty also on a population with a linear
                                     rate: lam*|rate(h)|^2 is then affine in h' (see
                                     tests/data/difftest/linear_penalty.vle); off: nonlinear only */
-  DTG_F_CONST_FACTOR  = 1 << 6,  /* bug (item 6, theory.md §8): c*0.5*|m|^2 with c a named
-                                    const; off: the factor is written as a number */
+  DTG_F_FAST_LOOP     = 1 << 8,  /* loops as first generated: weight gain 0.5 and no cap on the
+                                    loop source's tau_r (tests/data/difftest/fast_loop.vle) */
 };
 /* What the compiler handles correctly today; the others stay off until their bug is fixed. */
 #define DTG_DEFAULT_FLAGS (DTG_F_EXTRA_COST | DTG_F_PROSP_Q | DTG_F_CONST_FACTOR)
