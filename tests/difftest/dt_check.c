@@ -126,7 +126,7 @@ static void check_forward(const vle_model *vm, const dtg_model *m, dtc_result *r
   double *ref = malloc(3 * (size_t)K_FORWARD * N * sizeof *ref), *U = ref,
          *UD = ref + K_FORWARD * N, *R = ref + 2 * K_FORWARD * N;
   dtr_forward(m, K_FORWARD, m->dt, U, UD, R);
-  vle_error err;
+  vle_error err = { { 0 } };
   sim_cfg c = { "instantaneous", 0, NAN, false, false };
   vle_sim *s = new_sim(vm, m, &c, &err);
   r->ran[DTC_FORWARD] = true;

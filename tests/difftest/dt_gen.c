@@ -31,9 +31,9 @@ unsigned dtg_default_flags(void) {
 
 const char *dtg_flag_names(unsigned flags, char *buf, size_t len) {
   static const char *names[] = { "cost_name", "sigma_factor", "prosp_q", "user_phi", "lateral",
-                                 "extra_cost", "const_factor", "lin_penalty", "fast_loop" };
+                                 "extra_cost", "const_factor", "lin_penalty", "fast_loop", "tau_const" };
   buf[0] = 0;
-  for (int i = 0; i < 9; i++)
+  for (int i = 0; i < 10; i++)
     if (flags & (1u << i)) {
       size_t n = strlen(buf);
       snprintf(buf + n, len - n, "%s%s", n ? "," : "", names[i]);
@@ -65,15 +65,27 @@ static int add_const(dtg_model *m, const char *name, int n, const double *v) {
   return m->ncst++;
 }
 
-/* A time constant: a vector of per-neuron values or one value for all. */
-static int add_tau(dtg_model *m, dtg_rng *r, int p, dtg_pkind kind, bool *vec, double lo, double hi) {
+/* A time constant: a vector of per-neuron values or one value for all, written directly or
+ * through a const. */
+static int add_tau(dtg_model *m, dtg_rng *r, int p, dtg_pkind kind, dtg_tauform *form, double lo,
+                   double hi) {
   dtg_pop *P = &m->pop[p];
   char name[24];
   snprintf(name, sizeof name, "%s.%s", P->name, kind == DTG_P_TAU_M ? "tau_m" : "tau_r");
   int i = add_param(m, r, kind, p, name, P->n, 1, 0);
-  *vec = P->n > 1 && rng_chance(r, 0.5);
-  double s = rng_round(r, lo, hi);
-  for (int j = 0; j < P->n; j++) m->par[i].v[j] = *vec ? rng_round(r, lo, hi) : s;
+  bool vec = P->n > 1 && rng_chance(r, 0.5);
+  double a = rng_round(r, lo, hi);
+  *form = vec ? DTG_TAU_VECTOR : DTG_TAU_SCALAR;
+  /* draws only under the flag: the models of the other flags stay what they were */
+  if (vec && (m->flags & DTG_F_TAU_CONST) && rng_chance(r, 0.5))
+    *form = rng_chance(r, 0.5) ? DTG_TAU_CONST : DTG_TAU_FILL;
+  if (*form == DTG_TAU_FILL) {
+    int split = rng_int(r, 1, P->n - 1);
+    double b = rng_round(r, lo, hi);
+    for (int j = 0; j < P->n; j++) m->par[i].v[j] = j < split ? a : b;
+  } else {
+    for (int j = 0; j < P->n; j++) m->par[i].v[j] = vec ? rng_round(r, lo, hi) : a;
+  }
   return i;
 }
 
@@ -119,8 +131,8 @@ static void make_pop(dtg_model *m, dtg_rng *r, int p, int nhid) {
   P->phi = out ? (rng_chance(r, 0.6) ? DTG_LINEAR : (dtg_phi)rng_int(r, 1, DTG_NPHI - 1))
                : (dtg_phi)rng_int(r, 0, DTG_NPHI - 1);
   P->phi_fn = (m->flags & DTG_F_USER_PHI) && m->nfn && rng_chance(r, 0.3) ? rng_int(r, 0, m->nfn - 1) : -1;
-  P->tau_m = add_tau(m, r, p, DTG_P_TAU_M, &P->tau_m_vec, 0.2, 1.5);
-  P->tau_r = add_tau(m, r, p, DTG_P_TAU_R, &P->tau_r_vec, 0.05, 1.5);
+  P->tau_m = add_tau(m, r, p, DTG_P_TAU_M, &P->tau_m_form, 0.2, 1.5);
+  P->tau_r = add_tau(m, r, p, DTG_P_TAU_R, &P->tau_r_form, 0.05, 1.5);
   m->par[P->tau_m].learn = rng_chance(r, 0.2);
   m->par[P->tau_r].learn = rng_chance(r, 0.15);
   P->explicit_prosp = rng_chance(r, 0.3);
@@ -276,7 +288,7 @@ static bool edit_n1(dtg_model *m, int p) {
   }
   if (P->kconst >= 0) m->cst[P->kconst].n = 1;
   P->n = 1;
-  P->tau_m_vec = P->tau_r_vec = false;
+  P->tau_m_form = P->tau_r_form = DTG_TAU_SCALAR;
   return true;
 }
 
@@ -379,13 +391,37 @@ static void print_streams(const dtg_model *m, FILE *o) {
   fputs("]\n", o);
 }
 
+/* The const a time constant is written through (DTG_TAU_CONST, DTG_TAU_FILL), if any. */
+static void print_tau_const(const dtg_model *m, const dtg_pop *P, int which, FILE *o) {
+  dtg_tauform f = which ? P->tau_r_form : P->tau_m_form;
+  const double *v = m->par[which ? P->tau_r : P->tau_m].v;
+  if (f != DTG_TAU_CONST && f != DTG_TAU_FILL) return;
+  fprintf(o, "const %s_%s = ", which ? "tr" : "tm", P->name);
+  if (f == DTG_TAU_CONST) vec(o, v, P->n, true);
+  else {
+    int k = 1;
+    while (k < P->n && v[k] == v[0]) k++;
+    if (k == P->n) fprintf(o, "fill(%d, %.17g)", P->n, v[0]);
+    else fprintf(o, "concat(fill(%d, %.17g), fill(%d, %.17g))", k, v[0], P->n - k, v[k]);
+  }
+  fputc('\n', o);
+}
+
+static void print_tau(const dtg_model *m, const dtg_pop *P, int which, FILE *o) {
+  dtg_tauform f = which ? P->tau_r_form : P->tau_m_form;
+  if (f == DTG_TAU_CONST || f == DTG_TAU_FILL) fprintf(o, "%s_%s", which ? "tr" : "tm", P->name);
+  else vec(o, m->par[which ? P->tau_r : P->tau_m].v, P->n, f == DTG_TAU_VECTOR);
+}
+
 static void print_pops(const dtg_model *m, FILE *o) {
   for (int p = 0; p < m->npop; p++) {
     const dtg_pop *P = &m->pop[p];
+    print_tau_const(m, P, 0, o);
+    print_tau_const(m, P, 1, o);
     fprintf(o, "population %s[%d] { tau_m = ", P->name, P->n);
-    vec(o, m->par[P->tau_m].v, P->n, P->tau_m_vec);
+    print_tau(m, P, 0, o);
     fputs("; tau_r = ", o);
-    vec(o, m->par[P->tau_r].v, P->n, P->tau_r_vec);
+    print_tau(m, P, 1, o);
     fprintf(o, "; phi = %s }\n", P->phi_fn >= 0 ? m->fn[P->phi_fn].name : dtg_phi_name(P->phi));
   }
 }

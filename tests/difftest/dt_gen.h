@@ -40,11 +40,13 @@ enum {
   DTG_F_LIN_PENALTY   = 1 << 7,  /* the activity penalty also on a population with a linear
                                     rate: lam*|rate(h)|^2 is then affine in h' (see
                                     tests/data/difftest/linear_penalty.vle); off: nonlinear only */
+  DTG_F_TAU_CONST     = 1 << 9,  /* time constants through consts, also concat(fill, fill)
+                                    (issue 12 item 7) */
   DTG_F_FAST_LOOP     = 1 << 8,  /* loops as first generated: weight gain 0.5 and no cap on the
                                     loop source's tau_r (tests/data/difftest/fast_loop.vle) */
 };
 /* What the compiler handles correctly today; the others stay off until their bug is fixed. */
-#define DTG_DEFAULT_FLAGS (DTG_F_EXTRA_COST | DTG_F_PROSP_Q | DTG_F_CONST_FACTOR)
+#define DTG_DEFAULT_FLAGS (DTG_F_EXTRA_COST | DTG_F_PROSP_Q | DTG_F_CONST_FACTOR | DTG_F_TAU_CONST)
 unsigned dtg_default_flags(void);   /* DTG_DEFAULT_FLAGS, or $DT_FLAGS (a number) if set */
 const char *dtg_flag_names(unsigned flags, char *buf, size_t len);
 
@@ -58,6 +60,9 @@ typedef enum {
   DTG_SCALE_SIGMA_FACT, /* 0.5*|s*(prosp - (drive))|^2 (DTG_F_SIGMA_FACTOR)         */
 } dtg_scale;
 typedef enum { DTG_P_WEIGHT, DTG_P_BIAS, DTG_P_TAU_M, DTG_P_TAU_R } dtg_pkind;
+/* How a time constant is written: `tau_m = 0.5`, `= [0.5, 0.7]`, or through a const
+ * `const tm_h1 = [...]` / `= concat(fill(k, a), fill(n - k, b))` (DTG_F_TAU_CONST). */
+typedef enum { DTG_TAU_SCALAR, DTG_TAU_VECTOR, DTG_TAU_CONST, DTG_TAU_FILL } dtg_tauform;
 
 typedef struct dtg_src {
   dtg_src_kind kind;
@@ -72,7 +77,7 @@ typedef struct dtg_pop {
   dtg_phi phi;
   int phi_fn;        /* -1, or the user fn that is phi (DTG_F_USER_PHI: phi = f1) */
   int tau_m, tau_r;  /* parameter indices (always present; learn says if learned) */
-  bool tau_m_vec, tau_r_vec;   /* printed as a vector literal, else a scalar */
+  dtg_tauform tau_m_form, tau_r_form;
   bool explicit_prosp;         /* `h + h.tau_m * h'` instead of prosp(h, h.tau_m) */
   int bias;          /* parameter index or -1 */
   int nsrc;
