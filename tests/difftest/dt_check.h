@@ -15,9 +15,9 @@
  *  EQUAL    with tau_r := tau_m (a = q b), prospective = instantaneous, errors fed back
  *           with gain DTC_SMALL_GAMMA: the summed G of every tensor over T_LOCAL,
  *           |Gp - Gi| / |Gi| <= DTC_TOL_EQUAL;
- *  LOCAL    the same two (gamma = 0) against the adjoint: cosine > DTC_TOL_COS per tensor
- *           (the same floor), and the worst gap |G - Gadj| / |Gadj| shrinks when dt is
- *           halved;
+ *  LOCAL    the same two (gamma = 0) against the adjoint at dt and dt/2: at dt/2 cosine >
+ *           DTC_TOL_COS per tensor (the same floor), and the worst gap |G - Gadj| / |Gadj|
+ *           shrinks from dt to dt/2;
  *  RULE     every step's G of each weight, bias and tau_m (errors prospective and
  *           instantaneous, gamma > 0) against dE/dtheta with m -> e evaluated numerically
  *           from vle's recorded errors: relative <= DTC_TOL_RULE (over the steps together).
@@ -48,7 +48,7 @@ typedef struct dtc_result {
   bool ok[DTC_N];
   double dev[DTC_N];      /* worst deviation: relative difference (FORWARD, EQUAL, RULE,
                              ADJOINT: |g - fd| / |fd| of all tensors together;
-                             LOCAL: the gap at dt) */
+                             LOCAL: the gap at dt/2) */
   double cos[DTC_N];      /* worst cosine (ADJOINT, LOCAL) */
   double ms[DTC_N], ms_compile;   /* time each check took (reported, never asserted) */
   char msg[1024];         /* the first failure, or the compile error */

@@ -140,16 +140,22 @@ static void make_pop(dtg_model *m, dtg_rng *r, int p, int nhid) {
   P->bias = -1;
 }
 
-/* A loop closes a path through u': p's u' reads q's rate, which reads q's u' through
- * tau_r. With a loop gain through u' near 1 the sync scheme's one-step delay is no longer a
- * small perturbation of the continuous dynamics the adjoint differentiates (findings in
- * docs/testing.md), so loop sources look ahead less than they integrate:
- * tau_r <= tau_m / 2 (one value for all neurons keeps a scalar scalar). */
-static void slow_loop_source(dtg_model *m, int q) {
-  const dtg_pop *Q = &m->pop[q];
-  double *tr = m->par[Q->tau_r].v, lim = INFINITY;
-  for (int j = 0; j < Q->n; j++) lim = fmin(lim, 0.5 * m->par[Q->tau_m].v[j]);
-  for (int j = 0; j < Q->n; j++) tr[j] = fmin(tr[j], lim);
+/* A loop q -> p (q later) closes a cycle p -> ... -> q -> p through u': each population's u'
+ * reads the rates of the one before, which read its u' through tau_r. With a gain around
+ * the cycle near or above 1 the sync scheme's one-step delay is no longer a small
+ * perturbation: its trajectories depend on rounding as dt -> 0, and the continuous adjoint
+ * diverges (tests/data/difftest/fast_loop.vle). So every population on the cycle looks ahead
+ * less than the cycle integrates: tau_r <= min tau_m / 2 over the cycle (one value for all
+ * neurons keeps a scalar scalar; a fill keeps its blocks). */
+static void slow_cycle(dtg_model *m, int p, int q) {
+  double lim = INFINITY;
+  for (int c = p; c <= q; c++)
+    for (int j = 0; j < m->pop[c].n; j++) lim = fmin(lim, 0.5 * m->par[m->pop[c].tau_m].v[j]);
+  for (int c = p; c <= q; c++)
+    for (int j = 0; j < m->pop[c].n; j++) {
+      double *tr = &m->par[m->pop[c].tau_r].v[j];
+      *tr = fmin(*tr, lim);
+    }
 }
 
 /* Sources: the layer below, skips from the input or earlier layers, loops from later ones. */
@@ -163,7 +169,7 @@ static void wire_pop(dtg_model *m, dtg_rng *r, int p) {
     if (rng_chance(r, 0.15) && P->nsrc < DTG_MAXSRC) {
       bool fast = m->flags & DTG_F_FAST_LOOP;
       add_src(m, r, p, DTG_SRC_RATE, q, fast ? 0.5 : 0.25);
-      if (!fast) slow_loop_source(m, q);
+      if (!fast) slow_cycle(m, p, q);
     }
   if ((m->flags & DTG_F_LATERAL) && rng_chance(r, 0.2)) add_src(m, r, p, DTG_SRC_RATE, p, 0.5);
   if (rng_chance(r, 0.6)) {
