@@ -30,13 +30,13 @@ enum {
                                     than `beta`; off: it is always called beta */
   DTG_F_SIGMA_FACTOR  = 1 << 1,  /* bug (item 6): 0.5*|s*(prosp - drive)|^2 (the factor
                                     outside the difference); off: s*prosp - s*(drive) */
-  DTG_F_PROSP_Q       = 1 << 2,  /* bug (item 1): compare prospective where q != 1; off: the
-                                    prospective comparisons skip models with a q != 1 */
+  DTG_F_PROSP_Q       = 1 << 2,  /* bug (item 1, fixed): compare prospective where q != 1; off:
+                                    the prospective checks run on the model's q = 1 twin */
   DTG_F_USER_PHI      = 1 << 3,  /* unsupported: phi = f for a user fn */
   DTG_F_LATERAL       = 1 << 4,  /* unsupported: Wrec @ rate(h) in h's own mismatch */
   DTG_F_EXTRA_COST    = 1 << 5,  /* an activity penalty lam*|rate(h)|^2 in the energy (J) */
-  DTG_F_CONST_FACTOR  = 1 << 6,  /* bug (item 6, theory.md §8): c*0.5*|m|^2 with c a named
-                                    const; off: the factor is written as a number */
+  DTG_F_CONST_FACTOR  = 1 << 6,  /* bug (item 6, theory.md §8, fixed): c*0.5*|m|^2 with c a
+                                    named const; off: the factor is written as a number */
   DTG_F_LIN_PENALTY   = 1 << 7,  /* the activity penalty also on a population with a linear
                                     rate: lam*|rate(h)|^2 is then affine in h' (see
                                     tests/data/difftest/linear_penalty.vle); off: nonlinear only */
