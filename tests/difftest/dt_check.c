@@ -361,13 +361,36 @@ static void check_local(const vle_model *vm, const dtg_model *m, unsigned which,
 
 /* ---- RULE: each step's G against dE/dtheta with m -> e ---------------------------------- */
 
-static bool rule_param(const dtg_param *p) { return p->learn && p->kind != DTG_P_TAU_R; }
+static bool rule_param(const dtg_param *p) { return p->learn; }
 
-/* One step of the rule check: the grad buffers against dtr_rule at the same values; adds
- * |G - Gref|^2 and |Gref|^2 of each parameter to dd and rr. Returns 1 without comparing
+/* What a step of the rule check keeps for the next one: its u, u' and e (what step k
+ * publishes is computed from them). */
+typedef struct rule_prev { double u[NMAX], ud[NMAX], e[NMAX]; } rule_prev;
+
+/* The reference G of parameter i at step k. */
+static void rule_ref(const dtg_model *m, int i, int k, const double *u, const double *ud,
+                     const double *pub, const double *x, const double *e, const rule_prev *pv,
+                     double *ref) {
+  if (m->par[i].kind != DTG_P_TAU_R) {
+    dtr_rule(m, i, u, ud, pub, x, e, ref);
+    return;
+  }
+  int off[DTG_MAXPOP];
+  dtr_layout(m, off);
+  double uh[NMAX];
+  for (int p = 0; p < m->npop; p++)
+    for (int j = 0; j < m->pop[p].n; j++)
+      uh[off[p] + j] = pv->u[off[p] + j] + m->par[m->pop[p].tau_r].v[j] * pv->ud[off[p] + j];
+  dtr_rule_tau_r(m, i, ud, uh, pv->e, x, k * m->dt, ref);
+}
+
+/* One step of the rule check: the grad buffers against the reference at the same values;
+ * adds |G - Gref|^2 and |Gref|^2 of each parameter to dd and rr. Returns 1 without comparing
  * once the state or the errors leave |.| < DTC_BOUND (errors fed back with gamma can make
- * a random network explode, and then the comparison measures rounding of huge numbers). */
-static int rule_step(vle_sim *s, const dtg_model *m, int k, double *dd, double *rr, vle_error *err) {
+ * a random network explode, and then the comparison measures rounding of huge numbers).
+ * tau_r is compared from step 1 on: at step 0 nothing was published from a u' yet. */
+static int rule_step(vle_sim *s, const dtg_model *m, int k, rule_prev *pv, double *dd, double *rr,
+                     vle_error *err) {
   double u[NMAX], ud[NMAX], pub[NMAX], e[NMAX], x[DTG_MAXIN];
   int off[DTG_MAXPOP], N = dtr_layout(m, off);
   if (get_all(s, m, "", u, err) || get_all(s, m, ".rate", pub, err)) return -1;
@@ -379,13 +402,13 @@ static int rule_step(vle_sim *s, const dtg_model *m, int k, double *dd, double *
   const vle_model *vm = vle_sim_model(s);
   for (int i = 0; i < m->npar; i++) {
     const dtg_param *p = &m->par[i];
-    if (!rule_param(p)) continue;
+    if (!rule_param(p) || (p->kind == DTG_P_TAU_R && k == 0)) continue;
     double got[PMAX], ref[PMAX];
     const vle_param_info *pi = vle_model_param(vm, vle_model_find_param(vm, p->name));
     int n = p->rows * p->cols;
     if (pi->grad < 0 || vle_sim_get(s, vle_model_buffer(vm, pi->grad)->name, got, (size_t)n, err))
       return -1;
-    dtr_rule(m, i, u, ud, pub, x, e, ref);
+    rule_ref(m, i, k, u, ud, pub, x, e, pv, ref);
     if (getenv("DT_DEBUG"))
       for (int j = 0; j < n; j++)
         if (fabs(got[j] - ref[j]) > 1e-9 * fmax(1e-300, fabs(ref[j])))
@@ -395,6 +418,9 @@ static int rule_step(vle_sim *s, const dtg_model *m, int k, double *dd, double *
       rr[i] += ref[j] * ref[j];
     }
   }
+  memcpy(pv->u, u, sizeof u);
+  memcpy(pv->ud, ud, sizeof ud);
+  memcpy(pv->e, e, sizeof e);
   return 0;
 }
 
@@ -409,8 +435,9 @@ static void check_rule(const vle_model *vm, const dtg_model *m, unsigned which, 
     sim_cfg c = { schemes[sc], NAN, NAN, true, false };
     vle_sim *s = new_sim(vm, m, &c, &err);
     double dd[DTG_MAXPAR] = { 0 }, rr[DTG_MAXPAR] = { 0 };
+    rule_prev pv = { { 0 }, { 0 }, { 0 } };
     for (int k = 0; s && k < K_RULE; k++)
-      if (rule_step(s, m, k, dd, rr, &err)) break;
+      if (rule_step(s, m, k, &pv, dd, rr, &err)) break;
     if (!s || err.msg[0]) fail(r, DTC_RULE, "vle: %s", err.msg);
     vle_sim_free(s);
     for (int i = 0; i < m->npar; i++) {

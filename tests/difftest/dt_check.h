@@ -18,9 +18,10 @@
  *  LOCAL    the same two (gamma = 0) against the adjoint at dt and dt/2: at dt/2 cosine >
  *           DTC_TOL_COS per tensor (the same floor), and the worst gap |G - Gadj| / |Gadj|
  *           shrinks from dt to dt/2;
- *  RULE     every step's G of each weight, bias and tau_m (errors prospective and
- *           instantaneous, gamma > 0) against dE/dtheta with m -> e evaluated numerically
- *           from vle's recorded errors: relative <= DTC_TOL_RULE (over the steps together).
+ *  RULE     every step's G of each learned parameter (errors prospective and instantaneous,
+ *           gamma > 0) against dE/dtheta with m -> e evaluated numerically from vle's
+ *           recorded errors (dtr_rule, dtr_rule_tau_r): relative <= DTC_TOL_RULE over the
+ *           steps together.
  *  Where some q != 1 and DTG_F_PROSP_Q is off (issue 12 item 1), EQUAL and the prospective
  *  halves of LOCAL and RULE run on the model's twin with every owned term unscaled.
  */

@@ -12,8 +12,8 @@
  *  - dtr_objective is J = (1/beta) sum_k dt R_k (theory.md §4), R = E minus the owned
  *    mismatches = beta*C + lam*|rate(h)|^2, at step k's u and u';
  *  - dtr_fd_grad: central finite differences of J;
- *  - dtr_rule: the plasticity rule G = dE/dtheta with m -> e, by differentiating the
- *    mismatches numerically.
+ *  - dtr_rule, dtr_rule_tau_r: the plasticity rule G = dE/dtheta with m -> e, by
+ *    differentiating the mismatches (and for tau_r the cost and penalty) numerically.
  */
 #ifndef VLE_DT_REF_H
 #define VLE_DT_REF_H
@@ -43,5 +43,12 @@ void dtr_fd_grad(const dtg_model *m, int i, int K, double dt, double *g);
  * the step's own u, u', the published rates and the input; e as vle recorded them. */
 void dtr_rule(const dtg_model *m, int i, const double *u, const double *ud, const double *pub,
               const double *x, const double *e, double *g);
+
+/* G of a learned tau_r of population p at step k: u'_p(k) * dE/d(uh_p), E as a function of
+ * the values published at step k-1 (prospective voltages uh_pub, so the rates phi(uh_pub),
+ * and the errors e_pub that vle published with them) and of the target at t_k:
+ * sum_q e_q . m_q + beta*C + lam*|rate(h)|^2, differentiated by central differences. */
+void dtr_rule_tau_r(const dtg_model *m, int i, const double *ud, const double *uh_pub,
+                    const double *e_pub, const double *x, double t, double *g);
 
 #endif
