@@ -25,12 +25,12 @@
 
 /* Bugs of issue 12: 1 once fixed on main (or DT_FIXED=... in the environment). */
 #define DT_FIXED_PROSP_Q 1        /* item 1: prospective errors ignored q != 1 (f9358d8) */
-#define DT_FIXED_COST_NAME 0      /* item 2: grad divides by a const called beta */
+#define DT_FIXED_COST_NAME 1      /* item 2: grad divided by a const called beta (94adc48) */
 #define DT_FIXED_SIGMA_FACTOR 1   /* item 6: 0.5*|s*(prosp - drive)|^2 had no owner (311a61c) */
 #define DT_FIXED_CONST_FACTOR 1   /* item 6 / theory.md §8: c*0.5*|m|^2, c a named const (311a61c) */
-#define DT_FIXED_SIGMA_VECTOR 0   /* item 6 / §8: 0.5*|s*(prosp - drive)|^2, s a vector const */
-#define DT_FIXED_LINEAR_PENALTY 0 /* a question for §2: lam*|rate(h)|^2 on a linear h, refused as a
-                                     second mismatch of h since 311a61c (see the .vle) */
+#define DT_FIXED_SIGMA_VECTOR 1   /* §8: 0.5*|s*(prosp - drive)|^2, s a vector const (7da447f) */
+#define DT_FIXED_LINEAR_PENALTY 1 /* lam*|rate(h)|^2 on a linear h was refused as a second
+                                     mismatch of h (311a61c, fixed in 7da447f) */
 #define DT_FIXED_FAST_LOOP 0      /* the continuous adjoint diverges on a loop with a fast u' path */
 
 enum { DT_SEEDS_PER_TEST = 15 };

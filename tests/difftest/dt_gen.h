@@ -26,9 +26,9 @@ enum { DTG_MAXPOP = 5, DTG_MAXN = 5, DTG_MAXIN = 4, DTG_MAXSRC = 6, DTG_MAXPAR =
 /* Generator flags: features the compiler does not accept yet, and bugs of issue 12 (on
  * those fixed on main: DTG_DEFAULT_FLAGS); DT_FLAGS=N in the environment sets them. */
 enum {
-  DTG_F_COST_NAME     = 1 << 0,  /* bug (issue 12 item 2): the cost weight under other names
-                                    than `beta`; off: it is always called beta */
-  DTG_F_SIGMA_FACTOR  = 1 << 1,  /* bug (item 6): 0.5*|s*(prosp - drive)|^2 (the factor
+  DTG_F_COST_NAME     = 1 << 0,  /* bug (issue 12 item 2, fixed): the cost weight under other
+                                    names than `beta`; off: it is always called beta */
+  DTG_F_SIGMA_FACTOR  = 1 << 1,  /* bug (item 6, fixed): 0.5*|s*(prosp - drive)|^2 (the factor
                                     outside the difference); off: s*prosp - s*(drive) */
   DTG_F_PROSP_Q       = 1 << 2,  /* bug (item 1, fixed): compare prospective where q != 1; off:
                                     the prospective checks run on the model's q = 1 twin */
@@ -38,7 +38,7 @@ enum {
   DTG_F_CONST_FACTOR  = 1 << 6,  /* bug (item 6, theory.md §8, fixed): c*0.5*|m|^2 with c a
                                     named const; off: the factor is written as a number */
   DTG_F_LIN_PENALTY   = 1 << 7,  /* the activity penalty also on a population with a linear
-                                    rate: lam*|rate(h)|^2 is then affine in h' (see
+                                    rate: lam*|rate(h)|^2 is then affine in h' (fixed, see
                                     tests/data/difftest/linear_penalty.vle); off: nonlinear only */
   DTG_F_TAU_CONST     = 1 << 9,  /* time constants through consts, also concat(fill, fill)
                                     (issue 12 item 7) */
@@ -46,7 +46,8 @@ enum {
                                     loop source's tau_r (tests/data/difftest/fast_loop.vle) */
 };
 /* What the compiler handles correctly today; the others stay off until their bug is fixed. */
-#define DTG_DEFAULT_FLAGS (DTG_F_EXTRA_COST | DTG_F_PROSP_Q | DTG_F_CONST_FACTOR | DTG_F_TAU_CONST)
+#define DTG_DEFAULT_FLAGS (DTG_F_COST_NAME | DTG_F_SIGMA_FACTOR | DTG_F_PROSP_Q | DTG_F_EXTRA_COST | \
+                           DTG_F_CONST_FACTOR | DTG_F_LIN_PENALTY | DTG_F_TAU_CONST)
 unsigned dtg_default_flags(void);   /* DTG_DEFAULT_FLAGS, or $DT_FLAGS (a number) if set */
 const char *dtg_flag_names(unsigned flags, char *buf, size_t len);
 
