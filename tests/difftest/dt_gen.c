@@ -31,9 +31,10 @@ unsigned dtg_default_flags(void) {
 
 const char *dtg_flag_names(unsigned flags, char *buf, size_t len) {
   static const char *names[] = { "cost_name", "sigma_factor", "prosp_q", "user_phi", "lateral",
-                                 "extra_cost", "const_factor", "lin_penalty", "fast_loop", "tau_const" };
+                                 "extra_cost", "const_factor", "lin_penalty", "fast_loop", "tau_const",
+                                 "gelu" };
   buf[0] = 0;
-  for (int i = 0; i < 10; i++)
+  for (int i = 0; i < 11; i++)
     if (flags & (1u << i)) {
       size_t n = strlen(buf);
       snprintf(buf + n, len - n, "%s%s", n ? "," : "", names[i]);
@@ -128,8 +129,9 @@ static void make_pop(dtg_model *m, dtg_rng *r, int p, int nhid) {
   bool out = p == nhid;
   snprintf(P->name, sizeof P->name, out ? "o" : "h%d", p + 1);
   P->n = out ? rng_int(r, 1, 3) : rng_int(r, 1, DTG_MAXN);
-  P->phi = out ? (rng_chance(r, 0.6) ? DTG_LINEAR : (dtg_phi)rng_int(r, 1, DTG_NPHI - 1))
-               : (dtg_phi)rng_int(r, 0, DTG_NPHI - 1);
+  P->phi = out ? (rng_chance(r, 0.6) ? DTG_LINEAR : (dtg_phi)rng_int(r, 1, DTG_NBASE - 1))
+               : (dtg_phi)rng_int(r, 0, DTG_NBASE - 1);
+  if ((m->flags & DTG_F_GELU) && !out && rng_chance(r, 0.2)) P->phi = DTG_GELU;
   P->phi_fn = (m->flags & DTG_F_USER_PHI) && m->nfn && rng_chance(r, 0.3) ? rng_int(r, 0, m->nfn - 1) : -1;
   P->tau_m = add_tau(m, r, p, DTG_P_TAU_M, &P->tau_m_form, 0.2, 1.5);
   P->tau_r = add_tau(m, r, p, DTG_P_TAU_R, &P->tau_r_form, 0.05, 1.5);
@@ -332,13 +334,14 @@ double dtg_phi_eval(dtg_phi f, double x) {
   case DTG_SIGMOID: return 1 / (1 + exp(-x));
   case DTG_SOFTPLUS: return log1p(exp(-fabs(x))) + fmax(x, 0);
   case DTG_SIN: return sin(x);
+  case DTG_GELU: return 0.5 * x * erfc(-x / sqrt(2.0));
   case DTG_NPHI: break;
   }
   abort();   /* a phi without a formula is a bug of the generator */
 }
 
 const char *dtg_phi_name(dtg_phi f) {
-  static const char *n[DTG_NPHI] = { "linear", "tanh", "sigmoid", "softplus", "sin" };
+  static const char *n[DTG_NPHI] = { "linear", "tanh", "sigmoid", "softplus", "sin", "gelu" };
   if ((unsigned)f >= DTG_NPHI) abort();
   return n[f];
 }
