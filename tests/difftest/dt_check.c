@@ -210,12 +210,13 @@ static int write_inits(const dtg_model *m, const char *dir, char **argv, int arg
 
 static int vlec_grad(const vle_model *vm, const dtg_model *m, const char *dir, char *log,
                      size_t loglen) {
-  char *argv[2 * DTG_MAXPAR + 16], nsteps[16], out[512];
+  char *argv[2 * DTG_MAXPAR + 16], nsteps[16], out[512], dt[32];
   snprintf(nsteps, sizeof nsteps, "%d", steps(m, T_ADJOINT));
   snprintf(out, sizeof out, "%s/grad", dir);
   int argc = 0;
-  const char *fixed[] = { "grad", "model.vle", "--errors", "adjoint", "--steps", nsteps, "--out",
-                          out, "-q" };
+  snprintf(dt, sizeof dt, "%.17g", m->dt);
+  const char *fixed[] = { "grad", "model.vle", "--errors", "adjoint", "--steps", nsteps, "--dt", dt,
+                          "--out", out, "-q" };
   for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) argv[argc++] = (char *)fixed[i];
   int first = argc;
   argc = write_inits(m, dir, argv, argc);
@@ -232,12 +233,14 @@ static int vlec_grad(const vle_model *vm, const dtg_model *m, const char *dir, c
   return rc;
 }
 
-static void check_adjoint(const vle_model *vm, const dtg_model *m, const char *dir, dtc_result *r) {
+/* The adjoint of vlec grad against FD of J at m's dt: the worst tensor cosine, the relative
+ * difference over all tensors, and the first tensor that fails (NULL: none). -1 (msg set)
+ * if vle or the harness failed. */
+static int adjoint_at(const vle_model *vm, const dtg_model *m, const char *dir, double *cosine,
+                      double *wrel, const char **bad, char *msg, size_t len) {
   static double g[DTG_MAXPAR * PMAX], fd[DTG_MAXPAR * PMAX];
   char log[2048] = "";
-  r->ran[DTC_ADJOINT] = true;
-  r->cos[DTC_ADJOINT] = 1;
-  if (vlec_grad(vm, m, dir, log, sizeof log)) { fail(r, DTC_ADJOINT, "vlec grad: %s", log); return; }
+  if (vlec_grad(vm, m, dir, log, sizeof log)) { snprintf(msg, len, "vlec grad: %s", log); return -1; }
   int off = 0;
   for (int i = 0; i < m->npar; i++) {
     const dtg_param *p = &m->par[i];
@@ -247,23 +250,50 @@ static void check_adjoint(const vle_model *vm, const dtg_model *m, const char *d
     npy_array a;
     vle_error err;
     int n = p->rows * p->cols;
-    if (npy_read(path, &a, &err)) { fail(r, DTC_ADJOINT, "%s", err.msg); return; }
+    if (npy_read(path, &a, &err)) { snprintf(msg, len, "%s", err.msg); return -1; }
     bool shape_ok = (int)a.count == n && a.dtype == NPY_F8;
     if (shape_ok) memcpy(g + off, a.data, (size_t)n * sizeof *g);
     npy_free(&a);
-    if (!shape_ok) { fail(r, DTC_ADJOINT, "%s: %zu values, expected %d", p->name, a.count, n); return; }
+    if (!shape_ok) { snprintf(msg, len, "%s: not %d values", p->name, n); return -1; }
     dtr_fd_grad(m, i, steps(m, T_ADJOINT), m->dt, fd + off);
     off += n;
   }
-  double cosine, rel, wc, wrel;
-  const char *bad = compare_tensors(m, g, fd, &cosine, &rel);
-  compare(g, fd, off, &wc, &wrel);   /* all tensors together: the scale (cosines ignore it) */
-  r->cos[DTC_ADJOINT] = cosine;
-  r->dev[DTC_ADJOINT] = wrel;
-  if (bad) fail(r, DTC_ADJOINT, "%s: worst cosine %.6f, worst |adj - fd|/|fd| %.4g", bad, cosine, rel);
-  if (!(wrel <= DTC_TOL_WHOLE))
-    fail(r, DTC_ADJOINT, "|adj - fd| / |fd| = %.4g over all parameters (|adj| / |fd| = %.4g)",
-         wrel, sqrt(dot(g, g, off) / dot(fd, fd, off)));
+  double rel, wc;
+  *bad = compare_tensors(m, g, fd, cosine, &rel);
+  compare(g, fd, off, &wc, wrel);   /* all tensors together: the scale (cosines ignore it) */
+  snprintf(msg, len, "dt %g: worst tensor cosine %.6f (%s), |adj - fd| / |fd| = %.4g over all "
+           "parameters (|adj| / |fd| = %.4g)", m->dt, *cosine, *bad ? *bad : "-", *wrel,
+           sqrt(dot(g, g, off) / dot(fd, fd, off)));
+  return 0;
+}
+
+/* At the model's dt, and where that fails at dt/2: the O(dt) gap of the continuous adjoint
+ * (largest in deep nets that look far ahead) may exceed the tolerance at dt, but must then
+ * shrink below it (r->refined counts these). */
+static void check_adjoint(const vle_model *vm, const dtg_model *m, const char *dir, dtc_result *r) {
+  char msg[2600];
+  double c, w;
+  const char *bad;
+  r->ran[DTC_ADJOINT] = true;
+  if (adjoint_at(vm, m, dir, &c, &w, &bad, msg, sizeof msg)) { fail(r, DTC_ADJOINT, "%s", msg); return; }
+  if (bad || !(w <= DTC_TOL_WHOLE)) {
+    dtg_model *half = malloc(sizeof *half);
+    *half = *m;
+    half->dt = m->dt / 2;
+    double c2, w2;
+    char msg2[2600];
+    int rc = adjoint_at(vm, half, dir, &c2, &w2, &bad, msg2, sizeof msg2);
+    free(half);
+    r->refined = true;
+    if (rc || bad || !(w2 <= DTC_TOL_WHOLE) || !(w2 < w)) {
+      fail(r, DTC_ADJOINT, "%s; %s", msg, msg2);
+      return;
+    }
+    c = c2;
+    w = w2;
+  }
+  r->cos[DTC_ADJOINT] = c;
+  r->dev[DTC_ADJOINT] = w;
 }
 
 /* ---- EQUAL and LOCAL: the local schemes where they are exact (tau_r = tau_m) ------------- */
@@ -443,8 +473,8 @@ static void check_rule(const vle_model *vm, const dtg_model *m, unsigned which, 
     for (int i = 0; i < m->npar; i++) {
       if (!rule_param(&m->par[i])) continue;
       /* a series that is zero but for rounding (an error that vanishes, and the reference's
-       * differences of 1e-15) is compared absolutely: |G - ref| <= DTC_TOL_RULE * 1e-5 */
-      double rel = sqrt(dd[i]) / fmax(sqrt(rr[i]), 1e-5);
+       * differences of 1e-13) is compared absolutely: |G - ref| <= DTC_TOL_RULE * 1e-4 */
+      double rel = sqrt(dd[i]) / fmax(sqrt(rr[i]), 1e-4);
       r->dev[DTC_RULE] = fmax(r->dev[DTC_RULE], rel);
       if (!(rel <= DTC_TOL_RULE))
         fail(r, DTC_RULE, "%s: G of %s differs by %.3g (relative)", schemes[sc], m->par[i].name, rel);
@@ -600,6 +630,7 @@ bool dtc_reduce(dtg_model *m, const char *dir, bool jit, int kind, char *edits, 
 void dtc_tally_add(dtc_tally *t, uint64_t seed, const dtc_result *r) {
   t->models++;
   if (!r->compiled) { t->refused++; return; }
+  t->refined += r->refined;
   for (int k = 0; k < DTC_N; k++) {
     if (!r->ran[k]) continue;
     t->ran[k]++;
@@ -612,7 +643,8 @@ void dtc_tally_add(dtc_tally *t, uint64_t seed, const dtc_result *r) {
 }
 
 void dtc_tally_print(const dtc_tally *t, FILE *out) {
-  fprintf(out, "difftest: %ld models, %ld refused by the compiler\n", t->models, t->refused);
+  fprintf(out, "difftest: %ld models, %ld refused by the compiler, %ld adjoint checks at dt/2\n",
+          t->models, t->refused, t->refined);
   for (int k = 0; k < DTC_N; k++) {
     fprintf(out, "  %-8s ran %5ld  failed %4ld  worst deviation %.3g", dtc_name(k), t->ran[k],
             t->failed[k], t->dev[k]);

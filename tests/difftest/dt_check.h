@@ -12,6 +12,7 @@
  *           parameter tensor: cosine > DTC_TOL_COS (or, for a tensor whose gradient is
  *           small beside the whole gradient, |g - fd| <= DTC_TOL_FLOOR |fd (all tensors)|),
  *           and |g - fd| / |fd| <= DTC_TOL_WHOLE over all tensors together (the scale);
+ *           where that fails at dt, both must hold at dt/2 and the gap must shrink;
  *  EQUAL    with tau_r := tau_m (a = q b), prospective = instantaneous, errors fed back
  *           with gain DTC_SMALL_GAMMA: the summed G of every tensor over T_LOCAL,
  *           |Gp - Gi| / |Gi| <= DTC_TOL_EQUAL;
@@ -51,6 +52,7 @@ typedef struct dtc_result {
                              ADJOINT: |g - fd| / |fd| of all tensors together;
                              LOCAL: the gap at dt/2) */
   double cos[DTC_N];      /* worst cosine (ADJOINT, LOCAL) */
+  bool refined;           /* ADJOINT failed at dt and passed at dt/2 */
   double ms[DTC_N], ms_compile;   /* time each check took (reported, never asserted) */
   char msg[1024];         /* the first failure, or the compile error */
 } dtc_result;
@@ -81,7 +83,7 @@ bool dtc_reduce(dtg_model *m, const char *dir, bool jit, int kind, char *edits, 
 
 /* Counts and worst deviations over many models. */
 typedef struct dtc_tally {
-  long models, refused;
+  long models, refused, refined;
   long ran[DTC_N], failed[DTC_N];
   double dev[DTC_N], cos[DTC_N];
   uint64_t worst_seed[DTC_N];
