@@ -17,8 +17,9 @@
  *           with gain DTC_SMALL_GAMMA: the summed G of every tensor over T_LOCAL,
  *           |Gp - Gi| / |Gi| <= DTC_TOL_EQUAL;
  *  LOCAL    the same two (gamma = 0) against the adjoint at dt and dt/2: at dt/2 cosine >
- *           DTC_TOL_COS per tensor (the same floor), and the worst gap |G - Gadj| / |Gadj|
- *           shrinks from dt to dt/2;
+ *           DTC_TOL_COS per tensor (the same floor), and the gap |G - Gadj| / |Gadj| over
+ *           all tensors together shrinks from dt to dt/2; where that fails, the same from
+ *           dt/2 to dt/4;
  *  RULE     every step's G of each learned parameter (errors prospective and instantaneous,
  *           gamma > 0) against dE/dtheta with m -> e evaluated numerically from vle's
  *           recorded errors (dtr_rule, dtr_rule_tau_r): relative <= DTC_TOL_RULE over the
@@ -52,7 +53,7 @@ typedef struct dtc_result {
                              ADJOINT: |g - fd| / |fd| of all tensors together;
                              LOCAL: the gap at dt/2) */
   double cos[DTC_N];      /* worst cosine (ADJOINT, LOCAL) */
-  bool refined;           /* ADJOINT failed at dt and passed at dt/2 */
+  bool refined;           /* ADJOINT or LOCAL failed at dt and was retried at dt/2 */
   double ms[DTC_N], ms_compile;   /* time each check took (reported, never asserted) */
   char msg[1024];         /* the first failure, or the compile error */
 } dtc_result;
