@@ -157,21 +157,33 @@ void dtr_rule(const dtg_model *m, int i, const double *u, const double *ud, cons
   free(c);
 }
 
-/* E at one step as a function of the published rates (through the prospective voltages uh
- * they come from): sum_q e_q . m_q (e the errors that were published with them) + R. The
- * mismatches' own u and u' terms do not depend on the rates and are left at zero. */
-static double e_dot_m_pub(const dtg_model *m, const double *uh, const double *e,
-                          const double *x, double t) {
-  int off[DTG_MAXPOP];
+/* The terms of E at one step as functions of the published rates (through the prospective
+ * voltages uh they come from): e_q,i * m_q,i (e the errors that were published with them),
+ * the cost's elements beta * (y_i - r_i)^2 / 2 and the penalty's lam * r_i^2. The
+ * mismatches' own u and u' terms do not depend on the rates and are left at zero. Kept
+ * apart so that a term a rate does not reach cancels exactly in a difference. Returns the
+ * number of terms. */
+static int terms_pub(const dtg_model *m, const double *uh, const double *e, const double *x,
+                     double t, double *T) {
+  int off[DTG_MAXPOP], o = m->npop - 1, n = 0;
   dtr_layout(m, off);
-  double pub[NMAX], zero[DTG_MAXN] = { 0 }, mp[DTG_MAXN], s = 0;
+  double pub[NMAX], zero[DTG_MAXN] = { 0 }, mp[DTG_MAXN], y[DTG_MAXN];
   for (int p = 0; p < m->npop; p++)
     for (int i = 0; i < m->pop[p].n; i++) pub[off[p] + i] = dtg_rate_eval(m, &m->pop[p], uh[off[p] + i]);
   for (int p = 0; p < m->npop; p++) {
     dtr_mismatch(m, p, zero, zero, pub, x, mp);
-    for (int i = 0; i < m->pop[p].n; i++) s += e[off[p] + i] * mp[i];
+    for (int i = 0; i < m->pop[p].n; i++) T[n++] = e[off[p] + i] * mp[i];
   }
-  return s + m->cst[m->beta].v[0] * integrand(m, pub, t);
+  dtr_target(m, t, y);
+  for (int i = 0; i < m->pop[o].n; i++) {
+    double d = y[i] - pub[off[o] + i];
+    T[n++] = m->cst[m->beta].v[0] * 0.5 * d * d;
+  }
+  for (int i = 0; m->lam >= 0 && i < m->pop[m->lam_pop].n; i++) {
+    double r = pub[off[m->lam_pop] + i];
+    T[n++] = m->cst[m->lam].v[0] * r * r;
+  }
+  return n;
 }
 
 void dtr_rule_tau_r(const dtg_model *m, int i, const double *ud, const double *uh_pub,
@@ -179,17 +191,20 @@ void dtr_rule_tau_r(const dtg_model *m, int i, const double *ud, const double *u
   int off[DTG_MAXPOP];
   dtr_layout(m, off);
   int p = m->par[i].pop;
-  double uh[NMAX];
+  double uh[NMAX], T[4][2 * NMAX];
   memcpy(uh, uh_pub, sizeof uh);
-  /* a five-point stencil: truncation O(h^4) ~ 1e-12, rounding ~ 1e-16 / h */
-  static const double w[4] = { 1, -8, 8, -1 }, at[4] = { -2, -1, 1, 2 };
+  /* a five-point stencil, term by term: truncation O(h^4) ~ 1e-12, rounding ~ 1e-16 / h of
+   * the terms the rate reaches */
+  static const double at[4] = { -2, -1, 1, 2 };
   for (int j = 0; j < m->pop[p].n; j++) {
     double *v = &uh[off[p] + j], v0 = *v, h = 1e-3 * fmax(1, fabs(v0)), d = 0;
+    int n = 0;
     for (int s = 0; s < 4; s++) {
       *v = v0 + at[s] * h;
-      d += w[s] * e_dot_m_pub(m, uh, e_pub, x, t);
+      n = terms_pub(m, uh, e_pub, x, t, T[s]);
     }
     *v = v0;
+    for (int k = 0; k < n; k++) d += (T[0][k] - T[3][k]) + 8 * (T[2][k] - T[1][k]);
     g[j] = ud[off[p] + j] * d / (12 * h);
   }
 }
