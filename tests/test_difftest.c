@@ -1,5 +1,5 @@
 /*
- * test_difftest.c - differential tests (docs/testing.md "Differential tests"): random models
+ * test_difftest.c - differential tests (docs/testing.md): random models
  * of tests/difftest/dt_gen.c checked against numbers computed without vle's derivation
  * (dt_ref.c: the test's own sync integration, objective J and rule), by dt_check.c:
  * forward trajectories, `vlec grad --errors adjoint` against finite differences of J,
@@ -27,7 +27,7 @@
 #define DT_FIXED_PROSP_Q 1        /* item 1: prospective errors ignored q != 1 (f9358d8) */
 #define DT_FIXED_COST_NAME 1      /* item 2: grad divided by a const called beta (94adc48) */
 #define DT_FIXED_SIGMA_FACTOR 1   /* item 6: 0.5*|s*(prosp - drive)|^2 had no owner (311a61c) */
-#define DT_FIXED_CONST_FACTOR 1   /* item 6 / theory.md §8: c*0.5*|m|^2, c a named const (311a61c) */
+#define DT_FIXED_CONST_FACTOR 1   /* item 6 / §8: c*0.5*|m|^2, c a named const (311a61c) */
 #define DT_FIXED_SIGMA_VECTOR 1   /* §8: 0.5*|s*(prosp - drive)|^2, s a vector const (7da447f) */
 #define DT_FIXED_LINEAR_PENALTY 1 /* lam*|rate(h)|^2 on a linear h was refused as a second
                                      mismatch of h (311a61c, fixed in 7da447f) */
@@ -74,7 +74,8 @@ static void random_models(int part) {
   dtc_tally_print(&t, stderr);
   cr_expect_eq(t.refused, 0, "%ld models refused by the compiler", t.refused);
   cr_expect_eq(failures, 0, "%d of %d models fail a check", failures, n);
-  for (int k = 0; k < DTC_N; k++) cr_expect_eq(t.ran[k], t.models, "%s did not run on every model", dtc_name(k));
+  for (int k = 0; k < DTC_N; k++)
+    cr_expect_eq(t.ran[k], t.models, "%s did not run on every model", dtc_name(k));
 }
 
 Test(difftest, random_models_1) { random_models(0); }

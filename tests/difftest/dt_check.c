@@ -665,7 +665,8 @@ void dtc_tally_add(dtc_tally *t, uint64_t seed, const dtc_result *r) {
     bool worse = r->dev[k] > t->dev[k] || (r->cos[k] != 0 && r->cos[k] < t->cos[k]);
     if (t->ran[k] == 1 || worse) t->worst_seed[k] = seed;
     t->dev[k] = fmax(t->dev[k], r->dev[k]);
-    if (r->cos[k] != 0) t->cos[k] = t->ran[k] == 1 || t->cos[k] == 0 ? r->cos[k] : fmin(t->cos[k], r->cos[k]);
+    if (r->cos[k] != 0)
+      t->cos[k] = t->ran[k] == 1 || t->cos[k] == 0 ? r->cos[k] : fmin(t->cos[k], r->cos[k]);
   }
 }
 

@@ -17,7 +17,9 @@ static uint64_t rng_next(dtg_rng *r) {
 }
 static double rng_unit(dtg_rng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p-53; }
 static double rng_uniform(dtg_rng *r, double lo, double hi) { return lo + (hi - lo) * rng_unit(r); }
-static int rng_int(dtg_rng *r, int lo, int hi) { return lo + (int)(rng_next(r) % (uint64_t)(hi - lo + 1)); }
+static int rng_int(dtg_rng *r, int lo, int hi) {
+  return lo + (int)(rng_next(r) % (uint64_t)(hi - lo + 1));
+}
 static bool rng_chance(dtg_rng *r, double p) { return rng_unit(r) < p; }
 /* Values rounded to 4 decimals: readable models, and still exact doubles both sides. */
 static double rng_round(dtg_rng *r, double lo, double hi) {
@@ -132,7 +134,8 @@ static void make_pop(dtg_model *m, dtg_rng *r, int p, int nhid) {
   P->phi = out ? (rng_chance(r, 0.6) ? DTG_LINEAR : (dtg_phi)rng_int(r, 1, DTG_NBASE - 1))
                : (dtg_phi)rng_int(r, 0, DTG_NBASE - 1);
   if ((m->flags & DTG_F_GELU) && !out && rng_chance(r, 0.2)) P->phi = DTG_GELU;
-  P->phi_fn = (m->flags & DTG_F_USER_PHI) && m->nfn && rng_chance(r, 0.3) ? rng_int(r, 0, m->nfn - 1) : -1;
+  bool user = (m->flags & DTG_F_USER_PHI) && m->nfn && rng_chance(r, 0.3);
+  P->phi_fn = user ? rng_int(r, 0, m->nfn - 1) : -1;
   P->tau_m = add_tau(m, r, p, DTG_P_TAU_M, &P->tau_m_form, 0.2, 1.5);
   P->tau_r = add_tau(m, r, p, DTG_P_TAU_R, &P->tau_r_form, 0.05, 1.5);
   m->par[P->tau_m].learn = rng_chance(r, 0.2);
@@ -206,7 +209,7 @@ static void make_cost(dtg_model *m, dtg_rng *r, int nhid) {
   if ((m->flags & DTG_F_EXTRA_COST) && rng_chance(r, 0.4)) {
     v = rng_round(r, 0.05, 0.3);
     int p = rng_int(r, 0, nhid - 1);
-    /* lam*|rate(h)|^2 on a linear h is affine in h': a second mismatch of h (theory.md §2) */
+    /* lam*|rate(h)|^2 on a linear h is affine in h': a second mismatch of h (docs/theory.md §2) */
     while (!(m->flags & DTG_F_LIN_PENALTY) && p < nhid && m->pop[p].phi == DTG_LINEAR &&
            m->pop[p].phi_fn < 0)
       p++;
@@ -289,7 +292,8 @@ static bool edit_n1(dtg_model *m, int p) {
     if (q->pop == p) q->rows = 1;
     for (int r = 0; r < m->npop; r++)
       for (int s = 0; s < m->pop[r].nsrc; s++)
-        if (m->pop[r].src[s].w == i && m->pop[r].src[s].kind == DTG_SRC_RATE && m->pop[r].src[s].from == p) {
+        if (m->pop[r].src[s].w == i && m->pop[r].src[s].kind == DTG_SRC_RATE &&
+            m->pop[r].src[s].from == p) {
           for (int row = 0; row < q->rows; row++) q->v[row] = q->v[row * q->cols];
           q->cols = 1;
         }
@@ -527,7 +531,8 @@ void dtg_text(const dtg_model *m, FILE *o) {
   }
   for (int i = 0; i < m->nfn; i++)
     if (fn_used(m, i))
-      fprintf(o, m->fn[i].form == 0 ? "fn %s(v) = tanh(v) + %.17g * v\n" : "fn %s(v) = %.17g * sin(v) + v\n",
+      fprintf(o, m->fn[i].form == 0 ? "fn %s(v) = tanh(v) + %.17g * v\n"
+                                    : "fn %s(v) = %.17g * sin(v) + v\n",
             m->fn[i].name, m->fn[i].c);
   print_streams(m, o);
   print_pops(m, o);

@@ -35,7 +35,7 @@ enum {
   DTG_F_USER_PHI      = 1 << 3,  /* unsupported: phi = f for a user fn */
   DTG_F_LATERAL       = 1 << 4,  /* unsupported: Wrec @ rate(h) in h's own mismatch */
   DTG_F_EXTRA_COST    = 1 << 5,  /* an activity penalty lam*|rate(h)|^2 in the energy (J) */
-  DTG_F_CONST_FACTOR  = 1 << 6,  /* bug (item 6, theory.md §8, fixed): c*0.5*|m|^2 with c a
+  DTG_F_CONST_FACTOR  = 1 << 6,  /* bug (item 6, docs/theory.md §8, fixed): c*0.5*|m|^2 with c a
                                     named const; off: the factor is written as a number */
   DTG_F_LIN_PENALTY   = 1 << 7,  /* the activity penalty also on a population with a linear
                                     rate: lam*|rate(h)|^2 is then affine in h' (fixed, see
@@ -151,7 +151,7 @@ double dtg_fn_eval(const dtg_fn *f, double v);
 const char *dtg_phi_name(dtg_phi f);
 /* The normalisation k_i of a population's mismatch (1, sqrt(c) or s_i). */
 double dtg_scale_k(const dtg_model *m, const dtg_pop *p, int i);
-/* true if some population has k != 1 (q != 1 in theory.md §4). */
+/* true if some population has k != 1 (q != 1 in docs/theory.md §4). */
 bool dtg_has_q(const dtg_model *m);
 
 #endif

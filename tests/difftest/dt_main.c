@@ -9,7 +9,8 @@
  * message go to DIR (default difftest-failures). --seed S runs one seed and prints its
  * model and every check's numbers; with --reduce CHECK (forward, adjoint, equal, local, rule
  * or refused) it first shrinks the model while that check keeps failing and prints the
- * edits (dtg_edit) that a regression case replays; --edits "E; E" applies such edits first. Exit status 1 if any check failed.
+ * edits (dtg_edit) that a regression case replays; --edits "E; E" applies such edits first.
+ * Exit status 1 if any check failed.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -85,7 +85,10 @@ static double integrand(const dtg_model *m, const double *r, double t) {
   dtr_target(m, t, y);
   for (int i = 0; i < m->pop[o].n; i++) C += 0.5 * (y[i] - r[off[o] + i]) * (y[i] - r[off[o] + i]);
   if (m->lam >= 0)
-    for (int i = 0; i < m->pop[m->lam_pop].n; i++) pen += r[off[m->lam_pop] + i] * r[off[m->lam_pop] + i];
+    for (int i = 0; i < m->pop[m->lam_pop].n; i++) {
+      double v = r[off[m->lam_pop] + i];
+      pen += v * v;
+    }
   double beta = m->cst[m->beta].v[0];
   return C + (m->lam >= 0 ? m->cst[m->lam].v[0] * pen / beta : 0);
 }
@@ -169,7 +172,8 @@ static int terms_pub(const dtg_model *m, const double *uh, const double *e, cons
   dtr_layout(m, off);
   double pub[NMAX], zero[DTG_MAXN] = { 0 }, mp[DTG_MAXN], y[DTG_MAXN];
   for (int p = 0; p < m->npop; p++)
-    for (int i = 0; i < m->pop[p].n; i++) pub[off[p] + i] = dtg_rate_eval(m, &m->pop[p], uh[off[p] + i]);
+    for (int i = 0; i < m->pop[p].n; i++)
+      pub[off[p] + i] = dtg_rate_eval(m, &m->pop[p], uh[off[p] + i]);
   for (int p = 0; p < m->npop; p++) {
     dtr_mismatch(m, p, zero, zero, pub, x, mp);
     for (int i = 0; i < m->pop[p].n; i++) T[n++] = e[off[p] + i] * mp[i];

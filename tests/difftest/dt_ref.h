@@ -1,15 +1,15 @@
 /*
  * dt_ref.h - the differential tests' own numerics (prefix dtr_), from a dtg_model
- * description and theory.md alone: no vle code, no derivation.
+ * description and docs/theory.md alone: no vle code, no derivation.
  *
  *  - dtr_mismatch evaluates a population's mismatch m_p (normalised so that its owned term
  *    is 0.5*|m_p|^2) from u_p, u'_p, the published rates and the input;
- *  - dtr_forward integrates the sync scheme of theory.md §6 with gamma = 0: at step k each
+ *  - dtr_forward integrates the sync scheme of docs/theory.md §6 with gamma = 0: at step k each
  *    population solves m_p = 0 for u'_p, with a_p = m_p(1) - m_p(0) and c_p = m_p(0) found
  *    by evaluating the mismatch (it is affine in u'_p), reading the rates published at step
  *    k-1 (zero before the first step) and the input at t_k; then it publishes
  *    r_p = phi(u_p + tau_r u'_p) and takes u_p <- u_p + dt u'_p;
- *  - dtr_objective is J = (1/beta) sum_k dt R_k (theory.md §4), R = E minus the owned
+ *  - dtr_objective is J = (1/beta) sum_k dt R_k (docs/theory.md §4), R = E minus the owned
  *    mismatches = beta*C + lam*|rate(h)|^2, at step k's u and u';
  *  - dtr_fd_grad: central finite differences of J;
  *  - dtr_rule, dtr_rule_tau_r: the plasticity rule G = dE/dtheta with m -> e, by
