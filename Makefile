@@ -7,7 +7,7 @@ ifeq ($(SANITIZE),1)
   CMAKE_FLAGS += -DVLE_SANITIZE=ON
 endif
 
-.PHONY: all deps configure build test demo fuzz clean
+.PHONY: all deps configure build test demo fuzz clean difftest
 
 all: build
 
@@ -24,6 +24,14 @@ build: configure
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The long differential test run (docs/testing.md): DT_COUNT more random models, resumable
+# (the last seed done is kept in $(BUILD)/difftest.state; failing models go to
+# $(BUILD)/difftest-failures/). DT_FLAGS turns on generator features (tests/difftest/dt_gen.h).
+DT_COUNT ?= 2000
+difftest: build
+	cd $(BUILD) && nice ./difftest --count $(DT_COUNT) --state difftest$(DT_FLAGS).state \
+	  --keep difftest-failures $(if $(DT_FLAGS),--flags $(DT_FLAGS))
 
 demo: build
 	@bash scripts/demo.sh $(BUILD)
