@@ -837,6 +837,47 @@ static void dv_order(dv_system *s) {
     if (s->pops[i].order < 0) s->pops[i].order = done++;
 }
 
+/* The largest τʳ/τᵐ of p's neurons with every const at its default (0 if not computable). */
+static double dv_lookahead(dv_state *st, dv_pop *p) {
+  dv_system *s = st->s;
+  ex_node *ratio = ex_div(s->x, dv_build(st, p->decl->tau_r), dv_build(st, p->decl->tau_m));
+  vl_arena scratch = { 0 };
+  ex_val v = { 0 };
+  double r = 0;
+  if (ex_eval(s->x, ratio, dv_const_lookup, s, &scratch, &v))
+    for (long i = 0; i < v.shape.rows * v.shape.cols; i++) r = fmax(r, v.v[i]);
+  ar_free_all(&scratch);
+  return r;
+}
+
+/* A loop across populations (p reads q's state, ..., q reads p's) is read one step late under
+ * sync (docs/theory.md §6): stable when the loop's gain is small. A population on a loop that
+ * looks ahead further than it integrates (τʳ > τᵐ) multiplies that gain each step, and the
+ * step, and the adjoint that lags the loop's errors by one step likewise, can grow without
+ * bound as dt shrinks (found by the differential tests): say so. */
+static void dv_warn_fast_loops(dv_state *st) {
+  dv_system *s = st->s;
+  int n = s->npops;
+  bool *reach = AR_NEWN(st->a, bool, (size_t)n * (size_t)n + 1);   /* reach[i*n+k]: i reads k */
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < n; k++)
+      reach[i * n + k] = k != i && ex_contains(s->pops[i].c, s->pops[k].u);
+  for (int m = 0; m < n; m++)   /* transitive closure */
+    for (int i = 0; i < n; i++)
+      for (int k = 0; k < n; k++)
+        reach[i * n + k] = reach[i * n + k] || (reach[i * n + m] && reach[m * n + k]);
+  for (int i = 0; i < n; i++) {
+    dv_pop *p = &s->pops[i];
+    double r;
+    if (!reach[i * n + i] || (r = dv_lookahead(st, p)) <= 1) continue;
+    dg_warning(st->d, p->decl->name_span, "population %s is on a loop across populations and "
+               "looks ahead further than it integrates (tau_r/tau_m up to %g): the sync step "
+               "reads the loop one step late, which grows without bound as dt shrinks when the "
+               "loop's gain times tau_r/tau_m exceeds 1, and so does the adjoint's backward "
+               "sweep (docs/theory.md §7)", p->decl->name, r);
+  }
+}
+
 /* β: E built once more with the declared cost as one opaque scalar κ; β = ∂E/∂κ must be a
  * constant (then E is linear in the cost, theory.md §4). Returns false on an error. */
 static bool dv_objective(dv_state *st) {
@@ -926,6 +967,7 @@ dv_system *dv_derive(vl_model *m, dg_ctx *d, vl_arena *a) {
   dv_errors(s, a);
   dv_plasticity(s, &st);
   dv_order(s);
+  dv_warn_fast_loops(&st);
   s->nodes_raw = ex_total_nodes(s->x) - raw0;
   ex_node **roots = AR_NEWN(a, ex_node *, 3 * s->npops + s->nparams + 1);
   int nr = 0;
