@@ -45,16 +45,51 @@ static bool rn_recordable(const vle_buffer_info *b) {
   return b->role != VLE_ROLE_TEMP && b->role != VLE_ROLE_PUBNEXT && b->role != VLE_ROLE_GRAD;
 }
 
+/* The compiler's own buffers: published copies (pub*, bp*, the `published` flag), literal
+ * vectors (lit*) and fused learning rates (lr.*). They can be recorded by name, for debugging
+ * the generated step, but are not what the model calls its signals. */
+static bool rn_internal(const vle_buffer_info *b) {
+  const char *n = b->name;
+  if (b->role == VLE_ROLE_PUB || !strncmp(n, "lr.", 3)) return true;
+  if (strncmp(n, "lit", 3) || !n[3]) return false;
+  for (n += 3; *n; n++)
+    if (*n < '0' || *n > '9') return false;
+  return true;
+}
+
+/* Edit distance of a and b (insertions, deletions, substitutions), capped at 9. */
+static int rn_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > 63 || lb > 63) return 9;
+  int d[64][64];
+  for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
+  for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
+  for (size_t i = 1; i <= la; i++)
+    for (size_t j = 1; j <= lb; j++) {
+      int sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+      int del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+      d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+    }
+  return d[la][lb] < 9 ? d[la][lb] : 9;
+}
+
 static int rn_unknown_signal(const rn_run *r, const char *name, vle_error *err) {
-  char list[600] = "";
+  char list[1024] = "";
+  const char *best = NULL;
+  int dbest = 9;
   for (int i = 0; i < vle_model_nbuffers(r->m); i++) {
     const vle_buffer_info *b = vle_model_buffer(r->m, i);
+    if (!rn_recordable(b) || rn_internal(b)) continue;
     size_t o = strlen(list);
-    if (rn_recordable(b) && o + strlen(b->name) + 8 < sizeof list)
+    if (o + strlen(b->name) + 8 < sizeof list)
       snprintf(list + o, sizeof list - o, "%s%s", o ? ", " : "", b->name);
+    int dist = rn_distance(name, b->name);
+    if (dist < dbest) dbest = dist, best = b->name;
   }
-  return vle_fail(err, "--record %s: the model has no signal or parameter of that name "
-                  "(recordable: %s)", name, list);
+  bool close = best && dbest <= 2 && (size_t)dbest < strlen(name);
+  return vle_fail(err, "--record %s: the model has no signal or parameter of that name%s%s%s "
+                  "(recordable: %s)", name, close ? "; did you mean '" : "", close ? best : "",
+                  close ? "'?" : "", list);
 }
 
 bool rn_sweep_signal(const vle_model *m, int b) {

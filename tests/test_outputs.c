@@ -1,0 +1,29 @@
+/*
+ * test_outputs.c - what a run tells the researcher about its outputs (issue 13): the names it
+ * can record are the model's signals, not the compiler's internal buffers, and a misspelt
+ * name gets a suggestion.
+ */
+#include "run_util.h"
+
+TestSuite(outputs, .init = ru_setup, .fini = ru_teardown);
+
+Test(outputs, recordable_names_and_did_you_mean) {
+  ld_model m;
+  ru_open(&m, ru_src("examples/gle_small/model.vle"));
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "2", "--record", "h1.rte", "--out", ru_at("o"),
+                       "-q", NULL), 1, "%s", ru_log);
+  cr_expect(strstr(ru_log, "did you mean 'h1.rate'?"), "%s", ru_log);
+  const char *list = strstr(ru_log, "(recordable: ");
+  cr_assert(list, "%s", ru_log);
+  static const char *want[] = { "h1.rate", "o.error", "loss", "objective", "W1", "h2.tau_m" };
+  for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+    cr_expect(strstr(list, want[i]), "%s missing: %s", want[i], list);
+  static const char *internal[] = { "pub0", "bp0", "lit0", "published", "lr." };
+  for (size_t i = 0; i < sizeof internal / sizeof *internal; i++)
+    cr_expect(!strstr(list, internal[i]), "%s listed: %s", internal[i], list);
+  /* far from every name: no suggestion */
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "2", "--record", "zzzzzz", "--out", ru_at("p"),
+                       "-q", NULL), 1, "%s", ru_log);
+  cr_expect(!strstr(ru_log, "did you mean"), "%s", ru_log);
+  ld_close(&m);
+}
