@@ -245,6 +245,15 @@ static int st_check_counters(const vle_sim *s, const char *path, st_cur c, vle_e
   return 0;
 }
 
+/* A real at p, which the file's layout does not align. */
+static double st_real(const unsigned char *p, size_t es) {
+  double d;
+  float f;
+  if (es == 8) memcpy(&d, p, 8);
+  else memcpy(&f, p, 4), d = f;
+  return d;
+}
+
 /* Adam's second moments (v, after m, per parameter: vle_sim.c) are sums of squares. */
 static int st_check_adam_v(const vle_sim *s, const char *path, size_t at,
                            const unsigned char *p, vle_error *err) {
@@ -270,9 +279,9 @@ static int st_check_reals(const vle_sim *s, const char *path, st_cur c, vle_erro
   size_t es = s->m->es;
   for (int b = 0; b < s->m->nbufs; b++) {
     size_t at = c.pos;
-    const void *q = st_get(&c, s->count[b] * es);
+    const unsigned char *q = st_get(&c, s->count[b] * es);
     for (size_t i = 0; i < s->count[b]; i++) {
-      double x = re_get(q, i, es);
+      double x = st_real(q + i * es, es);
       if (!isfinite(x))
         return vle_fail(err, "%s: %s[%zu] at byte %zu is %s: a state must be finite (a "
                         "crafted or corrupt file)", path, s->m->bufs[b].name, i, at + i * es,

@@ -113,15 +113,20 @@ Test(data, npy_truncations, .timeout = 240) {
 /* Malformed CSV (16 cases): refused. */
 Test(data, csv_corruptions, .timeout = 120) {
   load_model();
+  /* the length of each literal, embedded NUL bytes included */
+#define CSV_CASE(lit) { lit, sizeof lit - 1 }
   static const struct { const char *text; size_t len; } cases[] = {
-    { "1.0,2.O\n3,4\n5,6\n7,8\n9,0\n", 26 }, { "x,2\n1,2\n3,4\n5,6\n7,8\n9,0\n", 24 },
-    { "\0" "1,2\n3,4\n5,6\n7,8\n9,0\n", 21 }, { "1,2\n3,4\0\n5,6\n7,8\n9,0\n", 21 },
-    { "1,2\n3\n5,6\n7,8\n9,0\n", 18 }, { "1,2,3\n", 6 }, { "", 0 }, { "\n\n\n", 3 },
-    { "1,2\n3,nan\n5,6\n7,8\n9,0\n", 22 }, { "1,2\n3,inf\n5,6\n7,8\n9,0\n", 22 },
-    { "1,2\n3,1e999\n5,6\n7,8\n9,0\n", 24 }, { "1,2\n,\n5,6\n7,8\n9,0\n", 18 },
-    { "1;2\n3;4\n5;6\n7;8\n9;0\n", 20 }, { "# only a comment\n", 17 },
-    { "1,2\n3,4\n", 8 }, { "a,b\n", 4 },
+    CSV_CASE("1.0,2.O\n3,4\n5,6\n7,8\n9,0\n"), CSV_CASE("x,2\n1,2\n3,4\n5,6\n7,8\n9,0\n"),
+    CSV_CASE("\0" "1,2\n3,4\n5,6\n7,8\n9,0\n"), CSV_CASE("1,2\n3,4\0\n5,6\n7,8\n9,0\n"),
+    CSV_CASE("1,2\n3\n5,6\n7,8\n9,0\n"), CSV_CASE("1,2,3\n"),
+    CSV_CASE(""), CSV_CASE("\n\n\n"),
+    CSV_CASE("1,2\n3,nan\n5,6\n7,8\n9,0\n"), CSV_CASE("1,2\n3,inf\n5,6\n7,8\n9,0\n"),
+    CSV_CASE("1,2\n3,1e999\n5,6\n7,8\n9,0\n"), CSV_CASE("1,2\n,\n5,6\n7,8\n9,0\n"),
+    CSV_CASE("1;2\n3;4\n5;6\n7;8\n9;0\n"), CSV_CASE("# only a comment\n"),
+    CSV_CASE("1,2\n3,4\n"), CSV_CASE("a,b\n"),
   };
+#undef CSV_CASE
+
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     fu_spit(ru_at("bad.csv"), cases[i].text, cases[i].len);
     char kv[300], what[64];
