@@ -325,6 +325,21 @@ static int rn_finish(rn_run *r, vle_error *err) {
   return 0;
 }
 
+/* Options that would do nothing in this run say so (they are not errors: a script may pass
+ * the same --warmup to runs of several lengths). */
+static void rn_warn_idle_options(const rn_run *r, FILE *log) {
+  const rn_options *o = r->o;
+  if (!log) return;
+  long long steps = (long long)r->steps_planned;
+  if (o->warmup > 0 && o->warmup >= r->steps_planned && !o->grad_mode && !o->no_learn &&
+      vle_model_nlearn(r->m) > 0)
+    fprintf(log, "warning: --warmup %lld covers the whole run of %lld steps: nothing is "
+            "learned\n", (long long)o->warmup, steps);
+  if (o->record_every > 0 && o->record_every > r->steps_planned)
+    fprintf(log, "warning: --record-every %lld is longer than the run of %lld steps: it "
+            "thins nothing\n", (long long)o->record_every, steps);
+}
+
 static void rn_summary(const rn_run *r, FILE *log) {
   if (r->o->quiet || !log) return;
   fprintf(log, "%s %lld steps in %.3g s (%.0f steps/s)%s; outputs in %s\n",
@@ -381,6 +396,7 @@ int rn_main(const vle_model *m, const rn_options *o, FILE *log) {
     if (r.json.fp) af_abort(&r.json);
     if (r.out_created) rmdir(r.out);  /* empty: no run directory without a run */
   } else {
+    rn_warn_idle_options(&r, log);
     status = rn_execute(&r, log, &err);
   }
   if (log && status == 1) fprintf(log, "error: %s\n", err.msg);

@@ -191,8 +191,18 @@ static int rn_flag_opt(rn_options *o, const char *name) {
   return 0;
 }
 
+/* Options that take one value for the whole run (the others may repeat: --set, --record...). */
+static bool rn_once(const char *name) {
+  static const char *many[] = { "set", "init", "input", "target", "record" };
+  for (size_t i = 0; i < sizeof many / sizeof *many; i++)
+    if (!strcmp(name, many[i])) return false;
+  return true;
+}
+
 int rn_parse_args(int argc, char **argv, rn_options *o, bool grad_mode, FILE *err) {
   rn_options_init(o, grad_mode);
+  char seen[32][32];
+  int nseen = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strncmp(a, "--", 2) != 0 && strcmp(a, "-q") != 0) {
@@ -212,6 +222,11 @@ int rn_parse_args(int argc, char **argv, rn_options *o, bool grad_mode, FILE *er
     if (!rn_known_value_opt(name)) return rn_usage(err, grad_mode, "unknown option '%s'", a);
     val = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
     if (!val) return rn_usage(err, grad_mode, "--%s needs a value", name);
+    if (rn_once(name)) {   /* given twice: the first would do nothing, say so */
+      for (int k = 0; k < nseen; k++)
+        if (!strcmp(seen[k], name)) return rn_usage(err, grad_mode, "--%s is given twice", name);
+      if (nseen < (int)(sizeof seen / sizeof *seen)) snprintf(seen[nseen++], sizeof *seen, "%s", name);
+    }
     int rc = rn_value_opt(o, name, val, err);
     if (rc) return rc;
   }

@@ -27,3 +27,18 @@ Test(outputs, recordable_names_and_did_you_mean) {
   cr_expect(!strstr(ru_log, "did you mean"), "%s", ru_log);
   ld_close(&m);
 }
+
+/* Options that do nothing say so: the same option twice is an error, a warm-up or a record
+ * interval longer than the run is a warning. */
+Test(outputs, idle_options_say_so) {
+  ld_model m;
+  ru_open(&m, ru_src("examples/gle_small/model.vle"));
+  cr_expect_eq(ru_vlec(&m, false, "--steps", "3", "--steps", "4", "--out", ru_at("a"), "-q",
+                       NULL), 2, "%s", ru_log);
+  cr_expect(strstr(ru_log, "--steps is given twice"), "%s", ru_log);
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "3", "--warmup", "5", "--record-every", "9",
+                       "--record", "W1", "--out", ru_at("b"), "-q", NULL), 0, "%s", ru_log);
+  cr_expect(strstr(ru_log, "warning: --warmup 5 covers the whole run of 3 steps"), "%s", ru_log);
+  cr_expect(strstr(ru_log, "warning: --record-every 9 is longer than the run"), "%s", ru_log);
+  ld_close(&m);
+}
