@@ -784,7 +784,7 @@ static void dv_errors(dv_system *s, vl_arena *a) {
     if (!ex_elementwise_in(p->m, p->u)) {
       dv_split_fail(a, p, "q, the coefficient of u in its own mismatch, is not elementwise: the "
                           "mismatch couples u across neurons (self-coupling through u, as in "
-                          "W @ h; a weight on the rate, W @ rate(h), reads published values)");
+                          "W @ h)");
       p->q = ex_num(x, 1);
     } else {
       p->q = ex_simplify(x, dv_diag(s, p->m, p->u));
