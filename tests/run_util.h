@@ -139,4 +139,27 @@ static inline vle_sim *ru_sim(const vle_model *m, const char *errors, bool learn
   return s;
 }
 
+/* Σ_k dt signal_k over `steps` steps of the forward pass (errors = adjoint: e = 0, learning
+ * off) from the initial state of seed 3, with element i of param moved by delta: the
+ * discrete objective whose finite differences the gradient tests compare against. */
+static inline double ru_signal_sum(const vle_model *m, const char *param, size_t i,
+                                   double delta, const char *signal, int steps) {
+  vle_sim *s = ru_sim(m, "adjoint", false, 3);
+  vle_error err;
+  size_t n = vle_sim_count(s, param);
+  double *v = malloc(n * sizeof *v);
+  cr_assert_eq(vle_sim_get(s, param, v, n, &err), 0, "%s", err.msg);
+  v[i] += delta;
+  cr_assert_eq(vle_sim_set(s, param, v, n, &err), 0, "%s", err.msg);
+  double sum = 0, dt = vle_sim_dt(s), *x = vle_sim_buffer(s, signal, NULL);
+  cr_assert(x, "no signal %s", signal);
+  for (int k = 0; k < steps; k++) {
+    cr_assert_eq(vle_sim_step(s, 1, &err), 0, "%s", err.msg);
+    sum += dt * *x;
+  }
+  free(v);
+  vle_sim_free(s);
+  return sum;
+}
+
 #endif

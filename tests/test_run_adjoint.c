@@ -14,21 +14,7 @@ TestSuite(adjoint, .init = ru_setup, .fini = ru_teardown);
 /* L = sum_k dt C_k over FD_STEPS steps of the forward pass (errors do not matter: gamma = 0),
  * from the initial state of seed 3 with one parameter element moved by delta. */
 static double fd_loss(const vle_model *m, const char *param, size_t i, double delta) {
-  vle_sim *s = ru_sim(m, "adjoint", false, 3);
-  vle_error err;
-  size_t n = vle_sim_count(s, param);
-  double *v = malloc(n * sizeof *v);
-  cr_assert_eq(vle_sim_get(s, param, v, n, &err), 0, "%s", err.msg);
-  v[i] += delta;
-  cr_assert_eq(vle_sim_set(s, param, v, n, &err), 0, "%s", err.msg);
-  double L = 0, dt = vle_sim_dt(s), *loss = vle_sim_buffer(s, "loss", NULL);
-  for (int k = 0; k < FD_STEPS; k++) {
-    cr_assert_eq(vle_sim_step(s, 1, &err), 0, "%s", err.msg);
-    L += dt * *loss;
-  }
-  free(v);
-  vle_sim_free(s);
-  return L;
+  return ru_signal_sum(m, param, i, delta, "loss", FD_STEPS);
 }
 
 /* The FD gradient of every element of a parameter. */

@@ -185,27 +185,11 @@ Test(trust, check_checks_the_normal_form) {
 
 /* J = sum_k dt objective_k over TR_STEPS steps from seed 3, one element of param moved. */
 static double tr_objective(const vle_model *m, const char *param, size_t i, double delta) {
-  vle_sim *s = ru_sim(m, "adjoint", false, 3);
-  vle_error err;
-  size_t n = vle_sim_count(s, param);
-  double *v = malloc(n * sizeof *v);
-  cr_assert_eq(vle_sim_get(s, param, v, n, &err), 0, "%s", err.msg);
-  v[i] += delta;
-  cr_assert_eq(vle_sim_set(s, param, v, n, &err), 0, "%s", err.msg);
-  double J = 0, dt = vle_sim_dt(s), *obj = vle_sim_buffer(s, "objective", NULL);
-  cr_assert(obj);
-  for (int k = 0; k < TR_STEPS; k++) {
-    cr_assert_eq(vle_sim_step(s, 1, &err), 0, "%s", err.msg);
-    J += dt * *obj;
-  }
-  free(v);
-  vle_sim_free(s);
-  return J;
+  return ru_signal_sum(m, param, i, delta, "objective", TR_STEPS);
 }
 
-/* Items 2 and 3: the cost weight is found in the energy whatever it is called (it was the
- * const named `beta`, else 1: off by 1/nudge here), and grad differentiates the objective J
- * (penalty included), which the recorded `objective` integrates. */
+/* `vlec grad --errors adjoint` against central finite differences of J, every parameter
+ * tensor of a 2-3-2 network (W1, b1, W2, b2). */
 static void tr_grad_vs_fd(const char *model) {
   ld_model m;
   ru_open(&m, ru_src(model));
@@ -233,6 +217,9 @@ Test(trust, gelu_as_phi) { tr_grad_vs_fd("tests/data/trust/gelu.vle"); }
 /* A user fn as phi: its derivative is derived (docs/theory.md §8). */
 Test(trust, user_fn_as_phi) { tr_grad_vs_fd("tests/data/trust/fn_phi.vle"); }
 
+/* Items 2 and 3: the cost weight is found in the energy whatever it is called (it was the
+ * const named `beta`, else 1: off by 1/nudge here), and grad differentiates the objective J
+ * (penalty included), which the recorded `objective` integrates. */
 Test(trust, grad_is_dJ_whatever_beta_is_called) {
   tr_grad_vs_fd("tests/data/trust/penalty.vle");
   ld_model m;
