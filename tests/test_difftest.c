@@ -32,6 +32,7 @@
 #define DT_FIXED_LINEAR_PENALTY 1 /* lam*|rate(h)|^2 on a linear h was refused as a second
                                      mismatch of h (311a61c, fixed in 7da447f) */
 #define DT_FIXED_FAST_LOOP 0      /* the continuous adjoint diverges on a loop with a fast u' path */
+#define DT_FIXED_USER_PHI_PENALTY 0 /* lam*|rate(h)|^2 with phi = a user fn: "not affine in h'" */
 
 enum { DT_SEEDS_PER_TEST = 15 };
 
@@ -105,6 +106,7 @@ static const dt_case dt_cases[] = {
     DTG_F_EXTRA_COST | DTG_F_PROSP_Q | DTG_F_CONST_FACTOR | DTG_F_LIN_PENALTY,
     "nofn; fixtau; nosrc 0 1; n1 0; nobias 1; n1 1" },
   { "fast_loop", DT_FIXED_FAST_LOOP, 9, DTG_F_FAST_LOOP, "fixtau; nobias 1; n1 1" },
+  { "user_phi_penalty", DT_FIXED_USER_PHI_PENALTY, 18, 0x6ef, "nobias 0; one 0; nobias 1; n1 1" },
 };
 
 static bool gate_on(const dt_case *c) {
@@ -166,6 +168,7 @@ Test(difftest, regression_const_factor) { regression(&dt_cases[3]); }
 Test(difftest, regression_sigma_vector) { regression(&dt_cases[4]); }
 Test(difftest, regression_linear_penalty) { regression(&dt_cases[5]); }
 Test(difftest, regression_fast_loop) { regression(&dt_cases[6]); }
+Test(difftest, regression_user_phi_penalty) { regression(&dt_cases[7]); }
 
 /* The harness itself: each check must be able to fail. The reference is told a model that
  * differs from the one vle runs in one detail. */
