@@ -557,8 +557,14 @@ static bool dv_candidate(dv_system *s, ex_node *m, dv_pop *p) {
   return !ex_contains(dv_diag(s, m, p->udot), p->udot);
 }
 
+/* Does the term (its mismatch with ŭ symbols) read population p only through its
+ * prospective voltage ŭ_p = prosp(p), as a rate or a penalty on one does? */
+static bool dv_reads_only_ub(dv_system *s, ex_node *msym, int p) {
+  return !ex_contains(msym, s->pops[p].u) && !ex_contains(msym, s->pops[p].udot);
+}
+
 /* Offer a squared term to the populations; returns the owner or -1 (cost part). */
-static int dv_owner_of(dv_state *st, dv_term *t, ex_node *m) {
+static int dv_owner_of(dv_state *st, dv_term *t, ex_node *m, ex_node *msym) {
   dv_system *s = st->s;
   int cand[64], nc = 0;
   for (int i = 0; i < s->npops && nc < 64; i++)
@@ -580,7 +586,8 @@ static int dv_owner_of(dv_state *st, dv_term *t, ex_node *m) {
    * but is not affine in it is an error; anything else belongs to the cost. */
   for (int i = 0; i < s->npops; i++) {
     dv_pop *p = &s->pops[i];
-    if (m->shape.rows == p->n && dv_bare_in(m, p->udot, 0) && !t->from_cost) {
+    if (m->shape.rows == p->n && dv_bare_in(m, p->udot, 0) && !t->from_cost &&
+        !dv_reads_only_ub(s, msym, i)) {   /* a rate (user φ written out) is no mismatch */
       dg_error(st->d, t->span, "energy term is not affine in %s': its mismatch must have the "
                "form a * %s' + c with a independent of %s'", p->decl->name, p->decl->name,
                p->decl->name);
@@ -601,12 +608,6 @@ static bool dv_has_target(dv_system *s, const ex_node *m) {
   for (int i = 0; i < s->model->targets.len; i++)
     if (ex_contains(m, s->targets[i])) return true;
   return false;
-}
-
-/* Does the term (its mismatch with ŭ symbols) read population p only through its
- * prospective voltage ŭ_p = prosp(p), as a rate or a penalty on one does? */
-static bool dv_reads_only_ub(dv_system *s, ex_node *msym, int p) {
-  return !ex_contains(msym, s->pops[p].u) && !ex_contains(msym, s->pops[p].udot);
 }
 
 /* A population offered several squared terms keeps its mismatch and leaves the others to the
@@ -677,7 +678,7 @@ static bool dv_assign_owners(dv_state *st) {
     dv_term *t = &st->terms[i];
     msym[i] = t->from_cost ? NULL : dv_match_square(s, t->x, &t->why);
     ms[i] = msym[i] ? dv_expand(s, msym[i]) : NULL;
-    owner[i] = ms[i] ? dv_owner_of(st, t, ms[i]) : -1;
+    owner[i] = ms[i] ? dv_owner_of(st, t, ms[i], msym[i]) : -1;
   }
   for (int i = 0; i < st->nterms; i++) {
     dv_term *t = &st->terms[i];
@@ -993,7 +994,9 @@ void dv_schemes_of(dv_system *s, const dv_pop *p, dv_schemes *o) {
   dv_schemes_with(s, p, p->g, o);
 }
 
-/* The one place where the schemes' formulas are written (theory.md §4a-c). */
+/* The one place where the schemes' formulas are written (theory.md §4a-c). Built as written,
+ * not simplified: the lowering compiles them as they are (the operations of the reference
+ * code), and dv_schemes_with simplifies them for printing. */
 void dv_schemes_build(ex_ctx *x, const dv_scheme_in *in, dv_schemes *o) {
   ex_node *g = in->g, *a = in->a, *b = in->b, *q = in->q;
   ex_node *one = ex_num(x, 1);
@@ -1001,15 +1004,14 @@ void dv_schemes_build(ex_ctx *x, const dv_scheme_in *in, dv_schemes *o) {
   o->vdot = in->vdot;
   o->w = in->w;
   /* (4b) LE: e = g / q */
-  o->inst = ex_simplify(x, ex_div(x, g, q));
+  o->inst = ex_div(x, g, q);
   /* (4c) GLE: b v̇ = g − v,  e = (v + (a/q) v̇) / q  (= (1/q) D⁺_{a/q} I⁻_b [g]) */
-  o->v_dot = ex_simplify(x, ex_div(x, ex_sub(x, g, in->v), b));
-  o->pros_e = ex_simplify(x, ex_div(x, ex_add(x, in->v, ex_mul(x, ex_div(x, a, q), in->vdot)),
-                                    q));
+  o->v_dot = ex_div(x, ex_sub(x, g, in->v), b);
+  o->pros_e = ex_div(x, ex_add(x, in->v, ex_mul(x, ex_div(x, a, q), in->vdot)), q);
   /* (4a) the adjoint, backward in time: e = (b/a) g + w,  a ẇ = q w − (1 − q b / a) g */
-  o->adj_e = ex_simplify(x, ex_add(x, ex_mul(x, ex_div(x, b, a), g), in->w));
+  o->adj_e = ex_add(x, ex_mul(x, ex_div(x, b, a), g), in->w);
   ex_node *k = ex_sub(x, one, ex_div(x, ex_mul(x, q, b), a));
-  o->adj_w_dot = ex_simplify(x, ex_div(x, ex_sub(x, ex_mul(x, q, in->w), ex_mul(x, k, g)), a));
+  o->adj_w_dot = ex_div(x, ex_sub(x, ex_mul(x, q, in->w), ex_mul(x, k, g)), a);
 }
 
 void dv_schemes_with(dv_system *s, const dv_pop *p, ex_node *g, dv_schemes *o) {
@@ -1023,4 +1025,6 @@ void dv_schemes_with(dv_system *s, const dv_pop *p, ex_node *g, dv_schemes *o) {
                    ar_printf(a, "\\dot{v}_{%s}", n));
   in.w = ex_sym(x, S_ADJ_W, p->index, sh, ar_printf(a, "w_%s", n), ar_printf(a, "w_{%s}", n));
   dv_schemes_build(x, &in, o);
+  ex_node **eqs[] = { &o->inst, &o->v_dot, &o->pros_e, &o->adj_e, &o->adj_w_dot };
+  for (size_t i = 0; i < sizeof eqs / sizeof *eqs; i++) *eqs[i] = ex_simplify(x, *eqs[i]);
 }

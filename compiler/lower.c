@@ -538,8 +538,9 @@ static void lw_prepare(lw *L, lw_sync *y) {
  * ones (the backward sweep reads the stored state). */
 static void lw_scheme_eqs(lw *L, const lw_sync *y, int i, int vdot, dv_schemes *sc) {
   dv_pop *p = &L->s->pops[i];
-  ex_node *v = lw_vecsym(L, L->v[i]);
-  dv_scheme_in in = { .g = lw_vecsym(L, L->g[i]), .v = v, .w = v,
+  /* g before v: the engine orders operands by creation, and g − v stays g − v */
+  ex_node *g = lw_vecsym(L, L->g[i]), *v = lw_vecsym(L, L->v[i]);
+  dv_scheme_in in = { .g = g, .v = v, .w = v,
                       .vdot = vdot >= 0 ? lw_vecsym(L, vdot) : v,
                       .a = y ? y->a[i] : p->a, .b = y ? y->b[i] : p->b,
                       .q = y ? y->q[i] : p->q };

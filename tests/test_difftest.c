@@ -32,7 +32,7 @@
 #define DT_FIXED_LINEAR_PENALTY 1 /* lam*|rate(h)|^2 on a linear h was refused as a second
                                      mismatch of h (311a61c, fixed in 7da447f) */
 #define DT_FIXED_FAST_LOOP 0      /* the continuous adjoint diverges on a loop with a fast u' path */
-#define DT_FIXED_USER_PHI_PENALTY 0 /* lam*|rate(h)|^2 with phi = a user fn: "not affine in h'" */
+#define DT_FIXED_USER_PHI_PENALTY 1 /* lam*|rate(h)|^2 with phi = a user fn: "not affine in h'" */
 
 enum { DT_SEEDS_PER_TEST = 15 };
 

@@ -32,7 +32,7 @@ enum {
                                     outside the difference); off: s*prosp - s*(drive) */
   DTG_F_PROSP_Q       = 1 << 2,  /* bug (item 1, fixed): compare prospective where q != 1; off:
                                     the prospective checks run on the model's q = 1 twin */
-  DTG_F_USER_PHI      = 1 << 3,  /* unsupported: phi = f for a user fn */
+  DTG_F_USER_PHI      = 1 << 3,  /* phi = f for a user fn (supported since session 4) */
   DTG_F_LATERAL       = 1 << 4,  /* unsupported: Wrec @ rate(h) in h's own mismatch */
   DTG_F_EXTRA_COST    = 1 << 5,  /* an activity penalty lam*|rate(h)|^2 in the energy (J) */
   DTG_F_CONST_FACTOR  = 1 << 6,  /* bug (item 6, docs/theory.md §8, fixed): c*0.5*|m|^2 with c a
@@ -48,7 +48,8 @@ enum {
 };
 /* What the compiler handles correctly today; the others stay off until their bug is fixed. */
 #define DTG_DEFAULT_FLAGS (DTG_F_COST_NAME | DTG_F_SIGMA_FACTOR | DTG_F_PROSP_Q | DTG_F_EXTRA_COST | \
-                           DTG_F_CONST_FACTOR | DTG_F_LIN_PENALTY | DTG_F_TAU_CONST | DTG_F_GELU)
+                           DTG_F_CONST_FACTOR | DTG_F_LIN_PENALTY | DTG_F_TAU_CONST | DTG_F_GELU | \
+                           DTG_F_USER_PHI)
 unsigned dtg_default_flags(void);   /* DTG_DEFAULT_FLAGS, or $DT_FLAGS (a number) if set */
 const char *dtg_flag_names(unsigned flags, char *buf, size_t len);
 
