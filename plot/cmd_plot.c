@@ -48,7 +48,9 @@ static const char plot_usage[] =
   "Draw the recordings of a `vlec run --out RUN_DIR` as SVG (default RUN_DIR/plot.svg):\n"
   "loss (log scale), energy and every recorded signal, or only the SIGNALs named.\n"
   "Several RUN_DIRs: each panel overlays the runs, lines labelled by run.\n"
-  "  -o FILE, -oFILE, --output FILE, --output=FILE   the SVG file to write\n";
+  "  -o FILE, -oFILE, --output FILE, --output=FILE   the SVG file to write\n"
+  "  --smooth N   draw the loss as a running mean over N steps, the raw values pale\n"
+  "               behind it (default: 1/100 of the run; 1: raw values only)\n";
 
 /* `vlec help plot` prints the same text, so the help lists every option this parser takes. */
 const char *cmd_plot_help(void) { return plot_usage; }
@@ -59,6 +61,7 @@ typedef struct plot_args {
   const char *out;          /* NULL: RUN_DIR/plot.svg */
   const char **names;       /* SIGNAL arguments (pointers into argv) */
   int nnames;
+  long smooth;              /* running-mean window of the loss in steps; 0: automatic */
 } plot_args;
 
 /* What run.json tells about the x axis. Everything is optional. */
@@ -69,6 +72,7 @@ typedef struct plot_run {
   long record_every;        /* 0: unknown */
   char model[128];
   const char *label;        /* with several runs: the run's name in the legend */
+  long smooth;              /* --smooth: the loss's running-mean window; 0: automatic */
 } plot_run;
 
 /* ---- small helpers ------------------------------------------------------------------- */
@@ -106,6 +110,17 @@ static bool plot_is_dir(const char *path) {
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* A whole number >= 1 (the whole string). Returns 0, or -1. */
+static int plot_count(const char *v, long *out) {
+  if (!v || !*v) return -1;
+  char *end;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  if (*end || errno || n < 1) return -1;
+  *out = n;
+  return 0;
+}
+
 /* The first argument is the RUN_DIR; further arguments are RUN_DIRs while they name
  * directories (a recording's name never does), then SIGNALs. */
 static int plot_parse_args(int argc, char **argv, plot_args *a) {
@@ -122,6 +137,9 @@ static int plot_parse_args(int argc, char **argv, plot_args *a) {
       a->out = s + 2;
     } else if (!strncmp(s, "--output=", 9)) {
       a->out = s + 9;
+    } else if (!strcmp(s, "--smooth") || !strncmp(s, "--smooth=", 9)) {
+      const char *v = s[8] == '=' ? s + 9 : i + 1 < argc ? argv[++i] : NULL;
+      if (plot_count(v, &a->smooth)) return plot_usage_error("--smooth needs a whole number of steps >= 1, not '%s'", v ? v : "");
     } else if (s[0] == '-' && s[1]) {
       return plot_usage_error("unknown option '%s'", s);
     } else if (!a->ndirs || (!a->nnames && plot_is_dir(s))) {
@@ -271,12 +289,66 @@ static const char *plot_label(char *buf, size_t len, const plot_run *r, const ch
   return buf;
 }
 
+/* The running-mean window of a loss of `steps` values: --smooth, else 1/100 of the run
+ * (about a hundred independent means across the plot: the trend shows, the step-to-step
+ * noise of a per-step loss, which spans decades, does not). 1: no smoothing. */
+static long plot_window(const plot_run *r, int64_t steps) {
+  long w = r->smooth ? r->smooth : (long)(steps / 100);
+  return w < 1 ? 1 : w > steps ? (long)steps : w;
+}
+
+/* The centred running mean of y[0..n) over w values (fewer at the ends), NaN and Inf
+ * left out; NaN where a window holds no finite value. Uses prefix sums: O(n). */
+static int plot_running_mean(const double *y, size_t n, long w, double *out) {
+  double *sum = malloc((n + 1) * sizeof *sum);
+  size_t *cnt = malloc((n + 1) * sizeof *cnt);
+  if (!sum || !cnt) { free(sum); free(cnt); return -1; }
+  sum[0] = 0, cnt[0] = 0;
+  for (size_t k = 0; k < n; k++) {
+    bool ok = isfinite(y[k]);
+    sum[k + 1] = sum[k] + (ok ? y[k] : 0);
+    cnt[k + 1] = cnt[k] + ok;
+  }
+  size_t before = (size_t)(w / 2), after = (size_t)(w - 1 - w / 2);
+  for (size_t k = 0; k < n; k++) {
+    size_t lo = k > before ? k - before : 0, hi = k + after + 1 < n ? k + after + 1 : n;
+    size_t c = cnt[hi] - cnt[lo];
+    out[k] = c ? (sum[hi] - sum[lo]) / (double)c : NAN;
+  }
+  free(sum);
+  free(cnt);
+  return 0;
+}
+
 /* Where the lines of one recording go: the panel (made by the first run that has the
  * recording) and whether every value so far fits a log axis. */
 typedef struct plot_target {
   sp_panel *panel;
   bool any, positive;       /* some value > 0; none < 0 */
 } plot_target;
+
+/* The loss a (shape [steps]) as its running mean over w steps, with the raw values as a
+ * pale band behind it. x and y are scratch arrays of steps + 1 values. */
+static int plot_loss(sp_panel *p, plot_target *pt, const plot_run *r, const npy_array *a,
+                     long w, double *x, double *y) {
+  size_t steps = (size_t)a->shape[0];
+  double *m = malloc((steps + 1) * sizeof *m);
+  int rc = m ? 0 : -1;
+  for (size_t k = 0; k < steps; k++) {
+    x[k] = plot_step_x(r, k);
+    y[k] = npy_get(a, k);
+    if (isfinite(y[k])) { pt->any |= y[k] > 0; pt->positive &= y[k] >= 0; }
+  }
+  char label[400];
+  snprintf(label, sizeof label, "running mean (%ld steps)", w);
+  if (rc == 0) rc = plot_running_mean(y, steps, w, m);
+  if (rc == 0) rc = sp_series_add(p, NULL, x, y, steps);
+  if (rc == 0) sp_series_set_faint(p);
+  if (rc == 0) rc = sp_series_add(p, r->label ? r->label : label, x, m, steps);
+  free(m);
+  if (rc) fputs("vlec plot: out of memory\n", stderr);
+  return rc ? 1 : 0;
+}
 
 /* The lines of a recorded signal a, shape [steps], [steps, n] or [batch, steps, n]. */
 static int plot_signal(sp_chart *c, plot_target *pt, const plot_run *r, const char *name,
@@ -286,8 +358,13 @@ static int plot_signal(sp_chart *c, plot_target *pt, const plot_run *r, const ch
   int64_t n = a->ndim == 1 ? 1 : a->shape[a->ndim - 1];
   int64_t lines = n < PLOT_MAX_LINES ? n : PLOT_MAX_LINES;
 
+  bool smooth = !strcmp(name, "loss") && a->ndim == 1 && plot_window(r, steps) > 1;
+  long w = plot_window(r, steps);
   char title[256];
   int o = snprintf(title, sizeof title, "%s", name);
+  if (smooth)
+    o += snprintf(title + o, sizeof title - (size_t)o, "   (running mean over %ld steps%s; "
+                  "raw values pale)", w, r->dt > 0 ? "" : "");
   if (batch > 1)
     o += snprintf(title + o, sizeof title - (size_t)o, "   (batch element 0 of %lld)",
                   (long long)batch);
@@ -296,9 +373,15 @@ static int plot_signal(sp_chart *c, plot_target *pt, const plot_run *r, const ch
              (long long)lines, (long long)n);
 
   double *x = malloc(((size_t)steps + 1) * sizeof *x), *y = malloc(((size_t)steps + 1) * sizeof *y);
-  if (!pt->panel) pt->panel = sp_panel_add(c, title, plot_xlabel(r), NULL);
+  if (!pt->panel) pt->panel = sp_panel_add(c, title, plot_xlabel(r), name);
   sp_panel *p = pt->panel;
   if (!x || !y || !p) { free(x); free(y); fputs("vlec plot: out of memory\n", stderr); return 1; }
+  if (smooth) {
+    int rc = plot_loss(p, pt, r, a, w, x, y);
+    free(x);
+    free(y);
+    return rc;
+  }
 
   for (int64_t j = 0; j < lines; j++) {
     for (int64_t k = 0; k < steps; k++) {
@@ -353,7 +436,7 @@ static int plot_param(sp_chart *c, plot_target *pt, const plot_run *r, const cha
     snprintf(title + o, sizeof title - (size_t)o, "   (first %zu of %zu elements)", lines, elems);
 
   double *x = malloc((snaps + 1) * sizeof *x), *y = malloc((snaps + 1) * sizeof *y);
-  if (!pt->panel) pt->panel = sp_panel_add(c, title, every ? plot_xlabel(r) : "snapshot", NULL);
+  if (!pt->panel) pt->panel = sp_panel_add(c, title, every ? plot_xlabel(r) : "snapshot", name);
   sp_panel *p = pt->panel;
   if (!x || !y || !p) { free(x); free(y); fputs("vlec plot: out of memory\n", stderr); return 1; }
   for (size_t e = 0; e < lines; e++) {
@@ -449,7 +532,13 @@ static int plot_one(sp_chart *c, const plot_run *runs, int nruns, const char *na
   /* The loss spans decades while it is learned: a log axis shows that, a linear one hides
    * all but the first drop. Only where no value is negative; an exact 0 (a step where the
    * output hits the target) is a gap. */
-  if (pt.panel && !strcmp(name, "loss") && pt.any && pt.positive) sp_panel_set_logy(pt.panel, true);
+  if (pt.panel && !strcmp(name, "loss") && pt.any && pt.positive) {
+    sp_panel_set_logy(pt.panel, true);
+    if (sp_panel_set_ylabel(pt.panel, "loss (log scale)")) {
+      fputs("vlec plot: out of memory\n", stderr);
+      return 1;
+    }
+  }
   *added += pt.panel != NULL;
   return 0;
 }
@@ -512,6 +601,17 @@ static void plot_basename(const char *dir, char *buf, size_t len) {
   snprintf(buf, len, "%.*s", (int)(n - b), dir + b);
 }
 
+/* The length of the directory prefix ("runs/lagnet/", slash included) that every dir has,
+ * each dir being that prefix and one more component; 0 where they do not share one. */
+static size_t plot_common_parent(const char **dirs, int n) {
+  const char *slash = strrchr(dirs[0], '/');
+  if (!slash || slash == dirs[0] || slash[1] == '\0') return 0;
+  size_t len = (size_t)(slash - dirs[0]) + 1;
+  for (int i = 1; i < n; i++)
+    if (strncmp(dirs[i], dirs[0], len) || strchr(dirs[i] + len, '/') || !dirs[i][len]) return 0;
+  return len;
+}
+
 static void plot_free_args(plot_args *a) {
   free(a->names);
   free(a->dirs);
@@ -547,14 +647,21 @@ int cmd_plot(int argc, char **argv) {
     for (int j = 0; j < i; j++) distinct &= strcmp(labels[i], labels[j]) != 0;
   for (int i = 0; i < a.ndirs; i++) {
     runs[i].dir = a.dirs[i];
+    runs[i].smooth = a.smooth;
     if (a.ndirs > 1) runs[i].label = distinct ? labels[i] : a.dirs[i];
     plot_read_run_json(&runs[i]);
   }
 
+  /* The title names the runs; several runs in one folder as "folder: a, b, c" rather than
+   * repeating the folder (which made lagnet's title run off the picture). */
   char title[640];
   int o = runs[0].model[0] ? snprintf(title, sizeof title, "%s  ·  ", runs[0].model) : 0;
+  size_t common = a.ndirs > 1 && distinct ? plot_common_parent(a.dirs, a.ndirs) : 0;
+  if (common)
+    o += snprintf(title + o, sizeof title - (size_t)o, "%.*s: ", (int)common - 1, a.dirs[0]);
   for (int i = 0; i < a.ndirs && o < (int)sizeof title; i++)
-    o += snprintf(title + o, sizeof title - (size_t)o, "%s%s", i ? ", " : "", a.dirs[i]);
+    o += snprintf(title + o, sizeof title - (size_t)o, "%s%s", i ? ", " : "",
+                  common ? labels[i] : a.dirs[i]);
   sp_chart *c = sp_chart_new(title);
   char *out = a.out ? NULL : plot_join(a.dirs[0], "plot.svg");
   const char *out_path = a.out ? a.out : out;

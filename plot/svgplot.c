@@ -20,11 +20,14 @@ typedef struct sp_series {
   char *label;
   double *x, *y;
   size_t n;
+  bool faint;               /* raw data behind a smoothed line: pale, no legend entry */
 } sp_series;
 
 struct sp_panel {
   char *title, *xlabel, *ylabel;
   bool logy;
+  bool xfixed;              /* x range set by sp_panel_set_xrange */
+  double xmin, xmax;
   sp_series *s;
   size_t ns, cap;
 };
@@ -48,8 +51,13 @@ enum {
   SP_XAXIS_H = 44,       /* x tick labels and x label below a plot area */
   SP_GAP = 10,           /* space between panels */
   SP_LEGEND_ROW = 18,
-  SP_LEGEND_CHARS = 24,  /* longer legend labels are shortened */
+  SP_LEGEND_CHARS = 48,  /* longer legend labels are shortened */
+  SP_LEGEND_MAX_W = 360, /* the legend column grows with its labels up to this */
 };
+
+/* Estimated advance of one character, in pixels, per font size used (system-ui averages
+ * about 0.55 em; these err on the wide side so that estimated text always fits). */
+static const double sp_char_w11 = 6.6, sp_char_w13b = 8.2, sp_char_w16b = 10.0;
 
 static const char *const sp_font =
   "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif";
@@ -136,10 +144,28 @@ sp_panel *sp_panel_add(sp_chart *c, const char *title, const char *xlabel, const
 
 void sp_panel_set_logy(sp_panel *p, bool logy) { p->logy = logy; }
 
+int sp_panel_set_ylabel(sp_panel *p, const char *ylabel) {
+  char *d = sp_strdup(ylabel);
+  if (ylabel && !d) return -1;
+  free(p->ylabel);
+  p->ylabel = d;
+  return 0;
+}
+
+void sp_panel_set_xrange(sp_panel *p, double lo, double hi) {
+  p->xfixed = isfinite(lo) && isfinite(hi) && lo < hi;
+  p->xmin = lo;
+  p->xmax = hi;
+}
+
+void sp_series_set_faint(sp_panel *p) {
+  if (p->ns) p->s[p->ns - 1].faint = true;
+}
+
 int sp_series_add(sp_panel *p, const char *label, const double *x, const double *y, size_t n) {
   if (sp_grow((void **)&p->s, &p->cap, p->ns + 1, sizeof *p->s)) return -1;
   sp_series s = { sp_strdup(label), malloc((n ? n : 1) * sizeof(double)),
-                  malloc((n ? n : 1) * sizeof(double)), n };
+                  malloc((n ? n : 1) * sizeof(double)), n, false };
   if ((label && !s.label) || !s.x || !s.y) {
     free(s.label); free(s.x); free(s.y);
     return -1;
@@ -322,8 +348,10 @@ static void sp_put_num(FILE *f, double v) {
 
 typedef struct sp_frame {
   double x0, y0, w, h;      /* plotting area */
-  sp_ticks xt, yt;
+  double xlo, xhi, ylo, yhi;/* the data range shown: the axes end here, fitted to the data */
+  sp_ticks xt, yt;          /* ticks inside [xlo, xhi] and [ylo, yhi] */
   bool logy;
+  bool ydecades;            /* log axis with ticks at powers of ten only */
   bool empty;               /* no drawable point */
 } sp_frame;
 
@@ -331,24 +359,117 @@ static bool sp_drawable(double x, double y, bool logy) {
   return isfinite(x) && isfinite(y) && (!logy || y > 0);
 }
 
-/* Data range of the drawable points of a panel. Returns false when there are none. */
+static bool sp_in_x(const sp_panel *p, double x) {
+  return !p->xfixed || (x >= p->xmin && x <= p->xmax);
+}
+
+static int sp_cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* A raw band spans the 1st to 99th percentile of its values on the y axis: a rare outlier
+ * (one step where the loss is 10^-16) would otherwise squash the lines drawn over it. */
+static bool sp_faint_range(const sp_panel *p, const sp_series *s, double *lo, double *hi) {
+  double *v = malloc((s->n ? s->n : 1) * sizeof *v);
+  size_t m = 0;
+  if (!v) return false;
+  for (size_t k = 0; k < s->n; k++)
+    if (sp_drawable(s->x[k], s->y[k], p->logy) && sp_in_x(p, s->x[k])) v[m++] = s->y[k];
+  if (m) {
+    qsort(v, m, sizeof *v, sp_cmp_double);
+    *lo = v[(m - 1) / 100];
+    *hi = v[(m - 1) - (m - 1) / 100];
+  }
+  free(v);
+  return m > 0;
+}
+
+static bool sp_has_solid(const sp_panel *p) {
+  for (size_t i = 0; i < p->ns; i++)
+    if (!p->s[i].faint) return true;
+  return false;
+}
+
+/* Data range of the drawable points of a panel (within its x range, where one is set).
+ * Returns false when there are none. */
 static bool sp_panel_range(const sp_panel *p, double *xlo, double *xhi, double *ylo,
                            double *yhi) {
-  bool any = false;
+  bool any = false, solid = sp_has_solid(p);
   *xlo = *ylo = DBL_MAX;
   *xhi = *yhi = -DBL_MAX;
   for (size_t i = 0; i < p->ns; i++) {
     const sp_series *s = &p->s[i];
+    double flo, fhi;
+    if (s->faint && solid) {
+      if (sp_faint_range(p, s, &flo, &fhi)) {
+        *ylo = flo < *ylo ? flo : *ylo;
+        *yhi = fhi > *yhi ? fhi : *yhi;
+      }
+    }
     for (size_t k = 0; k < s->n; k++) {
-      if (!sp_drawable(s->x[k], s->y[k], p->logy)) continue;
+      if (!sp_drawable(s->x[k], s->y[k], p->logy) || !sp_in_x(p, s->x[k])) continue;
       any = true;
       if (s->x[k] < *xlo) *xlo = s->x[k];
       if (s->x[k] > *xhi) *xhi = s->x[k];
+      if (s->faint && solid) continue;
       if (s->y[k] < *ylo) *ylo = s->y[k];
       if (s->y[k] > *yhi) *yhi = s->y[k];
     }
   }
+  if (p->xfixed) *xlo = p->xmin, *xhi = p->xmax;
   return any;
+}
+
+/* Keeps the ticks of t that lie in [lo, hi] (with a little slack for rounding). */
+static void sp_ticks_within(sp_ticks *t, double lo, double hi) {
+  double eps = (hi - lo) * 1e-9;
+  int n = 0;
+  for (int i = 0; i < t->n; i++)
+    if (t->v[i] >= lo - eps && t->v[i] <= hi + eps) t->v[n++] = t->v[i];
+  t->n = n;
+}
+
+/* Ticks of a log axis over [lo, hi]: the decades inside; where fewer than two, 1, 2 and 5
+ * times a power of ten; where still fewer, linear nice ticks (a narrow range). */
+static bool sp_log_ticks_within(double lo, double hi, int target, sp_ticks *t) {
+  sp_log_ticks(lo, hi, t);
+  sp_ticks_within(t, lo, hi);
+  if (t->n >= 2) return true;
+  t->n = 0;
+  for (double e = floor(log10(lo)); e <= ceil(log10(hi)) && t->n < SP_MAX_TICKS - 3; e++) {
+    static const double m[] = { 1, 2, 5 };
+    for (int i = 0; i < 3; i++) {
+      double v = m[i] * pow(10.0, e);
+      if (v >= lo && v <= hi) t->v[t->n++] = v;
+    }
+  }
+  t->step = 0;        /* labels are formatted per value */
+  if (t->n >= 2) return false;
+  sp_nice_ticks(lo, hi, target, t);
+  sp_ticks_within(t, lo, hi);
+  return false;
+}
+
+/* Widens [*lo, *hi] by frac of its span on each side (of its log span on a log axis), so
+ * that lines do not run along the frame; a degenerate range is widened around its value. */
+static void sp_pad(double *lo, double *hi, double frac, bool logy) {
+  if (logy) {
+    double a = log10(*lo), b = log10(*hi);
+    double pad = b - a > 1e-9 ? (b - a) * frac : 0.1;
+    *lo = pow(10.0, a - pad);
+    *hi = pow(10.0, b + pad);
+    return;
+  }
+  if (*hi - *lo <= fabs(*hi) * 1e-12 || *hi - *lo < 1e-300) {
+    sp_ticks t;
+    sp_nice_ticks(*lo, *hi, 2, &t);
+    *lo = t.lo, *hi = t.hi;
+    return;
+  }
+  double pad = (*hi - *lo) * frac;
+  *lo -= pad;
+  *hi += pad;
 }
 
 static sp_frame sp_frame_make(const sp_panel *p, double x0, double y0, double w, double h) {
@@ -356,21 +477,30 @@ static sp_frame sp_frame_make(const sp_panel *p, double x0, double y0, double w,
   double xlo, xhi, ylo, yhi;
   fr.empty = !sp_panel_range(p, &xlo, &xhi, &ylo, &yhi);
   if (fr.empty) xlo = 0, xhi = 1, ylo = p->logy ? 1 : 0, yhi = p->logy ? 10 : 1;
+  /* The x axis runs exactly over the data (time has no margin to show); y gets 4 %. */
+  sp_pad(&xlo, &xhi, 0, false);
+  sp_pad(&ylo, &yhi, 0.04, p->logy);
+  fr.xlo = xlo, fr.xhi = xhi, fr.ylo = ylo, fr.yhi = yhi;
   int xtarget = (int)(w / 110);        /* about one x tick per 110 px */
   int ytarget = (int)(h / 45);
   sp_nice_ticks(xlo, xhi, xtarget, &fr.xt);
-  if (p->logy) sp_log_ticks(ylo, yhi, &fr.yt);
-  else sp_nice_ticks(ylo, yhi, ytarget, &fr.yt);
+  sp_ticks_within(&fr.xt, xlo, xhi);
+  if (p->logy) {
+    fr.ydecades = sp_log_ticks_within(ylo, yhi, ytarget, &fr.yt);
+  } else {
+    sp_nice_ticks(ylo, yhi, ytarget, &fr.yt);
+    sp_ticks_within(&fr.yt, ylo, yhi);
+  }
   return fr;
 }
 
 static double sp_px(const sp_frame *fr, double x) {
-  return fr->x0 + (x - fr->xt.lo) / (fr->xt.hi - fr->xt.lo) * fr->w;
+  return fr->x0 + (x - fr->xlo) / (fr->xhi - fr->xlo) * fr->w;
 }
 
 static double sp_py(const sp_frame *fr, double y) {
-  double f = fr->logy ? (log10(y) - log10(fr->yt.lo)) / (log10(fr->yt.hi) - log10(fr->yt.lo))
-                      : (y - fr->yt.lo) / (fr->yt.hi - fr->yt.lo);
+  double f = fr->logy ? (log10(y) - log10(fr->ylo)) / (log10(fr->yhi) - log10(fr->ylo))
+                      : (y - fr->ylo) / (fr->yhi - fr->ylo);
   return fr->y0 + fr->h - f * fr->h;
 }
 
@@ -402,11 +532,15 @@ static void sp_text(FILE *f, double x, double y, const char *attrs, const char *
 static void sp_draw_grid(FILE *f, const sp_frame *fr) {
   double x1 = fr->x0 + fr->w, y1 = fr->y0 + fr->h;
   fputs("<g fill=\"none\" stroke-width=\"1\" shape-rendering=\"crispEdges\">\n", f);
-  if (fr->logy && fr->yt.step == 1 && fr->yt.n <= 7) {
+  double e0 = fr->logy ? floor(log10(fr->ylo)) : 0, e1 = fr->logy ? ceil(log10(fr->yhi)) : 0;
+  if (fr->logy && fr->ydecades && e1 - e0 <= 7) {
     /* Minor lines at 2..9 x 10^k make a log axis readable at a glance. */
     fputs("<g stroke=\"#f3f3f3\">\n", f);
-    for (int i = 0; i + 1 < fr->yt.n; i++)
-      for (int m = 2; m <= 9; m++) sp_hline(f, fr->x0, x1, sp_crisp(sp_py(fr, fr->yt.v[i] * m)));
+    for (double e = e0; e < e1; e++)
+      for (int m = 2; m <= 9; m++) {
+        double v = m * pow(10.0, e);
+        if (v > fr->ylo && v < fr->yhi) sp_hline(f, fr->x0, x1, sp_crisp(sp_py(fr, v)));
+      }
     fputs("</g>\n", f);
   }
   fputs("<g stroke=\"#e3e3e3\">\n", f);
@@ -425,8 +559,8 @@ static void sp_draw_tick_labels(FILE *f, const sp_frame *fr) {
   char buf[64];
   fputs("<g font-size=\"11\" fill=\"#555555\">\n", f);
   for (int i = 0; i < fr->yt.n; i++) {
-    if (fr->logy) sp_format_decade(round(log10(fr->yt.v[i])), buf, sizeof buf);
-    else sp_format_tick(fr->yt.v[i], fr->yt.step, buf, sizeof buf);
+    if (fr->ydecades) sp_format_decade(round(log10(fr->yt.v[i])), buf, sizeof buf);
+    else sp_format_tick(fr->yt.v[i], fr->yt.step > 0 ? fr->yt.step : fr->yt.v[i], buf, sizeof buf);
     sp_text(f, fr->x0 - 7, sp_py(fr, fr->yt.v[i]) + 4, "text-anchor=\"end\"", buf, 32);
   }
   for (int i = 0; i < fr->xt.n; i++) {
@@ -445,7 +579,7 @@ static void sp_draw_axis_labels(FILE *f, const sp_panel *p, const sp_frame *fr) 
     fputs("<text transform=\"translate(", f); sp_put_num(f, 18); fputc(' ', f);
     sp_put_num(f, fr->y0 + fr->h / 2);
     fputs(") rotate(-90)\" text-anchor=\"middle\" font-size=\"12\" fill=\"#333333\">", f);
-    sp_put_text(f, p->ylabel, 40);
+    sp_put_text(f, p->ylabel, (size_t)(fr->h / 7.5));
     fputs("</text>\n", f);
   }
 }
@@ -518,11 +652,23 @@ static void sp_bucket_add(sp_bucket *b, size_t i, double px, double py) {
   b->idx[3] = i, b->px[3] = px, b->py[3] = py;
 }
 
-static void sp_draw_series(FILE *f, const sp_frame *fr, const sp_series *s, size_t index,
-                           size_t nseries) {
-  const char *dash = sp_dashes[(index / SP_NCOLORS) % SP_NDASHES];
+/* The colour index of series i: solid series count in order; a faint series takes the
+ * colour of the solid series that follows it (its smoothed line). */
+static size_t sp_color_index(const sp_panel *p, size_t i) {
+  size_t k = 0;
+  for (size_t j = 0; j < i; j++) k += !p->s[j].faint;
+  return k;
+}
+
+static size_t sp_solid_count(const sp_panel *p) { return sp_color_index(p, p->ns); }
+
+static void sp_draw_series(FILE *f, const sp_frame *fr, const sp_panel *p, size_t i) {
+  const sp_series *s = &p->s[i];
+  size_t index = sp_color_index(p, i);
+  const char *dash = s->faint ? NULL : sp_dashes[(index / SP_NCOLORS) % SP_NDASHES];
   fprintf(f, "<path stroke=\"%s\" stroke-width=\"%s\"", sp_palette[index % SP_NCOLORS],
-          nseries > SP_NCOLORS ? "1" : "1.5");
+          s->faint || sp_solid_count(p) > SP_NCOLORS ? "1" : "1.5");
+  if (s->faint) fputs(" stroke-opacity=\"0.22\" class=\"raw\"", f);
   if (dash) fprintf(f, " stroke-dasharray=\"%s\"", dash);
   fputs(" d=\"", f);
   sp_pen pen = { .f = f };
@@ -546,11 +692,11 @@ static void sp_draw_series(FILE *f, const sp_frame *fr, const sp_series *s, size
 
 static size_t sp_labelled(const sp_panel *p) {
   size_t n = 0;
-  for (size_t i = 0; i < p->ns; i++) n += p->s[i].label != NULL;
+  for (size_t i = 0; i < p->ns; i++) n += p->s[i].label != NULL && !p->s[i].faint;
   return n;
 }
 
-static void sp_draw_legend(FILE *f, const sp_panel *p, const sp_frame *fr) {
+static void sp_draw_legend(FILE *f, const sp_panel *p, const sp_frame *fr, size_t chars) {
   size_t total = sp_labelled(p);
   if (!total) return;
   size_t rows = (size_t)(fr->h / SP_LEGEND_ROW);
@@ -560,13 +706,14 @@ static void sp_draw_legend(FILE *f, const sp_panel *p, const sp_frame *fr) {
   fputs("<g font-size=\"11\" fill=\"#333333\">\n", f);
   size_t row = 0;
   for (size_t i = 0; i < p->ns && row < shown; i++) {
-    if (!p->s[i].label) continue;
-    const char *dash = sp_dashes[(i / SP_NCOLORS) % SP_NDASHES];
-    fprintf(f, "<path stroke=\"%s\" stroke-width=\"2\"", sp_palette[i % SP_NCOLORS]);
+    if (!p->s[i].label || p->s[i].faint) continue;
+    size_t ci = sp_color_index(p, i);
+    const char *dash = sp_dashes[(ci / SP_NCOLORS) % SP_NDASHES];
+    fprintf(f, "<path stroke=\"%s\" stroke-width=\"2\"", sp_palette[ci % SP_NCOLORS]);
     if (dash) fprintf(f, " stroke-dasharray=\"%s\"", dash);
     fputs(" d=\"M", f); sp_put_num(f, x); fputc(' ', f); sp_put_num(f, y);
     fputs("h20\"/>\n", f);
-    sp_text(f, x + 26, y + 4, "class=\"legend\"", p->s[i].label, SP_LEGEND_CHARS);
+    sp_text(f, x + 26, y + 4, "class=\"legend\"", p->s[i].label, chars);
     y += SP_LEGEND_ROW;
     row++;
   }
@@ -578,11 +725,18 @@ static void sp_draw_legend(FILE *f, const sp_panel *p, const sp_frame *fr) {
   fputs("</g>\n", f);
 }
 
-static void sp_draw_panel(FILE *f, const sp_panel *p, size_t index, const sp_frame *fr) {
+/* Where the chart's text must fit: the characters a legend label and a panel title may
+ * take, and the legend column's width. */
+typedef struct sp_fit {
+  size_t legend_chars, ptitle_chars;
+} sp_fit;
+
+static void sp_draw_panel(FILE *f, const sp_panel *p, size_t index, const sp_frame *fr,
+                          const sp_fit *fit) {
   fprintf(f, "<g class=\"panel\" id=\"panel-%zu\">\n", index);
   if (p->title)
     sp_text(f, fr->x0, fr->y0 - 8, "font-size=\"13\" font-weight=\"600\" fill=\"#222222\"",
-            p->title, 100);
+            p->title, fit->ptitle_chars);
   sp_draw_grid(f, fr);
   if (fr->empty) {
     sp_text(f, fr->x0 + fr->w / 2, fr->y0 + fr->h / 2 + 4,
@@ -597,24 +751,55 @@ static void sp_draw_panel(FILE *f, const sp_panel *p, size_t index, const sp_fra
     fputs("\"/></clipPath>\n", f);
     fprintf(f, "<g clip-path=\"url(#clip-%zu)\" fill=\"none\" stroke-linejoin=\"round\" "
                "stroke-linecap=\"round\">\n", index);
-    for (size_t i = 0; i < p->ns; i++) sp_draw_series(f, fr, &p->s[i], i, p->ns);
+    for (size_t i = 0; i < p->ns; i++) sp_draw_series(f, fr, p, i);
     fputs("</g>\n", f);
   }
   sp_draw_axis_labels(f, p, fr);
-  sp_draw_legend(f, p, fr);
+  sp_draw_legend(f, p, fr, fit->legend_chars);
   fputs("</g>\n", f);
 }
 
-static bool sp_has_legend(const sp_chart *c) {
+/* Characters of s (UTF-8 sequences count once). */
+static size_t sp_chars(const char *s) {
+  size_t n = 0;
+  for (const unsigned char *u = (const unsigned char *)s; *u; u++) n += (*u & 0xC0) != 0x80;
+  return n;
+}
+
+/* The longest legend label of the chart, in characters (0: no legend). */
+static size_t sp_longest_label(const sp_chart *c) {
+  size_t m = 0;
   for (size_t i = 0; i < c->np; i++)
-    if (sp_labelled(c->p[i])) return true;
-  return false;
+    for (size_t k = 0; k < c->p[i]->ns; k++) {
+      const sp_series *s = &c->p[i]->s[k];
+      if (s->label && !s->faint && sp_chars(s->label) > m) m = sp_chars(s->label);
+    }
+  return m;
+}
+
+/* The legend column is as wide as its longest label needs (up to SP_LEGEND_MAX_W and half
+ * the chart); labels longer than that are shortened with an ellipsis rather than cut off
+ * by the edge of the picture. */
+static double sp_legend_width(const sp_chart *c, size_t *chars) {
+  size_t longest = sp_longest_label(c);
+  if (!longest) { *chars = 0; return SP_MARGIN_R; }
+  double max_w = SP_LEGEND_MAX_W < c->width / 2 ? SP_LEGEND_MAX_W : c->width / 2;
+  double w = 14 + 26 + longest * sp_char_w11 + 8;
+  *chars = longest;
+  if (w < SP_LEGEND_W) w = SP_LEGEND_W;
+  if (w > max_w) w = max_w, *chars = (size_t)((w - 14 - 26 - 8) / sp_char_w11);
+  if (*chars > SP_LEGEND_CHARS) *chars = SP_LEGEND_CHARS;
+  return w;
 }
 
 int sp_write(const sp_chart *c, FILE *f) {
   double top = c->title ? SP_TITLE_H : SP_TOP_PAD;
-  double right = sp_has_legend(c) ? SP_LEGEND_W : SP_MARGIN_R;
+  sp_fit fit;
+  double right = sp_legend_width(c, &fit.legend_chars);
   double pw = c->width - SP_MARGIN_L - right;
+  /* Titles start at the plot area's left edge and may run over the legend column. */
+  fit.ptitle_chars = (size_t)((c->width - SP_MARGIN_L - 8) / sp_char_w13b);
+  size_t title_chars = (size_t)((c->width - SP_MARGIN_L - 8) / sp_char_w16b);
   double slot = SP_PTITLE_H + c->panel_h + SP_XAXIS_H + SP_GAP;
   int height = (int)(top + (c->np ? c->np : 1) * slot);
   fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", f);
@@ -624,11 +809,11 @@ int sp_write(const sp_chart *c, FILE *f) {
   fputs("<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n", f);
   if (c->title)
     sp_text(f, SP_MARGIN_L, 26, "font-size=\"16\" font-weight=\"600\" fill=\"#111111\"",
-            c->title, 120);
+            c->title, title_chars);
   for (size_t i = 0; i < c->np; i++) {
     double y0 = top + i * slot + SP_PTITLE_H;
     sp_frame fr = sp_frame_make(c->p[i], SP_MARGIN_L, y0, pw, c->panel_h);
-    sp_draw_panel(f, c->p[i], i, &fr);
+    sp_draw_panel(f, c->p[i], i, &fr, &fit);
   }
   fputs("</svg>\n", f);
   return ferror(f) ? -1 : 0;

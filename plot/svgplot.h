@@ -16,7 +16,11 @@
  * Properties callers and tests rely on:
  *   - Series data are copied; the caller keeps ownership of its arrays.
  *   - Non-finite values (NaN, +-Inf), and values <= 0 on a log axis, are gaps: the line
- *     breaks there and they do not influence the axis range. A panel with no drawable point
+ *     breaks there and they do not influence the axis range.
+ *   - Axes are fitted to the data: the x axis runs from the first to the last x drawn, the
+ *     y axis over the data plus 4 % (of the log span on a log axis); ticks lie inside.
+ *   - Text never runs off the picture: the legend column widens for long labels (up to a
+ *     limit), and what still does not fit is shortened with an ellipsis. A panel with no drawable point
  *     says so instead of drawing an axis over nothing.
  *   - Long series are reduced per pixel column to first/min/max/last (the M4 scheme), so the
  *     drawn envelope is exact and a 10^6-point series stays a small file.
@@ -50,11 +54,22 @@ void sp_chart_set_size(sp_chart *c, int width, int panel_height);
  * memory. The panel belongs to the chart. */
 sp_panel *sp_panel_add(sp_chart *c, const char *title, const char *xlabel, const char *ylabel);
 void      sp_panel_set_logy(sp_panel *p, bool logy);
+/* Replaces the y label (NULL: none). Returns 0, or -1 when out of memory. */
+int       sp_panel_set_ylabel(sp_panel *p, const char *ylabel);
+/* Shows only x in [lo, hi] (a time window); the y axis fits the data inside it. An empty
+ * or non-finite range removes the window. */
+void      sp_panel_set_xrange(sp_panel *p, double lo, double hi);
 
 /* Adds a line: n points (x[i], y[i]); x == NULL means x[i] = i. label may be NULL (no
  * legend entry). Colours follow the Okabe-Ito palette in order of addition, then repeat
  * with dashes. Returns 0, or -1 when out of memory. */
 int sp_series_add(sp_panel *p, const char *label, const double *x, const double *y, size_t n);
+
+/* Marks the series added last as raw data behind a smoothed line: drawn thin and pale in
+ * the colour of the next (solid) series added, without a legend entry; on the y axis it
+ * counts from its 1st to its 99th percentile only, so that rare outliers do not squash the
+ * lines over it (a panel of faint series only counts them whole). */
+void sp_series_set_faint(sp_panel *p);
 
 /* ---- writing -------------------------------------------------------------------------- */
 

@@ -129,7 +129,8 @@ Test(plot, default_plots_every_recording) {
   /* loss, W1 (trajectory), h1.rate, o.rate; b1 has no time course */
   cr_assert_eq(count(svg, "class=\"panel\""), 4);
   cr_assert_not_null(strstr(svg, "gle_small"));
-  cr_assert_not_null(strstr(svg, ">loss</text>"));
+  cr_assert_not_null(strstr(svg, ">loss   (running mean over 10 steps; raw values pale)</text>"));
+  cr_assert_not_null(strstr(svg, ">loss (log scale)</text>"));     /* the y label */
   cr_assert_not_null(strstr(svg, "h1.rate   (batch element 0 of 2)"));
   cr_assert_not_null(strstr(svg, ">h1.rate[2]</text>"));
   cr_assert_not_null(strstr(svg, ">W1[2,1]</text>"));
@@ -137,7 +138,7 @@ Test(plot, default_plots_every_recording) {
   cr_assert_not_null(strstr(svg, ">t (model time)</text>"));
   cr_assert_null(strstr(svg, ">b1"));
   /* loss first, on a log axis (decade labels) */
-  const char *loss = strstr(svg, ">loss</text>"), *h1 = strstr(svg, "h1.rate");
+  const char *loss = strstr(svg, ">loss   ("), *h1 = strstr(svg, "h1.rate");
   cr_assert_lt(loss, h1);
   cr_assert_not_null(strstr(svg, ">0.001</text>") ? svg : strstr(svg, ">0.01</text>"));
   free(svg);
@@ -170,7 +171,9 @@ Test(plot, steps_when_there_is_no_run_json) {
   snprintf(p, sizeof p, "%s/plot.svg", dir);
   char *svg = slurp(p);
   cr_assert_not_null(strstr(svg, ">step</text>"));
-  cr_assert_not_null(strstr(svg, ">1000</text>"));   /* x axis in steps: 0 ... 1000 */
+  /* x axis in steps, fitted to the data: 0 ... 999, so no tick at 1000 */
+  cr_assert_not_null(strstr(svg, ">800</text>"));
+  cr_assert_null(strstr(svg, ">1000</text>"));
   free(svg);
   remove_run(dir);
 }
@@ -274,4 +277,60 @@ Test(plot, usage_errors_exit_2) {
   cr_assert_eq(plot(2, "/tmp", "-o"), 2);
   cr_assert_eq(plot(2, "/tmp", "--bogus"), 2);
   cr_assert_eq(plot(3, "/tmp", "-o", ""), 2);
+}
+
+/* ---- the loss as a running mean ------------------------------------------------------ */
+
+static double f_flicker(size_t i) { return i % 2 ? 1.0 : 1e-12; }
+
+/* The y coordinates of the first path that starts with `key`; returns how many. */
+static size_t path_ys(const char *svg, const char *key, double *ys, size_t cap) {
+  const char *p = strstr(svg, key);
+  cr_assert_not_null(p, "%s", key);
+  p = strstr(p, " d=\"") + 4;
+  size_t n = 0;
+  while (*p && *p != '"' && n < cap) {
+    while (*p == 'M' || *p == 'L' || *p == ' ') p++;
+    char *end;
+    (void)strtod(p, &end);
+    ys[n++] = strtod(end, &end);
+    p = end;
+  }
+  return n;
+}
+
+/* A loss flickering between 1e-12 and 1 every step (a solid band over 12 decades when
+ * drawn raw) has the running mean 0.5 over any even window: a flat line, with the raw
+ * values as a pale band behind it. */
+Test(plot, loss_is_drawn_as_a_running_mean) {
+  char *dir = make_run();
+  write_npy(dir, "loss.npy", 1, (int64_t[]){ 1000 }, f_flicker);
+  cr_assert_eq(plot(4, dir, "loss", "--smooth", "20"), 0);
+  char p[128];
+  snprintf(p, sizeof p, "%s/plot.svg", dir);
+  char *svg = slurp(p);
+  cr_assert_not_null(strstr(svg, "running mean over 20 steps"));
+  cr_assert_eq(count(svg, "class=\"raw\""), 1);
+  static double ys[8192];
+  size_t n = path_ys(svg, "<path stroke=\"#0072B2\" stroke-width=\"1.5\"", ys, 8192);
+  cr_assert_gt(n, 10);
+  size_t flat = 0;
+  for (size_t i = 0; i < n; i++) flat += fabs(ys[i] - ys[n / 2]) < 0.01;
+  cr_assert_geq(flat, n - 20, "%zu of %zu points at the mean", flat, n);
+  free(svg);
+  /* --smooth 1: the raw values only, no band */
+  cr_assert_eq(plot(3, dir, "loss", "--smooth=1"), 0);
+  svg = slurp(p);
+  cr_assert_eq(count(svg, "class=\"raw\""), 0);
+  cr_assert_null(strstr(svg, "running mean"));
+  free(svg);
+  remove_run(dir);
+}
+
+Test(plot, smooth_needs_a_count) {
+  char *dir = make_run();
+  cr_assert_eq(plot(3, dir, "--smooth", "0"), 2);
+  cr_assert_eq(plot(3, dir, "--smooth", "ten"), 2);
+  cr_assert_eq(plot(2, dir, "--smooth"), 2);
+  remove_run(dir);
 }

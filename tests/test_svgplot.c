@@ -454,3 +454,92 @@ Test(save, xmllint_accepts_every_document, .description = "skipped without xmlli
   unlink(path);
   sp_chart_free(c);
 }
+
+/* ---- fitted axes, faint bands, text that fits ---------------------------------------- */
+
+/* The largest x coordinate of the path drawn in the given colour (the first such path). */
+static double max_path_x(const char *svg, const char *color) {
+  char key[64];
+  snprintf(key, sizeof key, "<path stroke=\"%s\"", color);
+  const char *p = strstr(svg, key);
+  cr_assert_not_null(p);
+  p = strstr(p, " d=\"") + 4;
+  double best = -1e300;
+  while (*p && *p != '"') {
+    while (*p == 'M' || *p == 'L' || *p == ' ') p++;
+    char *end;
+    double x = strtod(p, &end);
+    cr_assert_neq(end, p);
+    best = x > best ? x : best;
+    p = end;
+    (void)strtod(p, &end);       /* y */
+    p = end;
+  }
+  return best;
+}
+
+/* lagline's x axis ran to 1500 while the data ended at 1050: the axis ends at the data. */
+Test(svg, x_axis_ends_where_the_data_end) {
+  enum { N = 1051 };
+  double x[N], y[N];
+  for (int i = 0; i < N; i++) x[i] = i, y[i] = sin(0.01 * i);
+  sp_chart *c = sp_chart_new(NULL);
+  sp_panel *p = sp_panel_add(c, "w", "t", "w");
+  sp_series_add(p, NULL, x, y, N);
+  char *svg = render(c);
+  cr_assert_null(strstr(svg, ">1500</text>"));
+  cr_assert_null(strstr(svg, ">1200</text>"));
+  cr_assert_not_null(strstr(svg, ">1000</text>"));
+  /* no legend: plot area from 76 to 880 - 24; the last point lies on its right edge */
+  cr_assert_float_eq(max_path_x(svg, "#0072B2"), 880 - 24, 0.01);
+  free(svg);
+  sp_chart_free(c);
+}
+
+/* A raw band behind its running mean: pale, same colour, no legend entry, and a single
+ * outlier 14 decades down does not stretch the log axis. */
+Test(svg, faint_band_behind_its_mean) {
+  enum { N = 1000 };
+  double y[N], m[N];
+  for (int i = 0; i < N; i++) y[i] = (i % 2 ? 2.0 : 0.5) * exp(-0.002 * i), m[i] = 1.25 * exp(-0.002 * i);
+  y[500] = 1e-16;
+  sp_chart *c = sp_chart_new(NULL);
+  sp_panel *p = sp_panel_add(c, "loss", "t", "loss");
+  sp_panel_set_logy(p, true);
+  sp_series_add(p, NULL, NULL, y, N);
+  sp_series_set_faint(p);
+  sp_series_add(p, "mean", NULL, m, N);
+  char *svg = render(c);
+  assert_well_formed(svg);
+  cr_assert_eq(count(svg, "class=\"raw\""), 1);
+  cr_assert_eq(count(svg, "<path stroke=\"#0072B2\""), 3);  /* band, line, legend swatch */
+  cr_assert_eq(count(svg, "#D55E00"), 0);
+  cr_assert_eq(count(svg, "class=\"legend\""), 1);
+  cr_assert_null(strstr(svg, "10⁻¹⁶"));
+  cr_assert_null(strstr(svg, "10⁻⁸"));
+  free(svg);
+  sp_chart_free(c);
+}
+
+/* Long legend labels widen the legend column instead of running off the picture; a title
+ * longer than the chart is shortened with an ellipsis. */
+Test(svg, text_never_runs_off_the_picture) {
+  double y[2] = { 0, 1 };
+  char lab[41], title[301];
+  memset(lab, 'a', 40), lab[40] = '\0';
+  memset(title, 'T', 300), title[300] = '\0';
+  sp_chart *c = sp_chart_new(title);
+  sp_panel *p = sp_panel_add(c, title, NULL, NULL);
+  sp_series_add(p, lab, NULL, y, 2);
+  char *svg = render(c);
+  char want[64];
+  snprintf(want, sizeof want, ">%s</text>", lab);
+  cr_assert_not_null(strstr(svg, want), "the 40-character label is shortened");
+  /* the label starts at the legend's x and fits the 880 px width at 6.6 px a character */
+  const char *t = strstr(svg, "class=\"legend\"");
+  while (t > svg && strncmp(t, "<text x=\"", 9)) t--;
+  cr_assert_leq(strtod(t + 9, NULL) + 40 * 6.6, 880);
+  cr_assert_eq(count(svg, "…</text>"), 2);              /* chart title and panel title */
+  free(svg);
+  sp_chart_free(c);
+}
