@@ -49,6 +49,10 @@ static const char plot_usage[] =
   "loss (log scale), energy and every recorded signal, or only the SIGNALs named.\n"
   "Several RUN_DIRs: each panel overlays the runs, lines labelled by run.\n"
   "  -o FILE, -oFILE, --output FILE, --output=FILE   the SVG file to write\n"
+  "  --from T, --to T   show only model time T on (steps without dt in run.json)\n"
+  "  --last T     show only the last T of the run (a zoom on the end)\n"
+  "  A SIGNAL may be A+B+...: those recordings in one panel (a signal against its\n"
+  "  target: o.rate+target)\n"
   "  --smooth N   draw the loss as a running mean over N steps, the raw values pale\n"
   "               behind it (default: 1/100 of the run; 1: raw values only)\n";
 
@@ -62,6 +66,7 @@ typedef struct plot_args {
   const char **names;       /* SIGNAL arguments (pointers into argv) */
   int nnames;
   long smooth;              /* running-mean window of the loss in steps; 0: automatic */
+  double from, to, last;    /* the time window: -inf, +inf, 0 when not given */
 } plot_args;
 
 /* What run.json tells about the x axis. Everything is optional. */
@@ -121,10 +126,32 @@ static int plot_count(const char *v, long *out) {
   return 0;
 }
 
+/* A finite number (the whole string). Returns 0, or -1. */
+static int plot_time(const char *v, double *out) {
+  if (!v || !*v) return -1;
+  char *end;
+  double d = strtod(v, &end);
+  if (*end || !isfinite(d)) return -1;
+  *out = d;
+  return 0;
+}
+
+/* The value of option `opt` at argv[*i] ("--opt V" or "--opt=V"), or NULL when missing. */
+static const char *plot_value(int argc, char **argv, int *i, size_t optlen) {
+  const char *s = argv[*i];
+  if (s[optlen] == '=') return s + optlen + 1;
+  return *i + 1 < argc ? argv[++*i] : NULL;
+}
+
+static bool plot_is_opt(const char *s, const char *opt) {
+  size_t n = strlen(opt);
+  return !strncmp(s, opt, n) && (s[n] == '\0' || s[n] == '=');
+}
+
 /* The first argument is the RUN_DIR; further arguments are RUN_DIRs while they name
  * directories (a recording's name never does), then SIGNALs. */
 static int plot_parse_args(int argc, char **argv, plot_args *a) {
-  *a = (plot_args){ 0 };
+  *a = (plot_args){ .from = -INFINITY, .to = INFINITY };
   a->names = calloc((size_t)argc + 1, sizeof *a->names);
   a->dirs = calloc((size_t)argc + 1, sizeof *a->dirs);
   if (!a->names || !a->dirs) { fputs("vlec plot: out of memory\n", stderr); return 1; }
@@ -137,8 +164,17 @@ static int plot_parse_args(int argc, char **argv, plot_args *a) {
       a->out = s + 2;
     } else if (!strncmp(s, "--output=", 9)) {
       a->out = s + 9;
-    } else if (!strcmp(s, "--smooth") || !strncmp(s, "--smooth=", 9)) {
-      const char *v = s[8] == '=' ? s + 9 : i + 1 < argc ? argv[++i] : NULL;
+    } else if (plot_is_opt(s, "--from") || plot_is_opt(s, "--to")) {
+      bool from = s[2] == 'f';
+      const char *v = plot_value(argc, argv, &i, from ? 6 : 4);
+      if (plot_time(v, from ? &a->from : &a->to))
+        return plot_usage_error(from ? "--from needs a time, not '%s'" : "--to needs a time, not '%s'", v ? v : "");
+    } else if (plot_is_opt(s, "--last")) {
+      const char *v = plot_value(argc, argv, &i, 6);
+      if (plot_time(v, &a->last) || !(a->last > 0))
+        return plot_usage_error("--last needs a time span > 0, not '%s'", v ? v : "");
+    } else if (plot_is_opt(s, "--smooth")) {
+      const char *v = plot_value(argc, argv, &i, 8);
       if (plot_count(v, &a->smooth)) return plot_usage_error("--smooth needs a whole number of steps >= 1, not '%s'", v ? v : "");
     } else if (s[0] == '-' && s[1]) {
       return plot_usage_error("unknown option '%s'", s);
@@ -150,6 +186,7 @@ static int plot_parse_args(int argc, char **argv, plot_args *a) {
   }
   if (!a->ndirs) return plot_usage_error("%s", "missing RUN_DIR");
   if (a->out && !*a->out) return plot_usage_error("%s", "empty output file name");
+  if (!(a->from < a->to)) return plot_usage_error("%s", "--from must come before --to");
   return 0;
 }
 
@@ -325,6 +362,7 @@ static int plot_running_mean(const double *y, size_t n, long w, double *out) {
 typedef struct plot_target {
   sp_panel *panel;
   bool any, positive;       /* some value > 0; none < 0 */
+  const char *title;        /* an overlay's title ("o.rate + target"); NULL: the recording's */
 } plot_target;
 
 /* The loss a (shape [steps]) as its running mean over w steps, with the raw values as a
@@ -373,7 +411,8 @@ static int plot_signal(sp_chart *c, plot_target *pt, const plot_run *r, const ch
              (long long)lines, (long long)n);
 
   double *x = malloc(((size_t)steps + 1) * sizeof *x), *y = malloc(((size_t)steps + 1) * sizeof *y);
-  if (!pt->panel) pt->panel = sp_panel_add(c, title, plot_xlabel(r), name);
+  if (!pt->panel)
+    pt->panel = sp_panel_add(c, pt->title ? pt->title : title, plot_xlabel(r), pt->title ? pt->title : name);
   sp_panel *p = pt->panel;
   if (!x || !y || !p) { free(x); free(y); fputs("vlec plot: out of memory\n", stderr); return 1; }
   if (smooth) {
@@ -390,8 +429,11 @@ static int plot_signal(sp_chart *c, plot_target *pt, const plot_run *r, const ch
       if (isfinite(y[k])) { pt->any |= y[k] > 0; pt->positive &= y[k] >= 0; }
     }
     char elem[160], label[400];
-    snprintf(elem, sizeof elem, "%s[%lld]", name, (long long)j);
-    if (sp_series_add(p, plot_label(label, sizeof label, r, elem, n > 1), x, y, (size_t)steps)) {
+    /* In an overlay every line needs its name, even a recording's only one. */
+    if (pt->title && n == 1) snprintf(elem, sizeof elem, "%s", name);
+    else snprintf(elem, sizeof elem, "%s[%lld]", name, (long long)j);
+    if (sp_series_add(p, plot_label(label, sizeof label, r, elem, n > 1 || pt->title), x, y,
+                      (size_t)steps)) {
       free(x); free(y);
       fputs("vlec plot: out of memory\n", stderr);
       return 1;
@@ -436,7 +478,9 @@ static int plot_param(sp_chart *c, plot_target *pt, const plot_run *r, const cha
     snprintf(title + o, sizeof title - (size_t)o, "   (first %zu of %zu elements)", lines, elems);
 
   double *x = malloc((snaps + 1) * sizeof *x), *y = malloc((snaps + 1) * sizeof *y);
-  if (!pt->panel) pt->panel = sp_panel_add(c, title, every ? plot_xlabel(r) : "snapshot", name);
+  if (!pt->panel)
+    pt->panel = sp_panel_add(c, pt->title ? pt->title : title, every ? plot_xlabel(r) : "snapshot",
+                             pt->title ? pt->title : name);
   sp_panel *p = pt->panel;
   if (!x || !y || !p) { free(x); free(y); fputs("vlec plot: out of memory\n", stderr); return 1; }
   for (size_t e = 0; e < lines; e++) {
@@ -513,26 +557,30 @@ static int plot_one_run(sp_chart *c, plot_target *pt, const plot_run *r, const c
   return rc;
 }
 
-/* The panel of recording `name`: the lines of every run that holds it. Returns 0 or 1. */
-static int plot_one(sp_chart *c, const plot_run *runs, int nruns, const char *name,
-                    bool explicit_, int *added) {
-  plot_target pt = { .positive = true };
-  for (int i = 0; i < nruns; i++) {
-    if (i > 0) {      /* a run without this recording adds nothing to a comparison */
-      char file[600];
-      snprintf(file, sizeof file, "%s/%s.npy", runs[i].dir, name);
-      if (!plot_is_file(file)) {
-        fprintf(stderr, "vlec plot: %s: no such recording; %s shows the other runs only\n",
-                file, name);
-        continue;
+/* The panel of recordings names[0..n) (one, or an overlay A+B): the lines of every run
+ * that holds them. Returns 0 or 1. */
+static int plot_one(sp_chart *c, const plot_run *runs, int nruns, char **names, int n,
+                    const char *title, bool explicit_, int *added) {
+  plot_target pt = { .positive = true, .title = n > 1 ? title : NULL };
+  for (int k = 0; k < n; k++) {
+    const char *name = names[k];
+    for (int i = 0; i < nruns; i++) {
+      if (i > 0) {      /* a run without this recording adds nothing to a comparison */
+        char file[600];
+        snprintf(file, sizeof file, "%s/%s.npy", runs[i].dir, name);
+        if (!plot_is_file(file)) {
+          fprintf(stderr, "vlec plot: %s: no such recording; %s shows the other runs only\n",
+                  file, name);
+          continue;
+        }
       }
+      if (plot_one_run(c, &pt, &runs[i], name, explicit_)) return 1;
     }
-    if (plot_one_run(c, &pt, &runs[i], name, explicit_)) return 1;
   }
   /* The loss spans decades while it is learned: a log axis shows that, a linear one hides
    * all but the first drop. Only where no value is negative; an exact 0 (a step where the
    * output hits the target) is a gap. */
-  if (pt.panel && !strcmp(name, "loss") && pt.any && pt.positive) {
+  if (pt.panel && n == 1 && !strcmp(names[0], "loss") && pt.any && pt.positive) {
     sp_panel_set_logy(pt.panel, true);
     if (sp_panel_set_ylabel(pt.panel, "loss (log scale)")) {
       fputs("vlec plot: out of memory\n", stderr);
@@ -552,11 +600,42 @@ static void plot_names_str(char **names, size_t n, char *buf, size_t len) {
   if (n == 0) snprintf(buf, len, "nothing");
 }
 
-/* Strips a trailing ".npy" from a SIGNAL argument (into buf). */
-static const char *plot_signal_name(const char *arg, char *buf, size_t len) {
-  snprintf(buf, len, "%s", arg);
-  if (plot_ends_with(buf, ".npy")) buf[strlen(buf) - 4] = '\0';
-  return buf;
+/* One SIGNAL argument: a recording, or several joined by '+' drawn in one panel. Each
+ * must exist in the first run (the message lists what it holds). Returns 0 or 1. */
+static int plot_named(sp_chart *c, const plot_run *runs, int nruns, const char *arg,
+                      char **have, size_t nhave, int *added) {
+  enum { MAX_PARTS = 16 };
+  char buf[512], title[600];
+  char *parts[MAX_PARTS];
+  int np = 0;
+  snprintf(buf, sizeof buf, "%s", arg);
+  int o = 0;
+  title[0] = '\0';
+  for (char *save = NULL, *t = strtok_r(buf, "+", &save); t; t = strtok_r(NULL, "+", &save)) {
+    if (np == MAX_PARTS) {
+      fprintf(stderr, "vlec plot: %s: more than %d recordings in one panel\n", arg, MAX_PARTS);
+      return 1;
+    }
+    if (plot_ends_with(t, ".npy")) t[strlen(t) - 4] = '\0';
+    parts[np++] = t;
+    o += snprintf(title + o, sizeof title - (size_t)o, "%s%s", np > 1 ? " + " : "", t);
+    if (o >= (int)sizeof title) o = (int)sizeof title - 1;
+  }
+  if (np == 0 || strstr(arg, "++") || arg[0] == '+' || plot_ends_with(arg, "+")) {
+    fprintf(stderr, "vlec plot: '%s': an empty recording name (write A+B)\n", arg);
+    return 1;
+  }
+  for (int k = 0; k < np; k++) {
+    char file[600];
+    snprintf(file, sizeof file, "%s/%s.npy", runs[0].dir, parts[k]);
+    if (!plot_is_file(file)) {
+      char list[1024];
+      plot_names_str(have, nhave, list, sizeof list);
+      fprintf(stderr, "vlec plot: %s: no such recording (%s holds: %s)\n", file, runs[0].dir, list);
+      return 1;
+    }
+  }
+  return plot_one(c, runs, nruns, parts, np, title, true, added);
 }
 
 static int plot_build(sp_chart *c, const plot_run *runs, int nruns, const plot_args *a,
@@ -567,27 +646,16 @@ static int plot_build(sp_chart *c, const plot_run *runs, int nruns, const plot_a
   if (plot_list(r->dir, &names, &n)) return 1;
   int rc = 0;
   if (a->nnames == 0) {
-    for (size_t i = 0; i < n && rc == 0; i++) rc = plot_one(c, runs, nruns, names[i], false, added);
+    for (size_t i = 0; i < n && rc == 0; i++)
+      rc = plot_one(c, runs, nruns, &names[i], 1, NULL, false, added);
     if (rc == 0 && *added == 0) {
       fprintf(stderr, "vlec plot: %s: nothing to plot (no recordings; run with --record "
                       "LIST --out %s)\n", r->dir, r->dir);
       rc = 1;
     }
   }
-  for (int i = 0; i < a->nnames && rc == 0; i++) {
-    char buf[512];
-    const char *name = plot_signal_name(a->names[i], buf, sizeof buf);
-    char file[600];
-    snprintf(file, sizeof file, "%s/%s.npy", r->dir, name);
-    if (!plot_is_file(file)) {
-      char have[1024];
-      plot_names_str(names, n, have, sizeof have);
-      fprintf(stderr, "vlec plot: %s: no such recording (%s holds: %s)\n", file, r->dir, have);
-      rc = 1;
-      break;
-    }
-    rc = plot_one(c, runs, nruns, name, true, added);
-  }
+  for (int i = 0; i < a->nnames && rc == 0; i++)
+    rc = plot_named(c, runs, nruns, a->names[i], names, n, added);
   plot_free_names(names, n);
   return rc;
 }
@@ -663,6 +731,7 @@ int cmd_plot(int argc, char **argv) {
     o += snprintf(title + o, sizeof title - (size_t)o, "%s%s", i ? ", " : "",
                   common ? labels[i] : a.dirs[i]);
   sp_chart *c = sp_chart_new(title);
+  if (c) (void)sp_chart_set_window(c, a.from, a.to, a.last);   /* checked by the parser */
   char *out = a.out ? NULL : plot_join(a.dirs[0], "plot.svg");
   const char *out_path = a.out ? a.out : out;
   int added = 0;

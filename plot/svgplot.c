@@ -26,8 +26,6 @@ typedef struct sp_series {
 struct sp_panel {
   char *title, *xlabel, *ylabel;
   bool logy;
-  bool xfixed;              /* x range set by sp_panel_set_xrange */
-  double xmin, xmax;
   sp_series *s;
   size_t ns, cap;
 };
@@ -35,6 +33,8 @@ struct sp_panel {
 struct sp_chart {
   char *title;
   int width, panel_h;
+  double wlo, whi;          /* the time window shown (+-inf: the data's ends) */
+  double last;              /* > 0: show only the last `last` of the x axis */
   sp_panel **p;
   size_t np, cap;
 };
@@ -85,6 +85,8 @@ sp_chart *sp_chart_new(const char *title) {
   if (!c) return NULL;
   c->width = SP_DEFAULT_W;
   c->panel_h = SP_DEFAULT_PH;
+  c->wlo = -INFINITY;
+  c->whi = INFINITY;
   if (title && !(c->title = sp_strdup(title))) { free(c); return NULL; }
   return c;
 }
@@ -152,10 +154,12 @@ int sp_panel_set_ylabel(sp_panel *p, const char *ylabel) {
   return 0;
 }
 
-void sp_panel_set_xrange(sp_panel *p, double lo, double hi) {
-  p->xfixed = isfinite(lo) && isfinite(hi) && lo < hi;
-  p->xmin = lo;
-  p->xmax = hi;
+int sp_chart_set_window(sp_chart *c, double lo, double hi, double last) {
+  if (isnan(lo) || isnan(hi) || !(lo < hi) || !(last >= 0) || !isfinite(last)) return -1;
+  c->wlo = lo;
+  c->whi = hi;
+  c->last = last;
+  return 0;
 }
 
 void sp_series_set_faint(sp_panel *p) {
@@ -346,6 +350,9 @@ static void sp_put_num(FILE *f, double v) {
 
 /* ---- per-panel geometry -------------------------------------------------------------- */
 
+/* The x window a panel shows (sp_chart_set_window). */
+typedef struct sp_window { double lo, hi; } sp_window;
+
 typedef struct sp_frame {
   double x0, y0, w, h;      /* plotting area */
   double xlo, xhi, ylo, yhi;/* the data range shown: the axes end here, fitted to the data */
@@ -353,15 +360,14 @@ typedef struct sp_frame {
   bool logy;
   bool ydecades;            /* log axis with ticks at powers of ten only */
   bool empty;               /* no drawable point */
+  sp_window win;
 } sp_frame;
 
 static bool sp_drawable(double x, double y, bool logy) {
   return isfinite(x) && isfinite(y) && (!logy || y > 0);
 }
 
-static bool sp_in_x(const sp_panel *p, double x) {
-  return !p->xfixed || (x >= p->xmin && x <= p->xmax);
-}
+static bool sp_in_x(const sp_window *w, double x) { return x >= w->lo && x <= w->hi; }
 
 static int sp_cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -370,12 +376,13 @@ static int sp_cmp_double(const void *a, const void *b) {
 
 /* A raw band spans the 1st to 99th percentile of its values on the y axis: a rare outlier
  * (one step where the loss is 10^-16) would otherwise squash the lines drawn over it. */
-static bool sp_faint_range(const sp_panel *p, const sp_series *s, double *lo, double *hi) {
+static bool sp_faint_range(const sp_panel *p, const sp_window *win, const sp_series *s,
+                           double *lo, double *hi) {
   double *v = malloc((s->n ? s->n : 1) * sizeof *v);
   size_t m = 0;
   if (!v) return false;
   for (size_t k = 0; k < s->n; k++)
-    if (sp_drawable(s->x[k], s->y[k], p->logy) && sp_in_x(p, s->x[k])) v[m++] = s->y[k];
+    if (sp_drawable(s->x[k], s->y[k], p->logy) && sp_in_x(win, s->x[k])) v[m++] = s->y[k];
   if (m) {
     qsort(v, m, sizeof *v, sp_cmp_double);
     *lo = v[(m - 1) / 100];
@@ -393,8 +400,8 @@ static bool sp_has_solid(const sp_panel *p) {
 
 /* Data range of the drawable points of a panel (within its x range, where one is set).
  * Returns false when there are none. */
-static bool sp_panel_range(const sp_panel *p, double *xlo, double *xhi, double *ylo,
-                           double *yhi) {
+static bool sp_panel_range(const sp_panel *p, const sp_window *win, double *xlo, double *xhi,
+                           double *ylo, double *yhi) {
   bool any = false, solid = sp_has_solid(p);
   *xlo = *ylo = DBL_MAX;
   *xhi = *yhi = -DBL_MAX;
@@ -402,13 +409,13 @@ static bool sp_panel_range(const sp_panel *p, double *xlo, double *xhi, double *
     const sp_series *s = &p->s[i];
     double flo, fhi;
     if (s->faint && solid) {
-      if (sp_faint_range(p, s, &flo, &fhi)) {
+      if (sp_faint_range(p, win, s, &flo, &fhi)) {
         *ylo = flo < *ylo ? flo : *ylo;
         *yhi = fhi > *yhi ? fhi : *yhi;
       }
     }
     for (size_t k = 0; k < s->n; k++) {
-      if (!sp_drawable(s->x[k], s->y[k], p->logy) || !sp_in_x(p, s->x[k])) continue;
+      if (!sp_drawable(s->x[k], s->y[k], p->logy) || !sp_in_x(win, s->x[k])) continue;
       any = true;
       if (s->x[k] < *xlo) *xlo = s->x[k];
       if (s->x[k] > *xhi) *xhi = s->x[k];
@@ -417,7 +424,6 @@ static bool sp_panel_range(const sp_panel *p, double *xlo, double *xhi, double *
       if (s->y[k] > *yhi) *yhi = s->y[k];
     }
   }
-  if (p->xfixed) *xlo = p->xmin, *xhi = p->xmax;
   return any;
 }
 
@@ -472,10 +478,11 @@ static void sp_pad(double *lo, double *hi, double frac, bool logy) {
   *hi += pad;
 }
 
-static sp_frame sp_frame_make(const sp_panel *p, double x0, double y0, double w, double h) {
-  sp_frame fr = { .x0 = x0, .y0 = y0, .w = w, .h = h, .logy = p->logy };
+static sp_frame sp_frame_make(const sp_panel *p, const sp_window *win, double x0, double y0,
+                              double w, double h) {
+  sp_frame fr = { .x0 = x0, .y0 = y0, .w = w, .h = h, .logy = p->logy, .win = *win };
   double xlo, xhi, ylo, yhi;
-  fr.empty = !sp_panel_range(p, &xlo, &xhi, &ylo, &yhi);
+  fr.empty = !sp_panel_range(p, win, &xlo, &xhi, &ylo, &yhi);
   if (fr.empty) xlo = 0, xhi = 1, ylo = p->logy ? 1 : 0, yhi = p->logy ? 10 : 1;
   /* The x axis runs exactly over the data (time has no margin to show); y gets 4 %. */
   sp_pad(&xlo, &xhi, 0, false);
@@ -674,6 +681,11 @@ static void sp_draw_series(FILE *f, const sp_frame *fr, const sp_panel *p, size_
   sp_pen pen = { .f = f };
   sp_bucket b = { .open = false };
   for (size_t i = 0; i < s->n; i++) {
+    /* Outside the window only the neighbours of points inside are drawn (the line runs
+     * on to the frame, where the clip path cuts it); the rest would only fill the file. */
+    bool near = sp_in_x(&fr->win, s->x[i]) || (i + 1 < s->n && sp_in_x(&fr->win, s->x[i + 1])) ||
+                (i > 0 && sp_in_x(&fr->win, s->x[i - 1]));
+    if (!near) continue;
     if (!sp_drawable(s->x[i], s->y[i], fr->logy)) {   /* a gap: end the subpath */
       sp_bucket_flush(&b, &pen);
       sp_pen_up(&pen);
@@ -792,6 +804,23 @@ static double sp_legend_width(const sp_chart *c, size_t *chars) {
   return w;
 }
 
+/* The window every panel shows: --from/--to as given; with `last`, the last stretch of
+ * that length before the largest x of any drawable point (so the panels stay aligned). */
+static sp_window sp_chart_window(const sp_chart *c) {
+  sp_window w = { c->wlo, c->whi };
+  if (!(c->last > 0)) return w;
+  double end = -INFINITY;
+  for (size_t i = 0; i < c->np; i++)
+    for (size_t k = 0; k < c->p[i]->ns; k++) {
+      const sp_series *s = &c->p[i]->s[k];
+      for (size_t j = 0; j < s->n; j++)
+        if (sp_drawable(s->x[j], s->y[j], c->p[i]->logy) && sp_in_x(&w, s->x[j]) && s->x[j] > end)
+          end = s->x[j];
+    }
+  if (isfinite(end)) w.lo = end - c->last, w.hi = end;
+  return w;
+}
+
 int sp_write(const sp_chart *c, FILE *f) {
   double top = c->title ? SP_TITLE_H : SP_TOP_PAD;
   sp_fit fit;
@@ -801,6 +830,7 @@ int sp_write(const sp_chart *c, FILE *f) {
   fit.ptitle_chars = (size_t)((c->width - SP_MARGIN_L - 8) / sp_char_w13b);
   size_t title_chars = (size_t)((c->width - SP_MARGIN_L - 8) / sp_char_w16b);
   double slot = SP_PTITLE_H + c->panel_h + SP_XAXIS_H + SP_GAP;
+  sp_window win = sp_chart_window(c);
   int height = (int)(top + (c->np ? c->np : 1) * slot);
   fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", f);
   fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
@@ -812,7 +842,7 @@ int sp_write(const sp_chart *c, FILE *f) {
             c->title, title_chars);
   for (size_t i = 0; i < c->np; i++) {
     double y0 = top + i * slot + SP_PTITLE_H;
-    sp_frame fr = sp_frame_make(c->p[i], SP_MARGIN_L, y0, pw, c->panel_h);
+    sp_frame fr = sp_frame_make(c->p[i], &win, SP_MARGIN_L, y0, pw, c->panel_h);
     sp_draw_panel(f, c->p[i], i, &fr, &fit);
   }
   fputs("</svg>\n", f);

@@ -50,15 +50,18 @@ void      sp_chart_free(sp_chart *c);                   /* NULL is a no-op */
  * 200). Values below a sane minimum are raised to it. */
 void sp_chart_set_size(sp_chart *c, int width, int panel_height);
 
+/* Every panel shows only x in [lo, hi] (a time window; -INFINITY / INFINITY: from the
+ * data's start / to its end), and with last > 0 only the last `last` of that (ending at the
+ * largest x drawn in any panel). Axes fit the data inside the window. Returns 0, or -1
+ * (nothing changed) when lo < hi does not hold or last is negative or not finite. */
+int sp_chart_set_window(sp_chart *c, double lo, double hi, double last);
+
 /* Appends a panel below the existing ones. Any string may be NULL. Returns NULL when out of
  * memory. The panel belongs to the chart. */
 sp_panel *sp_panel_add(sp_chart *c, const char *title, const char *xlabel, const char *ylabel);
 void      sp_panel_set_logy(sp_panel *p, bool logy);
 /* Replaces the y label (NULL: none). Returns 0, or -1 when out of memory. */
 int       sp_panel_set_ylabel(sp_panel *p, const char *ylabel);
-/* Shows only x in [lo, hi] (a time window); the y axis fits the data inside it. An empty
- * or non-finite range removes the window. */
-void      sp_panel_set_xrange(sp_panel *p, double lo, double hi);
 
 /* Adds a line: n points (x[i], y[i]); x == NULL means x[i] = i. label may be NULL (no
  * legend entry). Colours follow the Okabe-Ito palette in order of addition, then repeat

@@ -334,3 +334,67 @@ Test(plot, smooth_needs_a_count) {
   cr_assert_eq(plot(2, dir, "--smooth"), 2);
   remove_run(dir);
 }
+
+/* ---- time windows and overlays ------------------------------------------------------- */
+
+static char *plot_to_string(const char *dir) {
+  char p[128];
+  snprintf(p, sizeof p, "%s/plot.svg", dir);
+  char *svg = slurp(p);
+  cr_assert_not_null(svg);
+  return svg;
+}
+
+/* make_run's o.rate runs over t = 0 ... 49.95 (1000 steps, dt 0.05). */
+Test(plot, from_to_and_last_zoom_the_x_axis) {
+  char *dir = make_run();
+  cr_assert_eq(plot(5, dir, "o.rate", "--from", "10", "--to=20"), 0);
+  char *svg = plot_to_string(dir);
+  cr_assert_not_null(strstr(svg, ">10</text>"));
+  cr_assert_not_null(strstr(svg, ">20</text>"));
+  cr_assert_null(strstr(svg, ">30</text>"));
+  cr_assert_null(strstr(svg, ">40</text>"));
+  free(svg);
+  cr_assert_eq(plot(4, dir, "o.rate", "--last", "5"), 0);
+  svg = plot_to_string(dir);
+  cr_assert_not_null(strstr(svg, ">45</text>"));
+  cr_assert_null(strstr(svg, ">40</text>"));
+  cr_assert_null(strstr(svg, ">10</text>"));
+  free(svg);
+  /* the y axis fits the window: W1's entries are 0.01 * flat index, so from t = 40 on
+   * (snapshots 8 and 9) between 0.48 and 0.59; the axis no longer reaches 0 */
+  cr_assert_eq(plot(4, dir, "W1", "--from", "40"), 0);
+  svg = plot_to_string(dir);
+  cr_assert_null(strstr(svg, ">0</text>"));
+  cr_assert_null(strstr(svg, ">0.2</text>"));
+  free(svg);
+  remove_run(dir);
+}
+
+Test(plot, bad_windows_are_usage_errors) {
+  char *dir = make_run();
+  cr_assert_eq(plot(5, dir, "--from", "5", "--to", "1"), 2);
+  cr_assert_eq(plot(3, dir, "--last", "-1"), 2);
+  cr_assert_eq(plot(3, dir, "--last", "0"), 2);
+  cr_assert_eq(plot(3, dir, "--from", "abc"), 2);
+  cr_assert_eq(plot(2, dir, "--to"), 2);
+  remove_run(dir);
+}
+
+/* A signal against its target in one panel: SIGNAL+SIGNAL. */
+Test(plot, overlay_draws_a_signal_against_its_target) {
+  char *dir = make_run();
+  write_npy(dir, "target.npy", 3, (int64_t[]){ 2, 1000, 1 }, f_wave);
+  cr_assert_eq(plot(2, dir, "o.rate+target.npy"), 0);
+  char *svg = plot_to_string(dir);
+  cr_assert_eq(count(svg, "class=\"panel\""), 1);
+  cr_assert_not_null(strstr(svg, ">o.rate + target</text>"));
+  cr_assert_not_null(strstr(svg, "class=\"legend\">o.rate</text>"));
+  cr_assert_not_null(strstr(svg, "class=\"legend\">target</text>"));
+  cr_assert_not_null(strstr(svg, "#0072B2"));
+  cr_assert_not_null(strstr(svg, "#D55E00"));
+  free(svg);
+  cr_assert_eq(plot(2, dir, "o.rate+nothere"), 1);
+  cr_assert_eq(plot(2, dir, "o.rate+"), 1);
+  remove_run(dir);
+}
