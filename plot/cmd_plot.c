@@ -33,7 +33,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -44,12 +47,15 @@
 enum { PLOT_MAX_LINES = 64 };   /* more lines than this make a panel unreadable */
 
 static const char plot_usage[] =
-  "usage: vlec plot RUN_DIR [RUN_DIR ...] [SIGNAL ...] [-o FILE.svg]\n"
+  "usage: vlec plot RUN_DIR [RUN_DIR ...] [SIGNAL ...] [--from T] [--to T] [--last T]\n"
+  "                 [--smooth N] [-o FILE.svg|.png|.pdf]\n"
   "Draw the recordings of a `vlec run --out RUN_DIR` as SVG (default RUN_DIR/plot.svg):\n"
   "loss (log scale), energy and every recorded signal, or only the SIGNALs named.\n"
   "Several RUN_DIRs: each panel overlays the runs, lines labelled by run.\n"
-  "  -o FILE, -oFILE, --output FILE, --output=FILE   the SVG file to write\n"
-  "  --from T, --to T   show only model time T on (steps without dt in run.json)\n"
+  "  -o FILE, -oFILE, --output FILE, --output=FILE   the file to write: FILE.svg, or\n"
+  "               FILE.png / FILE.pdf through rsvg-convert (Debian: librsvg2-bin)\n"
+  "  --from T, --to T   show only x from T, up to T (model time; steps where run.json\n"
+  "               gives no dt)\n"
   "  --last T     show only the last T of the run (a zoom on the end)\n"
   "  A SIGNAL may be A+B+...: those recordings in one panel (a signal against its\n"
   "  target: o.rate+target)\n"
@@ -126,6 +132,17 @@ static int plot_count(const char *v, long *out) {
   return 0;
 }
 
+/* The output format named by the file's extension: "svg", "png", "pdf", or NULL for any
+ * other (a picture in a format its name does not say would be a wrong file). */
+static const char *plot_format(const char *path) {
+  static const char *const formats[] = { "svg", "png", "pdf" };
+  const char *dot = strrchr(path, '.');
+  if (!dot || strchr(dot, '/')) return NULL;
+  for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+    if (!strcasecmp(dot + 1, formats[i])) return formats[i];
+  return NULL;
+}
+
 /* A finite number (the whole string). Returns 0, or -1. */
 static int plot_time(const char *v, double *out) {
   if (!v || !*v) return -1;
@@ -187,6 +204,8 @@ static int plot_parse_args(int argc, char **argv, plot_args *a) {
   if (!a->ndirs) return plot_usage_error("%s", "missing RUN_DIR");
   if (a->out && !*a->out) return plot_usage_error("%s", "empty output file name");
   if (!(a->from < a->to)) return plot_usage_error("%s", "--from must come before --to");
+  if (a->out && !plot_format(a->out))
+    return plot_usage_error("%s: the output must end in .svg, .png or .pdf", a->out);
   return 0;
 }
 
@@ -680,6 +699,110 @@ static size_t plot_common_parent(const char **dirs, int n) {
   return len;
 }
 
+/* ---- PNG and PDF through rsvg-convert ------------------------------------------------ */
+
+static const char plot_converter[] = "rsvg-convert";
+
+/* Whether rsvg-convert is an executable file in a directory of $PATH. */
+static bool plot_have_converter(void) {
+  const char *path = getenv("PATH");
+  if (!path) return false;
+  for (const char *p = path; ; ) {
+    const char *colon = strchr(p, ':');
+    size_t n = colon ? (size_t)(colon - p) : strlen(p);
+    char file[4096];
+    snprintf(file, sizeof file, "%.*s/%s", (int)n, n ? p : ".", plot_converter);
+    if (plot_is_file(file) && access(file, X_OK) == 0) return true;
+    if (!colon) return false;
+    p = colon + 1;
+  }
+}
+
+/* Runs rsvg-convert -f FORMAT -o OUT SVG (no shell: file names may hold any byte).
+ * Returns 0, or -1 with a message on stderr. */
+static int plot_run_converter(const char *format, const char *svg, const char *out) {
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) {
+    fprintf(stderr, "vlec plot: %s: cannot start %s: %s\n", out, plot_converter, strerror(errno));
+    return -1;
+  }
+  if (pid == 0) {
+    execlp(plot_converter, plot_converter, "-f", format, "-o", out, svg, (char *)NULL);
+    _exit(127);
+  }
+  int st;
+  while (waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR) { st = -1; break; }
+  if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    fprintf(stderr, "vlec plot: %s: %s failed (%s %d)\n", out, plot_converter,
+            st != -1 && WIFSIGNALED(st) ? "signal" : "exit status",
+            st == -1 ? -1 : WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+    return -1;
+  }
+  return 0;
+}
+
+/* Writes the chart as PNG or PDF: the SVG into a temporary file beside the target, the
+ * converter's output into another, renamed into place only when the converter succeeded
+ * and wrote something, so the target is complete or untouched. Returns 0 or 1. */
+static int plot_save_converted(const sp_chart *c, const char *path, const char *format) {
+  if (!plot_have_converter()) {
+    fprintf(stderr, "vlec plot: %s: .%s output needs %s, which is not on PATH (Debian: "
+                    "apt-get install librsvg2-bin); or write SVG: -o FILE.svg\n",
+            path, format, plot_converter);
+    return 1;
+  }
+  size_t n = strlen(path) + 32;
+  char *svg = malloc(n), *tmp = malloc(n);
+  int rc = 1, fd = -1;
+  if (!svg || !tmp) { fputs("vlec plot: out of memory\n", stderr); goto done; }
+  snprintf(svg, n, "%s.tmpXXXXXX", path);
+  snprintf(tmp, n, "%s.outXXXXXX", path);
+  if ((fd = mkstemp(tmp)) < 0) {
+    fprintf(stderr, "vlec plot: %s: cannot create: %s\n", path, strerror(errno));
+    goto done;
+  }
+  close(fd);
+  (void)chmod(tmp, 0644);                /* mkstemp's 0600: a picture others may read */
+  if ((fd = mkstemp(svg)) < 0) {
+    fprintf(stderr, "vlec plot: %s: cannot create: %s\n", path, strerror(errno));
+    unlink(tmp);
+    goto done;
+  }
+  close(fd);
+  char err[1024];
+  struct stat st;
+  if (sp_save(c, svg, err, sizeof err)) {
+    fprintf(stderr, "vlec plot: %s\n", err);
+  } else if (plot_run_converter(format, svg, tmp) == 0) {
+    if (stat(tmp, &st) != 0 || st.st_size == 0)
+      fprintf(stderr, "vlec plot: %s: %s wrote nothing\n", path, plot_converter);
+    else if (rename(tmp, path) != 0)
+      fprintf(stderr, "vlec plot: %s: cannot write: %s\n", path, strerror(errno));
+    else
+      rc = 0;
+  }
+  unlink(svg);
+  if (rc) unlink(tmp);
+done:
+  free(svg);
+  free(tmp);
+  return rc;
+}
+
+/* Writes the chart to path in the format its extension names. Returns 0 or 1. */
+static int plot_save(const sp_chart *c, const char *path) {
+  const char *format = plot_format(path);
+  if (format && strcmp(format, "svg")) return plot_save_converted(c, path, format);
+  char err[1024];
+  if (sp_save(c, path, err, sizeof err)) {
+    fprintf(stderr, "vlec plot: %s\n", err);
+    return 1;
+  }
+  return 0;
+}
+
 static void plot_free_args(plot_args *a) {
   free(a->names);
   free(a->dirs);
@@ -742,11 +865,8 @@ int cmd_plot(int argc, char **argv) {
     rc = plot_build(c, runs, a.ndirs, &a, &added);
   }
   if (rc == 0) {
-    char err[1024];
-    if (sp_save(c, out_path, err, sizeof err)) {
-      fprintf(stderr, "vlec plot: %s\n", err);
-      rc = 1;
-    } else {
+    rc = plot_save(c, out_path);
+    if (rc == 0) {
       fprintf(stderr, "vlec plot: wrote %s (%d panel%s)\n", out_path, added, added == 1 ? "" : "s");
     }
   }

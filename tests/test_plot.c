@@ -398,3 +398,105 @@ Test(plot, overlay_draws_a_signal_against_its_target) {
   cr_assert_eq(plot(2, dir, "o.rate+"), 1);
   remove_run(dir);
 }
+
+/* ---- PNG and PDF --------------------------------------------------------------------- */
+
+/* Files in dir other than the run's own (temporary files left behind, a wrong picture). */
+static size_t leftovers(const char *dir, const char *stem) {
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -c '^%s' > '%s/.n'", dir, stem, dir);
+  cr_assert_geq(system(cmd), 0);
+  char p[128];
+  snprintf(p, sizeof p, "%s/.n", dir);
+  char *n = slurp(p);
+  size_t k = (size_t)atoi(n);
+  free(n);
+  unlink(p);
+  return k;
+}
+
+/* Runs vlec plot with PATH = bin only (so that rsvg-convert is what bin holds), then
+ * restores PATH for the shell commands of the test. */
+static int plot_with_path(const char *bin, const char *dir, const char *out, const char *sig) {
+  char *old = strdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+  setenv("PATH", bin, 1);
+  int rc = sig ? plot(4, dir, sig, "-o", out) : plot(3, dir, "-o", out);
+  setenv("PATH", old, 1);
+  free(old);
+  return rc;
+}
+
+/* A directory holding one executable rsvg-convert script with the given body. */
+static void fake_converter(const char *bin, const char *body) {
+  char p[160];
+  snprintf(p, sizeof p, "%s/rsvg-convert", bin);
+  FILE *f = fopen(p, "w");
+  cr_assert_not_null(f);
+  fprintf(f, "#!/bin/sh\nPATH=/usr/bin:/bin\n%s\n", body);
+  fclose(f);
+  cr_assert_eq(chmod(p, 0755), 0);
+}
+
+/* -o x.png without rsvg-convert: an error, exit 1, and no file at all (it used to be SVG
+ * in a .png file). */
+Test(plot, png_without_converter_is_an_error_and_no_file) {
+  char *dir = make_run();
+  char bin[96], out[128];
+  snprintf(bin, sizeof bin, "%s/bin", dir);
+  cr_assert_eq(mkdir(bin, 0755), 0);
+  snprintf(out, sizeof out, "%s/pic.png", dir);
+  cr_assert_eq(plot_with_path(bin, dir, out, NULL), 1);
+  cr_assert_eq(leftovers(dir, "pic"), 0);
+  /* a converter that fails: still no file, no temporary left behind */
+  fake_converter(bin, "exit 3");
+  snprintf(out, sizeof out, "%s/pic.pdf", dir);
+  cr_assert_eq(plot_with_path(bin, dir, out, NULL), 1);
+  cr_assert_eq(leftovers(dir, "pic"), 0);
+  remove_run(dir);
+}
+
+/* The converter is called as rsvg-convert -f FORMAT -o TMP SVG; what it writes becomes
+ * the file, and the SVG it was given is the chart. */
+Test(plot, png_and_pdf_go_through_rsvg_convert) {
+  char *dir = make_run();
+  char bin[96], out[128];
+  snprintf(bin, sizeof bin, "%s/bin", dir);
+  cr_assert_eq(mkdir(bin, 0755), 0);
+  fake_converter(bin, "[ \"$1\" = -f ] && [ \"$3\" = -o ] || exit 9\n"
+                      "{ echo \"format $2\"; grep -c 'class=\"panel\"' \"$5\"; } > \"$4\"");
+  snprintf(out, sizeof out, "%s/pic.PNG", dir);
+  cr_assert_eq(plot_with_path(bin, dir, out, "loss"), 0);
+  char *got = slurp(out);
+  cr_assert_str_eq(got, "format png\n1\n");
+  free(got);
+  snprintf(out, sizeof out, "%s/pic.pdf", dir);
+  cr_assert_eq(plot_with_path(bin, dir, out, "loss+W1"), 0);
+  got = slurp(out);
+  cr_assert_str_eq(got, "format pdf\n1\n");
+  free(got);
+  cr_assert_eq(leftovers(dir, "pic"), 2);
+  remove_run(dir);
+}
+
+Test(plot, real_png_where_rsvg_convert_is_installed) {
+  if (system("command -v rsvg-convert >/dev/null 2>&1") != 0)
+    cr_skip_test("rsvg-convert is not installed");
+  char *dir = make_run();
+  char out[128];
+  snprintf(out, sizeof out, "%s/pic.png", dir);
+  cr_assert_eq(plot(4, dir, "loss", "-o", out), 0);
+  FILE *f = fopen(out, "rb");
+  unsigned char magic[8] = { 0 };
+  cr_assert_eq(fread(magic, 1, 8, f), 8);
+  fclose(f);
+  cr_assert_eq(memcmp(magic, "\x89PNG\r\n\x1a\n", 8), 0);
+  remove_run(dir);
+}
+
+Test(plot, unknown_output_format_is_a_usage_error) {
+  char *dir = make_run();
+  cr_assert_eq(plot(3, dir, "-o", "/tmp/vle_plot_x.jpg"), 2);
+  cr_assert_eq(plot(3, dir, "-o", "/tmp/vle_plot_x"), 2);
+  cr_assert_eq(access("/tmp/vle_plot_x.jpg", F_OK), -1);
+  remove_run(dir);
+}
