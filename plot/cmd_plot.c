@@ -382,6 +382,7 @@ typedef struct plot_target {
   sp_panel *panel;
   bool any, positive;       /* some value > 0; none < 0 */
   const char *title;        /* an overlay's title ("o.rate + target"); NULL: the recording's */
+  bool dashed;              /* the recording being added is an overlay's second or later */
 } plot_target;
 
 /* The loss a (shape [steps]) as its running mean over w steps, with the raw values as a
@@ -451,8 +452,12 @@ static int plot_signal(sp_chart *c, plot_target *pt, const plot_run *r, const ch
     /* In an overlay every line needs its name, even a recording's only one. */
     if (pt->title && n == 1) snprintf(elem, sizeof elem, "%s", name);
     else snprintf(elem, sizeof elem, "%s[%lld]", name, (long long)j);
-    if (sp_series_add(p, plot_label(label, sizeof label, r, elem, n > 1 || pt->title), x, y,
-                      (size_t)steps)) {
+    int rc = sp_series_add(p, plot_label(label, sizeof label, r, elem, n > 1 || pt->title), x,
+                           y, (size_t)steps);
+    /* In an overlay the second recording is drawn dashed over the first: where a signal
+     * lies exactly on its target both stay visible. */
+    if (rc == 0 && pt->dashed) sp_series_set_dashed(p);
+    if (rc) {
       free(x); free(y);
       fputs("vlec plot: out of memory\n", stderr);
       return 1;
@@ -583,6 +588,7 @@ static int plot_one(sp_chart *c, const plot_run *runs, int nruns, char **names, 
   plot_target pt = { .positive = true, .title = n > 1 ? title : NULL };
   for (int k = 0; k < n; k++) {
     const char *name = names[k];
+    pt.dashed = k > 0;
     for (int i = 0; i < nruns; i++) {
       if (i > 0) {      /* a run without this recording adds nothing to a comparison */
         char file[600];

@@ -21,6 +21,7 @@ typedef struct sp_series {
   double *x, *y;
   size_t n;
   bool faint;               /* raw data behind a smoothed line: pale, no legend entry */
+  bool dashed;              /* sp_series_set_dashed */
 } sp_series;
 
 struct sp_panel {
@@ -162,6 +163,10 @@ int sp_chart_set_window(sp_chart *c, double lo, double hi, double last) {
   return 0;
 }
 
+void sp_series_set_dashed(sp_panel *p) {
+  if (p->ns) p->s[p->ns - 1].dashed = true;
+}
+
 void sp_series_set_faint(sp_panel *p) {
   if (p->ns) p->s[p->ns - 1].faint = true;
 }
@@ -169,7 +174,7 @@ void sp_series_set_faint(sp_panel *p) {
 int sp_series_add(sp_panel *p, const char *label, const double *x, const double *y, size_t n) {
   if (sp_grow((void **)&p->s, &p->cap, p->ns + 1, sizeof *p->s)) return -1;
   sp_series s = { sp_strdup(label), malloc((n ? n : 1) * sizeof(double)),
-                  malloc((n ? n : 1) * sizeof(double)), n, false };
+                  malloc((n ? n : 1) * sizeof(double)), n, false, false };
   if ((label && !s.label) || !s.x || !s.y) {
     free(s.label); free(s.x); free(s.y);
     return -1;
@@ -374,8 +379,9 @@ static int sp_cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-/* A raw band spans the 1st to 99th percentile of its values on the y axis: a rare outlier
- * (one step where the loss is 10^-16) would otherwise squash the lines drawn over it. */
+/* A raw band spans the 10th to 99th percentile of its values on the y axis: a per-step
+ * loss dips by decades wherever the output crosses its target, and those dips would
+ * otherwise squash the mean drawn over it into a corner; rises are rarer and matter more. */
 static bool sp_faint_range(const sp_panel *p, const sp_window *win, const sp_series *s,
                            double *lo, double *hi) {
   double *v = malloc((s->n ? s->n : 1) * sizeof *v);
@@ -385,7 +391,7 @@ static bool sp_faint_range(const sp_panel *p, const sp_window *win, const sp_ser
     if (sp_drawable(s->x[k], s->y[k], p->logy) && sp_in_x(win, s->x[k])) v[m++] = s->y[k];
   if (m) {
     qsort(v, m, sizeof *v, sp_cmp_double);
-    *lo = v[(m - 1) / 100];
+    *lo = v[(m - 1) / 10];
     *hi = v[(m - 1) - (m - 1) / 100];
   }
   free(v);
@@ -440,7 +446,11 @@ static void sp_ticks_within(sp_ticks *t, double lo, double hi) {
  * times a power of ten; where still fewer, linear nice ticks (a narrow range). */
 static bool sp_log_ticks_within(double lo, double hi, int target, sp_ticks *t) {
   sp_log_ticks(lo, hi, t);
-  sp_ticks_within(t, lo, hi);
+  /* Compared in decades: a slack relative to hi - lo would let 10^-14 onto an axis that
+   * ends at 10^-13. */
+  for (int i = 0; i < t->n; i++) t->v[i] = log10(t->v[i]);
+  sp_ticks_within(t, log10(lo), log10(hi));
+  for (int i = 0; i < t->n; i++) t->v[i] = pow(10.0, t->v[i]);
   if (t->n >= 2) return true;
   t->n = 0;
   for (double e = floor(log10(lo)); e <= ceil(log10(hi)) && t->n < SP_MAX_TICKS - 3; e++) {
@@ -489,7 +499,7 @@ static sp_frame sp_frame_make(const sp_panel *p, const sp_window *win, double x0
   sp_pad(&ylo, &yhi, 0.04, p->logy);
   fr.xlo = xlo, fr.xhi = xhi, fr.ylo = ylo, fr.yhi = yhi;
   int xtarget = (int)(w / 110);        /* about one x tick per 110 px */
-  int ytarget = (int)(h / 45);
+  int ytarget = (int)(h / 40);
   sp_nice_ticks(xlo, xhi, xtarget, &fr.xt);
   sp_ticks_within(&fr.xt, xlo, xhi);
   if (p->logy) {
@@ -667,12 +677,20 @@ static size_t sp_color_index(const sp_panel *p, size_t i) {
   return k;
 }
 
+/* The dash pattern of a series with colour index ci: none for a band, "6 3" where asked
+ * for, else by round of colours. */
+static const char *sp_series_dash(const sp_series *s, size_t ci) {
+  if (s->faint) return NULL;
+  const char *d = sp_dashes[(ci / SP_NCOLORS) % SP_NDASHES];
+  return s->dashed && !d ? sp_dashes[1] : d;
+}
+
 static size_t sp_solid_count(const sp_panel *p) { return sp_color_index(p, p->ns); }
 
 static void sp_draw_series(FILE *f, const sp_frame *fr, const sp_panel *p, size_t i) {
   const sp_series *s = &p->s[i];
   size_t index = sp_color_index(p, i);
-  const char *dash = s->faint ? NULL : sp_dashes[(index / SP_NCOLORS) % SP_NDASHES];
+  const char *dash = sp_series_dash(s, index);
   fprintf(f, "<path stroke=\"%s\" stroke-width=\"%s\"", sp_palette[index % SP_NCOLORS],
           s->faint || sp_solid_count(p) > SP_NCOLORS ? "1" : "1.5");
   if (s->faint) fputs(" stroke-opacity=\"0.22\" class=\"raw\"", f);
@@ -720,7 +738,7 @@ static void sp_draw_legend(FILE *f, const sp_panel *p, const sp_frame *fr, size_
   for (size_t i = 0; i < p->ns && row < shown; i++) {
     if (!p->s[i].label || p->s[i].faint) continue;
     size_t ci = sp_color_index(p, i);
-    const char *dash = sp_dashes[(ci / SP_NCOLORS) % SP_NDASHES];
+    const char *dash = sp_series_dash(&p->s[i], ci);
     fprintf(f, "<path stroke=\"%s\" stroke-width=\"2\"", sp_palette[ci % SP_NCOLORS]);
     if (dash) fprintf(f, " stroke-dasharray=\"%s\"", dash);
     fputs(" d=\"M", f); sp_put_num(f, x); fputc(' ', f); sp_put_num(f, y);

@@ -68,9 +68,13 @@ int       sp_panel_set_ylabel(sp_panel *p, const char *ylabel);
  * with dashes. Returns 0, or -1 when out of memory. */
 int sp_series_add(sp_panel *p, const char *label, const double *x, const double *y, size_t n);
 
+/* Draws the series added last dashed, so that a line exactly on top of another (a signal
+ * on its target) lets the one below show through. */
+void sp_series_set_dashed(sp_panel *p);
+
 /* Marks the series added last as raw data behind a smoothed line: drawn thin and pale in
  * the colour of the next (solid) series added, without a legend entry; on the y axis it
- * counts from its 1st to its 99th percentile only, so that rare outliers do not squash the
+ * counts from its 10th to its 99th percentile only, so that rare outliers do not squash the
  * lines over it (a panel of faint series only counts them whole). */
 void sp_series_set_faint(sp_panel *p);
 

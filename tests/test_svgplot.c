@@ -519,6 +519,17 @@ Test(svg, faint_band_behind_its_mean) {
   cr_assert_null(strstr(svg, "10⁻⁸"));
   free(svg);
   sp_chart_free(c);
+  /* no decade below the axis's end gets a label (it used to be drawn under the frame) */
+  double z[2] = { 3e-13, 0.5 };
+  c = sp_chart_new(NULL);
+  p = sp_panel_add(c, "loss", "t", "loss");
+  sp_panel_set_logy(p, true);
+  sp_series_add(p, NULL, NULL, z, 2);
+  svg = render(c);
+  cr_assert_not_null(strstr(svg, ">10⁻¹²</text>"));
+  cr_assert_null(strstr(svg, ">10⁻¹⁴</text>"));
+  free(svg);
+  sp_chart_free(c);
 }
 
 /* Long legend labels widen the legend column instead of running off the picture; a title

@@ -33,10 +33,14 @@ echo "h2.error, vlec's adjoint against vle_data's (the independent check):"
 "$DATA" xcorr "$OUT/run_adjoint_h2/h2.error.npy" "$OUT/run_adjoint/h2.error.npy" \
   --max-lag $MAXLAG | sed 's/^/    /'
 
+# 30 time units from the middle of the run (dt = 0.01): away from the start, where the
+# network settles, and from the end, where the adjoint starts from zero; long enough for a
+# few periods, short enough that a lag shows.
+FROM=$((STEPS / 200))
 "$VLEC" plot "$OUT/run_adjoint" "$OUT/run_prospective" "$OUT/run_instantaneous" h2.error \
-  -o "$OUT/h2.svg"
+  --from $FROM --to $((FROM + 30)) -o "$OUT/h2.svg"
 "$VLEC" plot "$OUT/run_adjoint" "$OUT/run_prospective" "$OUT/run_instantaneous" \
-  h1.error h2.error o.error -o "$OUT/errors.svg"
+  h1.error h2.error o.error --from $FROM --to $((FROM + 30)) -o "$OUT/errors.svg"
 
 for errors in prospective instantaneous; do
   for p in h1 h2 o; do

@@ -18,8 +18,11 @@ STEPS=${STEPS:-200000}
 "$VLEC" run "$HERE/model.vle" --steps "$STEPS" --seed 1 --target y="$OUT/target.npy" \
   --record loss,o.rate,W2 --record-every 1000 --out "$OUT/student"
 cp "$OUT/target.npy" "$OUT/student/target.npy"      # so that vlec plot can show it too
-"$VLEC" plot "$OUT/student" loss target o.rate W2
+# The whole run (the loss as a running mean, W2), and its last 20 time units: the output
+# on its target (dashed), where a lag would show.
+"$VLEC" plot "$OUT/student" loss W2 -o "$OUT/student.svg"
+"$VLEC" plot "$OUT/student" o.rate+target --last 20 -o "$OUT/student_end.svg"
 
-echo "plot: $OUT/student/plot.svg"
+echo "plots: $OUT/student.svg $OUT/student_end.svg"
 echo "student W2:"; "$DATA" print "$OUT/student/params/W2.npy"
 echo "teacher W2:"; "$DATA" print "$OUT/teacher/params/W2.npy"
