@@ -21,7 +21,12 @@
  * component), so that runs compare at a glance; without SIGNALs, the recordings of the
  * first RUN_DIR.
  *
- * Exit status: 0 written, 1 missing or unreadable data, 2 usage.
+ * The loss is drawn as a running mean (--smooth N, default 1/100 of the run) over its raw
+ * values as a pale band; --from/--to/--last show a time window of every panel; a SIGNAL
+ * A+B overlays recordings in one panel; -o FILE.png / FILE.pdf convert through rsvg-convert
+ * (docs/plot.md).
+ *
+ * Exit status: 0 written, 1 missing or unreadable data (or no converter), 2 usage.
  */
 /* POSIX: mkstemp, fdopen, fchmod, open_memstream, mkdtemp (the build defines it too). */
 #ifndef _POSIX_C_SOURCE

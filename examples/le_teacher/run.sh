@@ -20,9 +20,9 @@ STEPS=${STEPS:-200000}
 cp "$OUT/target.npy" "$OUT/student/target.npy"      # so that vlec plot can show it too
 # The whole run (the loss as a running mean, W2), and its last 20 time units: the output
 # on its target (dashed), where a lag would show.
-"$VLEC" plot "$OUT/student" loss W2 -o "$OUT/student.svg"
-"$VLEC" plot "$OUT/student" o.rate+target --last 20 -o "$OUT/student_end.svg"
+"$VLEC" plot "$OUT/student" loss W2
+"$VLEC" plot "$OUT/student" o.rate+target --last 20 -o "$OUT/student/plot_end.svg"
 
-echo "plots: $OUT/student.svg $OUT/student_end.svg"
+echo "plots: $OUT/student/plot.svg $OUT/student/plot_end.svg"
 echo "student W2:"; "$DATA" print "$OUT/student/params/W2.npy"
 echo "teacher W2:"; "$DATA" print "$OUT/teacher/params/W2.npy"
