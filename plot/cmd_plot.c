@@ -1,5 +1,5 @@
 /*
- * cmd_plot.c - `vlec plot RUN_DIR [SIGNAL ...] [-o FILE.svg]`: draw the recordings of a
+ * cmd_plot.c - `vlec plot RUN_DIR [SIGNAL ...] [options] [-o FILE]`: draw the recordings of a
  * `vlec run --out RUN_DIR` as one SVG of vertically stacked panels.
  *
  * What it reads (docs/cli.md, "Outputs"):
@@ -172,32 +172,61 @@ static bool plot_is_opt(const char *s, const char *opt) {
 
 /* The first argument is the RUN_DIR; further arguments are RUN_DIRs while they name
  * directories (a recording's name never does), then SIGNALs. */
+/* Options that take one value and may be given once: a second one is a usage error, not
+ * a silent override. */
+enum { PLOT_OPT_OUT, PLOT_OPT_FROM, PLOT_OPT_TO, PLOT_OPT_LAST, PLOT_OPT_SMOOTH, PLOT_NOPTS };
+
+/* The value of an option that takes a value (argv[*i] is the option); NULL when missing. */
+static const char *plot_opt_value(int argc, char **argv, int *i, int *which) {
+  static const char *const names[PLOT_NOPTS] = { "--output", "--from", "--to", "--last",
+                                                 "--smooth" };
+  const char *s = argv[*i];
+  if (!strcmp(s, "-o")) { *which = PLOT_OPT_OUT; return *i + 1 < argc ? argv[++*i] : NULL; }
+  if (!strncmp(s, "-o", 2) && s[2] != '-') { *which = PLOT_OPT_OUT; return s + 2; }
+  for (int k = 0; k < PLOT_NOPTS; k++)
+    if (plot_is_opt(s, names[k])) {
+      *which = k;
+      return plot_value(argc, argv, i, strlen(names[k]));
+    }
+  *which = -1;
+  return NULL;
+}
+
+/* Stores the value v of option `which` (argv's spelling in opt). Returns 0 or 2. */
+static int plot_set_option(plot_args *a, int which, const char *opt, const char *v) {
+  if (!v) return plot_usage_error("%s needs a value", opt);
+  switch (which) {
+  case PLOT_OPT_OUT: a->out = v; return 0;
+  case PLOT_OPT_FROM:
+    return plot_time(v, &a->from) ? plot_usage_error("--from needs a time, not '%s'", v) : 0;
+  case PLOT_OPT_TO:
+    return plot_time(v, &a->to) ? plot_usage_error("--to needs a time, not '%s'", v) : 0;
+  case PLOT_OPT_LAST:
+    return plot_time(v, &a->last) || !(a->last > 0)
+             ? plot_usage_error("--last needs a time span > 0, not '%s'", v) : 0;
+  case PLOT_OPT_SMOOTH:
+    return plot_count(v, &a->smooth)
+             ? plot_usage_error("--smooth needs a whole number of steps >= 1, not '%s'", v) : 0;
+  default:
+    return plot_usage_error("internal error: option '%s' has no handler", opt);
+  }
+}
+
 static int plot_parse_args(int argc, char **argv, plot_args *a) {
   *a = (plot_args){ .from = -INFINITY, .to = INFINITY };
   a->names = calloc((size_t)argc + 1, sizeof *a->names);
   a->dirs = calloc((size_t)argc + 1, sizeof *a->dirs);
   if (!a->names || !a->dirs) { fputs("vlec plot: out of memory\n", stderr); return 1; }
+  bool seen[PLOT_NOPTS] = { false };
   for (int i = 1; i < argc; i++) {
     const char *s = argv[i];
-    if (!strcmp(s, "-o") || !strcmp(s, "--output")) {
-      if (i + 1 >= argc) return plot_usage_error("%s needs a file name", s);
-      a->out = argv[++i];
-    } else if (!strncmp(s, "-o", 2) && s[2]) {
-      a->out = s + 2;
-    } else if (!strncmp(s, "--output=", 9)) {
-      a->out = s + 9;
-    } else if (plot_is_opt(s, "--from") || plot_is_opt(s, "--to")) {
-      bool from = s[2] == 'f';
-      const char *v = plot_value(argc, argv, &i, from ? 6 : 4);
-      if (plot_time(v, from ? &a->from : &a->to))
-        return plot_usage_error(from ? "--from needs a time, not '%s'" : "--to needs a time, not '%s'", v ? v : "");
-    } else if (plot_is_opt(s, "--last")) {
-      const char *v = plot_value(argc, argv, &i, 6);
-      if (plot_time(v, &a->last) || !(a->last > 0))
-        return plot_usage_error("--last needs a time span > 0, not '%s'", v ? v : "");
-    } else if (plot_is_opt(s, "--smooth")) {
-      const char *v = plot_value(argc, argv, &i, 8);
-      if (plot_count(v, &a->smooth)) return plot_usage_error("--smooth needs a whole number of steps >= 1, not '%s'", v ? v : "");
+    int which;
+    const char *v = plot_opt_value(argc, argv, &i, &which);
+    if (which >= 0) {
+      if (seen[which]) return plot_usage_error("option '%s' given twice", s);
+      seen[which] = true;
+      int rc = plot_set_option(a, which, s, v);
+      if (rc) return rc;
     } else if (s[0] == '-' && s[1]) {
       return plot_usage_error("unknown option '%s'", s);
     } else if (!a->ndirs || (!a->nnames && plot_is_dir(s))) {

@@ -277,6 +277,10 @@ Test(plot, usage_errors_exit_2) {
   cr_assert_eq(plot(2, "/tmp", "-o"), 2);
   cr_assert_eq(plot(2, "/tmp", "--bogus"), 2);
   cr_assert_eq(plot(3, "/tmp", "-o", ""), 2);
+  /* an option given twice is an error, not a silent override */
+  cr_assert_eq(plot(5, "/tmp", "-o", "a.svg", "--output=b.svg"), 2);
+  cr_assert_eq(plot(5, "/tmp", "--smooth", "3", "--smooth=4"), 2);
+  cr_assert_eq(plot(4, "/tmp", "--last=1", "--last", "2"), 2);
 }
 
 /* ---- the loss as a running mean ------------------------------------------------------ */
