@@ -53,7 +53,7 @@ enum { PLOT_MAX_LINES = 64 };   /* more lines than this make a panel unreadable 
 
 static const char plot_usage[] =
   "usage: vlec plot RUN_DIR [RUN_DIR ...] [SIGNAL ...] [--from T] [--to T] [--last T]\n"
-  "                 [--smooth N] [-o FILE.svg|.png|.pdf]\n"
+  "                 [--ref NAME=V ...] [--smooth N] [-o FILE.svg|.png|.pdf]\n"
   "Draw the recordings of a `vlec run --out RUN_DIR` as SVG (default RUN_DIR/plot.svg):\n"
   "loss (log scale), energy and every recorded signal, or only the SIGNALs named.\n"
   "Several RUN_DIRs: each panel overlays the runs, lines labelled by run.\n"
@@ -64,6 +64,7 @@ static const char plot_usage[] =
   "  --last T     show only the last T of the run (a zoom on the end)\n"
   "  A SIGNAL may be A+B+...: those recordings in one panel (a signal against its\n"
   "  target: o.rate+target)\n"
+  "  --ref NAME=V a reference line at V in NAME's panel (the teacher's value); repeatable\n"
   "  --smooth N   draw the loss as a running mean over N steps, the raw values pale\n"
   "               behind it (default: 1/100 of the run; 1: raw values only)\n";
 
@@ -78,6 +79,9 @@ typedef struct plot_args {
   int nnames;
   long smooth;              /* running-mean window of the loss in steps; 0: automatic */
   double from, to, last;    /* the time window: -inf, +inf, 0 when not given */
+  const char **refs;        /* --ref NAME=V arguments (pointers into argv) */
+  bool *ref_used;           /* whether ref i found its panel */
+  int nrefs;
 } plot_args;
 
 /* What run.json tells about the x axis. Everything is optional. */
@@ -212,15 +216,34 @@ static int plot_set_option(plot_args *a, int which, const char *opt, const char 
   }
 }
 
+/* Splits a --ref argument "NAME=V" (at its last '=': names hold none) into NAME (into buf,
+ * when given) and the finite number V. Returns 0, or -1. */
+static int plot_ref_split(const char *arg, char *buf, size_t len, double *y) {
+  const char *eq = arg ? strrchr(arg, '=') : NULL;
+  if (!eq || eq == arg || plot_time(eq + 1, y)) return -1;
+  if (buf) snprintf(buf, len, "%.*s", (int)(eq - arg), arg);
+  return 0;
+}
+
 static int plot_parse_args(int argc, char **argv, plot_args *a) {
   *a = (plot_args){ .from = -INFINITY, .to = INFINITY };
   a->names = calloc((size_t)argc + 1, sizeof *a->names);
   a->dirs = calloc((size_t)argc + 1, sizeof *a->dirs);
-  if (!a->names || !a->dirs) { fputs("vlec plot: out of memory\n", stderr); return 1; }
+  a->refs = calloc((size_t)argc + 1, sizeof *a->refs);
+  a->ref_used = calloc((size_t)argc + 1, sizeof *a->ref_used);
+  if (!a->names || !a->dirs || !a->refs || !a->ref_used) { fputs("vlec plot: out of memory\n", stderr); return 1; }
   bool seen[PLOT_NOPTS] = { false };
   for (int i = 1; i < argc; i++) {
     const char *s = argv[i];
     int which;
+    if (plot_is_opt(s, "--ref")) {
+      const char *v = plot_value(argc, argv, &i, 5);
+      double y;
+      if (plot_ref_split(v, NULL, 0, &y))
+        return plot_usage_error("--ref needs NAME=VALUE (w0=1), not '%s'", v ? v : "");
+      a->refs[a->nrefs++] = v;
+      continue;
+    }
     const char *v = plot_opt_value(argc, argv, &i, &which);
     if (which >= 0) {
       if (seen[which]) return plot_usage_error("option '%s' given twice", s);
@@ -617,8 +640,29 @@ static int plot_one_run(sp_chart *c, plot_target *pt, const plot_run *r, const c
 
 /* The panel of recordings names[0..n) (one, or an overlay A+B): the lines of every run
  * that holds them. Returns 0 or 1. */
+/* Adds the --ref lines that name one of names[0..n) to panel p. Returns 0 or 1. */
+static int plot_add_refs(sp_panel *p, const plot_args *a, char **names, int n) {
+  for (int i = 0; i < a->nrefs; i++) {
+    char name[512], label[600];
+    double y = 0;
+    (void)plot_ref_split(a->refs[i], name, sizeof name, &y);     /* checked by the parser */
+    for (int k = 0; k < n; k++) {
+      if (strcmp(name, names[k])) continue;
+      /* "= 1" in a panel of its own; "w0=1" in an overlay, where the name is needed. */
+      if (n > 1) snprintf(label, sizeof label, "%s", a->refs[i]);
+      else snprintf(label, sizeof label, "= %s", strrchr(a->refs[i], '=') + 1);
+      if (sp_panel_add_ref(p, y, label)) {
+        fprintf(stderr, "vlec plot: --ref %s: cannot add it (at most 16 per panel)\n", a->refs[i]);
+        return 1;
+      }
+      a->ref_used[i] = true;
+    }
+  }
+  return 0;
+}
+
 static int plot_one(sp_chart *c, const plot_run *runs, int nruns, char **names, int n,
-                    const char *title, bool explicit_, int *added) {
+                    const char *title, bool explicit_, int *added, const plot_args *a) {
   plot_target pt = { .positive = true, .title = n > 1 ? title : NULL };
   for (int k = 0; k < n; k++) {
     const char *name = names[k];
@@ -646,6 +690,7 @@ static int plot_one(sp_chart *c, const plot_run *runs, int nruns, char **names, 
       return 1;
     }
   }
+  if (pt.panel && plot_add_refs(pt.panel, a, names, n)) return 1;
   *added += pt.panel != NULL;
   return 0;
 }
@@ -662,7 +707,7 @@ static void plot_names_str(char **names, size_t n, char *buf, size_t len) {
 /* One SIGNAL argument: a recording, or several joined by '+' drawn in one panel. Each
  * must exist in the first run (the message lists what it holds). Returns 0 or 1. */
 static int plot_named(sp_chart *c, const plot_run *runs, int nruns, const char *arg,
-                      char **have, size_t nhave, int *added) {
+                      char **have, size_t nhave, int *added, const plot_args *a) {
   enum { MAX_PARTS = 16 };
   char buf[512], title[600];
   char *parts[MAX_PARTS];
@@ -694,7 +739,7 @@ static int plot_named(sp_chart *c, const plot_run *runs, int nruns, const char *
       return 1;
     }
   }
-  return plot_one(c, runs, nruns, parts, np, title, true, added);
+  return plot_one(c, runs, nruns, parts, np, title, true, added, a);
 }
 
 static int plot_build(sp_chart *c, const plot_run *runs, int nruns, const plot_args *a,
@@ -706,7 +751,7 @@ static int plot_build(sp_chart *c, const plot_run *runs, int nruns, const plot_a
   int rc = 0;
   if (a->nnames == 0) {
     for (size_t i = 0; i < n && rc == 0; i++)
-      rc = plot_one(c, runs, nruns, &names[i], 1, NULL, false, added);
+      rc = plot_one(c, runs, nruns, &names[i], 1, NULL, false, added, a);
     if (rc == 0 && *added == 0) {
       fprintf(stderr, "vlec plot: %s: nothing to plot (no recordings; run with --record "
                       "LIST --out %s)\n", r->dir, r->dir);
@@ -714,7 +759,13 @@ static int plot_build(sp_chart *c, const plot_run *runs, int nruns, const plot_a
     }
   }
   for (int i = 0; i < a->nnames && rc == 0; i++)
-    rc = plot_named(c, runs, nruns, a->names[i], names, n, added);
+    rc = plot_named(c, runs, nruns, a->names[i], names, n, added, a);
+  /* A --ref that names no panel would do nothing: say so. */
+  for (int i = 0; i < a->nrefs && rc == 0; i++)
+    if (!a->ref_used[i]) {
+      fprintf(stderr, "vlec plot: --ref %s: no panel shows that recording\n", a->refs[i]);
+      rc = 1;
+    }
   plot_free_names(names, n);
   return rc;
 }
@@ -844,6 +895,8 @@ static int plot_save(const sp_chart *c, const char *path) {
 }
 
 static void plot_free_args(plot_args *a) {
+  free(a->refs);
+  free(a->ref_used);
   free(a->names);
   free(a->dirs);
 }

@@ -24,9 +24,19 @@ typedef struct sp_series {
   bool dashed;              /* sp_series_set_dashed */
 } sp_series;
 
+enum { SP_MAX_REFS = 16 };
+
+/* A reference line: a horizontal line at a known value (a teacher's weight). */
+typedef struct sp_ref {
+  double y;
+  char *label;
+} sp_ref;
+
 struct sp_panel {
   char *title, *xlabel, *ylabel;
   bool logy;
+  sp_ref refs[SP_MAX_REFS];
+  size_t nrefs;
   sp_series *s;
   size_t ns, cap;
 };
@@ -99,6 +109,7 @@ static void sp_panel_free(sp_panel *p) {
     free(p->s[i].y);
   }
   free(p->s);
+  for (size_t i = 0; i < p->nrefs; i++) free(p->refs[i].label);
   free(p->title);
   free(p->xlabel);
   free(p->ylabel);
@@ -160,6 +171,14 @@ int sp_chart_set_window(sp_chart *c, double lo, double hi, double last) {
   c->wlo = lo;
   c->whi = hi;
   c->last = last;
+  return 0;
+}
+
+int sp_panel_add_ref(sp_panel *p, double y, const char *label) {
+  if (p->nrefs == SP_MAX_REFS || !isfinite(y)) return -1;
+  char *l = sp_strdup(label);
+  if (label && !l) return -1;
+  p->refs[p->nrefs++] = (sp_ref){ y, l };
   return 0;
 }
 
@@ -429,6 +448,13 @@ static bool sp_panel_range(const sp_panel *p, const sp_window *win, double *xlo,
       if (s->y[k] < *ylo) *ylo = s->y[k];
       if (s->y[k] > *yhi) *yhi = s->y[k];
     }
+  }
+  /* Reference lines are part of what the panel says: the axis shows them. */
+  for (size_t i = 0; any && i < p->nrefs; i++) {
+    double y = p->refs[i].y;
+    if (p->logy && !(y > 0)) continue;
+    *ylo = y < *ylo ? y : *ylo;
+    *yhi = y > *yhi ? y : *yhi;
   }
   return any;
 }
@@ -755,6 +781,22 @@ static void sp_draw_legend(FILE *f, const sp_panel *p, const sp_frame *fr, size_
   fputs("</g>\n", f);
 }
 
+/* Reference lines: grey and dotted, drawn under the data (a backdrop the lines run onto);
+ * the label at the left end, above the line, where a learning curve usually starts away
+ * from its target. */
+static void sp_draw_refs(FILE *f, const sp_panel *p, const sp_frame *fr) {
+  for (size_t i = 0; i < p->nrefs; i++) {
+    double y = p->refs[i].y;
+    if (fr->logy && !(y > 0)) continue;
+    fputs("<g class=\"ref\" stroke=\"#444444\" stroke-width=\"1\" stroke-dasharray=\"2 3\">\n", f);
+    sp_hline(f, fr->x0, fr->x0 + fr->w, sp_crisp(sp_py(fr, y)));
+    fputs("</g>\n", f);
+    if (p->refs[i].label)
+      sp_text(f, fr->x0 + 4, sp_py(fr, y) - 4, "font-size=\"11\" fill=\"#444444\"",
+              p->refs[i].label, 40);
+  }
+}
+
 /* Where the chart's text must fit: the characters a legend label and a panel title may
  * take, and the legend column's width. */
 typedef struct sp_fit {
@@ -779,6 +821,7 @@ static void sp_draw_panel(FILE *f, const sp_panel *p, size_t index, const sp_fra
     fputs("\" width=\"", f); sp_put_num(f, fr->w); fputs("\" height=\"", f);
     sp_put_num(f, fr->h + 4);
     fputs("\"/></clipPath>\n", f);
+    sp_draw_refs(f, p, fr);
     fprintf(f, "<g clip-path=\"url(#clip-%zu)\" fill=\"none\" stroke-linejoin=\"round\" "
                "stroke-linecap=\"round\">\n", index);
     for (size_t i = 0; i < p->ns; i++) sp_draw_series(f, fr, p, i);

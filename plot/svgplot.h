@@ -68,6 +68,11 @@ int       sp_panel_set_ylabel(sp_panel *p, const char *ylabel);
  * with dashes. Returns 0, or -1 when out of memory. */
 int sp_series_add(sp_panel *p, const char *label, const double *x, const double *y, size_t n);
 
+/* A reference line at y (a teacher's value, a target level) across the panel, grey and
+ * dotted, with an optional label at its right end; the y axis includes it. At most 16 per
+ * panel. Returns 0, or -1 (full, y not finite, out of memory). */
+int sp_panel_add_ref(sp_panel *p, double y, const char *label);
+
 /* Draws the series added last dashed, so that a line exactly on top of another (a signal
  * on its target) lets the one below show through. */
 void sp_series_set_dashed(sp_panel *p);

@@ -506,3 +506,22 @@ Test(plot, unknown_output_format_is_a_usage_error) {
   cr_assert_eq(access("/tmp/vle_plot_x.jpg", F_OK), -1);
   remove_run(dir);
 }
+
+/* --ref NAME=V: a reference line in NAME's panel, and the axis shows it. */
+Test(plot, ref_draws_a_reference_line) {
+  char *dir = make_run();
+  /* W1's entries run from 0 to 0.59; a teacher's value of 2 stretches the axis to it */
+  cr_assert_eq(plot(6, dir, "W1", "o.rate", "--ref", "W1=2", "--ref=o.rate=-3"), 0);
+  char *svg = plot_to_string(dir);
+  cr_assert_eq(count(svg, "class=\"ref\""), 2);
+  cr_assert_not_null(strstr(svg, ">= 2</text>"));
+  cr_assert_not_null(strstr(svg, ">= -3</text>"));
+  cr_assert_not_null(strstr(svg, ">2.0</text>") ? svg : strstr(svg, ">2</text>"));
+  cr_assert_not_null(strstr(svg, ">-3</text>") ? svg : strstr(svg, ">-3.0</text>"));
+  free(svg);
+  cr_assert_eq(plot(4, dir, "W1", "--ref", "nothere=1"), 1);    /* no such panel */
+  cr_assert_eq(plot(4, dir, "W1", "--ref", "W1"), 2);
+  cr_assert_eq(plot(4, dir, "W1", "--ref", "W1=x"), 2);
+  cr_assert_eq(plot(4, dir, "W1", "--ref", "=1"), 2);
+  remove_run(dir);
+}

@@ -44,7 +44,7 @@ for errors in prospective instantaneous; do
   i=$((i + 1))
 done
 "$VLEC" plot "$OUT/prospective" "$OUT/instantaneous" loss w0 w1 n1.tau_m n2.tau_m \
-  -o "$OUT/lagline.svg"
+  --ref w0=1 --ref w1=2 --ref n1.tau_m=1 --ref n2.tau_m=2 -o "$OUT/lagline.svg"
 
 # The summary: the parameters at the start and the end, the loss over the last tenth of
 # the run, and what the numbers say.
