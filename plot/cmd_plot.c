@@ -571,9 +571,12 @@ static int plot_param(sp_chart *c, plot_target *pt, const plot_run *r, const cha
     }
     char elem[160], label[400];
     plot_elem_label(elem, sizeof elem, name, pshape, e);
+    if (pt->title && elems == 1) snprintf(elem, sizeof elem, "%s", name);   /* an overlay */
     const char *l = plot_label(label, sizeof label, r, elem, true);
-    if (r->label && elems == 1) l = r->label;
-    if (sp_series_add(p, l, x, y, snaps)) {
+    if (r->label && elems == 1 && !pt->title) l = r->label;
+    int rc = sp_series_add(p, l, x, y, snaps);
+    if (rc == 0 && pt->dashed) sp_series_set_dashed(p);
+    if (rc) {
       free(x); free(y);
       fputs("vlec plot: out of memory\n", stderr);
       return 1;
