@@ -90,6 +90,7 @@ typedef struct plot_run {
   double dt;                /* 0: unknown, x in steps */
   long steps;               /* 0: unknown */
   long record_every;        /* 0: unknown */
+  long epoch_steps;         /* steps per epoch of a dataset run of several epochs; 0: none */
   char model[128];
   const char *label;        /* with several runs: the run's name in the legend */
   long smooth;              /* --smooth: the loss's running-mean window; 0: automatic */
@@ -309,6 +310,13 @@ static void plot_read_run_json(plot_run *r) {
   if ((plot_json_number(root, "steps_run", &v) || plot_json_number(root, "steps", &v)) && v >= 1)
     r->steps = (long)v;
   if (plot_json_number(root, "record_every", &v) && v >= 1) r->record_every = (long)v;
+  /* A dataset run of several epochs: epoch e covers steps [e*S, (e+1)*S), with S the
+   * minibatches per epoch times the steps per sample. */
+  double epochs, mb, ss;
+  if (plot_json_number(root, "epochs", &epochs) && epochs >= 2 &&
+      plot_json_number(root, "minibatches_per_epoch", &mb) && mb >= 1 &&
+      plot_json_number(root, "sample_steps", &ss) && ss >= 1)
+    r->epoch_steps = (long)mb * (long)ss;
   json_t *model = json_object_get(root, "model");
   if (json_is_object(model)) model = json_object_get(model, "name");
   if (json_is_string(model)) snprintf(r->model, sizeof r->model, "%s", json_string_value(model));
@@ -643,6 +651,41 @@ static int plot_one_run(sp_chart *c, plot_target *pt, const plot_run *r, const c
 
 /* The panel of recordings names[0..n) (one, or an overlay A+B): the lines of every run
  * that holds them. Returns 0 or 1. */
+/* The mean loss of each whole epoch of run r (loss.npy, shape [steps]) as a line in *panel
+ * (made on first use): a dataset run's learning curve, one point per epoch. Returns 0 or 1;
+ * a run without epochs or a loss of another shape adds nothing. */
+static int plot_epochs_run(sp_chart *c, sp_panel **panel, const plot_run *r) {
+  if (!r->epoch_steps) return 0;
+  char *path = plot_join(r->dir, "loss.npy");
+  vle_error err;
+  npy_array a = { 0 };
+  if (!path || npy_read(path, &a, &err) || a.ndim != 1) { free(path); npy_free(&a); return 0; }
+  free(path);
+  size_t S = (size_t)r->epoch_steps, E = (size_t)a.shape[0] / S;
+  double *x = malloc((E + 1) * sizeof *x), *y = malloc((E + 1) * sizeof *y);
+  int rc = x && y ? 0 : 1;
+  for (size_t e = 0; rc == 0 && e < E; e++) {
+    double sum = 0;
+    size_t n = 0;
+    for (size_t k = e * S; k < (e + 1) * S; k++) {
+      double v = npy_get(&a, k);
+      if (isfinite(v)) sum += v, n++;
+    }
+    x[e] = (double)(e + 1);
+    y[e] = n ? sum / (double)n : NAN;
+  }
+  if (rc == 0 && E > 0 && !*panel) {
+    *panel = sp_panel_add(c, "loss per epoch   (mean over each epoch)", "epoch", "loss (log scale)");
+    if (*panel) sp_panel_set_logy(*panel, true);
+  }
+  if (rc == 0 && E > 0) rc = !*panel || sp_series_add(*panel, r->label, x, y, E);
+  if (rc) fputs("vlec plot: out of memory\n", stderr);
+  free(x);
+  free(y);
+  npy_free(&a);
+  return rc;
+}
+
 /* Adds the --ref lines that name one of names[0..n) to panel p. Returns 0 or 1. */
 static int plot_add_refs(sp_panel *p, const plot_args *a, char **names, int n) {
   for (int i = 0; i < a->nrefs; i++) {
@@ -695,6 +738,13 @@ static int plot_one(sp_chart *c, const plot_run *runs, int nruns, char **names, 
   }
   if (pt.panel && plot_add_refs(pt.panel, a, names, n)) return 1;
   *added += pt.panel != NULL;
+  /* Under the per-step loss of a dataset run of several epochs: its learning curve. */
+  if (pt.panel && n == 1 && !strcmp(names[0], "loss")) {
+    sp_panel *ep = NULL;
+    for (int i = 0; i < nruns; i++)
+      if (plot_epochs_run(c, &ep, &runs[i])) return 1;
+    *added += ep != NULL;
+  }
   return 0;
 }
 

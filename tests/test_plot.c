@@ -525,3 +525,38 @@ Test(plot, ref_draws_a_reference_line) {
   cr_assert_eq(plot(4, dir, "W1", "--ref", "=1"), 2);
   remove_run(dir);
 }
+
+/* ---- per-epoch learning curves ------------------------------------------------------- */
+
+static double f_epochs(size_t i) { return pow(10.0, -(double)(i / 250 + 1)) * (i % 2 ? 1.5 : 0.5); }
+
+/* A dataset run of 4 epochs of 250 steps (5 minibatches of 50 steps): under the per-step
+ * loss, one point per epoch at the epoch's mean (0.1, 0.01, 0.001, 1e-4: equally spaced
+ * on the log axis). */
+Test(plot, epochs_get_a_learning_curve) {
+  char *dir = make_run();
+  write_npy(dir, "loss.npy", 1, (int64_t[]){ 1000 }, f_epochs);
+  write_text(dir, "run.json", "{\"options\": {\"dt\": 0.05, \"epochs\": 4},"
+             " \"resolved\": {\"minibatches_per_epoch\": 5, \"sample_steps\": 50}}\n");
+  cr_assert_eq(plot(2, dir, "loss"), 0);
+  char *svg = plot_to_string(dir);
+  cr_assert_eq(count(svg, "class=\"panel\""), 2);
+  const char *ep = strstr(svg, ">loss per epoch   (mean over each epoch)</text>");
+  cr_assert_not_null(ep);
+  cr_assert_not_null(strstr(ep, ">epoch</text>"));
+  static double ys[64];
+  size_t n = path_ys(ep, "<path stroke=\"#0072B2\" stroke-width=\"1.5\"", ys, 64);
+  cr_assert_eq(n, 4);
+  for (size_t i = 1; i + 1 < n; i++)
+    cr_assert_float_eq(ys[i + 1] - ys[i], ys[i] - ys[i - 1], 0.02, "y %zu", i);
+  cr_assert_gt(ys[1], ys[0]);                       /* falling loss: larger y in SVG */
+  free(svg);
+  /* one epoch: no learning curve */
+  write_text(dir, "run.json", "{\"options\": {\"epochs\": 1},"
+             " \"resolved\": {\"minibatches_per_epoch\": 5, \"sample_steps\": 50}}\n");
+  cr_assert_eq(plot(2, dir, "loss"), 0);
+  svg = plot_to_string(dir);
+  cr_assert_eq(count(svg, "class=\"panel\""), 1);
+  free(svg);
+  remove_run(dir);
+}
