@@ -3,6 +3,9 @@
  * can record are the model's signals, not the compiler's internal buffers, and a misspelt
  * name gets a suggestion.
  */
+#include <sys/stat.h>
+
+#include "af.h"
 #include "run_util.h"
 
 TestSuite(outputs, .init = ru_setup, .fini = ru_teardown);
@@ -40,5 +43,46 @@ Test(outputs, idle_options_say_so) {
                        "--record", "W1", "--out", ru_at("b"), "-q", NULL), 0, "%s", ru_log);
   cr_expect(strstr(ru_log, "warning: --warmup 5 covers the whole run of 3 steps"), "%s", ru_log);
   cr_expect(strstr(ru_log, "warning: --record-every 9 is longer than the run"), "%s", ru_log);
+  ld_close(&m);
+}
+
+/* The mode of the file at rel in the suite's directory (permission bits). */
+static unsigned out_mode(const char *rel) {
+  struct stat st;
+  cr_assert_eq(stat(ru_at(rel), &st), 0, "%s missing", rel);
+  return (unsigned)(st.st_mode & 07777);
+}
+
+/* Files honour the umask: recordings and run.json are 0666 & ~umask, whichever way af.c
+ * made its temporary file (O_TMPFILE, or mkstemp's private 0600 file). */
+Test(outputs, files_honour_the_umask) {
+  ld_model m;
+  ru_open(&m, ru_src("examples/gle_small/model.vle"));
+  static const unsigned masks[] = { 022, 077 };
+  for (size_t i = 0; i < 2; i++) {
+    mode_t old = umask(masks[i]);
+    char dir[16], npy[32], json[32], named[32];
+    snprintf(dir, sizeof dir, "u%u", (unsigned)i);
+    snprintf(npy, sizeof npy, "%s/h1.rate.npy", dir);
+    snprintf(json, sizeof json, "%s/run.json", dir);
+    snprintf(named, sizeof named, "named%u", (unsigned)i);
+    int rc = ru_vlec(&m, false, "--steps", "3", "--record", "h1.rate", "--out", ru_at(dir),
+                     "-q", NULL);
+    af_file f;
+    vle_error err;
+    int rn = af_open_opt(&f, ru_at(named), false, &err);
+    if (rn == 0) {
+      fputs("x", f.fp);
+      rn = af_commit(&f, &err);
+    }
+    umask(old);
+    cr_assert_eq(rc, 0, "%s", ru_log);
+    cr_assert_eq(rn, 0, "%s", err.msg);
+    unsigned want = 0666 & ~masks[i];
+    cr_expect_eq(out_mode(npy), want, "umask %03o: %s is %04o", masks[i], npy, out_mode(npy));
+    cr_expect_eq(out_mode(json), want, "umask %03o: run.json is %04o", masks[i], out_mode(json));
+    cr_expect_eq(out_mode(named), want, "umask %03o: mkstemp path gives %04o", masks[i],
+                 out_mode(named));
+  }
   ld_close(&m);
 }
