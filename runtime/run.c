@@ -166,7 +166,7 @@ static int rn_out_dir(rn_run *r, vle_error *err) {
   r->out = r->o->out ? strdup(r->o->out) : rn_default_out(r);
   if (!r->out) return vle_fail(err, "out of memory");
   r->out_created = access(r->out, F_OK) != 0;
-  return rn_mkdirs(r->out, err);
+  return rn_mkdirs(r->out, err) || rn_dir_prepare(r, err) ? -1 : 0;
 }
 
 /* ---- the loop ------------------------------------------------------------------------------- */
@@ -256,6 +256,8 @@ static void rn_free(rn_run *r) {
   free(r->inits);
   ds_free(&r->data);
   vle_sim_free(r->sim);
+  rn_dir_release(r, false);
+  rn_dir_free(r);
   free(r->out);
 }
 
@@ -381,7 +383,7 @@ static int rn_execute(rn_run *r, FILE *log, vle_error *err) {
 }
 
 int rn_main(const vle_model *m, const rn_options *o, FILE *log) {
-  rn_run r = { .m = m, .o = o };
+  rn_run r = { .m = m, .o = o, .lock_fd = -1 };
   vle_error err = { { 0 } };
   struct sigaction sa = { .sa_handler = rn_on_signal }, old[RN_NSIGNALS];
   sigemptyset(&sa.sa_mask);
@@ -394,6 +396,7 @@ int rn_main(const vle_model *m, const rn_options *o, FILE *log) {
     status = 1;
     rn_records_abort(&r);
     if (r.json.fp) af_abort(&r.json);
+    rn_dir_release(&r, r.out_created);
     if (r.out_created) rmdir(r.out);  /* empty: no run directory without a run */
   } else {
     rn_warn_idle_options(&r, log);

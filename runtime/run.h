@@ -40,6 +40,7 @@ typedef struct rn_options {
   int nrecord;
   int64_t record_every;       /* --record-every K (parameters); 0: at the end only */
   const char *out;            /* --out DIR; NULL: runs/MODEL-TIMESTAMP */
+  bool force;                 /* --force: write into a non-empty DIR holding no vle run */
   bool quiet;                 /* --quiet */
   int64_t warmup;             /* --warmup W: the first W steps run without learning */
   int64_t epochs;             /* --epochs E for a dataset (default 1) */

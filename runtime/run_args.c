@@ -187,6 +187,7 @@ static int rn_flag_opt(rn_options *o, const char *name) {
   if (!strcmp(name, "no-learn")) o->no_learn = true;
   else if (!strcmp(name, "quiet")) o->quiet = true;
   else if (!strcmp(name, "no-shuffle")) o->no_shuffle = true;
+  else if (!strcmp(name, "force")) o->force = true;
   else return -1;
   return 0;
 }
@@ -263,7 +264,10 @@ const char *rn_help(bool grad_mode) {
       "  --record LIST            signals to record every step (h, h', h.rate, h.error, loss,\n"
       "                           energy, any buffer) and parameters (at the end)\n"
       "  --record-every K         record the listed parameters every K steps\n"
-      "  --out DIR                output directory (default runs/MODEL-TIMESTAMP)\n"
+      "  --out DIR                output directory (default runs/MODEL-TIMESTAMP); an earlier\n"
+      "                           run's files there are removed first (not when resuming\n"
+      "                           from a state file inside it)\n"
+      "  --force                  write into a non-empty DIR that holds no vle run\n"
       "  --check-every N          NaN/Inf check interval in steps (default 1, 0: off)\n"
       "  --max-memory MB          memory the simulation may take (default: the machine's)\n"
       "  --save-state FILE  --load-state FILE   checkpoint at the end / resume\n"

@@ -35,6 +35,7 @@ typedef struct rn_run {
   vle_init_file *inits;
   char *out;                  /* output directory */
   bool out_created;           /* rn_main made it (removed again if setup fails) */
+  int lock_fd;                /* DIR/.vle.lock, flock'ed while the run lasts; -1: none */
   rn_rec *recs;
   int nrecs;
   double *scratch;            /* batch reals (means) */
@@ -54,6 +55,9 @@ typedef struct rn_run {
   af_file json;               /* run.json, opened (and its blocks reserved) before the first
                                  step: a disk that fills during the run cannot take it */
   int noutputs;
+  char **kept;                /* a run resumed in place: the earlier run's outputs, listed in
+                                 run.json too (its files are this run's) */
+  int nkept;
 } rn_run;
 
 double rn_now(void);
@@ -80,6 +84,14 @@ int  rn_write_grads(rn_run *r, vle_error *err);
 int  rn_beta(const rn_run *r, double *beta, vle_error *err);
 /* Remembers an output file, [DIR/]NAME.npy relative to the out dir, for run.json. */
 void rn_output(rn_run *r, const char *dir, const char *name);
+
+/* run_dir.c: locks the run directory r->out, then removes an earlier run's files from it
+ * (or refuses a directory that is not a run's; docs/runtime.md). */
+int  rn_dir_prepare(rn_run *r, vle_error *err);
+/* Unlocks it (remove_lock: and removes the lock file, for a directory about to go). */
+void rn_dir_release(rn_run *r, bool remove_lock);
+/* Frees what rn_dir_prepare kept (r->kept). */
+void rn_dir_free(rn_run *r);
 
 /* run_json.c: rn_json_reserve opens run.json's temporary file with room for its text;
  * rn_write_json fills it in (and opens it first if the run never reserved it). */

@@ -56,6 +56,7 @@ static json_t *rn_options_json(const rn_run *r) {
   json_object_set_new(j, "load_state", o->load_state ? json_string(o->load_state) : json_null());
   json_object_set_new(j, "out", json_string(r->out));
   json_object_set_new(j, "quiet", json_boolean(o->quiet));
+  json_object_set_new(j, "force", json_boolean(o->force));
   return j;
 }
 
@@ -94,6 +95,17 @@ static json_t *rn_resolved_json(const rn_run *r) {
   return j;
 }
 
+/* The files written, then those of the earlier run a resumed run continued (not twice). */
+static json_t *rn_outputs_json(const rn_run *r) {
+  json_t *a = rn_strs_json((const char *const *)r->outputs, r->noutputs);
+  for (int i = 0; i < r->nkept; i++) {
+    bool dup = false;
+    for (int k = 0; k < r->noutputs && !dup; k++) dup = !strcmp(r->kept[i], r->outputs[k]);
+    if (!dup) json_array_append_new(a, json_string(r->kept[i]));
+  }
+  return a;
+}
+
 static json_t *rn_json(const rn_run *r) {
   json_t *j = json_object();
   json_object_set_new(j, "command", json_string(r->o->grad_mode ? "grad" : "run"));
@@ -113,7 +125,7 @@ static json_t *rn_json(const rn_run *r) {
   json_object_set_new(j, "interrupted", json_boolean(r->interrupted));
   json_object_set_new(j, "signal", r->interrupted ? json_string(rn_signal_name(r->signal)) : json_null());
   json_object_set_new(j, "error", r->error[0] ? json_string(r->error) : json_null());
-  json_object_set_new(j, "outputs", rn_strs_json((const char *const *)r->outputs, r->noutputs));
+  json_object_set_new(j, "outputs", rn_outputs_json(r));
   return j;
 }
 

@@ -3,6 +3,8 @@
  * can record are the model's signals, not the compiler's internal buffers, and a misspelt
  * name gets a suggestion.
  */
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "af.h"
@@ -84,5 +86,87 @@ Test(outputs, files_honour_the_umask) {
     cr_expect_eq(out_mode(named), want, "umask %03o: mkstemp path gives %04o", masks[i],
                  out_mode(named));
   }
+  ld_close(&m);
+}
+
+static bool out_exists(const char *rel) { return access(ru_at(rel), F_OK) == 0; }
+
+/* A run directory holds exactly one run: a 100-step run into the directory of a 300-step
+ * run leaves none of the earlier run's files (recordings, parameter snapshots, params/,
+ * the default plot), while a file the user put there stays. */
+Test(outputs, reused_out_holds_one_run) {
+  ld_model m;
+  ru_open(&m, ru_src("examples/gle_small/model.vle"));
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "300", "--record", "loss,h1.rate,W1",
+                       "--record-every", "100", "--out", ru_at("d"), "-q", NULL), 0, "%s", ru_log);
+  ru_write("d/plot.svg", "<svg/>");
+  ru_write("d/notes.txt", "mine");
+  cr_assert(out_exists("d/h1.rate.npy") && out_exists("d/W1.npy"));
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "100", "--record", "loss", "--out", ru_at("d"),
+                       "-q", NULL), 0, "%s", ru_log);
+  cr_expect(!out_exists("d/h1.rate.npy"), "the earlier run's h1.rate.npy is left");
+  cr_expect(!out_exists("d/W1.npy"), "the earlier run's W1.npy is left");
+  cr_expect(!out_exists("d/plot.svg"), "the earlier run's plot is left");
+  cr_expect(out_exists("d/notes.txt"), "a file that is not the run's was removed");
+  npy_array a = ru_npy("d/loss.npy");
+  cr_expect_eq(a.shape[0], 100);
+  npy_free(&a);
+  ld_close(&m);
+}
+
+/* A non-empty directory that holds no vle run is refused (nothing written into it) unless
+ * --force. */
+Test(outputs, foreign_directory_needs_force) {
+  ld_model m;
+  ru_open(&m, ru_src("examples/gle_small/model.vle"));
+  cr_assert_eq(mkdir(ru_at("f"), 0777), 0);
+  ru_write("f/data.txt", "not a run");
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "3", "--record", "loss", "--out", ru_at("f"),
+                       "-q", NULL), 1, "%s", ru_log);
+  cr_expect(strstr(ru_log, "not a vle run directory"), "%s", ru_log);
+  cr_expect(strstr(ru_log, "--force"), "%s", ru_log);
+  cr_expect(!out_exists("f/run.json") && !out_exists("f/loss.npy"));
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "3", "--record", "loss", "--out", ru_at("f"),
+                       "--force", "-q", NULL), 0, "%s", ru_log);
+  cr_expect(out_exists("f/run.json") && out_exists("f/loss.npy") && out_exists("f/data.txt"));
+  ld_close(&m);
+}
+
+/* A run whose directory is locked by another run (the lock held here, as a running vlec
+ * holds it) fails at once with a clear message and touches nothing. */
+Test(outputs, locked_directory_fails_fast) {
+  ld_model m;
+  ru_open(&m, ru_src("examples/gle_small/model.vle"));
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "3", "--record", "loss", "--out", ru_at("l"),
+                       "-q", NULL), 0, "%s", ru_log);
+  int fd = open(ru_at("l/.vle.lock"), O_RDWR);
+  cr_assert(fd >= 0);
+  cr_assert_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+  int rc = ru_vlec(&m, false, "--steps", "5", "--record", "loss", "--out", ru_at("l"), "-q", NULL);
+  close(fd);
+  cr_expect_eq(rc, 1, "%s", ru_log);
+  cr_expect(strstr(ru_log, "another vlec run is writing into this directory"), "%s", ru_log);
+  npy_array a = ru_npy("l/loss.npy");            /* the first run's, untouched */
+  cr_expect_eq(a.shape[0], 3);
+  npy_free(&a);
+  ld_close(&m);
+}
+
+/* Resuming from a state file inside the directory continues in place: the earlier run's
+ * files stay; resuming from a state file elsewhere starts a new run: they go. */
+Test(outputs, resume_in_place) {
+  ld_model m;
+  ru_open(&m, ru_src("examples/gle_small/model.vle"));
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "20", "--record", "loss,h1.rate", "--save-state",
+                       ru_at("r/state.vst"), "--out", ru_at("r"), "-q", NULL), 0, "%s", ru_log);
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "10", "--record", "loss", "--load-state",
+                       ru_at("r/state.vst"), "--save-state", ru_at("r/state.vst"), "--out",
+                       ru_at("r"), "-q", NULL), 0, "%s", ru_log);
+  cr_expect(out_exists("r/h1.rate.npy"), "resuming in place removed the run's files");
+  cr_expect(out_exists("r/state.vst"));
+  rename(ru_at("r/state.vst"), ru_at("elsewhere.vst"));
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "10", "--record", "loss", "--load-state",
+                       ru_at("elsewhere.vst"), "--out", ru_at("r"), "-q", NULL), 0, "%s", ru_log);
+  cr_expect(!out_exists("r/h1.rate.npy"), "a new run kept the earlier run's files");
   ld_close(&m);
 }
