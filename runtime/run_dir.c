@@ -1,5 +1,5 @@
 /*
- * run_dir.c - a run directory holds exactly one run (docs/runtime.md, "The run directory").
+ * run_dir.c - a run directory holds exactly one run (docs/runtime.md, "What vle promises about your files").
  *
  *   lock      DIR/.vle.lock, flock'ed for the whole run: a second run aimed at DIR fails
  *             at once instead of interleaving its files with the first one's;
