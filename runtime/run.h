@@ -23,6 +23,8 @@ typedef struct rn_kv { const char *name, *value; } rn_kv;   /* NAME=VALUE of an 
 
 typedef struct rn_options {
   const char *model;          /* MODEL.vle or MODEL.so (positional) */
+  const char *model_source;   /* the .vle source file the model was compiled from, copied
+                                 into the run directory as model.vle; NULL: none (a .so) */
   bool grad_mode;             /* vlec grad: learning off, write grad/NAME.npy */
   int64_t steps;              /* --steps; -1: unset */
   double time;                /* --time; NaN: unset */

@@ -20,6 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "af.h"
+#include "rf.h"
 #include "run_int.h"
 #include "vle_err.h"
 
@@ -180,5 +182,29 @@ int rn_dir_prepare(rn_run *r, vle_error *err) {
   }
   int rc = rn_dir_resumes(r) ? rn_dir_keep(r, j, err) : rn_dir_clean(r->out, j, err);
   json_decref(j);
+  return rc;
+}
+
+/* The model's source beside its outputs: a run directory says what ran even after the .vle
+ * it came from was edited (run.json's hash tells the two apart). */
+int rn_dir_copy_model(rn_run *r, vle_error *err) {
+  if (!r->o->model_source) return 0;
+  FILE *in = rf_open(r->o->model_source, err);
+  if (!in) return -1;
+  char *path = rn_join(r->out, "model.vle");
+  af_file f;
+  int rc = path ? af_open(&f, path, err) : vle_fail(err, "out of memory");
+  free(path);
+  char buf[1 << 14];
+  size_t n;
+  while (!rc && (n = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, n, f.fp);
+  if (!rc && ferror(in)) {
+    af_abort(&f);
+    rc = vle_fail(err, "%s: read failed", r->o->model_source);
+  } else if (!rc) {
+    rc = af_commit(&f, err);
+  }
+  fclose(in);
+  if (!rc) r->model_copied = true;
   return rc;
 }

@@ -46,8 +46,11 @@ typedef struct rn_run {
   int64_t steps_planned, steps_run;
   double t_start, wall, last_progress, loss_sum;
   int64_t loss_n;
-  int loss;                   /* the loss buffer the progress bar averages, or -1 (none, or
-                                 no progress bar): looked up once, not every step */
+  int loss;                   /* the loss buffer (batch mean every step: the progress bar,
+                                 run.json's final and best loss), or -1: looked up once */
+  double loss_final, loss_best;   /* batch means; NaN: no loss, or no step */
+  bool model_copied;          /* DIR/model.vle written */
+  char started[32];           /* the run's start, ISO 8601 UTC (run.json) */
   bool progress, interrupted;
   int signal;                 /* the signal that interrupted it (SIGINT, SIGTERM, SIGHUP) */
   char error[1024];           /* why the loop stopped early, or "" */
@@ -90,6 +93,8 @@ void rn_output(rn_run *r, const char *dir, const char *name);
 int  rn_dir_prepare(rn_run *r, vle_error *err);
 /* Unlocks it (remove_lock: and removes the lock file, for a directory about to go). */
 void rn_dir_release(rn_run *r, bool remove_lock);
+/* Copies o->model_source into the run directory as model.vle (nothing without one). */
+int  rn_dir_copy_model(rn_run *r, vle_error *err);
 /* Frees what rn_dir_prepare kept (r->kept). */
 void rn_dir_free(rn_run *r);
 

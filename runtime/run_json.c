@@ -112,6 +112,10 @@ static json_t *rn_json(const rn_run *r) {
   json_object_set_new(j, "model", json_string(vle_model_get_name(r->m)));
   json_object_set_new(j, "model_path", r->o->model ? json_string(r->o->model) : json_null());
   json_object_set_new(j, "hash", json_string(vle_model_hash(r->m)));
+  json_object_set_new(j, "model_copy", r->model_copied ? json_string("model.vle") : json_null());
+  json_object_set_new(j, "started", r->started[0] ? json_string(r->started) : json_null());
+  json_object_set_new(j, "vlec_version", json_string(VLE_VERSION));
+  json_object_set_new(j, "commit", json_string(VLE_GIT_COMMIT));
   json_object_set_new(j, "precision", json_string(vle_model_precision(r->m) == VLE_F64 ? "f64" : "f32"));
   json_object_set_new(j, "abi", json_integer(VLE_ABI_VERSION));
   json_object_set_new(j, "runtime_version", json_string(vle_runtime_version()));
@@ -122,6 +126,8 @@ static json_t *rn_json(const rn_run *r) {
   json_object_set_new(j, "time_run", json_real((double)r->steps_run * vle_sim_dt(r->sim)));
   json_object_set_new(j, "wall_time_s", json_real(r->wall));
   json_object_set_new(j, "steps_per_second", json_real(r->wall > 0 ? (double)r->steps_run / r->wall : 0));
+  json_object_set_new(j, "final_loss", rn_num_or_null(r->loss_final));
+  json_object_set_new(j, "best_loss", rn_num_or_null(r->loss_best));
   json_object_set_new(j, "interrupted", json_boolean(r->interrupted));
   json_object_set_new(j, "signal", r->interrupted ? json_string(rn_signal_name(r->signal)) : json_null());
   json_object_set_new(j, "error", r->error[0] ? json_string(r->error) : json_null());

@@ -1,9 +1,13 @@
 /*
  * test_outputs.c - what a run tells the researcher about its outputs (issue 13): the names it
  * can record are the model's signals, not the compiler's internal buffers, and a misspelt
- * name gets a suggestion.
+ * name gets a suggestion; files honour the umask; a run directory holds one run; run.json
+ * says when, with what and how well it ran.
  */
+#define _GNU_SOURCE      /* strptime, timegm */
 #include <fcntl.h>
+#include <jansson.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 
@@ -169,4 +173,60 @@ Test(outputs, resume_in_place) {
                        ru_at("elsewhere.vst"), "--out", ru_at("r"), "-q", NULL), 0, "%s", ru_log);
   cr_expect(!out_exists("r/h1.rate.npy"), "a new run kept the earlier run's files");
   ld_close(&m);
+}
+
+/* The whole file at path (malloc, NUL-terminated), or NULL. */
+static char *out_slurp(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *m = open_memstream(&buf, &len);
+  for (int c; (c = fgetc(f)) != EOF;) fputc(c, m);
+  fclose(m);
+  fclose(f);
+  return buf;
+}
+
+/* run.json says when, with what and how well: the start time (ISO 8601 UTC), vlec's version
+ * and commit, the model's source copied as model.vle, the final and the best batch-mean
+ * loss (checked against loss.npy); the summary line prints the final loss. */
+Test(outputs, run_json_provenance_and_losses) {
+  char cmd[1024], out[4096];
+  snprintf(cmd, sizeof cmd, "'%s' run '%s' --steps 200 --record loss --out '%s' 2>&1", VLEC_PATH,
+           ru_src("examples/gle_small/model.vle"), ru_at("p"));
+  time_t before = time(NULL);
+  cr_assert_eq(tu_sh(cmd, out, sizeof out), 0, "%s", out);
+  json_error_t je;
+  json_t *j = json_load_file(ru_at("p/run.json"), 0, &je);
+  cr_assert(j, "%s", je.text);
+  const char *started = json_string_value(json_object_get(j, "started"));
+  cr_assert(started);
+  struct tm tm = { 0 };
+  const char *end = strptime(started, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  cr_expect(end && !*end, "started = %s", started);
+  time_t t = timegm(&tm);
+  cr_expect(t >= before - 1 && t <= time(NULL), "started = %s", started);
+  cr_expect_str_eq(json_string_value(json_object_get(j, "vlec_version")), VLE_VERSION);
+  const char *commit = json_string_value(json_object_get(j, "commit"));
+  cr_expect(commit && *commit, "no commit");
+  cr_expect_str_eq(json_string_value(json_object_get(j, "model_copy")), "model.vle");
+  char *src = out_slurp(ru_src("examples/gle_small/model.vle")), *copy = out_slurp(ru_at("p/model.vle"));
+  cr_assert(src && copy);
+  cr_expect_str_eq(copy, src);
+  npy_array a = ru_npy("p/loss.npy");
+  const double *l = ru_data(&a);
+  double best = l[0];
+  for (int64_t k = 1; k < a.shape[0]; k++) best = fmin(best, l[k]);
+  double final = json_real_value(json_object_get(j, "final_loss"));
+  cr_expect_eq(final, l[a.shape[0] - 1]);
+  cr_expect_eq(json_real_value(json_object_get(j, "best_loss")), best);
+  cr_expect(best < final, "a run that learns has a best loss below its last: %g %g", best, final);
+  char want[64];
+  snprintf(want, sizeof want, "final loss %.4g;", final);
+  cr_expect(strstr(out, want), "%s missing in: %s", want, out);
+  npy_free(&a);
+  free(src);
+  free(copy);
+  json_decref(j);
 }
