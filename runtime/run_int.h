@@ -85,6 +85,10 @@ int  rn_write_params(rn_run *r, vle_error *err);
 int  rn_write_grads(rn_run *r, vle_error *err);
 /* β, the weight of the cost in the energy, from the model's signal objective.beta. */
 int  rn_beta(const rn_run *r, double *beta, vle_error *err);
+/* The file name (without .npy) of a signal's recording: the name with every ' written as
+ * _dot (h1' -> h1_dot), so that no file name needs quoting in a shell (malloc; NULL: out
+ * of memory). docs/cli.md. */
+char *rn_file_stem(const char *name);
 /* Remembers an output file, [DIR/]NAME.npy relative to the out dir, for run.json. */
 void rn_output(rn_run *r, const char *dir, const char *name);
 

@@ -106,6 +106,23 @@ static json_t *rn_outputs_json(const rn_run *r) {
   return a;
 }
 
+/* Each --record file and the signal or parameter it holds: {"h1_dot.npy": "h1'", ...}. */
+static json_t *rn_recordings_json(const rn_run *r) {
+  json_t *o = json_object();
+  for (int i = 0; i < r->nrecs; i++) {
+    char *stem = rn_file_stem(r->recs[i].name);
+    size_t n = stem ? strlen(stem) + 5 : 0;
+    char *file = stem ? malloc(n) : NULL;
+    if (file) {
+      snprintf(file, n, "%s.npy", stem);
+      json_object_set_new(o, file, json_string(r->recs[i].name));
+    }
+    free(file);
+    free(stem);
+  }
+  return o;
+}
+
 static json_t *rn_json(const rn_run *r) {
   json_t *j = json_object();
   json_object_set_new(j, "command", json_string(r->o->grad_mode ? "grad" : "run"));
@@ -132,6 +149,7 @@ static json_t *rn_json(const rn_run *r) {
   json_object_set_new(j, "signal", r->interrupted ? json_string(rn_signal_name(r->signal)) : json_null());
   json_object_set_new(j, "error", r->error[0] ? json_string(r->error) : json_null());
   json_object_set_new(j, "outputs", rn_outputs_json(r));
+  json_object_set_new(j, "recordings", rn_recordings_json(r));
   return j;
 }
 

@@ -21,21 +21,47 @@ static int rn_param_shape(const vle_model *m, int p, int64_t shape[2]) {
   return strcmp(q->kind, "weight") && b->cols == 1 ? 1 : 2;
 }
 
-void rn_output(rn_run *r, const char *dir, const char *name) {
-  char **q = realloc(r->outputs, (size_t)(r->noutputs + 1) * sizeof *q);
-  if (!q) return;
-  r->outputs = q;
-  size_t n = (dir ? strlen(dir) + 1 : 0) + strlen(name) + 8;
-  if ((q[r->noutputs] = malloc(n))) {
-    snprintf(q[r->noutputs], n, "%s%s%s.npy", dir ? dir : "", dir ? "/" : "", name);
-    r->noutputs++;
+char *rn_file_stem(const char *name) {
+  size_t n = strlen(name) + 1;
+  for (const char *c = name; *c; c++) n += (*c == '\'') * 3;
+  char *s = malloc(n), *o = s;
+  for (const char *c = name; s && *c; c++) {
+    if (*c != '\'') {
+      *o++ = *c;
+      continue;
+    }
+    memcpy(o, "_dot", 4);
+    o += 4;
   }
+  if (s) *o = 0;
+  return s;
 }
 
+void rn_output(rn_run *r, const char *dir, const char *name) {
+  char **q = realloc(r->outputs, (size_t)(r->noutputs + 1) * sizeof *q);
+  char *stem = rn_file_stem(name);
+  if (!q || !stem) {
+    if (q) r->outputs = q;
+    free(stem);
+    return;
+  }
+  r->outputs = q;
+  size_t n = (dir ? strlen(dir) + 1 : 0) + strlen(stem) + 8;
+  if ((q[r->noutputs] = malloc(n))) {
+    snprintf(q[r->noutputs], n, "%s%s%s.npy", dir ? dir : "", dir ? "/" : "", stem);
+    r->noutputs++;
+  }
+  free(stem);
+}
+
+/* OUT/[DIR/]STEM.npy: the file of the signal or parameter `name` (rn_file_stem). */
 static char *rn_path(const rn_run *r, const char *dir, const char *name) {
-  size_t n = strlen(r->out) + (dir ? strlen(dir) + 1 : 0) + strlen(name) + 8;
+  char *stem = rn_file_stem(name);
+  if (!stem) return NULL;
+  size_t n = strlen(r->out) + (dir ? strlen(dir) + 1 : 0) + strlen(stem) + 8;
   char *p = malloc(n);
-  if (p) snprintf(p, n, "%s/%s%s%s.npy", r->out, dir ? dir : "", dir ? "/" : "", name);
+  if (p) snprintf(p, n, "%s/%s%s%s.npy", r->out, dir ? dir : "", dir ? "/" : "", stem);
+  free(stem);
   return p;
 }
 
@@ -100,6 +126,27 @@ bool rn_sweep_signal(const vle_model *m, int b) {
   return false;
 }
 
+/* Two signals must never share a file: h1' and a signal named h1_dot both map to h1_dot.npy
+ * (rn_file_stem); such a pair is refused before the run. */
+static int rn_records_unique(const rn_run *r, vle_error *err) {
+  int rc = 0;
+  for (int i = 0; i < r->nrecs && !rc; i++) {
+    char *a = rn_file_stem(r->recs[i].name);
+    for (int j = 0; a && j < i && !rc; j++) {
+      char *b = rn_file_stem(r->recs[j].name);
+      if (b && !strcmp(a, b))
+        rc = vle_fail(err, "--record: %s and %s would both be written to %s.npy (a ' in a "
+                      "name is written _dot): record them in separate runs",
+                      r->recs[j].name, r->recs[i].name, a);
+      if (!b) rc = vle_fail(err, "out of memory");
+      free(b);
+    }
+    if (!a) rc = vle_fail(err, "out of memory");
+    free(a);
+  }
+  return rc;
+}
+
 int rn_records_check(rn_run *r, vle_error *err) {
   const vle_model *m = r->m;
   r->recs = calloc((size_t)r->o->nrecord + 1, sizeof *r->recs);
@@ -122,7 +169,7 @@ int rn_records_check(rn_run *r, vle_error *err) {
     rec->sweep = r->window && rn_sweep_signal(m, b) && rec->kind != RN_PARAM;
     r->nrecs++;
   }
-  return 0;
+  return rn_records_unique(r, err);
 }
 
 static int rn_record_open(rn_run *r, rn_rec *rec, vle_error *err) {

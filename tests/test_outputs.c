@@ -5,6 +5,7 @@
  * says when, with what and how well it ran.
  */
 #define _GNU_SOURCE      /* strptime, timegm */
+#include <ctype.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <time.h>
@@ -229,4 +230,45 @@ Test(outputs, run_json_provenance_and_losses) {
   free(src);
   free(copy);
   json_decref(j);
+}
+
+/* Recording file names need no quoting in a shell: h1' is written h1_dot.npy, run.json maps
+ * each file to its signal, and two signals that would share a file are refused. */
+Test(outputs, shell_safe_file_names) {
+  ld_model m;
+  ru_open(&m, ru_src("examples/gle_small/model.vle"));
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "5", "--record", "h1',h1", "--out", ru_at("s"),
+                       "-q", NULL), 0, "%s", ru_log);
+  cr_expect(!out_exists("s/h1'.npy"));
+  npy_array d = ru_npy("s/h1_dot.npy"), u = ru_npy("s/h1.npy");
+  cr_expect_eq(d.shape[0], 5);
+  /* u' is not u: the two files hold different signals */
+  cr_expect(ru_maxdiff(ru_data(&d), ru_data(&u), (size_t)(d.shape[0] * d.shape[1])) > 0);
+  json_t *j = json_load_file(ru_at("s/run.json"), 0, NULL);
+  cr_assert(j);
+  json_t *recs = json_object_get(j, "recordings");
+  cr_expect_str_eq(json_string_value(json_object_get(recs, "h1_dot.npy")), "h1'");
+  cr_expect_str_eq(json_string_value(json_object_get(recs, "h1.npy")), "h1");
+  json_decref(j);
+  npy_free(&d);
+  npy_free(&u);
+  ld_close(&m);
+  /* a population named h1_dot: its u and h1' would share h1_dot.npy */
+  char *src = out_slurp(ru_src("examples/gle_small/model.vle"));
+  cr_assert(src);
+  FILE *f = fopen(ru_at("coll.vle"), "w");
+  for (const char *c = src; *c; c++) {     /* h2 -> h1_dot, the whole word */
+    bool word = c[0] == 'h' && c[1] == '2' && (c == src || !isalnum((unsigned char)c[-1])) &&
+                !isalnum((unsigned char)c[2]) && c[2] != '_';
+    if (word) fputs("h1_dot", f), c++;
+    else fputc(*c, f);
+  }
+  fclose(f);
+  free(src);
+  ru_open(&m, ru_at("coll.vle"));
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "3", "--record", "h1',h1_dot", "--out",
+                       ru_at("c"), "-q", NULL), 1, "%s", ru_log);
+  cr_expect(strstr(ru_log, "h1' and h1_dot would both be written to h1_dot.npy"), "%s", ru_log);
+  cr_expect(!out_exists("c"), "a refused run left its directory");
+  ld_close(&m);
 }
