@@ -350,6 +350,9 @@ static void rn_warn_idle_options(const rn_run *r, FILE *log) {
   if (o->record_every > 0 && o->record_every > r->steps_planned)
     fprintf(log, "warning: --record-every %lld is longer than the run of %lld steps: it "
             "thins nothing\n", (long long)o->record_every, steps);
+  if (o->param_every > 0 && o->param_every > r->steps_planned)
+    fprintf(log, "warning: --param-every %lld is longer than the run of %lld steps: no "
+            "parameter snapshot is taken\n", (long long)o->param_every, steps);
 }
 
 static void rn_summary(const rn_run *r, FILE *log) {

@@ -40,7 +40,10 @@ typedef struct rn_options {
   bool no_learn;              /* --no-learn */
   const char **record;        /* --record LIST, split at commas */
   int nrecord;
-  int64_t record_every;       /* --record-every K (parameters); 0: at the end only */
+  int64_t record_every;       /* --record-every K: signals after every K-th step, and
+                                 parameter snapshots unless --param-every; 0: every step /
+                                 parameters at the end only */
+  int64_t param_every;        /* --param-every P: parameter snapshots; 0: as record_every */
   const char *out;            /* --out DIR; NULL: runs/MODEL-TIMESTAMP */
   bool force;                 /* --force: write into a non-empty DIR holding no vle run */
   bool quiet;                 /* --quiet */

@@ -48,6 +48,7 @@ static json_t *rn_options_json(const rn_run *r) {
   json_object_set_new(j, "no_learn", json_boolean(o->no_learn));
   json_object_set_new(j, "record", rn_strs_json(o->record, o->nrecord));
   json_object_set_new(j, "record_every", json_integer(o->record_every));
+  json_object_set_new(j, "param_every", json_integer(o->param_every));
   json_object_set_new(j, "warmup", json_integer(o->warmup));
   json_object_set_new(j, "epochs", json_integer(o->epochs));
   json_object_set_new(j, "shuffle", json_boolean(!o->no_shuffle));

@@ -272,3 +272,40 @@ Test(outputs, shell_safe_file_names) {
   cr_expect(!out_exists("c"), "a refused run left its directory");
   ld_close(&m);
 }
+
+/* --record-every K thins the signals (rows after steps K, 2K, ...: the same values as rows
+ * K-1, 2K-1, ... of a full recording), t.npy holds those steps' times, and --param-every P
+ * sets the parameters' own interval. */
+Test(outputs, record_every_thins_signals) {
+  ld_model m;
+  ru_open(&m, ru_src("examples/gle_small/model.vle"));
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "12", "--record", "loss,h1.rate", "--out",
+                       ru_at("full"), "-q", NULL), 0, "%s", ru_log);
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "12", "--record", "loss,h1.rate,W1",
+                       "--record-every", "4", "--param-every", "6", "--out", ru_at("thin"),
+                       "-q", NULL), 0, "%s", ru_log);
+  npy_array fl = ru_npy("full/loss.npy"), fr = ru_npy("full/h1.rate.npy"), ft = ru_npy("full/t.npy");
+  npy_array tl = ru_npy("thin/loss.npy"), tr = ru_npy("thin/h1.rate.npy"), tt = ru_npy("thin/t.npy");
+  npy_array w = ru_npy("thin/W1.npy"), pw = ru_npy("thin/params/W1.npy");
+  cr_assert_eq(fl.shape[0], 12);
+  cr_assert_eq(ft.shape[0], 12);
+  cr_assert_eq(tl.shape[0], 3);
+  cr_assert_eq(tr.shape[0], 3);
+  cr_assert_eq(tt.shape[0], 3);
+  int64_t n = fr.shape[1];
+  cr_assert_eq(tr.shape[1], n);
+  double dt = 0.05;                                  /* gle_small's dt */
+  for (int i = 0; i < 3; i++) {
+    int k = 4 * (i + 1) - 1;
+    cr_expect_eq(ru_data(&tl)[i], ru_data(&fl)[k], "loss row %d", i);
+    cr_expect_eq(ru_maxdiff(ru_data(&tr) + i * n, ru_data(&fr) + k * n, (size_t)n), 0, "rate row %d", i);
+    cr_expect_float_eq(ru_data(&tt)[i], k * dt, 1e-12, "t row %d: %g", i, ru_data(&tt)[i]);
+    cr_expect_eq(ru_data(&tt)[i], ru_data(&ft)[k]);
+  }
+  cr_assert_eq(w.shape[0], 2, "snapshots after steps 6 and 12");
+  size_t size = (size_t)(w.shape[1] * w.shape[2]);
+  cr_expect_eq(ru_maxdiff(ru_data(&w) + size, ru_data(&pw), size), 0, "last snapshot = params/");
+  npy_free(&fl); npy_free(&fr); npy_free(&ft); npy_free(&tl); npy_free(&tr); npy_free(&tt);
+  npy_free(&w); npy_free(&pw);
+  ld_close(&m);
+}
