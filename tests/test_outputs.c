@@ -309,3 +309,24 @@ Test(outputs, record_every_thins_signals) {
   npy_free(&w); npy_free(&pw);
   ld_close(&m);
 }
+
+/* The adjoint's sweep fills in the errors of steps already recorded: thinned, it fills the
+ * rows of the recorded steps only, with the values of a full recording's rows. */
+Test(outputs, record_every_thins_adjoint_errors) {
+  ld_model m;
+  ru_open(&m, ru_src("examples/lagnet/model.vle"));
+  cr_assert_eq(ru_vlec(&m, false, "--errors", "adjoint", "--steps", "20", "--record", "h1.error",
+                       "--out", ru_at("af"), "-q", NULL), 0, "%s", ru_log);
+  cr_assert_eq(ru_vlec(&m, false, "--errors", "adjoint", "--steps", "20", "--record", "h1.error",
+                       "--record-every", "4", "--out", ru_at("at"), "-q", NULL), 0, "%s", ru_log);
+  npy_array f = ru_npy("af/h1.error.npy"), t = ru_npy("at/h1.error.npy");
+  cr_assert_eq(t.shape[0], 5);
+  int64_t n = f.shape[1];
+  for (int i = 0; i < 5; i++)
+    cr_expect_eq(ru_maxdiff(ru_data(&t) + i * n, ru_data(&f) + (4 * i + 3) * n, (size_t)n), 0,
+                 "row %d", i);
+  cr_expect(ru_maxdiff(ru_data(&f), ru_data(&f) + n, (size_t)n) > 0, "rows that differ");
+  npy_free(&f);
+  npy_free(&t);
+  ld_close(&m);
+}
