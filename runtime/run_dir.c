@@ -38,6 +38,7 @@ static char *rn_join(const char *dir, const char *name) {
 static int rn_dir_lock(rn_run *r, vle_error *err) {
   char *path = rn_join(r->out, RN_LOCK);
   if (!path) return vle_fail(err, "out of memory");
+  r->lock_made = access(path, F_OK) != 0;
   int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
   int e = errno;
   free(path);
@@ -176,6 +177,7 @@ int rn_dir_prepare(rn_run *r, vle_error *err) {
   json_t *j = rn_dir_run_json(r->out);
   if (!j) {
     if (r->o->force) return 0;
+    rn_dir_release(r, r->lock_made);   /* a refused directory keeps no lock file of ours */
     return vle_fail(err, "%s: not empty and not a vle run directory (no run.json written by "
                     "vlec): refusing to mix a run into it; choose a new or empty --out, or "
                     "pass --force", r->out);

@@ -36,6 +36,7 @@ typedef struct rn_run {
   char *out;                  /* output directory */
   bool out_created;           /* rn_main made it (removed again if setup fails) */
   int lock_fd;                /* DIR/.vle.lock, flock'ed while the run lasts; -1: none */
+  bool lock_made;             /* this run created the lock file */
   rn_rec *recs;
   int nrecs;
   double *scratch;            /* batch reals (means) */

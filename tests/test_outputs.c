@@ -130,7 +130,8 @@ Test(outputs, foreign_directory_needs_force) {
                        "-q", NULL), 1, "%s", ru_log);
   cr_expect(strstr(ru_log, "not a vle run directory"), "%s", ru_log);
   cr_expect(strstr(ru_log, "--force"), "%s", ru_log);
-  cr_expect(!out_exists("f/run.json") && !out_exists("f/loss.npy"));
+  cr_expect(!out_exists("f/run.json") && !out_exists("f/loss.npy") && !out_exists("f/.vle.lock"),
+            "a refused directory was written into");
   cr_assert_eq(ru_vlec(&m, false, "--steps", "3", "--record", "loss", "--out", ru_at("f"),
                        "--force", "-q", NULL), 0, "%s", ru_log);
   cr_expect(out_exists("f/run.json") && out_exists("f/loss.npy") && out_exists("f/data.txt"));
