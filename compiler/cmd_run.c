@@ -47,6 +47,7 @@ static int cmd_run_or_grad(int argc, char **argv, bool grad) {
               f32 ? "f32" : "f64");
       rc = 2;
     }
+    if (!ld_is_so(o.model)) o.model_source = o.model;   /* copied as DIR/model.vle */
     if (rc == 0) rc = rn_main(m.model, &o, stderr);
     ld_close(&m);
   }

@@ -107,21 +107,25 @@ static int af_link_unnamed(af_file *f) {
   return e;
 }
 
-int af_open(af_file *f, const char *path, vle_error *err) {
-  memset(f, 0, sizeof *f);
-  bool through;
-  vle_error kind = { { 0 } };
-  f->path = af_target(path, &through, &kind);
-  if (!f->path) return kind.msg[0] ? (*err = kind, -1) : vle_fail(err, "%s: out of memory", path);
-  if (through) return af_open_through(f, path, err);
-  int ufd = af_open_unnamed(f->path);
-  if (ufd >= 0) {
-    f->unnamed = true;
-    if ((f->fp = fdopen(ufd, "wb"))) return 0;
-    close(ufd);
-    af_abort(f);
-    return vle_fail(err, "%s: cannot open: %s", path, strerror(errno));
-  }
+/* The process's umask, read without changing it (/proc/self/status, Linux >= 4.7): the
+ * umask(2) set-and-restore dance would race with any other thread creating files. */
+static mode_t af_umask(void) {
+  FILE *fp = fopen("/proc/self/status", "r");
+  char line[128];
+  unsigned mask = 0;
+  bool found = false;
+  while (fp && !found && fgets(line, sizeof line, fp))
+    found = sscanf(line, "Umask: %o", &mask) == 1;
+  if (fp) fclose(fp);
+  if (found) return (mode_t)mask;
+  mode_t old = umask(022);         /* no /proc: the classic way */
+  umask(old);
+  return old;
+}
+
+/* mkstemp's file is 0600 whatever the umask; the final file must be 0666 & ~umask like
+ * any program's output (O_TMPFILE's open already applies the umask to 0666). */
+static int af_open_named(af_file *f, const char *path, vle_error *err) {
   size_t n = strlen(f->path);
   f->tmp = malloc(n + 16);
   if (!f->tmp) {
@@ -139,6 +143,12 @@ int af_open(af_file *f, const char *path, vle_error *err) {
     af_abort(f);
     return vle_fail(err, "%s: cannot create: %s", path, strerror(e));
   }
+  if (fchmod(fd, 0666 & ~af_umask()) != 0) {
+    int e = errno;
+    close(fd);
+    af_abort(f);
+    return vle_fail(err, "%s: cannot set the mode: %s", path, strerror(e));
+  }
   f->fp = fdopen(fd, "wb");
   if (!f->fp) {
     close(fd);
@@ -146,6 +156,28 @@ int af_open(af_file *f, const char *path, vle_error *err) {
     return vle_fail(err, "%s: cannot open: %s", path, strerror(errno));
   }
   return 0;
+}
+
+int af_open_opt(af_file *f, const char *path, bool unnamed_ok, vle_error *err) {
+  memset(f, 0, sizeof *f);
+  bool through;
+  vle_error kind = { { 0 } };
+  f->path = af_target(path, &through, &kind);
+  if (!f->path) return kind.msg[0] ? (*err = kind, -1) : vle_fail(err, "%s: out of memory", path);
+  if (through) return af_open_through(f, path, err);
+  int ufd = unnamed_ok ? af_open_unnamed(f->path) : -1;
+  if (ufd >= 0) {
+    f->unnamed = true;
+    if ((f->fp = fdopen(ufd, "wb"))) return 0;
+    close(ufd);
+    af_abort(f);
+    return vle_fail(err, "%s: cannot open: %s", path, strerror(errno));
+  }
+  return af_open_named(f, path, err);
+}
+
+int af_open(af_file *f, const char *path, vle_error *err) {
+  return af_open_opt(f, path, true, err);
 }
 
 int af_commit(af_file *f, vle_error *err) {

@@ -29,8 +29,12 @@ typedef struct af_file {
 
 /* "a directory", "a character device", ... for messages (st_mode's type bits). */
 const char *af_kind(mode_t mode);
-/* Opens a temporary file for `path`. Returns 0, or -1 with err set. */
+/* Opens a temporary file for `path`. Returns 0, or -1 with err set. The final file's mode
+ * is 0666 & ~umask, like any program's output. */
 int  af_open(af_file *f, const char *path, vle_error *err);
+/* The same; unnamed_ok false skips O_TMPFILE (the named-temporary path every file system
+ * has: tests reach it through this). */
+int  af_open_opt(af_file *f, const char *path, bool unnamed_ok, vle_error *err);
 /* Flushes, closes and renames onto the final name. Returns 0, or -1 (temp removed). */
 int  af_commit(af_file *f, vle_error *err);
 /* After a write error (a full disk): drops what the stream still buffers and gives f a

@@ -166,7 +166,7 @@ static int rn_out_dir(rn_run *r, vle_error *err) {
   r->out = r->o->out ? strdup(r->o->out) : rn_default_out(r);
   if (!r->out) return vle_fail(err, "out of memory");
   r->out_created = access(r->out, F_OK) != 0;
-  return rn_mkdirs(r->out, err);
+  return rn_mkdirs(r->out, err) || rn_dir_prepare(r, err) ? -1 : 0;
 }
 
 /* ---- the loop ------------------------------------------------------------------------------- */
@@ -191,10 +191,15 @@ static void rn_progress(rn_run *r, int64_t done, bool last) {
   fflush(stderr);
 }
 
-/* Running loss for the progress bar: the batch mean of this step. */
+/* The batch mean loss of this step: the progress bar's running mean, run.json's final and
+ * best (lowest; a NaN is never the best) loss. */
 static void rn_track_loss(rn_run *r) {
   if (r->loss < 0) return;
-  r->loss_sum += rn_batch_mean(r, r->loss);
+  double v = rn_batch_mean(r, r->loss);
+  r->loss_final = v;
+  if (!isnan(v) && !(v >= r->loss_best)) r->loss_best = v;
+  if (!r->progress) return;
+  r->loss_sum += v;
   r->loss_n++;
 }
 
@@ -227,6 +232,10 @@ static int rn_window_end(rn_run *r, int64_t i, bool stopped, vle_error *err) {
 
 static int rn_loop(rn_run *r, vle_error *err) {
   r->t_start = rn_now();
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(r->started, sizeof r->started, "%Y-%m-%dT%H:%M:%SZ", &tm);
   for (int64_t i = 0; i < r->steps_planned; i++) {
     if (rn_sigint) {
       r->interrupted = true;
@@ -256,6 +265,8 @@ static void rn_free(rn_run *r) {
   free(r->inits);
   ds_free(&r->data);
   vle_sim_free(r->sim);
+  rn_dir_release(r, false);
+  rn_dir_free(r);
   free(r->out);
 }
 
@@ -312,12 +323,13 @@ static int rn_setup(rn_run *r, vle_error *err) {
  * whatever happened to the others (a full disk: keep what fits); the first error is
  * reported. */
 static int rn_finish(rn_run *r, vle_error *err) {
-  vle_error e[4] = { { { 0 } } };
-  int bad[4] = {
+  vle_error e[5] = { { { 0 } } };
+  int bad[5] = {
     rn_records_close(r, &e[0]), rn_write_params(r, &e[1]),
     r->o->grad_mode ? rn_write_grads(r, &e[2]) : 0,
-    r->o->save_state ? vle_sim_save(r->sim, r->o->save_state, &e[3]) : 0 };
-  for (int i = 0; i < 4; i++)
+    r->o->save_state ? vle_sim_save(r->sim, r->o->save_state, &e[3]) : 0,
+    rn_dir_copy_model(r, &e[4]) };
+  for (int i = 0; i < 5; i++)
     if (bad[i]) {
       *err = e[i];
       return -1;
@@ -338,13 +350,18 @@ static void rn_warn_idle_options(const rn_run *r, FILE *log) {
   if (o->record_every > 0 && o->record_every > r->steps_planned)
     fprintf(log, "warning: --record-every %lld is longer than the run of %lld steps: it "
             "thins nothing\n", (long long)o->record_every, steps);
+  if (o->param_every > 0 && o->param_every > r->steps_planned)
+    fprintf(log, "warning: --param-every %lld is longer than the run of %lld steps: no "
+            "parameter snapshot is taken\n", (long long)o->param_every, steps);
 }
 
 static void rn_summary(const rn_run *r, FILE *log) {
   if (r->o->quiet || !log) return;
-  fprintf(log, "%s %lld steps in %.3g s (%.0f steps/s)%s; outputs in %s\n",
+  char loss[48] = "";
+  if (!isnan(r->loss_final)) snprintf(loss, sizeof loss, ", final loss %.4g", r->loss_final);
+  fprintf(log, "%s %lld steps in %.3g s (%.0f steps/s)%s%s; outputs in %s\n",
           r->o->grad_mode ? "gradients over" : "ran", (long long)r->steps_run, r->wall,
-          r->wall > 0 ? (double)r->steps_run / r->wall : 0.0,
+          r->wall > 0 ? (double)r->steps_run / r->wall : 0.0, loss,
           r->interrupted ? ", interrupted" : "", r->out);
 }
 
@@ -381,19 +398,20 @@ static int rn_execute(rn_run *r, FILE *log, vle_error *err) {
 }
 
 int rn_main(const vle_model *m, const rn_options *o, FILE *log) {
-  rn_run r = { .m = m, .o = o };
+  rn_run r = { .m = m, .o = o, .lock_fd = -1, .loss_final = NAN, .loss_best = NAN };
   vle_error err = { { 0 } };
   struct sigaction sa = { .sa_handler = rn_on_signal }, old[RN_NSIGNALS];
   sigemptyset(&sa.sa_mask);
   rn_sigint = 0;
   for (int i = 0; i < RN_NSIGNALS; i++) sigaction(rn_signals[i], &sa, &old[i]);
   r.progress = !o->quiet && isatty(fileno(stderr));
-  r.loss = r.progress ? vle_model_signal(m, "loss") : -1;
+  r.loss = vle_model_signal(m, "loss");
   int status;
   if (rn_setup(&r, &err)) {
     status = 1;
     rn_records_abort(&r);
     if (r.json.fp) af_abort(&r.json);
+    rn_dir_release(&r, r.out_created);
     if (r.out_created) rmdir(r.out);  /* empty: no run directory without a run */
   } else {
     rn_warn_idle_options(&r, log);

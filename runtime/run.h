@@ -23,6 +23,8 @@ typedef struct rn_kv { const char *name, *value; } rn_kv;   /* NAME=VALUE of an 
 
 typedef struct rn_options {
   const char *model;          /* MODEL.vle or MODEL.so (positional) */
+  const char *model_source;   /* the .vle source file the model was compiled from, copied
+                                 into the run directory as model.vle; NULL: none (a .so) */
   bool grad_mode;             /* vlec grad: learning off, write grad/NAME.npy */
   int64_t steps;              /* --steps; -1: unset */
   double time;                /* --time; NaN: unset */
@@ -38,8 +40,12 @@ typedef struct rn_options {
   bool no_learn;              /* --no-learn */
   const char **record;        /* --record LIST, split at commas */
   int nrecord;
-  int64_t record_every;       /* --record-every K (parameters); 0: at the end only */
+  int64_t record_every;       /* --record-every K: signals after every K-th step, and
+                                 parameter snapshots unless --param-every; 0: every step /
+                                 parameters at the end only */
+  int64_t param_every;        /* --param-every P: parameter snapshots; 0: as record_every */
   const char *out;            /* --out DIR; NULL: runs/MODEL-TIMESTAMP */
+  bool force;                 /* --force: write into a non-empty DIR holding no vle run */
   bool quiet;                 /* --quiet */
   int64_t warmup;             /* --warmup W: the first W steps run without learning */
   int64_t epochs;             /* --epochs E for a dataset (default 1) */

@@ -137,6 +137,7 @@ static int rn_value_opt(rn_options *o, const char *name, const char *v, FILE *er
   bool g = o->grad_mode;
   struct { const char *name; int64_t *dst; int64_t lo; } ints[] = {
     { "steps", &o->steps, 0 }, { "window", &o->window, 1 }, { "record-every", &o->record_every, 1 },
+    { "param-every", &o->param_every, 1 },
     { "epochs", &o->epochs, 1 }, { "check-every", &o->check_every, 0 }, { "warmup", &o->warmup, 0 },
     { "adjoint-memory", &o->adjoint_memory, 1 }, { "max-memory", &o->max_memory, 1 } };
   for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
@@ -176,7 +177,7 @@ static int rn_value_opt(rn_options *o, const char *name, const char *v, FILE *er
 static bool rn_known_value_opt(const char *name) {
   static const char *names[] = { "steps", "time", "dt", "batch", "seed", "errors", "window",
                                  "set", "init", "input", "target", "record", "record-every",
-                                 "out", "epochs", "check-every", "save-state", "load-state",
+                                 "param-every", "out", "epochs", "check-every", "save-state", "load-state",
                                  "warmup", "adjoint-memory", "max-memory" };
   for (size_t i = 0; i < sizeof names / sizeof *names; i++)
     if (!strcmp(name, names[i])) return true;
@@ -187,6 +188,7 @@ static int rn_flag_opt(rn_options *o, const char *name) {
   if (!strcmp(name, "no-learn")) o->no_learn = true;
   else if (!strcmp(name, "quiet")) o->quiet = true;
   else if (!strcmp(name, "no-shuffle")) o->no_shuffle = true;
+  else if (!strcmp(name, "force")) o->force = true;
   else return -1;
   return 0;
 }
@@ -262,8 +264,14 @@ const char *rn_help(bool grad_mode) {
       "  --warmup W               the first W steps (part of --steps) run without learning\n"
       "  --record LIST            signals to record every step (h, h', h.rate, h.error, loss,\n"
       "                           energy, any buffer) and parameters (at the end)\n"
-      "  --record-every K         record the listed parameters every K steps\n"
-      "  --out DIR                output directory (default runs/MODEL-TIMESTAMP)\n"
+      "  --record-every K         record the listed signals after every K-th step (steps K,\n"
+      "                           2K, ...; t.npy holds their times) and the listed\n"
+      "                           parameters every K steps\n"
+      "  --param-every P          parameter snapshots every P steps instead (default K)\n"
+      "  --out DIR                output directory (default runs/MODEL-TIMESTAMP); an earlier\n"
+      "                           run's files there are removed first (not when resuming\n"
+      "                           from a state file inside it)\n"
+      "  --force                  write into a non-empty DIR that holds no vle run\n"
       "  --check-every N          NaN/Inf check interval in steps (default 1, 0: off)\n"
       "  --max-memory MB          memory the simulation may take (default: the machine's)\n"
       "  --save-state FILE  --load-state FILE   checkpoint at the end / resume\n"

@@ -35,6 +35,8 @@ typedef struct rn_run {
   vle_init_file *inits;
   char *out;                  /* output directory */
   bool out_created;           /* rn_main made it (removed again if setup fails) */
+  int lock_fd;                /* DIR/.vle.lock, flock'ed while the run lasts; -1: none */
+  bool lock_made;             /* this run created the lock file */
   rn_rec *recs;
   int nrecs;
   double *scratch;            /* batch reals (means) */
@@ -45,8 +47,11 @@ typedef struct rn_run {
   int64_t steps_planned, steps_run;
   double t_start, wall, last_progress, loss_sum;
   int64_t loss_n;
-  int loss;                   /* the loss buffer the progress bar averages, or -1 (none, or
-                                 no progress bar): looked up once, not every step */
+  int loss;                   /* the loss buffer (batch mean every step: the progress bar,
+                                 run.json's final and best loss), or -1: looked up once */
+  double loss_final, loss_best;   /* batch means; NaN: no loss, or no step */
+  bool model_copied;          /* DIR/model.vle written */
+  char started[32];           /* the run's start, ISO 8601 UTC (run.json) */
   bool progress, interrupted;
   int signal;                 /* the signal that interrupted it (SIGINT, SIGTERM, SIGHUP) */
   char error[1024];           /* why the loop stopped early, or "" */
@@ -54,6 +59,9 @@ typedef struct rn_run {
   af_file json;               /* run.json, opened (and its blocks reserved) before the first
                                  step: a disk that fills during the run cannot take it */
   int noutputs;
+  char **kept;                /* a run resumed in place: the earlier run's outputs, listed in
+                                 run.json too (its files are this run's) */
+  int nkept;
 } rn_run;
 
 double rn_now(void);
@@ -78,8 +86,22 @@ int  rn_write_params(rn_run *r, vle_error *err);
 int  rn_write_grads(rn_run *r, vle_error *err);
 /* β, the weight of the cost in the energy, from the model's signal objective.beta. */
 int  rn_beta(const rn_run *r, double *beta, vle_error *err);
+/* The file name (without .npy) of a signal's recording: the name with every ' written as
+ * _dot (h1' -> h1_dot), so that no file name needs quoting in a shell (malloc; NULL: out
+ * of memory). docs/cli.md. */
+char *rn_file_stem(const char *name);
 /* Remembers an output file, [DIR/]NAME.npy relative to the out dir, for run.json. */
 void rn_output(rn_run *r, const char *dir, const char *name);
+
+/* run_dir.c: locks the run directory r->out, then removes an earlier run's files from it
+ * (or refuses a directory that is not a run's; docs/runtime.md). */
+int  rn_dir_prepare(rn_run *r, vle_error *err);
+/* Unlocks it (remove_lock: and removes the lock file, for a directory about to go). */
+void rn_dir_release(rn_run *r, bool remove_lock);
+/* Copies o->model_source into the run directory as model.vle (nothing without one). */
+int  rn_dir_copy_model(rn_run *r, vle_error *err);
+/* Frees what rn_dir_prepare kept (r->kept). */
+void rn_dir_free(rn_run *r);
 
 /* run_json.c: rn_json_reserve opens run.json's temporary file with room for its text;
  * rn_write_json fills it in (and opens it first if the run never reserved it). */

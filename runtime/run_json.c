@@ -48,6 +48,7 @@ static json_t *rn_options_json(const rn_run *r) {
   json_object_set_new(j, "no_learn", json_boolean(o->no_learn));
   json_object_set_new(j, "record", rn_strs_json(o->record, o->nrecord));
   json_object_set_new(j, "record_every", json_integer(o->record_every));
+  json_object_set_new(j, "param_every", json_integer(o->param_every));
   json_object_set_new(j, "warmup", json_integer(o->warmup));
   json_object_set_new(j, "epochs", json_integer(o->epochs));
   json_object_set_new(j, "shuffle", json_boolean(!o->no_shuffle));
@@ -56,6 +57,7 @@ static json_t *rn_options_json(const rn_run *r) {
   json_object_set_new(j, "load_state", o->load_state ? json_string(o->load_state) : json_null());
   json_object_set_new(j, "out", json_string(r->out));
   json_object_set_new(j, "quiet", json_boolean(o->quiet));
+  json_object_set_new(j, "force", json_boolean(o->force));
   return j;
 }
 
@@ -94,12 +96,44 @@ static json_t *rn_resolved_json(const rn_run *r) {
   return j;
 }
 
+/* The files written, then those of the earlier run a resumed run continued (not twice). */
+static json_t *rn_outputs_json(const rn_run *r) {
+  json_t *a = rn_strs_json((const char *const *)r->outputs, r->noutputs);
+  for (int i = 0; i < r->nkept; i++) {
+    bool dup = false;
+    for (int k = 0; k < r->noutputs && !dup; k++) dup = !strcmp(r->kept[i], r->outputs[k]);
+    if (!dup) json_array_append_new(a, json_string(r->kept[i]));
+  }
+  return a;
+}
+
+/* Each --record file and the signal or parameter it holds: {"h1_dot.npy": "h1'", ...}. */
+static json_t *rn_recordings_json(const rn_run *r) {
+  json_t *o = json_object();
+  for (int i = 0; i < r->nrecs; i++) {
+    char *stem = rn_file_stem(r->recs[i].name);
+    size_t n = stem ? strlen(stem) + 5 : 0;
+    char *file = stem ? malloc(n) : NULL;
+    if (file) {
+      snprintf(file, n, "%s.npy", stem);
+      json_object_set_new(o, file, json_string(r->recs[i].name));
+    }
+    free(file);
+    free(stem);
+  }
+  return o;
+}
+
 static json_t *rn_json(const rn_run *r) {
   json_t *j = json_object();
   json_object_set_new(j, "command", json_string(r->o->grad_mode ? "grad" : "run"));
   json_object_set_new(j, "model", json_string(vle_model_get_name(r->m)));
   json_object_set_new(j, "model_path", r->o->model ? json_string(r->o->model) : json_null());
   json_object_set_new(j, "hash", json_string(vle_model_hash(r->m)));
+  json_object_set_new(j, "model_copy", r->model_copied ? json_string("model.vle") : json_null());
+  json_object_set_new(j, "started", r->started[0] ? json_string(r->started) : json_null());
+  json_object_set_new(j, "vlec_version", json_string(VLE_VERSION));
+  json_object_set_new(j, "commit", json_string(VLE_GIT_COMMIT));
   json_object_set_new(j, "precision", json_string(vle_model_precision(r->m) == VLE_F64 ? "f64" : "f32"));
   json_object_set_new(j, "abi", json_integer(VLE_ABI_VERSION));
   json_object_set_new(j, "runtime_version", json_string(vle_runtime_version()));
@@ -110,10 +144,13 @@ static json_t *rn_json(const rn_run *r) {
   json_object_set_new(j, "time_run", json_real((double)r->steps_run * vle_sim_dt(r->sim)));
   json_object_set_new(j, "wall_time_s", json_real(r->wall));
   json_object_set_new(j, "steps_per_second", json_real(r->wall > 0 ? (double)r->steps_run / r->wall : 0));
+  json_object_set_new(j, "final_loss", rn_num_or_null(r->loss_final));
+  json_object_set_new(j, "best_loss", rn_num_or_null(r->loss_best));
   json_object_set_new(j, "interrupted", json_boolean(r->interrupted));
   json_object_set_new(j, "signal", r->interrupted ? json_string(rn_signal_name(r->signal)) : json_null());
   json_object_set_new(j, "error", r->error[0] ? json_string(r->error) : json_null());
-  json_object_set_new(j, "outputs", rn_strs_json((const char *const *)r->outputs, r->noutputs));
+  json_object_set_new(j, "outputs", rn_outputs_json(r));
+  json_object_set_new(j, "recordings", rn_recordings_json(r));
   return j;
 }
 

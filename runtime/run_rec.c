@@ -21,21 +21,47 @@ static int rn_param_shape(const vle_model *m, int p, int64_t shape[2]) {
   return strcmp(q->kind, "weight") && b->cols == 1 ? 1 : 2;
 }
 
-void rn_output(rn_run *r, const char *dir, const char *name) {
-  char **q = realloc(r->outputs, (size_t)(r->noutputs + 1) * sizeof *q);
-  if (!q) return;
-  r->outputs = q;
-  size_t n = (dir ? strlen(dir) + 1 : 0) + strlen(name) + 8;
-  if ((q[r->noutputs] = malloc(n))) {
-    snprintf(q[r->noutputs], n, "%s%s%s.npy", dir ? dir : "", dir ? "/" : "", name);
-    r->noutputs++;
+char *rn_file_stem(const char *name) {
+  size_t n = strlen(name) + 1;
+  for (const char *c = name; *c; c++) n += (*c == '\'') * 3;
+  char *s = malloc(n), *o = s;
+  for (const char *c = name; s && *c; c++) {
+    if (*c != '\'') {
+      *o++ = *c;
+      continue;
+    }
+    memcpy(o, "_dot", 4);
+    o += 4;
   }
+  if (s) *o = 0;
+  return s;
 }
 
+void rn_output(rn_run *r, const char *dir, const char *name) {
+  char **q = realloc(r->outputs, (size_t)(r->noutputs + 1) * sizeof *q);
+  char *stem = rn_file_stem(name);
+  if (!q || !stem) {
+    if (q) r->outputs = q;
+    free(stem);
+    return;
+  }
+  r->outputs = q;
+  size_t n = (dir ? strlen(dir) + 1 : 0) + strlen(stem) + 8;
+  if ((q[r->noutputs] = malloc(n))) {
+    snprintf(q[r->noutputs], n, "%s%s%s.npy", dir ? dir : "", dir ? "/" : "", stem);
+    r->noutputs++;
+  }
+  free(stem);
+}
+
+/* OUT/[DIR/]STEM.npy: the file of the signal or parameter `name` (rn_file_stem). */
 static char *rn_path(const rn_run *r, const char *dir, const char *name) {
-  size_t n = strlen(r->out) + (dir ? strlen(dir) + 1 : 0) + strlen(name) + 8;
+  char *stem = rn_file_stem(name);
+  if (!stem) return NULL;
+  size_t n = strlen(r->out) + (dir ? strlen(dir) + 1 : 0) + strlen(stem) + 8;
   char *p = malloc(n);
-  if (p) snprintf(p, n, "%s/%s%s%s.npy", r->out, dir ? dir : "", dir ? "/" : "", name);
+  if (p) snprintf(p, n, "%s/%s%s%s.npy", r->out, dir ? dir : "", dir ? "/" : "", stem);
+  free(stem);
   return p;
 }
 
@@ -100,6 +126,40 @@ bool rn_sweep_signal(const vle_model *m, int b) {
   return false;
 }
 
+/* Two signals must never share a file: h1' and a signal named h1_dot both map to h1_dot.npy
+ * (rn_file_stem); such a pair is refused before the run. */
+static int rn_records_unique(const rn_run *r, vle_error *err) {
+  int rc = 0;
+  for (int i = 0; i < r->nrecs && !rc; i++) {
+    char *a = rn_file_stem(r->recs[i].name);
+    for (int j = 0; a && j < i && !rc; j++) {
+      char *b = rn_file_stem(r->recs[j].name);
+      if (b && !strcmp(a, b))
+        rc = vle_fail(err, "--record: %s and %s would both be written to %s.npy (a ' in a "
+                      "name is written _dot): record them in separate runs",
+                      r->recs[j].name, r->recs[i].name, a);
+      if (!b) rc = vle_fail(err, "out of memory");
+      free(b);
+    }
+    if (!a) rc = vle_fail(err, "out of memory");
+    free(a);
+  }
+  return rc;
+}
+
+/* With any signal recorded, the time of its rows: the signal t at the recorded steps, as
+ * t.npy (recs has room for it: nrecord + 1). */
+static void rn_record_time(rn_run *r) {
+  int t = vle_model_find_buffer(r->m, "t"), signals = 0;
+  for (int i = 0; i < r->nrecs; i++) {
+    if (r->recs[i].kind != RN_PARAM) signals++;
+    if (!strcmp(r->recs[i].name, "t")) return;
+  }
+  if (!signals || t < 0 || !rn_recordable(vle_model_buffer(r->m, t))) return;
+  r->recs[r->nrecs++] = (rn_rec){ .name = "t", .buf = t,
+                                  .kind = vle_model_buffer(r->m, t)->batched ? RN_BATCHED : RN_SHARED };
+}
+
 int rn_records_check(rn_run *r, vle_error *err) {
   const vle_model *m = r->m;
   r->recs = calloc((size_t)r->o->nrecord + 1, sizeof *r->recs);
@@ -122,7 +182,15 @@ int rn_records_check(rn_run *r, vle_error *err) {
     rec->sweep = r->window && rn_sweep_signal(m, b) && rec->kind != RN_PARAM;
     r->nrecs++;
   }
-  return 0;
+  rn_record_time(r);
+  return rn_records_unique(r, err);
+}
+
+/* A recording's interval in steps: a row after steps K, 2K, ... of the run; 0 (a parameter
+ * without --record-every or --param-every): one value at the end. */
+static int64_t rn_every(const rn_run *r, const rn_rec *rec) {
+  if (rec->kind == RN_PARAM) return r->o->param_every ? r->o->param_every : r->o->record_every;
+  return r->o->record_every ? r->o->record_every : 1;
 }
 
 static int rn_record_open(rn_run *r, rn_rec *rec, vle_error *err) {
@@ -142,7 +210,7 @@ static int rn_record_open(rn_run *r, rn_rec *rec, vle_error *err) {
 int rn_records_open(rn_run *r, vle_error *err) {
   for (int i = 0; i < r->nrecs; i++) {
     rn_rec *rec = &r->recs[i];
-    if (rec->kind == RN_PARAM && !r->o->record_every) continue;   /* written at the end */
+    if (rn_every(r, rec) == 0) continue;   /* a parameter written at the end */
     if (rn_record_open(r, rec, err)) return -1;
   }
   return 0;
@@ -168,8 +236,7 @@ static const void *rn_batch_mean_row(rn_run *r, int buf) {
 int rn_record_step(rn_run *r, vle_error *err) {
   for (int i = 0; i < r->nrecs; i++) {
     rn_rec *rec = &r->recs[i];
-    if (!rec->open) continue;
-    if (rec->kind == RN_PARAM && r->steps_run % r->o->record_every) continue;
+    if (!rec->open || r->steps_run % rn_every(r, rec)) continue;
     const void *row = rec->kind == RN_MEAN
       ? rn_batch_mean_row(r, rec->buf)
       : vs_buffer_at(r->sim, rec->buf);
@@ -181,9 +248,10 @@ int rn_record_step(rn_run *r, vle_error *err) {
 int rn_record_sweep(rn_run *r, int64_t k, vle_error *err) {
   for (int i = 0; i < r->nrecs; i++) {
     rn_rec *rec = &r->recs[i];
-    if (!rec->open || !rec->sweep) continue;
+    int64_t every = rn_every(r, rec), n = k - r->k0 + 1;   /* steps of the run up to k */
+    if (!rec->open || !rec->sweep || n % every) continue;
     const void *row = vs_buffer_at(r->sim, rec->buf);
-    if (rec_put(&rec->r, k - r->k0, row, err)) return -1;
+    if (rec_put(&rec->r, n / every - 1, row, err)) return -1;
   }
   return 0;
 }

@@ -92,7 +92,7 @@ Test(trust, published_values_before_step_0) {
   cr_assert_eq(ru_vlec(&m, false, "--steps", "50", "--no-learn", "--errors", "adjoint",
                        "--record", "h'", "--out", ru_at("s"), "-q", NULL), 0, "%s", ru_log);
   /* h' at step 0: a = 0.2 (1 + sum of the zero published rates), u = 0, input W2 r_g = 0 */
-  npy_array hd = ru_npy("s/h'.npy");
+  npy_array hd = ru_npy("s/h_dot.npy");
   cr_expect(ru_data(&hd)[0] == 0, "h'[0] = %g", ru_data(&hd)[0]);
   npy_free(&hd);
   ld_close(&m);

@@ -40,7 +40,7 @@ for errors in prospective instantaneous; do
   "$VLEC" run "$HERE/student.vle" --input x="$OUT/x.npy" --target y="$OUT/y.npy" \
     --steps "$N" --warmup "$WARMUP" --batch "$BATCH" --seed "$SEED" --errors $errors \
     --init n1.tau_m="$OUT/tau_n1.npy" --init n2.tau_m="$OUT/tau_n2.npy" \
-    --record loss,w0,w1,n1.tau_m,n2.tau_m --record-every 100 --out "$OUT/$errors"
+    --record loss,w0,w1,n1.tau_m,n2.tau_m --param-every 100 --out "$OUT/$errors"
   i=$((i + 1))
 done
 "$VLEC" plot "$OUT/prospective" "$OUT/instantaneous" loss w0 w1 n1.tau_m n2.tau_m \

@@ -16,7 +16,7 @@ STEPS=${STEPS:-200000}
 "$DATA" delay "$OUT/teacher/o.rate.npy" "$OUT/target.npy"
 
 "$VLEC" run "$HERE/model.vle" --steps "$STEPS" --seed 1 --target y="$OUT/target.npy" \
-  --record loss,o.rate,W2 --record-every 1000 --out "$OUT/student"
+  --record loss,o.rate,W2 --param-every 1000 --out "$OUT/student"
 cp "$OUT/target.npy" "$OUT/student/target.npy"      # so that vlec plot can show it too
 # The whole run (the loss as a running mean, W2), and its last 20 time units: the output
 # on its target (dashed), where a lag would show.
