@@ -89,7 +89,8 @@ typedef struct plot_run {
   const char *dir;
   double dt;                /* 0: unknown, x in steps */
   long steps;               /* 0: unknown */
-  long record_every;        /* 0: unknown */
+  long record_every;        /* signal rows after steps K, 2K, ... (0: unknown, every step) */
+  long param_every;         /* parameter snapshots every P steps (0: unknown) */
   long epoch_steps;         /* steps per epoch of a dataset run of several epochs; 0: none */
   char model[128];
   const char *label;        /* with several runs: the run's name in the legend */
@@ -310,6 +311,7 @@ static void plot_read_run_json(plot_run *r) {
   if ((plot_json_number(root, "steps_run", &v) || plot_json_number(root, "steps", &v)) && v >= 1)
     r->steps = (long)v;
   if (plot_json_number(root, "record_every", &v) && v >= 1) r->record_every = (long)v;
+  if (plot_json_number(root, "param_every", &v) && v >= 1) r->param_every = (long)v;
   /* A dataset run of several epochs: epoch e covers steps [e*S, (e+1)*S), with S the
    * minibatches per epoch times the steps per sample. */
   double epochs, mb, ss;
@@ -395,6 +397,12 @@ static double plot_step_x(const plot_run *r, size_t k) {
   return r->dt > 0 ? (double)k * r->dt : (double)k;
 }
 
+/* Row k of a signal recording: with --record-every K the rows are steps K-1, 2K-1, ... */
+static double plot_row_x(const plot_run *r, size_t k) {
+  size_t K = r->record_every > 1 ? (size_t)r->record_every : 1;
+  return plot_step_x(r, (k + 1) * K - 1);
+}
+
 /* The legend label of line `elem` of a recording: NAME[i] for one run (NULL when the
  * recording has one line), "run" or "run: NAME[i]" for several. */
 static const char *plot_label(char *buf, size_t len, const plot_run *r, const char *elem,
@@ -458,7 +466,7 @@ static int plot_loss(sp_panel *p, plot_target *pt, const plot_run *r, const npy_
   double *m = malloc((steps + 1) * sizeof *m);
   int rc = m ? 0 : -1;
   for (size_t k = 0; k < steps; k++) {
-    x[k] = plot_step_x(r, k);
+    x[k] = plot_row_x(r, k);
     y[k] = npy_get(a, k);
     if (isfinite(y[k])) { pt->any |= y[k] > 0; pt->positive &= y[k] >= 0; }
   }
@@ -509,7 +517,7 @@ static int plot_signal(sp_chart *c, plot_target *pt, const plot_run *r, const ch
 
   for (int64_t j = 0; j < lines; j++) {
     for (int64_t k = 0; k < steps; k++) {
-      x[k] = plot_step_x(r, (size_t)k);
+      x[k] = plot_row_x(r, (size_t)k);
       y[k] = npy_get(a, (size_t)(k * n + j));     /* batch element 0 is the first block */
       if (isfinite(y[k])) { pt->any |= y[k] > 0; pt->positive &= y[k] >= 0; }
     }
@@ -549,14 +557,14 @@ static void plot_elem_label(char *buf, size_t len, const char *name, const npy_a
 }
 
 /* A panel of a parameter trajectory a, shape [snapshots, ...pshape]. Snapshot j is taken
- * at step j*K, K from run.json's record_every (else steps / snapshots; else x counts
+ * at step j*K, K from run.json's param_every or record_every (else steps / snapshots; else x counts
  * snapshots). */
 static int plot_param(sp_chart *c, plot_target *pt, const plot_run *r, const char *name,
                       const npy_array *a, const npy_array *pshape) {
   size_t snaps = (size_t)a->shape[0];
   size_t elems = pshape->count;
   size_t lines = elems < PLOT_MAX_LINES ? elems : PLOT_MAX_LINES;
-  long every = r->record_every ? r->record_every
+  long every = r->param_every ? r->param_every : r->record_every ? r->record_every
              : (r->steps && snaps) ? (long)((size_t)r->steps / snaps) : 0;
 
   char title[256];

@@ -67,7 +67,8 @@ static char *make_run(void) {
   write_npy(dir, "b1.npy", 1, (int64_t[]){ 3 }, f_w);               /* final value only */
   write_npy(dir, "params/b1.npy", 1, (int64_t[]){ 3 }, f_w);
   write_text(dir, "run.json",
-             "{\"model\": \"gle_small\", \"options\": {\"dt\": 0.05, \"record_every\": 100},"
+             "{\"model\": \"gle_small\", \"options\": {\"dt\": 0.05, \"record_every\": 1,"
+             " \"param_every\": 100},"
              " \"steps\": 1000}\n");
   return dir;
 }
@@ -557,6 +558,21 @@ Test(plot, epochs_get_a_learning_curve) {
   cr_assert_eq(plot(2, dir, "loss"), 0);
   svg = plot_to_string(dir);
   cr_assert_eq(count(svg, "class=\"panel\""), 1);
+  free(svg);
+  remove_run(dir);
+}
+
+/* --record-every K thins signals: row k is step (k+1)K - 1 (docs/cli.md), and the x axis
+ * says so: 10 rows of o.rate recorded every 100 steps of dt 0.05 end at t = 49.95. */
+Test(plot, thinned_signal_rows_at_their_steps) {
+  char *dir = make_run();
+  write_npy(dir, "o.rate.npy", 2, (int64_t[]){ 10, 1 }, f_w);
+  write_text(dir, "run.json",
+             "{\"model\": \"gle_small\", \"options\": {\"dt\": 0.05, \"record_every\": 100},"
+             " \"steps\": 1000}\n");
+  cr_assert_eq(plot(2, dir, "o.rate"), 0);
+  char *svg = plot_to_string(dir);
+  cr_expect_not_null(strstr(svg, ">40</text>"), "the x axis reaches t = 49.95");
   free(svg);
   remove_run(dir);
 }
