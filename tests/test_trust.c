@@ -250,3 +250,35 @@ Test(trust, nonlinear_cost_is_refused) {
     "energy = 0.5*|prosp(o, o.tau_m) - W@x|^2 + 0.1*C^2\n");
   cr_expect(strstr(msg, "the cost C must enter the energy linearly"), "%s", msg);
 }
+
+/* Item 6: self-coupling through u and a nonlinear leak name q and say why the split fails. */
+Test(trust, self_coupling_and_leak_name_q) {
+  static const char *head =
+    "model s\ninput x[2] = [sin(t), cos(t)]\ntarget y[2] = [0, 1]\n"
+    "population h[2] { tau_m = 0.2; tau_r = 0.2; phi = tanh }\n"
+    "weight W[h, x] init normal(0, 1)\nweight R[h, h] init normal(0, 0.1)\n"
+    "cost C = 0.5*|y - rate(h)|^2\n";
+  static const struct { const char *energy, *want; } cases[] = {
+    { "energy = 0.5*|prosp(h, h.tau_m) - W@x - R@h|^2 + C\n",
+      "q, the coefficient of u in its own mismatch, is not elementwise" },
+    { "energy = 0.5*|tanh(h) + h.tau_m*h' - W@x|^2 + C\n",
+      "the coefficient of u in its own mismatch, depends on the state (a nonlinear leak)" },
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    char text[1024], *out = NULL;
+    size_t len = 0;
+    snprintf(text, sizeof text, "%s%s", head, cases[i].energy);
+    FILE *f = open_memstream(&out, &len);
+    dg_ctx d;
+    dg_init(&d, f);
+    pl_unit u;
+    pl_init(&u, &d);
+    cr_assert(pl_front_text(&u, "s.vle", text) && pl_derive(&u), "case %zu", i);
+    dv_print(f, u.sys, DV_TEXT);
+    fclose(f);
+    cr_expect(strstr(out, cases[i].want), "case %zu: %s", i, out);
+    cr_expect(strstr(out, "no error scheme of docs/theory.md"), "case %zu: %s", i, out);
+    free(out);
+    pl_free(&u);
+  }
+}
