@@ -458,6 +458,18 @@ typedef struct plot_target {
   bool dashed;              /* the recording being added is an overlay's second or later */
 } plot_target;
 
+/* One line of a panel; in an overlay the second recording is drawn dashed over the first,
+ * so that where a signal lies exactly on its target both stay visible. 1: out of memory. */
+static int plot_line(sp_panel *p, const plot_target *pt, const char *label, const double *x,
+                     const double *y, size_t n) {
+  if (sp_series_add(p, label, x, y, n)) {
+    fputs("vlec plot: out of memory\n", stderr);
+    return 1;
+  }
+  if (pt->dashed) sp_series_set_dashed(p);
+  return 0;
+}
+
 /* The loss a (shape [steps]) as its running mean over w steps, with the raw values as a
  * pale band behind it. x and y are scratch arrays of steps + 1 values. */
 static int plot_loss(sp_panel *p, plot_target *pt, const plot_run *r, const npy_array *a,
@@ -525,14 +537,9 @@ static int plot_signal(sp_chart *c, plot_target *pt, const plot_run *r, const ch
     /* In an overlay every line needs its name, even a recording's only one. */
     if (pt->title && n == 1) snprintf(elem, sizeof elem, "%s", name);
     else snprintf(elem, sizeof elem, "%s[%lld]", name, (long long)j);
-    int rc = sp_series_add(p, plot_label(label, sizeof label, r, elem, n > 1 || pt->title), x,
-                           y, (size_t)steps);
-    /* In an overlay the second recording is drawn dashed over the first: where a signal
-     * lies exactly on its target both stay visible. */
-    if (rc == 0 && pt->dashed) sp_series_set_dashed(p);
-    if (rc) {
+    if (plot_line(p, pt, plot_label(label, sizeof label, r, elem, n > 1 || pt->title), x, y,
+                  (size_t)steps)) {
       free(x); free(y);
-      fputs("vlec plot: out of memory\n", stderr);
       return 1;
     }
   }
@@ -590,11 +597,8 @@ static int plot_param(sp_chart *c, plot_target *pt, const plot_run *r, const cha
     if (pt->title && elems == 1) snprintf(elem, sizeof elem, "%s", name);   /* an overlay */
     const char *l = plot_label(label, sizeof label, r, elem, true);
     if (r->label && elems == 1 && !pt->title) l = r->label;
-    int rc = sp_series_add(p, l, x, y, snaps);
-    if (rc == 0 && pt->dashed) sp_series_set_dashed(p);
-    if (rc) {
+    if (plot_line(p, pt, l, x, y, snaps)) {
       free(x); free(y);
-      fputs("vlec plot: out of memory\n", stderr);
       return 1;
     }
   }

@@ -29,6 +29,16 @@ const char *af_kind(mode_t mode) {
 /* Writes straight into an existing character device or FIFO: replacing it by a regular file
  * would break the system (a /dev/null that is a file). O_NONBLOCK so that a FIFO with no
  * reader is an error, not a hang; cleared again once open. */
+
+/* The stdio stream of an opened output descriptor; on failure the file is dropped. */
+static int af_stream(af_file *f, int fd, const char *path, vle_error *err) {
+  f->fp = fdopen(fd, "wb");
+  if (f->fp) return 0;
+  int e = errno;
+  close(fd);
+  af_abort(f);
+  return vle_fail(err, "%s: cannot open: %s", path, strerror(e));
+}
 static int af_open_through(af_file *f, const char *path, vle_error *err) {
   int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
@@ -39,13 +49,7 @@ static int af_open_through(af_file *f, const char *path, vle_error *err) {
     return vle_fail(err, "%s: cannot open: %s", path, strerror(e));
   }
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  f->fp = fdopen(fd, "wb");
-  if (!f->fp) {
-    close(fd);
-    af_abort(f);
-    return vle_fail(err, "%s: cannot open: %s", path, strerror(errno));
-  }
-  return 0;
+  return af_stream(f, fd, path, err);
 }
 
 /* The name to rename onto: path, or what a symbolic link at path resolves to (so the link
@@ -149,13 +153,7 @@ static int af_open_named(af_file *f, const char *path, vle_error *err) {
     af_abort(f);
     return vle_fail(err, "%s: cannot set the mode: %s", path, strerror(e));
   }
-  f->fp = fdopen(fd, "wb");
-  if (!f->fp) {
-    close(fd);
-    af_abort(f);
-    return vle_fail(err, "%s: cannot open: %s", path, strerror(errno));
-  }
-  return 0;
+  return af_stream(f, fd, path, err);
 }
 
 int af_open_opt(af_file *f, const char *path, bool unnamed_ok, vle_error *err) {
