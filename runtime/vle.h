@@ -301,6 +301,73 @@ int vle_sim_load(vle_sim *s, const char *path, vle_error *err);
 /* The runtime's version string ("0.1.0"). */
 const char *vle_runtime_version(void);
 
+/* ---- ABI check ------------------------------------------------------------------------
+ * sizeof of a public struct as this library was compiled, by its name without "struct"
+ * ("vle_sim_options", "vle_error", ...; the list is in docs/c-api.md), or 0 for a name it
+ * does not know. A client built against another vle.h, or one that declares the structs
+ * itself (Python's ctypes), compares its own sizes with these before passing a struct. */
+size_t vle_abi_size(const char *struct_name);
+
+/* ---- running many steps: a chunk at a time (runtime/vle_run_api.c) --------------------
+ * What `vlec run` does between setup and outputs, for a sim the caller owns: feeds the data
+ * files of --input/--target (data.h's rules: shared, per batch element, datasets in
+ * minibatches, onehot labels), runs the steps with --warmup and adjoint windows, and
+ * copies the recorded signals into arrays the caller provides, in chunks of steps, so that
+ * a caller (Python) can stop between chunks. Step i of the run reads row i of the data
+ * (counted from the run's first step, whatever the sim's step count). */
+typedef struct vle_stream_file { const char *name, *path; } vle_stream_file;
+
+typedef struct vle_run_spec {
+  int64_t steps;              /* -1: the data's length (a dataset: epochs x its steps) */
+  const vle_stream_file *inputs, *targets;   /* .npy or .csv files, as --input/--target */
+  size_t ninputs, ntargets;
+  const char *const *record;  /* signals and parameters, as --record */
+  size_t nrecord;
+  int64_t record_every;       /* as --record-every (0: every step) */
+  int64_t param_every;        /* as --param-every (0: as record_every) */
+  int64_t warmup;             /* as --warmup: the first steps run without learning */
+  int64_t epochs;             /* as --epochs (default 1) */
+  int64_t window;             /* as --window for the adjoint (-1: the whole run) */
+  bool shuffle;               /* dataset minibatches shuffled per epoch (default true) */
+  bool learn;                 /* false: the whole run holds learning (default true) */
+  uint64_t seed;              /* the dataset shuffle's seed (vlec run: --seed) */
+} vle_run_spec;
+
+/* One recording: rows of row_reals reals in the model's precision, written row-major
+ * [rows][row_reals]; a batched signal's row is [batch][inner], so the .npy layout of
+ * `vlec run` ([batch, rows, inner] for batch > 1) is a transpose of it. */
+typedef struct vle_record_info {
+  const char *name;
+  const char *kind;           /* "batched", "shared", "mean" (loss, energy), "param" */
+  long batch;                 /* leading dimension of a row: the sim's batch for "batched" */
+  int ndim;                   /* dimensions of one batch element's value: 0, 1 or 2 */
+  int64_t inner[2];
+  int64_t every;              /* a row after every `every` steps; 0: none (a parameter at the end) */
+  int64_t rows;               /* rows the whole run writes */
+  size_t row_reals;           /* batch * product(inner) */
+} vle_record_info;
+
+typedef struct vle_runner vle_runner;
+
+void vle_run_spec_init(vle_run_spec *spec);
+/* Loads the data, plans the steps and the adjoint windows and checks the recordings. The
+ * sim must outlive the runner; nothing runs yet. */
+vle_runner *vle_runner_new(vle_sim *s, const vle_run_spec *spec, vle_error *err);
+int64_t vle_runner_planned(const vle_runner *r);      /* steps of the whole run */
+int64_t vle_runner_done(const vle_runner *r);         /* steps run so far */
+int vle_runner_nrecords(const vle_runner *r);
+int vle_runner_record(const vle_runner *r, int i, vle_record_info *info, vle_error *err);
+/* Where recording i goes: info.rows * info.row_reals reals (model precision). Every
+ * recording with rows > 0 needs one before the first step. */
+int vle_runner_bind(vle_runner *r, int i, void *dst, vle_error *err);
+/* Runs up to nsteps more steps (fewer at the end of the run); returns the steps run, or -1
+ * (the steps before the failing one stay done and recorded: vle_runner_done). */
+int64_t vle_runner_step(vle_runner *r, int64_t nsteps, vle_error *err);
+/* Ends the run: sweeps an adjoint window left open by a run stopped early (as `vlec run`
+ * does after an interrupt) and releases the hold on learning. */
+int vle_runner_finish(vle_runner *r, vle_error *err);
+void vle_runner_free(vle_runner *r);
+
 #ifdef __cplusplus
 }
 #endif

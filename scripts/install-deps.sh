@@ -10,6 +10,8 @@ PKGS=(
   llvm-19-dev clang-19 libclang-rt-19-dev   # LLVM C API; clang for libFuzzer
   libcriterion-dev                          # test framework
   libjansson-dev                            # JSON (run.json, golden data)
+  python3 python3-numpy                     # the vle Python package and its tests
+  python3-matplotlib python3-nbconvert python3-ipykernel jupyter-nbconvert   # the notebook test
 )
 
 missing=()

@@ -31,6 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "npy.h"
 #include "seal.h"
 #include "loader.h"
 #include "vle.h"
@@ -447,6 +448,79 @@ Test(golden, c_api_doc_examples_run) {
           VLE_BUILD_DIR, py, so);
   cr_assert_eq(rc, 0, "the Python example of docs/c-api.md failed:\n%s", out);
   expect_example_output(out, &j);
+}
+
+/* The second C example of docs/c-api.md (batch 4, --set beta=0.5, x fed by the program)
+ * prints o.rate[0] of batch element 0 after 1000 steps: `vlec run` with the same options and
+ * the same x from a file must record that very value. And the state it saves loads. */
+Test(golden, c_api_doc_data_example_matches_vlec_run) {
+#ifdef VLE_SANITIZED
+  cr_skip_test("not under ASan/UBSan");
+#endif
+  const char *so = build_so();
+  char out[8192];
+  const char *src = at("client.c"), *exe = at("client"), *x = at("x.npy"), *dir = at("data_run");
+  doc_block("c-data", src);
+  int rc = sh(out, sizeof out, "cc -std=c17 -Wall -Wextra -Werror -D_DEFAULT_SOURCE '%s' -I'%s/runtime' "
+              "-L'%s' -lvlert -Wl,-rpath,'%s' -o '%s' 2>&1", src, VLE_SOURCE_DIR, VLE_BUILD_DIR,
+              VLE_BUILD_DIR, exe);
+  if (rc == 127) cr_skip_test("no C compiler");
+  cr_assert_eq(rc, 0, "the data example of docs/c-api.md does not compile:\n%s", out);
+  cr_assert_eq(sh(out, sizeof out, "cd '%s' && '%s' '%s' 2>&1", tmp, exe, so), 0, "%s", out);
+  static double xs[1000][3];
+  for (int k = 0; k < 1000; k++) xs[k][0] = 0.3 * k / 1000.0, xs[k][1] = -0.1, xs[k][2] = 0.2;
+  vle_error err;
+  cr_assert_eq(npy_write(x, NPY_F8, 2, (int64_t[]){ 1000, 3 }, xs, &err), 0, "%s", err.msg);
+  char run[8192];
+  cr_assert_eq(sh(run, sizeof run, "'%s' run '%s' --steps 1000 --batch 4 --seed 1 --set beta=0.5 "
+                  "--input x='%s' --record o.rate --quiet --out '%s' 2>&1", VLEC_PATH, so, x, dir),
+               0, "%s", run);
+  char path[512];
+  snprintf(path, sizeof path, "%s/o.rate.npy", dir);
+  npy_array a;
+  cr_assert_eq(npy_read(path, &a, &err), 0, "%s", err.msg);
+  cr_assert(a.ndim == 3 && a.shape[0] == 4 && a.shape[1] == 1000 && a.shape[2] == 2);
+  char want[64];
+  snprintf(want, sizeof want, "%.17g\n", npy_get(&a, 999 * 2));   /* [0, 999, 0] */
+  npy_free(&a);
+  cr_expect_str_eq(out, want);
+  /* the saved state is complete: a sim of the same model and batch loads it */
+  vle_model *m = vle_model_load_so(so, &err);
+  cr_assert(m, "%s", err.msg);
+  vle_sim_options o;
+  vle_sim_options_init(&o);
+  o.batch = 4;
+  vle_sim *s = vle_sim_new(m, &o, &err);
+  cr_assert(s, "%s", err.msg);
+  cr_expect_eq(vle_sim_load(s, at("state.bin"), &err), 0, "%s", err.msg);
+  cr_expect_eq(vle_sim_steps_done(s), 1000);
+  vle_sim_free(s);
+  vle_model_free(m);
+}
+
+/* vle_abi_size knows every struct vle.h declares (a struct added to the header but not to
+ * runtime/vle_abi.c would let a ctypes client go unchecked), with its size here, and
+ * answers 0 for a name it does not know. */
+Test(golden, abi_sizes_cover_every_public_struct) {
+  size_t n;
+  unsigned char *h = slurp(VLE_SOURCE_DIR "/runtime/vle.h", &n);
+  char *s = realloc(h, n + 1);
+  s[n] = 0;
+  int found = 0;
+  for (char *p = s; (p = strstr(p, "typedef struct ")); p += 15) {
+    char name[64];
+    if (sscanf(p + 15, "%63[a-z_0-9] {", name) != 1 || !strchr(p, '{') ||
+        strchr(p, '{') > strchr(p, ';'))
+      continue;                                 /* an opaque typedef: vle_model, vle_sim */
+    found++;
+    cr_expect_neq(vle_abi_size(name), 0, "vle_abi_size does not know %s", name);
+  }
+  free(s);
+  cr_expect_geq(found, 16, "only %d structs found in vle.h", found);
+  cr_expect_eq(vle_abi_size("vle_sim_options"), sizeof(vle_sim_options));
+  cr_expect_eq(vle_abi_size("vle_error"), 1024);
+  cr_expect_eq(vle_abi_size("vle_sim_opts"), 0);
+  cr_expect_eq(vle_abi_size(NULL), 0);
 }
 
 /* `vlec run` JIT-compiles only the kernels the run needs: for a learning run, the step with
