@@ -1,10 +1,13 @@
 /* cmd_run.c - `vlec run` and `vlec grad`: obtain the model (JIT or .so) and hand it to the
  * runtime's run loop (runtime/run.h), which does everything else through the C API. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "driver.h"
 #include "loader.h"
+#include "mcache.h"
 #include "run.h"
 
 /* --precision f64|f32 (or --precision=f32) chooses the code the JIT generates; the run loop
@@ -32,22 +35,60 @@ static int cmd_precision(int *argc, char **argv, bool *f32, bool *given) {
   return 0;
 }
 
+/* Removes every `flag` from argv; says whether there was one. */
+static bool cmd_flag(int *argc, char **argv, const char *flag) {
+  bool found = false;
+  for (int i = 1; i < *argc; i++) {
+    if (strcmp(argv[i], flag)) continue;
+    found = true;
+    for (int j = i; j + 1 <= *argc; j++) argv[j] = argv[j + 1];
+    (*argc)--;
+    i--;
+  }
+  return found;
+}
+
+/* MODEL.vle through the compile cache (mcache.h): the cached .so, built on a miss, loaded
+ * like any .so. Returns -1 when the cache is off (the JIT then compiles it), else ld_open's
+ * status. A .so holds every kernel: the run is bit for bit the JIT's (tests/python). */
+static int cmd_open_cached(ld_model *m, const char *model, bool f32) {
+  char *dir = mc_dir();
+  if (!dir) return -1;
+  bool hit = false;
+  char *so = mc_get(dir, model, f32 ? "f32" : "f64", &hit, stderr);
+  FILE *quiet = hit ? fopen("/dev/null", "w") : NULL;
+  int rc = so ? ld_open(m, so, f32, quiet ? quiet : stderr) : 1;
+  if (quiet) fclose(quiet);
+  if (rc && hit) {          /* a damaged entry (its seal says so): built again, once */
+    unlink(so);
+    free(so);
+    so = mc_get(dir, model, f32 ? "f32" : "f64", NULL, stderr);
+    rc = so ? ld_open(m, so, f32, stderr) : 1;
+  }
+  free(so);
+  free(dir);
+  return rc;
+}
+
 static int cmd_run_or_grad(int argc, char **argv, bool grad) {
   bool f32 = false, given = false;
   if (cmd_precision(&argc, argv, &f32, &given)) return 2;
+  bool no_cache = cmd_flag(&argc, argv, "--no-cache");
   rn_options o;
   int rc = rn_parse_args(argc, argv, &o, grad, stderr);
   if (rc == 0) {
-    ld_model m;
-    rc = ld_open_for(&m, o.model, f32, o.errors, grad || o.no_learn ? 0 : 1, stderr);
-    if (rc == 0 && given && (vle_model_precision(m.model) == VLE_F32) != f32) {
+    ld_model m = { 0 };
+    bool vle = !ld_is_so(o.model);
+    rc = vle && !no_cache ? cmd_open_cached(&m, o.model, f32) : -1;
+    if (rc < 0) rc = ld_open_for(&m, o.model, f32, o.errors, grad || o.no_learn ? 0 : 1, stderr);
+    if (rc == 0 && !vle && given && (vle_model_precision(m.model) == VLE_F32) != f32) {
       /* a .so has the precision it was built with: the option would do nothing */
       fprintf(stderr, "vlec: --precision %s does nothing for %s, built in %s (rebuild it with "
               "vlec build --precision %s)\n", f32 ? "f32" : "f64", o.model, f32 ? "f64" : "f32",
               f32 ? "f32" : "f64");
       rc = 2;
     }
-    if (!ld_is_so(o.model)) o.model_source = o.model;   /* copied as DIR/model.vle */
+    if (vle) o.model_source = o.model;   /* copied as DIR/model.vle */
     if (rc == 0) rc = rn_main(m.model, &o, stderr);
     ld_close(&m);
   }

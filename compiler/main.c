@@ -28,9 +28,11 @@ static const drv_cmd drv_cmds[] = {
     "Print, per population, the mismatch, the forward dynamics, the back-propagated error g,\n"
     "the three error schemes (adjoint, instantaneous, prospective) and every plasticity rule.\n" },
   { "build", cmd_build, "compile a model to a shared object and a C header",
-    "usage: vlec build MODEL.vle -o OUT.so [--precision f64|f32]\n\n"
-    "Ahead-of-time compile MODEL.vle to OUT.so (depending only on libc and libm) and OUT.h.\n" },
-  { "run", cmd_run, "JIT-compile and simulate or train a model",
+    "usage: vlec build MODEL.vle -o OUT.so | --cached [--precision f64|f32]\n\n"
+    "Ahead-of-time compile MODEL.vle to OUT.so (depending only on libc and libm) and OUT.h.\n"
+    "--cached: the compile cache's .so of MODEL.vle instead (built if missing), its path\n"
+    "printed (docs/python.md \"The compile cache\").\n" },
+  { "run", cmd_run, "compile (or take from the cache) and simulate or train a model",
     "usage: vlec run MODEL.vle|MODEL.so [options]   (see docs/cli.md)\n" },
   { "grad", cmd_grad, "write the gradient estimate of every learnable parameter",
     "usage: vlec grad MODEL.vle|MODEL.so [options]   (see docs/cli.md)\n" },
@@ -61,7 +63,8 @@ int drv_help(const char *cmd) {
     } else {
       fputs(rn_help(false), stdout);
     }
-    fputs("  --precision f64|f32      the reals of the JIT-compiled code (default f64)\n", stdout);
+    fputs("  --precision f64|f32      the reals of the compiled code (default f64)\n", stdout);
+    fputs("  --no-cache               JIT-compile MODEL.vle, without the compile cache\n", stdout);
     return 0;
   }
   if (!strcmp(cmd, "plot")) { fputs(cmd_plot_help(), stdout); return 0; }   /* its parser's text */

@@ -60,24 +60,26 @@ def _vlec(args, what):
 # ---- compiling ------------------------------------------------------------------------------
 
 def compile(path, precision="f64", cache=True):
-    """Compiles MODEL.vle with `vlec build` into a shared object and loads it.
+    """Compiles MODEL.vle with `vlec build` and loads the shared object.
 
-    The .so is kept in the compile cache (docs/python.md) unless cache=False."""
+    With cache=True (and the cache on: docs/python.md "The compile cache") the .so comes from
+    the compile cache, built there on a miss; cache=False builds a private copy."""
     if precision not in ("f64", "f32"):
         raise ValueError("precision must be 'f64' or 'f32', not %r" % (precision,))
     path = os.fspath(path)
     if not os.path.exists(path):
         raise VleError("%s: no such file" % path)
     args = ["build", path, "--precision", precision]
+    if cache and os.environ.get("VLE_NO_CACHE", "") in ("", "0"):
+        so = _vlec(args + ["--cached"], "vlec build").strip()
+        return load(so, source=path)
     tmp = tempfile.mkdtemp(prefix="vle-build-")
     try:
         so = os.path.join(tmp, "model.so")
         _vlec(args + ["-o", so], "vlec build")
-        m = load(so, source=path)
+        return load(so, source=path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)   # dlopen keeps the mapping alive
-    m.precision = precision
-    return m
 
 
 def load(path, source=None):

@@ -25,7 +25,10 @@ P1 = os.path.join(SRC, "tests", "data", "gle_p1", "model.vle")
 
 
 def vlec(*args):
-    p = subprocess.run([VLEC] + [str(a) for a in args], stdout=subprocess.PIPE,
+    args = [str(a) for a in args]
+    if args[0] in ("run", "grad") and args[1].endswith(".vle"):
+        args.insert(2, "--no-cache")   # the JIT: Python's .so must equal it bit for bit
+    p = subprocess.run([VLEC] + args, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True)
     if p.returncode != 0:
         raise AssertionError("vlec %s failed (%d):\n%s" % (" ".join(map(str, args)),
