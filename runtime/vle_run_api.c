@@ -23,6 +23,8 @@ struct vle_runner {
   rn_kv *kv;                  /* the inputs, then the targets */
   const char **record;
   void **dst;                 /* per recording: the caller's rows, or NULL */
+  vle_record_info *info;      /* per recording, computed once (vr_put runs every step) */
+  size_t es;                  /* bytes per real */
   bool held;                  /* learning is held by this run (warmup or learn = false) */
 };
 
@@ -99,6 +101,8 @@ static int vr_plan_windows(vle_runner *v, vle_error *err) {
   return vle_sim_adjoint_plan(r->sim, r->window, &r->plan, err);
 }
 
+static void vr_describe(const vle_runner *v, int i, vle_record_info *info);
+
 vle_runner *vle_runner_new(vle_sim *s, const vle_run_spec *spec, vle_error *err) {
   if (!s || !spec) {
     vle_fail(err, "vle_runner_new: no sim or no spec");
@@ -118,11 +122,14 @@ vle_runner *vle_runner_new(vle_sim *s, const vle_run_spec *spec, vle_error *err)
     return NULL;
   }
   v->dst = calloc((size_t)v->r.nrecs + 1, sizeof *v->dst);
-  if (!v->dst) {
+  v->info = calloc((size_t)v->r.nrecs + 1, sizeof *v->info);
+  if (!v->dst || !v->info) {
     vle_fail(err, "out of memory");
     vle_runner_free(v);
     return NULL;
   }
+  v->es = vle_model_real_size(v->r.m);
+  for (int i = 0; i < v->r.nrecs; i++) vr_describe(v, i, &v->info[i]);
   return v;
 }
 
@@ -143,6 +150,12 @@ static const char *const vr_kind_names[] = {
 int vle_runner_record(const vle_runner *v, int i, vle_record_info *info, vle_error *err) {
   if (i < 0 || i >= v->r.nrecs)
     return vle_fail(err, "recording %d out of range (the run has %d)", i, v->r.nrecs);
+  *info = v->info[i];
+  return 0;
+}
+
+/* What recording i writes: its shape, interval and rows. */
+static void vr_describe(const vle_runner *v, int i, vle_record_info *info) {
   const rn_rec *rec = &v->r.recs[i];
   const vle_buffer_info *b = vle_model_buffer(v->r.m, rec->buf);
   *info = (vle_record_info){ .name = rec->name, .kind = vr_kind_names[rec->kind], .batch = 1,
@@ -159,7 +172,6 @@ int vle_runner_record(const vle_runner *v, int i, vle_record_info *info, vle_err
   }
   info->rows = info->every ? v->r.steps_planned / info->every : 0;
   info->row_reals = (size_t)info->batch * (size_t)info->inner[0] * (size_t)info->inner[1];
-  return 0;
 }
 
 int vle_runner_bind(vle_runner *v, int i, void *dst, vle_error *err) {
@@ -172,12 +184,10 @@ int vle_runner_bind(vle_runner *v, int i, void *dst, vle_error *err) {
 /* Copies the row of recording i (the buffer now, or the batch mean) into row `row`. */
 static void vr_put(vle_runner *v, int i, int64_t row) {
   const rn_rec *rec = &v->r.recs[i];
-  vle_record_info info;
-  vle_runner_record(v, i, &info, NULL);
-  size_t es = vle_model_real_size(v->r.m);
-  char *to = (char *)v->dst[i] + (size_t)row * info.row_reals * es;
+  size_t es = v->es, n = v->info[i].row_reals;
+  char *to = (char *)v->dst[i] + (size_t)row * n * es;
   if (rec->kind != RN_MEAN) {
-    memcpy(to, vs_buffer_at(v->r.sim, rec->buf), info.row_reals * es);
+    memcpy(to, vs_buffer_at(v->r.sim, rec->buf), n * es);
     return;
   }
   double mean = rn_batch_mean(&v->r, rec->buf);
@@ -189,19 +199,16 @@ static void vr_put(vle_runner *v, int i, int64_t row) {
 }
 
 static int vr_check_bound(const vle_runner *v, vle_error *err) {
-  for (int i = 0; i < v->r.nrecs; i++) {
-    vle_record_info info;
-    vle_runner_record(v, i, &info, NULL);
-    if (info.rows > 0 && !v->dst[i])
-      return vle_fail(err, "recording %s has no memory bound (vle_runner_bind)", info.name);
-  }
+  for (int i = 0; i < v->r.nrecs; i++)
+    if (v->info[i].rows > 0 && !v->dst[i])
+      return vle_fail(err, "recording %s has no memory bound (vle_runner_bind)", v->info[i].name);
   return 0;
 }
 
 /* After a step: a row of every recording due (the sweep's signals are rewritten later). */
 static void vr_record_step(vle_runner *v) {
   for (int i = 0; i < v->r.nrecs; i++) {
-    int64_t every = vr_every(v, &v->r.recs[i]);
+    int64_t every = v->info[i].every;
     if (every && v->r.steps_run % every == 0) vr_put(v, i, v->r.steps_run / every - 1);
   }
 }
@@ -275,5 +282,6 @@ void vle_runner_free(vle_runner *v) {
   free(v->kv);
   free(v->record);
   free(v->dst);
+  free(v->info);
   free(v);
 }
