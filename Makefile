@@ -7,7 +7,9 @@ ifeq ($(SANITIZE),1)
   CMAKE_FLAGS += -DVLE_SANITIZE=ON
 endif
 
-.PHONY: all deps configure build test demo fuzz clean difftest
+.PHONY: all deps configure build test demo fuzz clean difftest install uninstall
+
+PREFIX ?= /usr/local
 
 all: build
 
@@ -24,6 +26,14 @@ build: configure
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# vlec, vle_data, libvlert + vle.h, the stdlib and the Python package under PREFIX
+# (docs/python.md "Installing"); uninstall removes what the last install of $(BUILD) wrote.
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+uninstall:
+	@bash scripts/uninstall.sh $(BUILD)/install_manifest.txt
 
 # The long differential test run (docs/testing.md): DT_COUNT more random models, resumable
 # (the last seed done is kept in $(BUILD)/difftest.state; failing models go to

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "parse.h"
+#include "stdpath.h"
 
 /* The loader's state for one model. */
 typedef struct fe_loader {
@@ -105,7 +106,8 @@ static vl_source *fe_read(vl_arena *a, dg_ctx *d, const char *path, vl_span at) 
 /* The path a `use` names: std.NAME in the standard library, others relative to the
  * directory of the file that names them (absolute paths as they are). */
 static const char *fe_use_path(vl_arena *a, const vl_decl *u) {
-  if (u->use_std) return ar_printf(a, "%s/%s.vle", VLE_STDLIB_DIR, u->use_std);
+  char dir[4096];
+  if (u->use_std) return ar_printf(a, "%s/%s.vle", sp_stdlib_dir(dir, sizeof dir), u->use_std);
   const char *p = u->use_path;
   if (p[0] == '/') return p;
   const char *from = u->file->path, *slash = strrchr(from, '/');
