@@ -30,7 +30,7 @@ VLEC = os.path.join(BUILD, "vlec")
 sys.path.insert(0, os.path.join(ROOT, "python"))
 
 MODELS = {"gle_small": (os.path.join(ROOT, "examples", "gle_small", "model.vle"), 2_000_000),
-          "784-300-100-10": (os.path.join(HERE, "gle_784.vle"), 2_000)}
+          "784-300-100-10": (os.path.join(HERE, "gle_784.vle"), 10_000)}
 
 
 def wall(cmd, env):

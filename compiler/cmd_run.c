@@ -49,15 +49,28 @@ static bool cmd_flag(int *argc, char **argv, const char *flag) {
 }
 
 /* MODEL.vle through the compile cache (mcache.h): the cached .so, built on a miss, loaded
- * like any .so. Returns -1 when the cache is off (the JIT then compiles it), else ld_open's
- * status. A .so holds every kernel: the run is bit for bit the JIT's (tests/python). */
+ * like any .so. Returns -1 when the cache is off or cannot build it (the JIT then compiles
+ * the model and reports its errors: a model with errors fails there with the same
+ * diagnostics, and one whose full build fails where the JIT's partial one does not still
+ * runs), else ld_open's status. A .so holds every kernel: the run is bit for bit the JIT's
+ * (tests/python). */
 static int cmd_open_cached(ld_model *m, const char *model, bool f32) {
   char *dir = mc_dir();
   if (!dir) return -1;
   bool hit = false;
-  char *so = mc_get(dir, model, f32 ? "f32" : "f64", &hit, stderr);
+  char *log = NULL;
+  size_t loglen = 0;
+  FILE *quiet_build = open_memstream(&log, &loglen);
+  char *so = quiet_build ? mc_get(dir, model, f32 ? "f32" : "f64", &hit, quiet_build) : NULL;
+  if (quiet_build) fclose(quiet_build);
+  if (so && log) fputs(log, stderr);     /* a build's warnings (a hit has none to say) */
+  free(log);
+  if (!so) {
+    free(dir);
+    return -1;
+  }
   FILE *quiet = hit ? fopen("/dev/null", "w") : NULL;
-  int rc = so ? ld_open(m, so, f32, quiet ? quiet : stderr) : 1;
+  int rc = ld_open(m, so, f32, quiet ? quiet : stderr);
   if (quiet) fclose(quiet);
   if (rc && hit) {          /* a damaged entry (its seal says so): built again, once */
     unlink(so);

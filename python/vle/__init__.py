@@ -179,10 +179,11 @@ class Model:
         return json.loads(out) if fmt == "json" else out
 
     def _repr_latex_(self):
+        """Jupyter: the derivation, an align* environment (MathJax typesets it as is; the
+        leading % comment line of `vlec derive --format latex` is dropped)."""
         if not self.source:
             return None
-        body = "\n".join(l for l in self.derive("latex").splitlines() if not l.startswith("%"))
-        return "$$" + body + "$$"
+        return "\n".join(l for l in self.derive("latex").splitlines() if not l.startswith("%"))
 
     # ---- simulations -------------------------------------------------------------------------
 
