@@ -8,45 +8,8 @@
 #include "driver.h"
 #include "loader.h"
 #include "mcache.h"
+#include "runflags.h"
 #include "run.h"
-
-/* --precision f64|f32 (or --precision=f32) chooses the code the JIT generates; the run loop
- * never sees it. Given twice is an error; *given says whether it was given at all. */
-static int cmd_precision(int *argc, char **argv, bool *f32, bool *given) {
-  for (int i = 1; i < *argc; i++) {
-    bool eq = !strncmp(argv[i], "--precision=", 12);
-    if (!eq && strcmp(argv[i], "--precision")) continue;
-    const char *v = eq ? argv[i] + 12 : i + 1 < *argc ? argv[i + 1] : NULL;
-    if (!v || (strcmp(v, "f64") && strcmp(v, "f32"))) {
-      fputs("vlec: --precision takes f64 or f32\n", stderr);
-      return 2;
-    }
-    if (*given) {
-      fputs("vlec: --precision is given twice\n", stderr);
-      return 2;
-    }
-    *given = true;
-    *f32 = !strcmp(v, "f32");
-    int n = eq ? 1 : 2;
-    for (int j = i; j + n <= *argc; j++) argv[j] = argv[j + n];
-    *argc -= n;
-    i--;
-  }
-  return 0;
-}
-
-/* Removes every `flag` from argv; says whether there was one. */
-static bool cmd_flag(int *argc, char **argv, const char *flag) {
-  bool found = false;
-  for (int i = 1; i < *argc; i++) {
-    if (strcmp(argv[i], flag)) continue;
-    found = true;
-    for (int j = i; j + 1 <= *argc; j++) argv[j] = argv[j + 1];
-    (*argc)--;
-    i--;
-  }
-  return found;
-}
 
 /* MODEL.vle through the compile cache (mcache.h): the cached .so, built on a miss, loaded
  * like any .so. Returns -1 when the cache is off or cannot build it (the JIT then compiles
@@ -85,8 +48,8 @@ static int cmd_open_cached(ld_model *m, const char *model, bool f32) {
 
 static int cmd_run_or_grad(int argc, char **argv, bool grad) {
   bool f32 = false, given = false;
-  if (cmd_precision(&argc, argv, &f32, &given)) return 2;
-  bool no_cache = cmd_flag(&argc, argv, "--no-cache");
+  if (fl_precision(&argc, argv, &f32, &given, stderr)) return 2;
+  bool no_cache = fl_flag(&argc, argv, "--no-cache");
   rn_options o;
   int rc = rn_parse_args(argc, argv, &o, grad, stderr);
   if (rc == 0) {

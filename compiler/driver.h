@@ -19,4 +19,7 @@ const char *cmd_plot_help(void);       /* the usage text of vlec plot, every opt
  * for an unknown name. */
 int drv_help(const char *cmd);
 
+/* The whole of `vlec` (vlecc.c): what the vlec executable calls in libvlecc.so. */
+int vlec_compiler_main(int argc, char **argv);
+
 #endif

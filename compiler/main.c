@@ -1,91 +1,126 @@
 /*
- * main.c - the vlec driver: `vlec SUBCOMMAND [args]`.
+ * main.c - the vlec executable: `vlec SUBCOMMAND [args]`.
  *
- * The pipeline behind the subcommands is parse -> check -> expressions -> derive -> lower
- * -> LLVM -> JIT/AOT -> runtime; each subcommand runs it as far as it needs.
+ * The compiler (vlecc.c and everything behind it, linked to LLVM) is a shared library,
+ * libvlecc.so, loaded here when a command needs it. Loading LLVM takes about 50 ms, many
+ * times what a small model's first step takes, so the commands that need no compiler are
+ * served without it (docs/python.md "The compile cache"):
+ *   vlec run|grad MODEL.vle ...     when the model's .so is in the compile cache;
+ *   vlec build MODEL.vle --cached   when the entry exists (its path is printed).
+ * Anything else, and anything these paths cannot do exactly as the compiler would (a
+ * usage error, a damaged entry), goes to the compiler, which then does it all: the output
+ * of vlec is the same either way.
  */
+#include <dlfcn.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "driver.h"
+#include "mckey.h"
 #include "run.h"
+#include "runflags.h"
 
-typedef struct drv_cmd {
-  const char *name;
-  int (*fn)(int argc, char **argv);
-  const char *summary;
-  const char *help;
-} drv_cmd;
-
-static const drv_cmd drv_cmds[] = {
-  { "check", cmd_check, "parse and check a model; print diagnostics",
-    "usage: vlec check MODEL.vle\n\n"
-    "Parse and check MODEL.vle and every file it uses. Diagnostics go to stderr as\n"
-    "file:line:col: error: message, with the source line and a caret.\n"
-    "Exit status: 0 clean (or warnings only), 1 errors, 2 usage.\n" },
-  { "derive", cmd_derive, "print the derived dynamics, errors and plasticity",
-    "usage: vlec derive MODEL.vle [--format text|latex|json]\n\n"
-    "Print, per population, the mismatch, the forward dynamics, the back-propagated error g,\n"
-    "the three error schemes (adjoint, instantaneous, prospective) and every plasticity rule.\n" },
-  { "build", cmd_build, "compile a model to a shared object and a C header",
-    "usage: vlec build MODEL.vle -o OUT.so | --cached [--precision f64|f32]\n\n"
-    "Ahead-of-time compile MODEL.vle to OUT.so (depending only on libc and libm) and OUT.h.\n"
-    "--cached: the compile cache's .so of MODEL.vle instead (built if missing), its path\n"
-    "printed (docs/python.md \"The compile cache\").\n" },
-  { "run", cmd_run, "compile (or take from the cache) and simulate or train a model",
-    "usage: vlec run MODEL.vle|MODEL.so [options]   (see docs/cli.md)\n" },
-  { "grad", cmd_grad, "write the gradient estimate of every learnable parameter",
-    "usage: vlec grad MODEL.vle|MODEL.so [options]   (see docs/cli.md)\n" },
-  { "emit", cmd_emit, "print the optimised LLVM IR",
-    "usage: vlec emit MODEL.vle --llvm|--kir [--precision f64|f32]\n"
-    "  --llvm  the optimised LLVM IR;  --kir  the kernel IR (the lowered step, statement by\n"
-    "  statement)\n" },
-  { "plot", cmd_plot, "draw recorded signals of a run as SVG", NULL },   /* cmd_plot_help */
-};
-enum { DRV_NCMDS = sizeof drv_cmds / sizeof drv_cmds[0] };
-
-static void drv_overview(FILE *out) {
-  fputs("vlec " VLE_VERSION " - a compiler for learning dynamics\n\n"
-        "usage: vlec COMMAND [args]\n\ncommands:\n", out);
-  for (int i = 0; i < DRV_NCMDS; i++)
-    fprintf(out, "  %-8s %s\n", drv_cmds[i].name, drv_cmds[i].summary);
-  fputs("\n'vlec help COMMAND' or 'vlec COMMAND --help' describes one command.\n", out);
+/* Whether argv asks for help anywhere (the compiler prints it). */
+static bool vl_wants_help(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return true;
+  return false;
 }
 
-int drv_help(const char *cmd) {
-  if (!cmd) { drv_overview(stdout); return 0; }
-  if (!strcmp(cmd, "run") || !strcmp(cmd, "grad")) {   /* the run loop knows its options */
-    if (!strcmp(cmd, "grad")) {   /* grad takes run's options: list them (after run's usage line) */
-      fputs(rn_help(true), stdout);
-      const char *run = rn_help(false), *opts = strstr(run, "\n\n");
-      fputs("\noptions (those of 'vlec run'):\n", stdout);
-      fputs(opts ? opts + 2 : run, stdout);
-    } else {
-      fputs(rn_help(false), stdout);
-    }
-    fputs("  --precision f64|f32      the reals of the compiled code (default f64)\n", stdout);
-    fputs("  --no-cache               JIT-compile MODEL.vle, without the compile cache\n", stdout);
-    return 0;
+static bool vl_is_vle(const char *path) {
+  size_t n = strlen(path);
+  return n > 4 && !strcmp(path + n - 4, ".vle");
+}
+
+/* The cached .so of a .vle (malloc), or NULL: a miss, or the cache is off. */
+static char *vl_cached(const char *model, bool f32) {
+  char *dir = mc_dir(), *so = dir ? mc_lookup(dir, model, f32 ? "f32" : "f64") : NULL;
+  free(dir);
+  return so;
+}
+
+/* vlec run|grad (argv[1]) of a cached model; -1: not served here (argv untouched). */
+static int vl_run_cached(int argc, char **argv) {
+  bool grad = !strcmp(argv[1], "grad");
+  char **av = malloc((size_t)argc * sizeof *av);
+  if (!av) return -1;
+  int ac = argc - 1;
+  memcpy(av, argv + 1, (size_t)ac * sizeof *av);      /* av[0]: the subcommand */
+  bool f32 = false, given = false;
+  int status = -1;
+  if (fl_precision(&ac, av, &f32, &given, NULL) || fl_flag(&ac, av, "--no-cache")) {
+    free(av);
+    return -1;
   }
-  if (!strcmp(cmd, "plot")) { fputs(cmd_plot_help(), stdout); return 0; }   /* its parser's text */
-  for (int i = 0; i < DRV_NCMDS; i++)
-    if (strcmp(cmd, drv_cmds[i].name) == 0) { fputs(drv_cmds[i].help, stdout); return 0; }
-  fprintf(stderr, "vlec: unknown command '%s'\n", cmd);
-  return 2;
+  rn_options o;
+  rn_options_init(&o, grad);
+  FILE *quiet = fopen("/dev/null", "w");
+  int rc = quiet ? rn_parse_args(ac, av, &o, grad, quiet) : 2;
+  if (quiet) fclose(quiet);
+  char *so = rc == 0 && o.model && vl_is_vle(o.model) ? vl_cached(o.model, f32) : NULL;
+  vle_model *m = so ? vle_model_load_so(so, NULL) : NULL;   /* damaged: the compiler rebuilds */
+  if (m) {
+    o.model_source = o.model;                          /* copied as DIR/model.vle */
+    status = rn_main(m, &o, stderr);
+    vle_model_free(m);
+  }
+  free(so);
+  rn_options_free(&o);
+  free(av);
+  return status;
+}
+
+/* vlec build MODEL.vle --cached [--precision P] of an entry that exists; -1: not here. */
+static int vl_build_cached(int argc, char **argv) {
+  const char *model = NULL, *prec = "f64";
+  bool cached = false;
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--cached")) cached = true;
+    else if (!strcmp(argv[i], "--precision") && i + 1 < argc) prec = argv[++i];
+    else if (argv[i][0] != '-' && !model) model = argv[i];
+    else return -1;
+  }
+  if (!cached || !model || (strcmp(prec, "f64") && strcmp(prec, "f32"))) return -1;
+  char *so = vl_cached(model, !strcmp(prec, "f32"));
+  if (!so) return -1;
+  puts(so);
+  free(so);
+  return 0;
+}
+
+/* libvlecc.so next to this program (the build directory) or in ../lib (installed). */
+static void *vl_open_compiler(char *tried, size_t n) {
+  char exe[4096];
+  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len <= 0) return NULL;
+  exe[len] = 0;
+  char *slash = strrchr(exe, '/');
+  if (slash) *slash = 0;
+  const char *rel[] = { "libvlecc.so", "../lib/libvlecc.so" };
+  void *h = NULL;
+  for (int i = 0; i < 2 && !h; i++) {
+    snprintf(tried, n, "%s/%s", exe, rel[i]);
+    if (access(tried, F_OK) == 0) h = dlopen(tried, RTLD_NOW | RTLD_LOCAL);
+  }
+  return h;
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2) { drv_overview(stderr); return 2; }
-  const char *cmd = argv[1];
-  if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) return drv_help(NULL);
-  if (!strcmp(cmd, "--version")) { puts("vlec " VLE_VERSION); return 0; }
-  if (!strcmp(cmd, "help")) return drv_help(argc > 2 ? argv[2] : NULL);
-  for (int i = 0; i < DRV_NCMDS; i++) {
-    if (strcmp(cmd, drv_cmds[i].name)) continue;
-    for (int j = 2; j < argc; j++)
-      if (!strcmp(argv[j], "--help") || !strcmp(argv[j], "-h")) return drv_help(cmd);
-    return drv_cmds[i].fn(argc - 1, argv + 1);
+  if (argc >= 2 && !vl_wants_help(argc, argv)) {
+    int rc = -1;
+    if (!strcmp(argv[1], "run") || !strcmp(argv[1], "grad")) rc = vl_run_cached(argc, argv);
+    else if (!strcmp(argv[1], "build")) rc = vl_build_cached(argc, argv);
+    if (rc >= 0) return rc;
   }
-  fprintf(stderr, "vlec: unknown command '%s' (see 'vlec --help')\n", cmd);
-  return 2;
+  char path[4200] = "";
+  void *h = vl_open_compiler(path, sizeof path);
+  int (*compiler_main)(int, char **) = h ? (int (*)(int, char **))dlsym(h, "vlec_compiler_main") : NULL;
+  if (!compiler_main) {
+    fprintf(stderr, "vlec: cannot load the compiler %s: %s\n", path[0] ? path : "libvlecc.so",
+            h || path[0] ? dlerror() : "no path to this program");
+    return 1;
+  }
+  return compiler_main(argc, argv);
 }

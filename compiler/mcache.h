@@ -7,8 +7,9 @@
  *   - the main source's absolute path (file("W.npy") initialisers are resolved against its
  *     directory) and its text;
  *   - the text of every file it uses, transitively (std.* included);
- *   - the precision; the vlec that compiles (version, and the size and mtime of its
- *     executable: a rebuilt vlec is another compiler); the host CPU and its features.
+ *   - the precision; the vlec that compiles (version, and the size and mtime of the
+ *     compiler library: a rebuilt compiler is another compiler); the host CPU (its model
+ *     name and feature flags in /proc/cpuinfo).
  * Layout of the directory: KEY1.deps (the used files of the last build of a main source,
  * KEY1 = hash of all but the used files) and KEY2.so / KEY2.h (KEY2 = KEY1 plus the used
  * files' texts). A lookup reads KEY1.deps, hashes those files as they are now and looks
@@ -23,17 +24,11 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-/* The cache directory: $VLE_CACHE_DIR, else $XDG_CACHE_HOME/vle, else $HOME/.cache/vle
- * (malloc); NULL when the cache is off: VLE_NO_CACHE set to anything but "" or "0", or no
- * directory can be named. */
-char *mc_dir(void);
+#include "mckey.h"
 
 /* The cached .so of MODEL.vle at this precision ("f64" | "f32"), built now on a miss
  * (diagnostics and errors to err). Returns its path (malloc), or NULL after printing why.
  * *hit (may be NULL) says whether it was in the cache already. */
 char *mc_get(const char *dir, const char *path, const char *precision, bool *hit, FILE *err);
-
-/* Only the lookup: the path of a current entry (malloc), or NULL on a miss. */
-char *mc_lookup(const char *dir, const char *path, const char *precision);
 
 #endif
