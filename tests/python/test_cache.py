@@ -102,19 +102,29 @@ class Cache(unittest.TestCase):
         self.assertEqual(left, [], "temporary files left in the cache")
 
     def test_cached_run_equals_the_jit(self):
-        """vlec run from the cache (.so, every kernel) and --no-cache (JIT, the kernels the
-        run needs) write the same numbers."""
+        """vlec run from the cache (.so, every kernel; built by the compiler on a miss, run
+        by vlec alone on a hit) and --no-cache (JIT, the kernels the run needs) write the
+        same numbers."""
         a, b = os.path.join(self.tmp, "a"), os.path.join(self.tmp, "b")
         opts = ["--steps", "300", "--batch", "2", "--seed", "5", "--warmup", "20", "--record",
                 "loss,o.rate,h1'", "--quiet"]
         self.vlec("run", P1, "--no-cache", "--out", a, *opts)
         self.assertEqual(os.listdir(self.cache) if os.path.exists(self.cache) else [], [])
-        self.vlec("run", P1, "--out", b, *opts)
+        self.vlec("run", P1, "--out", b, *opts)               # a miss: built, then run
         self.assertTrue(any(f.endswith(".so") for f in os.listdir(self.cache)))
+        c = os.path.join(self.tmp, "c")                         # a hit: vlec without LLVM
+        p = subprocess.run([VLEC, "run", P1, "--out", c] + opts, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, env=dict(self.env, LD_DEBUG="files"))
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        self.assertIn("libvlert", p.stderr)                     # LD_DEBUG lists what loads
+        self.assertNotIn("libLLVM", p.stderr, "a cache hit loaded the compiler")
         for f in ("loss.npy", "o.rate.npy", "h1_dot.npy", "t.npy", "params/W1.npy",
                   "params/b2.npy"):
-            self.assertTrue(np.array_equal(np.load(os.path.join(a, f)),
-                                           np.load(os.path.join(b, f))), f)
+            want = np.load(os.path.join(a, f))
+            for out in (b, c):
+                self.assertTrue(np.array_equal(want, np.load(os.path.join(out, f))), f)
+        with open(os.path.join(c, "model.vle")) as f, open(P1) as g:
+            self.assertEqual(f.read(), g.read())                # the source copied, as before
 
     def test_off(self):
         env = dict(self.env, VLE_NO_CACHE="1")
