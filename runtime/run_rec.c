@@ -37,20 +37,22 @@ char *rn_file_stem(const char *name) {
   return s;
 }
 
-void rn_output(rn_run *r, const char *dir, const char *name) {
+void rn_output_file(rn_run *r, const char *file) {
   char **q = realloc(r->outputs, (size_t)(r->noutputs + 1) * sizeof *q);
-  char *stem = rn_file_stem(name);
-  if (!q || !stem) {
-    if (q) r->outputs = q;
-    free(stem);
-    return;
-  }
+  if (!q) return;
   r->outputs = q;
-  size_t n = (dir ? strlen(dir) + 1 : 0) + strlen(stem) + 8;
-  if ((q[r->noutputs] = malloc(n))) {
-    snprintf(q[r->noutputs], n, "%s%s%s.npy", dir ? dir : "", dir ? "/" : "", stem);
-    r->noutputs++;
+  if ((q[r->noutputs] = strdup(file))) r->noutputs++;
+}
+
+void rn_output(rn_run *r, const char *dir, const char *name) {
+  char *stem = rn_file_stem(name);
+  size_t n = stem ? (dir ? strlen(dir) + 1 : 0) + strlen(stem) + 8 : 0;
+  char *file = stem ? malloc(n) : NULL;
+  if (file) {
+    snprintf(file, n, "%s%s%s.npy", dir ? dir : "", dir ? "/" : "", stem);
+    rn_output_file(r, file);
   }
+  free(file);
   free(stem);
 }
 

@@ -240,9 +240,9 @@ static void dataset_run(const char *seed, bool shuffle, const char *out) {
   save_npy("ds.npy", NPY_F8, 3, 6, 4, 1, x);
   char arg[300];
   snprintf(arg, sizeof arg, "x=%s", at("ds.npy"));
-  int rc = shuffle ? vrun(false, "--batch", "2", "--epochs", "2", "--seed", seed, "--input", arg,
-                          "--record", "x", "--out", at(out), "-q", NULL)
-                   : vrun(false, "--batch", "2", "--epochs", "2", "--no-shuffle", "--input", arg,
+  int rc = shuffle ? vrun(false, "--batch", "2", "--dataset", "--epochs", "2", "--seed", seed,
+                          "--input", arg, "--record", "x", "--out", at(out), "-q", NULL)
+                   : vrun(false, "--batch", "2", "--dataset", "--epochs", "2", "--no-shuffle", "--input", arg,
                           "--record", "x", "--out", at(out), "-q", NULL);
   cr_assert_eq(rc, 0, "%s", errbuf);
 }
