@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "npy.h"
 #include "run_int.h"
@@ -209,7 +210,37 @@ static int rn_record_open(rn_run *r, rn_rec *rec, vle_error *err) {
   return rc;
 }
 
+/* Bytes the recordings of the planned run will take: rows (every K-th step) times a row's
+ * reals (the batch for batched signals, one for batch means). */
+static double rn_records_bytes(const rn_run *r) {
+  double bytes = 0;
+  for (int i = 0; i < r->nrecs; i++) {
+    const rn_rec *rec = &r->recs[i];
+    int64_t every = rn_every(r, rec);
+    if (every == 0) continue;
+    const vle_buffer_info *b = vle_model_buffer(r->m, rec->buf);
+    double row = rec->kind == RN_MEAN ? 1 : (double)(b->rows * b->cols) *
+                 (rec->kind == RN_BATCHED ? (double)vle_sim_batch(r->sim) : 1);
+    bytes += (double)(r->steps_planned / every) * row * (double)vle_model_real_size(r->m);
+  }
+  return bytes;
+}
+
+/* A run whose recordings cannot fit on the disk is refused before its first step, with the
+ * figures (a disk that fills during the run still keeps the complete rows: docs/runtime.md). */
+static int rn_check_disk(const rn_run *r, vle_error *err) {
+  struct statvfs fs;
+  double need = rn_records_bytes(r);
+  if (need == 0 || statvfs(r->out, &fs) != 0) return 0;   /* no figure: the run finds out */
+  double free_bytes = (double)fs.f_bavail * (double)fs.f_frsize;
+  if (need <= free_bytes) return 0;
+  return vle_fail(err, "the recordings of this run need %.3g MB and %s has %.3g MB free: record "
+                  "fewer signals, thin them with --record-every K, or write elsewhere (--out)",
+                  need / 1e6, r->out, free_bytes / 1e6);
+}
+
 int rn_records_open(rn_run *r, vle_error *err) {
+  if (rn_check_disk(r, err)) return -1;
   for (int i = 0; i < r->nrecs; i++) {
     rn_rec *rec = &r->recs[i];
     if (rn_every(r, rec) == 0) continue;   /* a parameter written at the end */

@@ -331,3 +331,20 @@ Test(outputs, record_every_thins_adjoint_errors) {
   npy_free(&t);
   ld_close(&m);
 }
+
+/* A run whose recordings cannot fit on the disk is refused before anything is written,
+ * with the figures: 1e11 rows of h1.rate (3 reals), loss and t (1 each), 8 bytes a real:
+ * 4e12 bytes, more than any disk this runs on. */
+Test(outputs, recording_larger_than_the_disk_is_refused) {
+  ld_model m;
+  ru_open(&m, ru_src("examples/gle_small/model.vle"));
+  int rc = ru_vlec(&m, false, "--steps", "100000000000", "--record", "h1.rate,loss", "--out",
+                   ru_at("big"), "-q", NULL);
+  cr_assert_eq(rc, 1, "%s", ru_log);
+  cr_assert(strstr(ru_log, "the recordings of this run need 4e+06 MB"), "%s", ru_log);
+  cr_assert(!out_exists("big"), "a refused run leaves no directory");
+  /* thinned, the same run fits: the check counts rows, not steps */
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "100", "--record", "h1.rate", "--record-every",
+                       "10", "--out", ru_at("small"), "-q", NULL), 0, "%s", ru_log);
+  ld_close(&m);
+}
