@@ -18,7 +18,8 @@ int rec_open(rec_stream *r, const char *path, npy_dtype t, int64_t batch, int in
   memset(r, 0, sizeof *r);
   r->dtype = t;
   r->es = npy_dtype_size(t);
-  r->batch = batch;
+  r->batch = batch ? batch : 1;
+  r->batch_dim = batch > 0;
   r->inner_ndim = inner_ndim;
   r->rowlen = 1;
   for (int i = 0; i < inner_ndim; i++) r->rowlen *= (r->inner[i] = inner[i]);
@@ -102,7 +103,7 @@ int rec_close(rec_stream *r, vle_error *err) {
   }
   int64_t shape[4];
   int nd = 0;
-  if (r->batch > 1) shape[nd++] = r->batch;
+  if (r->batch_dim) shape[nd++] = r->batch;
   shape[nd++] = r->nrows;
   for (int i = 0; i < r->inner_ndim; i++) shape[nd++] = r->inner[i];
   if (r->spill && rec_transpose(r, err)) {

@@ -201,7 +201,7 @@ static int rn_record_open(rn_run *r, rn_rec *rec, vle_error *err) {
   int64_t inner[2] = { b->rows * b->cols, 0 };
   int nd = rec->kind == RN_MEAN ? 0 : 1;
   if (rec->kind == RN_PARAM) nd = rn_param_shape(r->m, vle_model_find_param(r->m, rec->name), inner);
-  int64_t batch = rec->kind == RN_BATCHED ? vle_sim_batch(r->sim) : 1;
+  int64_t batch = rec->kind == RN_BATCHED ? vle_sim_batch(r->sim) : 0;
   char *path = rn_path(r, NULL, rec->name);
   if (!path) return vle_fail(err, "out of memory");
   int rc = rec_open(&rec->r, path, rn_dtype(r->m), batch, nd, inner, err);

@@ -150,7 +150,7 @@ Test(run, batch1_shapes_and_record_every) {
                     "--out", at("out"), "-q", NULL), 0, "%s", errbuf);
   npy_array u = load("out/h_dot.npy"), w = load("out/W.npy"), tr = load("out/h.tau_r.npy"),
             v = load("out/V.npy");
-  expect_shape(&u, 2, 4, 1, 0);                 /* signals thinned too: steps 5, 10, 15, 20 */
+  expect_shape(&u, 3, 1, 4, 1);   /* [batch, steps, n] at batch 1 too; thinned: steps 5, 10, 15, 20 */
   expect_shape(&w, 3, 4, 1, 1);
   expect_shape(&tr, 2, 4, 1, 0);
   expect_shape(&v, 3, 4, 6, 4);
@@ -227,7 +227,7 @@ Test(run, input_shared_direct_and_csv) {
   snprintf(arg, sizeof arg, "x=%s", at("x.csv"));
   cr_assert_eq(vrun(false, "--input", arg, "--record", "x", "--out", at("out"), "-q", NULL), 0, "%s", errbuf);
   r = load("out/x.npy");
-  expect_shape(&r, 2, 3, 1, 0);
+  expect_shape(&r, 3, 1, 3, 1);
   cr_assert(((double *)r.data)[2] == 3);
   npy_free(&r);
 }
@@ -476,7 +476,7 @@ Test(run, nan_stops_with_complete_outputs) {
   cr_assert(json_is_string(json_object_get(j, "error")));
   json_decref(j);
   npy_array h = load("out/h.npy");
-  expect_shape(&h, 2, 5, 1, 0);
+  expect_shape(&h, 3, 1, 5, 1);
   npy_free(&h);
 }
 
@@ -500,7 +500,7 @@ Test(run, sigint_stops_cleanly) {
   cr_assert(n > 0 && n < 2000000000);
   json_decref(j);
   npy_array h = load("out/h.npy"), l = load("out/loss.npy");
-  expect_shape(&h, 2, n, 1, 0);
+  expect_shape(&h, 3, 1, n, 1);
   expect_shape(&l, 1, n, 0, 0);
   npy_free(&h); npy_free(&l);
   cr_assert(no_temp_files(at("out")));
