@@ -95,6 +95,18 @@ static int rec_salvage(rec_stream *r) {
 
 int64_t rec_rows(const rec_stream *r) { return r->nrows; }
 
+int rec_truncate(rec_stream *r, int64_t rows, vle_error *err) {
+  if (rows >= r->nrows) return 0;
+  FILE *fp = r->spill ? r->spill : r->out.fp;
+  off_t head = r->spill ? 0 : REC_HEADER;
+  off_t rowbytes = (off_t)(r->batch * r->rowlen) * (off_t)r->es;
+  if (fflush(fp) || ftruncate(fileno(fp), head + (off_t)rows * rowbytes) ||
+      fseeko(fp, 0, SEEK_END))
+    return vle_fail(err, "%s: cannot cut the recording back: %s", r->out.path, strerror(errno));
+  r->nrows = rows;
+  return 0;
+}
+
 int rec_close(rec_stream *r, vle_error *err) {
   if (rec_salvage(r)) {
     vle_fail(err, "%s: write failed, and the rows written could not be kept", r->out.path);

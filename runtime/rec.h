@@ -44,6 +44,9 @@ int rec_append(rec_stream *r, const void *row, vle_error *err);
 /* Overwrites row `row` (< rows appended so far) with batch * rowlen elements: the adjoint's
  * sweep fills in the errors of steps already recorded. */
 int rec_put(rec_stream *r, int64_t row, const void *data, vle_error *err);
+/* Keeps only the first `rows` rows (<= those appended): a run that stops at an earlier step
+ * than it recorded (a NaN found by a later check) cuts its recordings back to that step. */
+int rec_truncate(rec_stream *r, int64_t rows, vle_error *err);
 /* Completes the file (final shape, transpose) and renames it into place. After a write
  * error it keeps the rows that reached the file in full (rec_rows says how many). */
 int rec_close(rec_stream *r, vle_error *err);

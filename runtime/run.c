@@ -20,6 +20,7 @@
 
 #include "run_int.h"
 #include "vle_err.h"
+#include "vle_internal.h"   /* vs_set_replay */
 
 /* The one static of the runtime: a signal handler can only reach a global. The number of
  * the first SIGINT, SIGTERM or SIGHUP (what Ctrl-C, Slurm, `timeout` and `docker stop`
@@ -256,6 +257,35 @@ static int rn_window_end(rn_run *r, int64_t i, bool stopped, vle_error *err) {
   return vle_sim_adjoint_end(r->sim, &hooks, err);
 }
 
+/* A check found a NaN/Inf at step k and rolled the sim back to its last snapshot, up to
+ * 256 checks (or --check-every N steps) earlier. The run replays from there with the same
+ * data, checking and keeping every step, so that the message names the first bad step and
+ * the state, the parameters written, the recordings and run.json all end just before it.
+ * An adjoint window's stored trajectory cannot be replayed: there the sim stays at the
+ * snapshot, and the recordings and run.json are cut back to it. Returns -1. */
+static int rn_replay(rn_run *r, int64_t k, vle_error *err) {
+  if (!r->window) {
+    vs_set_replay(r->sim, true);
+    vle_error e = { { 0 } };
+    for (int64_t j = vle_sim_steps_done(r->sim); j <= k; j++) {
+      vle_sim_hold_learning(r->sim, j - r->k0 < r->o->warmup);
+      if ((r->data.n && ds_feed(&r->data, r->sim, j, &e)) || vle_sim_step(r->sim, 1, &e)) {
+        *err = e;                /* the first bad step, exactly */
+        break;
+      }
+    }
+    vs_set_replay(r->sim, false);
+  }
+  r->steps_run = vle_sim_steps_done(r->sim) - r->k0;
+  if (r->loss >= 0 && r->steps_run > 0) r->loss_final = rn_batch_mean(r, r->loss);
+  vle_error e;
+  if (rn_records_truncate(r, &e)) {
+    size_t n = strlen(err->msg);
+    snprintf(err->msg + n, sizeof err->msg - n, " (and %.200s)", e.msg);
+  }
+  return -1;
+}
+
 static int rn_loop(rn_run *r, vle_error *err) {
   r->t_start = rn_now();
   time_t now = time(NULL);
@@ -272,7 +302,8 @@ static int rn_loop(rn_run *r, vle_error *err) {
     if (rn_window_begin(r, i, err) || (r->data.n && ds_feed(&r->data, r->sim, k, err)))
       return -1;
     vle_sim_hold_learning(r->sim, i < r->o->warmup);      /* --warmup: no learning yet */
-    if (vle_sim_step(r->sim, 1, err)) return -1;
+    if (vle_sim_step(r->sim, 1, err))
+      return vle_sim_steps_done(r->sim) <= k ? rn_replay(r, k, err) : -1;
     r->steps_run++;
     if (rn_record_step(r, err) || rn_window_end(r, i, false, err)) return -1;
     rn_track_loss(r);

@@ -116,6 +116,8 @@ bool rn_sweep_signal(const vle_model *m, int b);
 int  rn_record_sweep(rn_run *r, int64_t k, vle_error *err);
 int  rn_records_open(rn_run *r, vle_error *err);
 int  rn_record_step(rn_run *r, vle_error *err);
+/* Cuts every open recording back to the rows of the r->steps_run steps (rn_replay). */
+int  rn_records_truncate(rn_run *r, vle_error *err);
 int  rn_records_close(rn_run *r, vle_error *err);
 void rn_records_abort(rn_run *r);
 int  rn_write_params(rn_run *r, vle_error *err);

@@ -249,6 +249,14 @@ int rn_records_open(rn_run *r, vle_error *err) {
   return 0;
 }
 
+int rn_records_truncate(rn_run *r, vle_error *err) {
+  for (int i = 0; i < r->nrecs; i++) {
+    rn_rec *rec = &r->recs[i];
+    if (rec->open && rec_truncate(&rec->r, r->steps_run / rn_every(r, rec), err)) return -1;
+  }
+  return 0;
+}
+
 double rn_batch_mean(const rn_run *r, int buf) {
   const void *p = vs_buffer_at(r->sim, buf);
   long batch = vle_sim_batch(r->sim);

@@ -90,6 +90,7 @@ struct vle_sim {
   bool adjoint;                  /* errors = adjoint: the steps are its forward pass */
   bool hold;                     /* vle_sim_hold_learning: no optimizer, no grad sums */
   double lr_scale;               /* vle_sim_set_lr_scale: every learning rate times this */
+  bool replay;                   /* vs_set_replay: check every step, snapshot every check */
   vs_pair *pubs;                 /* the pub buffers and their pubnext partners (swapped */
   int npubs;                     /* every step: vle_sim_state.tab) */
   int *checked, nchecked;        /* buffers the NaN check scans every time (states, pubs,
@@ -145,6 +146,10 @@ void vs_state_copy(const vle_sim *s, vle_sim_state *dst, const vle_sim_state *sr
 int vs_state_bytes(const vle_sim *s, unsigned char **data, size_t *n, vle_error *err);
 int vs_state_from_bytes(vle_sim *s, const char *path, const unsigned char *p, size_t n,
                         vle_error *err);
+/* While on, every step is checked for NaN/Inf and every good step becomes the snapshot: a
+ * failure then rolls back exactly to the step before the bad one. The run switches it on
+ * to replay from the last snapshot after a check found a NaN (run.c rn_replay). */
+static inline void vs_set_replay(vle_sim *s, bool on) { s->replay = on; }
 /* A zeroed state of the sim's layout, and its release (vle_sim.c). */
 int  vs_state_alloc(vle_sim *s, vle_sim_state *st, vle_error *err);
 void vs_state_free(vle_sim_state *st);

@@ -678,8 +678,9 @@ int vle_sim_step(vle_sim *s, int64_t nsteps, vle_error *err) {
   for (int64_t n = 0; n < nsteps; n++) {
     vs_step_once(s);
     /* (check_every is 1 by default: then no 64-bit division, a large part of a tiny step) */
-    if (!s->check_every || (s->check_every > 1 && s->st.step % s->check_every)) continue;
-    bool snap = !s->learn || ++s->checks % VS_SNAP_CHECKS == 0;
+    if (!s->replay && (!s->check_every || (s->check_every > 1 && s->st.step % s->check_every)))
+      continue;
+    bool snap = s->replay || !s->learn || ++s->checks % VS_SNAP_CHECKS == 0;
     if (vs_check_finite(s, snap, err)) {
       vs_snapshot(s, &s->st, &s->snap);
       s->adj.open = false;            /* the rolled-back window cannot be swept */

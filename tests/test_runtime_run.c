@@ -480,6 +480,34 @@ Test(run, nan_stops_with_complete_outputs) {
   npy_free(&h);
 }
 
+/* issue 15, defect 7: a NaN found by a sparse check (--check-every 1000) at step 999 is
+ * replayed from the last good snapshot (step 0): the message names step 5, where it first
+ * appeared, and run.json, the recordings and the parameters all end at step 5, as a run of
+ * exactly 5 steps does. */
+Test(run, nan_found_late_is_reported_at_its_first_step) {
+  static double big[2000];
+  for (int k = 0; k < 2000; k++) big[k] = k < 4 ? 1 : 1e308;
+  save_npy("x.npy", NPY_F8, 2, 2000, 1, 0, big);
+  char arg[300];
+  snprintf(arg, sizeof arg, "x=%s", at("x.npy"));
+  cr_assert_eq(vrun(false, "--input", arg, "--check-every", "1000", "--record", "h,loss,W",
+                    "--out", at("out"), "-q", NULL), 1);
+  cr_assert(strstr(errbuf, "at step 5 (t = 0.5)"), "%s", errbuf);
+  json_t *j = run_json();
+  cr_assert_eq(json_integer_value(json_object_get(j, "steps_run")), 5);
+  json_decref(j);
+  npy_array h = load("out/h.npy"), l = load("out/loss.npy"), w = load("out/params/W.npy");
+  expect_shape(&h, 3, 1, 5, 1);
+  expect_shape(&l, 1, 5, 0, 0);
+  cr_assert_eq(vrun(false, "--input", arg, "--steps", "5", "--record", "h", "--out", at("ref"),
+                    "-q", NULL), 0, "%s", errbuf);
+  npy_array hr = load("ref/h.npy"), wr = load("ref/params/W.npy");
+  cr_assert_eq(memcmp(h.data, hr.data, 5 * sizeof(double)), 0, "the kept rows are the run's");
+  cr_assert_eq(memcmp(w.data, wr.data, w.count * sizeof(double)), 0,
+               "the parameters written are those after step 4");
+  npy_free(&h); npy_free(&l); npy_free(&w); npy_free(&hr); npy_free(&wr);
+}
+
 Test(run, sigint_stops_cleanly) {
   pid_t pid = fork();
   if (pid == 0) {
