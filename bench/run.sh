@@ -208,6 +208,7 @@ steps_for() {
     784-300-100-10:100) n=20 ;;
     1000-1000-1000:1) n=50 ;;
     1000-1000-1000:100) n=5 ;;
+    2-53-53-53-53-53-53-10:100) n=500 ;;    # MNIST-1D's GLE-15k (its input is 1 wide; 2 here)
     *) # other networks: by the number of multiply-adds per step
         n=$(echo "$sizes" | awk -v B="$B" -F- '{w=0; for(i=2;i<=NF;i++) w+=$i*$(i-1); n=int(5e6/(B*w+1000)); if(n<5)n=5; if(n>2000)n=2000; print n}') ;;
     esac

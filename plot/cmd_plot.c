@@ -46,6 +46,7 @@
 #include <jansson.h>
 
 #include "driver.h"
+#include "csv.h"
 #include "npy.h"
 #include "svgplot.h"
 
@@ -663,11 +664,19 @@ static int plot_one_run(sp_chart *c, plot_target *pt, const plot_run *r, const c
 
 /* The panel of recordings names[0..n) (one, or an overlay A+B): the lines of every run
  * that holds them. Returns 0 or 1. */
+/* Whether run r has an epochs.csv (its learning curves come from there). */
+static bool plot_has_epochs_csv(const plot_run *r) {
+  char *path = plot_join(r->dir, "epochs.csv");
+  bool yes = path && plot_is_file(path);
+  free(path);
+  return yes;
+}
+
 /* The mean loss of each whole epoch of run r (loss.npy, shape [steps]) as a line in *panel
  * (made on first use): a dataset run's learning curve, one point per epoch. Returns 0 or 1;
  * a run without epochs or a loss of another shape adds nothing. */
 static int plot_epochs_run(sp_chart *c, sp_panel **panel, const plot_run *r) {
-  if (!r->epoch_steps) return 0;
+  if (!r->epoch_steps || plot_has_epochs_csv(r)) return 0;   /* epochs.csv draws them */
   char *path = plot_join(r->dir, "loss.npy");
   vle_error err;
   npy_array a = { 0 };
@@ -696,6 +705,70 @@ static int plot_epochs_run(sp_chart *c, sp_panel **panel, const plot_run *r) {
   free(y);
   npy_free(&a);
   return rc;
+}
+
+/* Column c of an epochs.csv table (rows x 8, run_epoch.c), scaled, into y; false when the
+ * column holds no number at all (no evaluation set, no labels). */
+static bool plot_csv_column(const double *t, int64_t rows, int c, double scale, double *y) {
+  bool any = false;
+  for (int64_t i = 0; i < rows; i++) {
+    y[i] = t[i * 8 + c] * scale;
+    any |= isfinite(y[i]);
+  }
+  return any;
+}
+
+/* The learning curves of a training on a dataset, from its epochs.csv: loss per epoch
+ * (training and evaluation) and, where there are labels, accuracy per epoch. A run without
+ * epochs.csv adds nothing. *loss and *acc are made on first use (one line per run and
+ * kind). Returns 0, 1 (out of memory, or an epochs.csv that does not read). */
+static int plot_epochs_csv(sp_chart *c, sp_panel **loss, sp_panel **acc, const plot_run *r,
+                           int nruns) {
+  char *path = plot_join(r->dir, "epochs.csv");
+  if (!path || !plot_is_file(path)) { free(path); return path ? 0 : 1; }
+  double *t = NULL;
+  int64_t rows = 0, cols = 0;
+  vle_error err = { { 0 } };
+  if (csv_read(path, &t, &rows, &cols, &err) || cols != 8) {
+    fprintf(stderr, "vlec plot: %s: %s\n", path, cols != 8 && !err.msg[0] ? "expected the 8 "
+            "columns vlec run writes" : err.msg);
+    free(path);
+    free(t);
+    return 1;
+  }
+  free(path);
+  double *x = malloc((size_t)(rows + 1) * sizeof *x), *y = malloc((size_t)(rows + 1) * sizeof *y);
+  int rc = x && y ? 0 : 1;
+  for (int64_t i = 0; rc == 0 && i < rows; i++) x[i] = t[i * 8];
+  static const struct { int col; const char *what; bool acc; } lines[] = {
+    { 2, "train", false }, { 4, "eval", false }, { 3, "train", true }, { 5, "eval", true } };
+  for (size_t k = 0; rc == 0 && k < sizeof lines / sizeof *lines; k++) {
+    if (!plot_csv_column(t, rows, lines[k].col, lines[k].acc ? 100 : 1, y)) continue;
+    sp_panel **p = lines[k].acc ? acc : loss;
+    if (!*p) {
+      *p = lines[k].acc ? sp_panel_add(c, "accuracy per epoch", "epoch", "accuracy (%)")
+                        : sp_panel_add(c, "loss per epoch   (mean over each epoch)", "epoch", "loss");
+      if (!*p) { rc = 1; break; }
+    }
+    char label[300];
+    if (nruns > 1) snprintf(label, sizeof label, "%s %s", r->label, lines[k].what);
+    else snprintf(label, sizeof label, "%s", lines[k].what);
+    rc = sp_series_add(*p, label, x, y, (size_t)rows);
+  }
+  if (rc && !err.msg[0]) fputs("vlec plot: out of memory\n", stderr);
+  free(x);
+  free(y);
+  free(t);
+  return rc;
+}
+
+/* Every run's learning curves (plot_epochs_csv); *added counts the panels. */
+static int plot_learning_curves(sp_chart *c, const plot_run *runs, int nruns, int *added) {
+  sp_panel *loss = NULL, *acc = NULL;
+  for (int i = 0; i < nruns; i++)
+    if (plot_epochs_csv(c, &loss, &acc, &runs[i], nruns)) return 1;
+  *added += (loss != NULL) + (acc != NULL);
+  return 0;
 }
 
 /* Adds the --ref lines that name one of names[0..n) to panel p. Returns 0 or 1. */
@@ -817,6 +890,7 @@ static int plot_build(sp_chart *c, const plot_run *runs, int nruns, const plot_a
   if (a->nnames == 0) {
     for (size_t i = 0; i < n && rc == 0; i++)
       rc = plot_one(c, runs, nruns, &names[i], 1, NULL, false, added, a);
+    if (rc == 0) rc = plot_learning_curves(c, runs, nruns, added);
     if (rc == 0 && *added == 0) {
       fprintf(stderr, "vlec plot: %s: nothing to plot (no recordings; run with --record "
                       "LIST --out %s)\n", r->dir, r->dir);

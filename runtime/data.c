@@ -64,8 +64,24 @@ static int ds_check_labels(const ds_stream *s, const ds_array *a, vle_error *err
   return 0;
 }
 
+/* [samples, ...] is a dataset with --dataset; without, its first dimension must be the
+ * batch (one sample per batch element), and anything else is refused, not guessed. */
+static int ds_samples_kind(ds_stream *s, const ds_spec *spec, vle_error *err) {
+  if (spec->dataset) {
+    s->kind = DS_DATASET;
+    return 0;
+  }
+  s->kind = DS_DIRECT;
+  if (s->nsamples == spec->batch) return 0;
+  return vle_fail(err, "%s: %s has %lld in its first dimension but the batch is %ld: to present "
+                  "the file as a dataset of %lld samples in minibatches, pass --dataset (or give "
+                  "--batch %lld for one sample per batch element)", s->path, s->name,
+                  (long long)s->nsamples, spec->batch, (long long)s->nsamples,
+                  (long long)s->nsamples);
+}
+
 /* Decides the kind of a stream from its shape (see data.h). */
-static int ds_classify(ds_stream *s, const ds_array *a, long batch, vle_error *err) {
+static int ds_classify(ds_stream *s, const ds_array *a, const ds_spec *spec, vle_error *err) {
   char shape[96];
   ds_shape_str(a, shape, sizeof shape);
   if (s->onehot) {
@@ -75,8 +91,7 @@ static int ds_classify(ds_stream *s, const ds_array *a, long batch, vle_error *e
                       s->path, s->name, shape);
     s->nsamples = a->shape[0];
     s->steps = a->ndim == 2 ? a->shape[1] : 0;
-    s->kind = s->nsamples == batch ? DS_DIRECT : DS_DATASET;
-    return ds_check_labels(s, a, err);
+    return ds_check_labels(s, a, err) || ds_samples_kind(s, spec, err) ? -1 : 0;
   }
   int64_t n = a->shape[a->ndim - 1];
   bool scalar_1d = a->ndim == 1 && s->size == 1;
@@ -91,7 +106,7 @@ static int ds_classify(ds_stream *s, const ds_array *a, long batch, vle_error *e
   } else {
     s->nsamples = a->shape[0];
     s->steps = a->shape[1];
-    s->kind = s->nsamples == batch ? DS_DIRECT : DS_DATASET;
+    if (ds_samples_kind(s, spec, err)) return -1;
   }
   if (s->steps < 1) return vle_fail(err, "%s: no steps of data (shape %s)", s->path, shape);
   return 0;
@@ -106,7 +121,8 @@ static const vle_stream_info *ds_find(const vle_model *m, const char *name, bool
   return NULL;
 }
 
-static int ds_unknown(const vle_model *m, const char *name, bool target, vle_error *err) {
+static int ds_unknown(const vle_model *m, const char *name, bool target, const char *opt,
+                      vle_error *err) {
   char list[512] = "";
   int n = target ? vle_model_ntargets(m) : vle_model_ninputs(m);
   for (int i = 0; i < n; i++) {
@@ -114,23 +130,24 @@ static int ds_unknown(const vle_model *m, const char *name, bool target, vle_err
     size_t o = strlen(list);
     snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "", s->name);
   }
-  return vle_fail(err, "--%s %s: the model has no %s of that name (%s: %s)",
+  return vle_fail(err, "--%s%s %s: the model has no %s of that name (%s: %s)", opt,
                   target ? "target" : "input", name, target ? "target" : "input",
                   target ? "targets" : "inputs", n ? list : "none");
 }
 
-static int ds_add(ds_set *d, const vle_model *m, const rn_kv *kv, bool target, vle_error *err) {
+static int ds_add(ds_set *d, const vle_model *m, const rn_kv *kv, bool target,
+                  const ds_spec *spec, vle_error *err) {
   const vle_stream_info *info = ds_find(m, kv->name, target);
-  if (!info) return ds_unknown(m, kv->name, target, err);
+  if (!info) return ds_unknown(m, kv->name, target, spec->opt, err);
   for (int i = 0; i < d->n; i++)
     if (!strcmp(d->s[i].name, kv->name))
       return vle_fail(err, "%s is fed twice (%s and %s)", kv->name, d->s[i].path, kv->value);
   ds_stream *s = &d->s[d->n];
   *s = (ds_stream){ .name = info->name, .buf = info->buf, .path = kv->value,
-                    .size = info->size, .onehot = target && info->onehot };
+                    .size = info->size, .onehot = target && info->onehot, .target = target };
   ds_array a;
   int rc = ds_read(kv->value, &a, err);
-  if (!rc) rc = ds_classify(s, &a, d->batch, err);
+  if (!rc) rc = ds_classify(s, &a, spec, err);
   if (rc) { free(a.v); return -1; }
   s->values = a.v;
   d->n++;
@@ -145,10 +162,8 @@ static int ds_check_dataset(ds_set *d, vle_error *err) {
     if (s->kind != DS_DATASET) continue;
     if (!first) first = s;
     if (s->nsamples != first->nsamples)
-      return vle_fail(err, "%s has %lld samples but %s has %lld: dataset files must agree "
-                      "(with --batch %ld, a first dimension other than %ld means samples)",
-                      s->path, (long long)s->nsamples, first->path,
-                      (long long)first->nsamples, d->batch, d->batch);
+      return vle_fail(err, "%s has %lld samples but %s has %lld: dataset files must agree",
+                      s->path, (long long)s->nsamples, first->path, (long long)first->nsamples);
     if (s->steps && d->sample_steps && s->steps != d->sample_steps)
       return vle_fail(err, "%s has %lld steps per sample, other dataset files %lld", s->path,
                       (long long)s->steps, (long long)d->sample_steps);
@@ -169,24 +184,35 @@ static int ds_check_dataset(ds_set *d, vle_error *err) {
   return d->perm ? 0 : vle_fail(err, "out of memory");
 }
 
-int ds_load(ds_set *d, const vle_model *m, const rn_options *o, long batch, vle_error *err) {
+ds_spec ds_spec_of(const rn_options *o, long batch) {
+  return (ds_spec){ .inputs = o->inputs, .targets = o->targets, .ninputs = o->ninputs,
+                    .ntargets = o->ntargets, .batch = batch, .seed = o->seed,
+                    .shuffle = !o->no_shuffle, .dataset = o->dataset, .opt = "" };
+}
+
+int ds_load(ds_set *d, const vle_model *m, const ds_spec *spec, vle_error *err) {
   memset(d, 0, sizeof *d);
-  d->batch = batch;
-  d->seed = o->seed;
-  d->shuffle = !o->no_shuffle;
+  d->batch = spec->batch;
+  d->seed = spec->seed;
+  d->shuffle = spec->shuffle;
   d->perm_epoch = -1;
-  d->s = calloc((size_t)(o->ninputs + o->ntargets) + 1, sizeof *d->s);
+  d->s = calloc((size_t)(spec->ninputs + spec->ntargets) + 1, sizeof *d->s);
   if (!d->s) return vle_fail(err, "out of memory");
   long maxsize = 1;
-  for (int i = 0; i < o->ninputs + o->ntargets; i++) {
-    bool target = i >= o->ninputs;
-    const rn_kv *kv = target ? &o->targets[i - o->ninputs] : &o->inputs[i];
-    if (ds_add(d, m, kv, target, err)) return -1;
+  for (int i = 0; i < spec->ninputs + spec->ntargets; i++) {
+    bool target = i >= spec->ninputs;
+    const rn_kv *kv = target ? &spec->targets[i - spec->ninputs] : &spec->inputs[i];
+    if (ds_add(d, m, kv, target, spec, err)) return -1;
     if (d->s[d->n - 1].size > maxsize) maxsize = d->s[d->n - 1].size;
   }
-  d->row = malloc((size_t)batch * (size_t)maxsize * sizeof *d->row);
+  d->row = malloc((size_t)spec->batch * (size_t)maxsize * sizeof *d->row);
   if (!d->row) return vle_fail(err, "out of memory");
-  return ds_check_dataset(d, err);
+  if (ds_check_dataset(d, err)) return -1;
+  if (spec->dataset && !d->dataset)
+    return vle_fail(err, "--%sdataset: no --%sinput or --%starget file has samples (a dataset "
+                    "needs inputs [samples, steps, n] or labels [samples] / [samples, steps])",
+                    spec->opt, spec->opt, spec->opt);
+  return 0;
 }
 
 int64_t ds_length(const ds_set *d, int64_t epochs) {
@@ -210,17 +236,21 @@ static void ds_epoch_perm(ds_set *d, int64_t epoch) {
   d->perm_epoch = epoch;
 }
 
+/* The sample batch lane b reads at step k from stream s, and the step within it (*kk). */
+static int64_t ds_sample(ds_set *d, const ds_stream *s, int64_t k, long b, int64_t *kk) {
+  *kk = k;
+  if (s->kind == DS_SHARED) return 0;
+  if (s->kind == DS_DIRECT) return b;
+  int64_t block = k / d->sample_steps;
+  *kk = k % d->sample_steps;
+  ds_epoch_perm(d, block / d->nbatches);
+  return d->perm[(block % d->nbatches) * d->batch + b];
+}
+
 /* Fills d->row with step k's values of stream s. */
 static void ds_fill(ds_set *d, const ds_stream *s, int64_t k) {
-  int64_t kk = k, mb = 0;
-  if (s->kind == DS_DATASET) {
-    int64_t block = k / d->sample_steps;
-    kk = k % d->sample_steps;
-    ds_epoch_perm(d, block / d->nbatches);
-    mb = block % d->nbatches;
-  }
   for (long b = 0; b < d->batch; b++) {
-    int64_t sample = s->kind == DS_SHARED ? 0 : s->kind == DS_DIRECT ? b : d->perm[mb * d->batch + b];
+    int64_t kk, sample = ds_sample(d, s, k, b, &kk);
     double *out = d->row + b * s->size;
     if (s->onehot) {
       double label = s->values[sample * (s->steps ? s->steps : 1) + (s->steps ? kk : 0)];
@@ -241,6 +271,19 @@ int ds_feed(ds_set *d, vle_sim *s, int64_t k, vle_error *err) {
     if (vs_feed_at(s, st->buf, d->row, (size_t)d->batch * (size_t)st->size, err)) return -1;
   }
   return 0;
+}
+
+long ds_label(ds_set *d, int st, int64_t k, long b) {
+  const ds_stream *s = &d->s[st];
+  if (!s->onehot || (s->kind != DS_DATASET && s->steps && k >= s->steps)) return -1;
+  int64_t kk, sample = ds_sample(d, s, k, b, &kk);
+  return (long)s->values[sample * (s->steps ? s->steps : 1) + (s->steps ? kk : 0)];
+}
+
+int ds_onehot_stream(const ds_set *d) {
+  for (int i = 0; i < d->n; i++)
+    if (d->s[i].onehot) return i;
+  return -1;
 }
 
 void ds_free(ds_set *d) {

@@ -4,10 +4,11 @@
  * A file is .npy or .csv (CSV is read as a 2-d array [rows, cols]). For a stream of size n:
  *   [steps, n]            the same values for every batch element; row k at step k
  *   [batch, steps, n]     first dimension equal to the batch: element b reads sample b
- *   [samples, steps, n]   any other first dimension: a dataset, presented in minibatches of
- *                         `batch` samples for `steps` steps each, for a number of epochs,
+ *   [samples, steps, n]   with --dataset (and only then): a dataset, presented in minibatches
+ *                         of `batch` samples for `steps` steps each, for a number of epochs,
  *                         shuffled per epoch from the seed (the last partial minibatch of an
- *                         epoch is dropped)
+ *                         epoch is dropped); without --dataset a first dimension other than
+ *                         the batch is an error, never guessed to mean samples
  * A `target ... onehot` takes integer class labels instead: [batch] or [batch, steps]
  * (or [samples] / [samples, steps] for a dataset), expanded to one-hot vectors.
  * All dataset files of a run must agree on samples and steps; they share one permutation.
@@ -29,6 +30,7 @@ typedef struct ds_stream {
   int buf;                    /* the model's buffer it feeds */
   long size;                  /* elements per batch element */
   bool onehot;
+  bool target;                /* a --target (else an --input) */
   ds_kind kind;
   int64_t nsamples;           /* first dimension for DIRECT/DATASET, 1 for SHARED */
   int64_t steps;              /* steps of data per sample; 0: labels constant in time */
@@ -48,8 +50,26 @@ typedef struct ds_set {
   double *row;                /* [batch][max size] scratch for one step's values */
 } ds_set;
 
-/* Loads and checks every --input/--target of o for model m at the given batch. */
-int ds_load(ds_set *d, const vle_model *m, const rn_options *o, long batch, vle_error *err);
+/* What to load: the streams NAME=FILE, and how a dataset among them is presented. */
+typedef struct ds_spec {
+  const rn_kv *inputs, *targets;
+  int ninputs, ntargets;
+  long batch;
+  uint64_t seed;
+  bool shuffle;
+  bool dataset;               /* --dataset: [samples, ...] files are datasets */
+  const char *opt;            /* the options' prefix in messages: "" or "eval-" */
+} ds_spec;
+
+/* The training streams of a run: --input/--target of o at the given batch. */
+ds_spec ds_spec_of(const rn_options *o, long batch);
+/* Loads and checks every stream of spec for model m. */
+int ds_load(ds_set *d, const vle_model *m, const ds_spec *spec, vle_error *err);
+/* The class of the sample batch lane b reads at step k from the onehot target stream st
+ * (an index into d->s), or -1 when that stream has no label there. */
+long ds_label(ds_set *d, int st, int64_t k, long b);
+/* The index of the first onehot target stream, or -1. */
+int ds_onehot_stream(const ds_set *d);
 /* Steps the data define (-1: none sets the length; a dataset: epochs x batches x steps). */
 int64_t ds_length(const ds_set *d, int64_t epochs);
 /* Feeds step k's values of every stream into s. */

@@ -18,7 +18,8 @@ int rec_open(rec_stream *r, const char *path, npy_dtype t, int64_t batch, int in
   memset(r, 0, sizeof *r);
   r->dtype = t;
   r->es = npy_dtype_size(t);
-  r->batch = batch;
+  r->batch = batch ? batch : 1;
+  r->batch_dim = batch > 0;
   r->inner_ndim = inner_ndim;
   r->rowlen = 1;
   for (int i = 0; i < inner_ndim; i++) r->rowlen *= (r->inner[i] = inner[i]);
@@ -94,6 +95,18 @@ static int rec_salvage(rec_stream *r) {
 
 int64_t rec_rows(const rec_stream *r) { return r->nrows; }
 
+int rec_truncate(rec_stream *r, int64_t rows, vle_error *err) {
+  if (rows >= r->nrows) return 0;
+  FILE *fp = r->spill ? r->spill : r->out.fp;
+  off_t head = r->spill ? 0 : REC_HEADER;
+  off_t rowbytes = (off_t)(r->batch * r->rowlen) * (off_t)r->es;
+  if (fflush(fp) || ftruncate(fileno(fp), head + (off_t)rows * rowbytes) ||
+      fseeko(fp, 0, SEEK_END))
+    return vle_fail(err, "%s: cannot cut the recording back: %s", r->out.path, strerror(errno));
+  r->nrows = rows;
+  return 0;
+}
+
 int rec_close(rec_stream *r, vle_error *err) {
   if (rec_salvage(r)) {
     vle_fail(err, "%s: write failed, and the rows written could not be kept", r->out.path);
@@ -102,7 +115,7 @@ int rec_close(rec_stream *r, vle_error *err) {
   }
   int64_t shape[4];
   int nd = 0;
-  if (r->batch > 1) shape[nd++] = r->batch;
+  if (r->batch_dim) shape[nd++] = r->batch;
   shape[nd++] = r->nrows;
   for (int i = 0; i < r->inner_ndim; i++) shape[nd++] = r->inner[i];
   if (r->spill && rec_transpose(r, err)) {

@@ -3,8 +3,9 @@
  * number of steps.
  *
  * A recording gets one row per step (or per snapshot) of `batch` x `inner` reals; the file
- * holds [steps, inner...] when batch is 1 and [batch, steps, inner...] otherwise (cli.md),
- * so the number of steps is only known at the end:
+ * holds [batch, steps, inner...] for a batched signal (batch 1 included, so that analysis
+ * code never special-cases it) and [steps, inner...] for one that is not (cli.md). The
+ * number of steps is only known at the end:
  *  - batch 1: rows go straight into the temporary .npy behind a reserved header, which is
  *    rewritten with the final shape when the recording is closed;
  *  - batch > 1: rows go step-major into an unlinked spill file and are transposed into the
@@ -15,6 +16,7 @@
 #ifndef VLE_REC_H
 #define VLE_REC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -27,12 +29,14 @@ typedef struct rec_stream {
   npy_dtype dtype;
   size_t es;
   int64_t batch, rowlen;      /* rowlen = product of inner */
+  bool batch_dim;             /* the file's first dimension is the batch */
   int inner_ndim;
   int64_t inner[2];
   int64_t nrows;
 } rec_stream;
 
-/* Starts a recording at path; inner is the shape of one batch element's value (0-2 dims). */
+/* Starts a recording at path; inner is the shape of one batch element's value (0-2 dims);
+ * batch 0: not a batched signal (one value per row, no batch dimension in the file). */
 int rec_open(rec_stream *r, const char *path, npy_dtype t, int64_t batch, int inner_ndim,
              const int64_t *inner, vle_error *err);
 /* Appends one row: batch * rowlen elements of the recording's dtype, [batch][rowlen]. */
@@ -40,6 +44,9 @@ int rec_append(rec_stream *r, const void *row, vle_error *err);
 /* Overwrites row `row` (< rows appended so far) with batch * rowlen elements: the adjoint's
  * sweep fills in the errors of steps already recorded. */
 int rec_put(rec_stream *r, int64_t row, const void *data, vle_error *err);
+/* Keeps only the first `rows` rows (<= those appended): a run that stops at an earlier step
+ * than it recorded (a NaN found by a later check) cuts its recordings back to that step. */
+int rec_truncate(rec_stream *r, int64_t rows, vle_error *err);
 /* Completes the file (final shape, transpose) and renames it into place. After a write
  * error it keeps the rows that reached the file in full (rec_rows says how many). */
 int rec_close(rec_stream *r, vle_error *err);

@@ -20,6 +20,7 @@
 
 #include "run_int.h"
 #include "vle_err.h"
+#include "vle_internal.h"   /* vs_set_replay */
 
 /* The one static of the runtime: a signal handler can only reach a global. The number of
  * the first SIGINT, SIGTERM or SIGHUP (what Ctrl-C, Slurm, `timeout` and `docker stop`
@@ -96,6 +97,14 @@ static int rn_plan_steps(rn_run *r, vle_error *err) {
                       "2^53", o->time, n, dt);
     r->steps_planned = (int64_t)n;
   }
+  else if (r->data.dataset && o->dataset) {      /* --epochs counts from the first epoch */
+    int64_t total = ds_length(&r->data, o->epochs);
+    if (r->k0 > total)
+      return vle_fail(err, "the loaded state is at step %lld, past the %lld steps of %lld "
+                      "epochs: give a larger --epochs to train on", (long long)r->k0,
+                      (long long)total, (long long)o->epochs);
+    r->steps_planned = total - r->k0;
+  }
   else r->steps_planned = ds_length(&r->data, o->epochs);
   if (r->steps_planned < 0)
     return vle_fail(err, "how long should it run? give --steps N or --time T (no data file sets "
@@ -121,7 +130,15 @@ static int rn_plan_windows(rn_run *r, vle_error *err) {
   for (int i = 0; i < r->o->nrecord; i++)      /* errors exist only in the sweep */
     wants |= rn_sweep_signal(r->m, vle_model_find_buffer(r->m, r->o->record[i]));
   if (strcmp(vle_sim_errors(r->sim), "adjoint") || !wants || r->steps_planned == 0) return 0;
-  r->window = r->o->window > 0 && r->o->window < r->steps_planned ? r->o->window : r->steps_planned;
+  int64_t dflt = r->o->dataset ? r->data.sample_steps : r->steps_planned;   /* per minibatch */
+  int64_t want = r->o->window > 0 ? r->o->window : dflt;
+  r->window = want < r->steps_planned ? want : r->steps_planned;
+  int64_t epoch = r->data.nbatches * r->data.sample_steps;
+  if (r->o->dataset && (epoch % r->window || r->k0 % r->window))
+    return vle_fail(err, "--window %lld does not divide an epoch of %lld steps%s: a window may "
+                    "not span an epoch's end (the evaluation and checkpoint sit there)",
+                    (long long)r->window, (long long)epoch, r->k0 % r->window ? " (or the "
+                    "loaded state's step)" : "");
   return vle_sim_adjoint_plan(r->sim, r->window, &r->plan, err);
 }
 
@@ -179,9 +196,19 @@ static void rn_progress(rn_run *r, int64_t done, bool last) {
   double frac = r->steps_planned ? (double)done / (double)r->steps_planned : 1;
   int w = 30, fill = (int)(frac * w);
   double rate = done / (now - r->t_start > 1e-9 ? now - r->t_start : 1e-9);
-  fprintf(stderr, "\r[%.*s%*s] %3.0f%% %lld/%lld steps %9.0f steps/s", fill,
+  fputc('\r', stderr);
+  if (r->ep.on)
+    fprintf(stderr, "epoch %lld/%lld ", (long long)(r->ep.done + 1 < r->o->epochs ? r->ep.done + 1
+            : r->o->epochs), (long long)r->o->epochs);
+  fprintf(stderr, "[%.*s%*s] %3.0f%% %lld/%lld steps %9.0f steps/s", fill,
           "==============================", w - fill, "", 100 * frac, (long long)done,
           (long long)r->steps_planned, rate);
+  if (r->ep.on && r->ep.nrows && !isnan(r->ep.rows[r->ep.nrows - 1].eval_acc))
+    fprintf(stderr, "  eval acc %.1f%%", 100 * r->ep.rows[r->ep.nrows - 1].eval_acc);
+  if (r->ep.on && done > 0 && !last) {
+    double eta = (now - r->t_start) / (double)done * (double)(r->steps_planned - done);
+    fprintf(stderr, "  ETA %02d:%02d", (int)(eta / 60), (int)fmod(eta, 60));
+  }
   if (r->loss_n) fprintf(stderr, "  loss %.4g", r->loss_sum / (double)r->loss_n);
   if (done < r->o->warmup) fputs("  (warm-up: not learning)", stderr);
   else if (r->o->warmup) fputs("                         ", stderr);   /* erase it */
@@ -230,6 +257,35 @@ static int rn_window_end(rn_run *r, int64_t i, bool stopped, vle_error *err) {
   return vle_sim_adjoint_end(r->sim, &hooks, err);
 }
 
+/* A check found a NaN/Inf at step k and rolled the sim back to its last snapshot, up to
+ * 256 checks (or --check-every N steps) earlier. The run replays from there with the same
+ * data, checking and keeping every step, so that the message names the first bad step and
+ * the state, the parameters written, the recordings and run.json all end just before it.
+ * An adjoint window's stored trajectory cannot be replayed: there the sim stays at the
+ * snapshot, and the recordings and run.json are cut back to it. Returns -1. */
+static int rn_replay(rn_run *r, int64_t k, vle_error *err) {
+  if (!r->window) {
+    vs_set_replay(r->sim, true);
+    vle_error e = { { 0 } };
+    for (int64_t j = vle_sim_steps_done(r->sim); j <= k; j++) {
+      vle_sim_hold_learning(r->sim, j - r->k0 < r->o->warmup);
+      if ((r->data.n && ds_feed(&r->data, r->sim, j, &e)) || vle_sim_step(r->sim, 1, &e)) {
+        *err = e;                /* the first bad step, exactly */
+        break;
+      }
+    }
+    vs_set_replay(r->sim, false);
+  }
+  r->steps_run = vle_sim_steps_done(r->sim) - r->k0;
+  if (r->loss >= 0 && r->steps_run > 0) r->loss_final = rn_batch_mean(r, r->loss);
+  vle_error e;
+  if (rn_records_truncate(r, &e)) {
+    size_t n = strlen(err->msg);
+    snprintf(err->msg + n, sizeof err->msg - n, " (and %.200s)", e.msg);
+  }
+  return -1;
+}
+
 static int rn_loop(rn_run *r, vle_error *err) {
   r->t_start = rn_now();
   time_t now = time(NULL);
@@ -246,10 +302,13 @@ static int rn_loop(rn_run *r, vle_error *err) {
     if (rn_window_begin(r, i, err) || (r->data.n && ds_feed(&r->data, r->sim, k, err)))
       return -1;
     vle_sim_hold_learning(r->sim, i < r->o->warmup);      /* --warmup: no learning yet */
-    if (vle_sim_step(r->sim, 1, err)) return -1;
+    if (vle_sim_step(r->sim, 1, err))
+      return vle_sim_steps_done(r->sim) <= k ? rn_replay(r, k, err) : -1;
     r->steps_run++;
     if (rn_record_step(r, err) || rn_window_end(r, i, false, err)) return -1;
     rn_track_loss(r);
+    rn_ep_step(r, k);
+    if (rn_ep_end(r, k, r->log, err)) return -1;
     rn_progress(r, r->steps_run, false);
   }
   return 0;
@@ -263,6 +322,7 @@ static void rn_free(rn_run *r) {
   for (int i = 0; r->sets && i < r->o->nsets; i++) free((void *)r->sets[i].values);
   free(r->sets);
   free(r->inits);
+  rn_ep_free(r);
   ds_free(&r->data);
   vle_sim_free(r->sim);
   rn_dir_release(r, false);
@@ -312,9 +372,10 @@ static int rn_setup(rn_run *r, vle_error *err) {
   if (r->o->load_state && (vle_sim_load(r->sim, r->o->load_state, err) || rn_check_resume(r, err)))
     return -1;
   r->k0 = vle_sim_steps_done(r->sim);
-  if (ds_load(&r->data, r->m, r->o, vle_sim_batch(r->sim), err) || rn_plan_steps(r, err) ||
-      rn_plan_windows(r, err) || rn_records_check(r, err) || rn_out_dir(r, err) ||
-      rn_json_reserve(r, err) || rn_records_open(r, err))
+  ds_spec spec = ds_spec_of(r->o, vle_sim_batch(r->sim));
+  if (ds_load(&r->data, r->m, &spec, err) || rn_plan_steps(r, err) || rn_plan_windows(r, err) ||
+      rn_ep_setup(r, err) || rn_records_check(r, err) || rn_out_dir(r, err) ||
+      rn_json_reserve(r, err) || rn_records_open(r, err) || rn_ep_open_log(r, err))
     return -1;
   return 0;
 }
@@ -350,6 +411,11 @@ static void rn_warn_idle_options(const rn_run *r, FILE *log) {
   if (o->record_every > 0 && o->record_every > r->steps_planned)
     fprintf(log, "warning: --record-every %lld is longer than the run of %lld steps: it "
             "thins nothing\n", (long long)o->record_every, steps);
+  if (r->data.dataset && r->data.nsamples % r->data.batch)
+    fprintf(log, "warning: %lld of the %lld samples do not fill a minibatch of %ld: each epoch "
+            "leaves them out (%s)\n", (long long)(r->data.nsamples % r->data.batch),
+            (long long)r->data.nsamples, r->data.batch, o->no_shuffle ? "the last ones"
+            : "different ones each epoch, as shuffled");
   if (o->param_every > 0 && o->param_every > r->steps_planned)
     fprintf(log, "warning: --param-every %lld is longer than the run of %lld steps: no "
             "parameter snapshot is taken\n", (long long)o->param_every, steps);
@@ -398,7 +464,7 @@ static int rn_execute(rn_run *r, FILE *log, vle_error *err) {
 }
 
 int rn_main(const vle_model *m, const rn_options *o, FILE *log) {
-  rn_run r = { .m = m, .o = o, .lock_fd = -1, .loss_final = NAN, .loss_best = NAN };
+  rn_run r = { .m = m, .o = o, .lock_fd = -1, .loss_final = NAN, .loss_best = NAN, .log = log };
   vle_error err = { { 0 } };
   struct sigaction sa = { .sa_handler = rn_on_signal }, old[RN_NSIGNALS];
   sigemptyset(&sa.sa_mask);

@@ -48,7 +48,15 @@ typedef struct rn_options {
   bool force;                 /* --force: write into a non-empty DIR holding no vle run */
   bool quiet;                 /* --quiet */
   int64_t warmup;             /* --warmup W: the first W steps run without learning */
-  int64_t epochs;             /* --epochs E for a dataset (default 1) */
+  bool dataset;               /* --dataset: [samples, ...] files are a dataset */
+  int64_t epochs;             /* --epochs E: a dataset's epochs in all (a resumed training
+                                 goes on to E; default 1) */
+  rn_kv *eval_inputs, *eval_targets;   /* --eval-input / --eval-target: the evaluation set */
+  int neval_inputs, neval_targets;
+  const char *readout;        /* --readout SIGNAL: the output whose per-sample sum (argmax)
+                                 is the prediction; NULL: the model's, if it says */
+  int64_t readout_last;       /* --readout-last K: sum only a sample's last K steps; 0: all */
+  const char *lr_schedule;    /* --lr-schedule step:N:F | plateau:P:F; NULL: none */
   bool no_shuffle;            /* --no-shuffle: dataset minibatches in file order */
   int64_t check_every;        /* --check-every N: NaN/Inf check interval (default 1; 0 off) */
   const char *save_state;     /* --save-state FILE: the sim's state at the end */
@@ -56,6 +64,21 @@ typedef struct rn_options {
   char **owned_;              /* strings and arrays rn_options_free releases */
   int nowned_;
 } rn_options;
+
+/* A learning-rate schedule (--lr-schedule, run_epoch.c): the factor on every learning rate
+ * after each epoch. */
+typedef enum { RN_SCHED_NONE, RN_SCHED_STEP, RN_SCHED_PLATEAU } rn_sched_kind;
+typedef struct rn_sched {
+  rn_sched_kind kind;
+  int64_t every;              /* step: N epochs; plateau: the patience P */
+  double factor;              /* F, in (0, 1) */
+  double scale;               /* the factor now (1 at the start) */
+  double best;                /* plateau: the best metric so far */
+  int64_t bad;                /* plateau: epochs since it improved */
+} rn_sched;
+
+/* Parses "step:N:F" or "plateau:P:F" (out may be NULL: just check). Returns 0 or -1. */
+int rn_schedule_parse(const char *spec, rn_sched *out);
 
 /* Defaults as above; no allocation. */
 void rn_options_init(rn_options *o, bool grad_mode);

@@ -27,6 +27,7 @@ void rn_options_free(rn_options *o) {
   for (int i = 0; i < o->nowned_; i++) free(o->owned_[i]);
   free(o->owned_);
   free(o->sets); free(o->inits); free(o->inputs); free(o->targets); free((void *)o->record);
+  free(o->eval_inputs); free(o->eval_targets);
   rn_options_init(o, o->grad_mode);
 }
 
@@ -138,7 +139,7 @@ static int rn_value_opt(rn_options *o, const char *name, const char *v, FILE *er
   struct { const char *name; int64_t *dst; int64_t lo; } ints[] = {
     { "steps", &o->steps, 0 }, { "window", &o->window, 1 }, { "record-every", &o->record_every, 1 },
     { "param-every", &o->param_every, 1 },
-    { "epochs", &o->epochs, 1 }, { "check-every", &o->check_every, 0 }, { "warmup", &o->warmup, 0 },
+    { "epochs", &o->epochs, 1 }, { "readout-last", &o->readout_last, 1 }, { "check-every", &o->check_every, 0 }, { "warmup", &o->warmup, 0 },
     { "adjoint-memory", &o->adjoint_memory, 1 }, { "max-memory", &o->max_memory, 1 } };
   for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
     if (!strcmp(name, ints[i].name))
@@ -166,10 +167,18 @@ static int rn_value_opt(rn_options *o, const char *name, const char *v, FILE *er
   if (!strcmp(name, "init")) return rn_kv_add(o, &o->inits, &o->ninits, name, v, err);
   if (!strcmp(name, "input")) return rn_kv_add(o, &o->inputs, &o->ninputs, name, v, err);
   if (!strcmp(name, "target")) return rn_kv_add(o, &o->targets, &o->ntargets, name, v, err);
+  if (!strcmp(name, "eval-input")) return rn_kv_add(o, &o->eval_inputs, &o->neval_inputs, name, v, err);
+  if (!strcmp(name, "eval-target")) return rn_kv_add(o, &o->eval_targets, &o->neval_targets, name, v, err);
+  if (!strcmp(name, "lr-schedule")) {
+    o->lr_schedule = v;
+    return rn_schedule_parse(v, NULL) ? rn_usage(err, g, "--lr-schedule %s: expected "
+           "step:N:F (lr times F every N epochs) or plateau:P:F (lr times F after P epochs "
+           "without improvement), N, P integers >= 1, 0 < F < 1", v) : 0;
+  }
   if (!strcmp(name, "record")) return rn_record_add(o, v, err);
-  const char **strs[] = { &o->out, &o->save_state, &o->load_state };
-  const char *snames[] = { "out", "save-state", "load-state" };
-  for (int i = 0; i < 3; i++)
+  const char **strs[] = { &o->out, &o->save_state, &o->load_state, &o->readout };
+  const char *snames[] = { "out", "save-state", "load-state", "readout" };
+  for (int i = 0; i < 4; i++)
     if (!strcmp(name, snames[i])) { *strs[i] = v; return 0; }
   return -1;
 }
@@ -178,7 +187,8 @@ static bool rn_known_value_opt(const char *name) {
   static const char *names[] = { "steps", "time", "dt", "batch", "seed", "errors", "window",
                                  "set", "init", "input", "target", "record", "record-every",
                                  "param-every", "out", "epochs", "check-every", "save-state", "load-state",
-                                 "warmup", "adjoint-memory", "max-memory" };
+                                 "warmup", "adjoint-memory", "max-memory", "eval-input",
+                                 "eval-target", "readout", "readout-last", "lr-schedule" };
   for (size_t i = 0; i < sizeof names / sizeof *names; i++)
     if (!strcmp(name, names[i])) return true;
   return false;
@@ -188,6 +198,7 @@ static int rn_flag_opt(rn_options *o, const char *name) {
   if (!strcmp(name, "no-learn")) o->no_learn = true;
   else if (!strcmp(name, "quiet")) o->quiet = true;
   else if (!strcmp(name, "no-shuffle")) o->no_shuffle = true;
+  else if (!strcmp(name, "dataset")) o->dataset = true;
   else if (!strcmp(name, "force")) o->force = true;
   else return -1;
   return 0;
@@ -195,11 +206,14 @@ static int rn_flag_opt(rn_options *o, const char *name) {
 
 /* Options that take one value for the whole run (the others may repeat: --set, --record...). */
 static bool rn_once(const char *name) {
-  static const char *many[] = { "set", "init", "input", "target", "record" };
+  static const char *many[] = { "set", "init", "input", "target", "record", "eval-input",
+                                "eval-target" };
   for (size_t i = 0; i < sizeof many / sizeof *many; i++)
     if (!strcmp(name, many[i])) return false;
   return true;
 }
+
+static int rn_check_epoch_opts(const rn_options *o, FILE *err);
 
 int rn_parse_args(int argc, char **argv, rn_options *o, bool grad_mode, FILE *err) {
   rn_options_init(o, grad_mode);
@@ -234,6 +248,18 @@ int rn_parse_args(int argc, char **argv, rn_options *o, bool grad_mode, FILE *er
   }
   if (!o->model) return rn_usage(err, grad_mode, "no model given (MODEL.vle or MODEL.so)");
   if (o->steps >= 0 && !isnan(o->time)) return rn_usage(err, grad_mode, "give --steps or --time, not both");
+  return rn_check_epoch_opts(o, err);
+}
+
+/* The options of a dataset training only make sense with --dataset: say so. */
+static int rn_check_epoch_opts(const rn_options *o, FILE *err) {
+  bool g = o->grad_mode;
+  const char *needs = o->neval_inputs || o->neval_targets ? "--eval-input/--eval-target"
+                    : o->lr_schedule ? "--lr-schedule" : o->readout ? "--readout"
+                    : o->readout_last ? "--readout-last" : NULL;
+  if (needs && !o->dataset) return rn_usage(err, g, "%s needs --dataset (a training on samples)", needs);
+  if (g && (o->lr_schedule || o->neval_inputs || o->neval_targets))
+    return rn_usage(err, g, "%s: vlec grad does not learn", o->lr_schedule ? "--lr-schedule" : "--eval-input/--eval-target");
   return 0;
 }
 
@@ -256,10 +282,18 @@ const char *rn_help(bool grad_mode) {
       "                           checkpoints and recomputation)\n"
       "  --set NAME=V[,V...]      override a const or setting (dt, gamma)\n"
       "  --init NAME=FILE.npy     initial value of a parameter\n"
-      "  --input NAME=FILE  --target NAME=FILE   data: .npy [steps,n], [batch,steps,n] or a\n"
-      "                           dataset [samples,steps,n]; .csv one row a step; onehot\n"
-      "                           targets take integer labels [batch] or [batch,steps]\n"
-      "  --epochs E  --no-shuffle  dataset epochs (default 1), minibatches in file order\n"
+      "  --input NAME=FILE  --target NAME=FILE   data: .npy [steps,n], [batch,steps,n] or,\n"
+      "                           with --dataset, [samples,steps,n]; .csv one row a step;\n"
+      "                           onehot targets take integer labels [batch] or [batch,steps]\n"
+      "  --dataset                the [samples,...] files are a dataset, trained epoch by epoch\n"
+      "                           (epochs.csv, checkpoint.state each epoch)\n"
+      "  --epochs E  --no-shuffle  dataset epochs in all (default 1), minibatches in file order\n"
+      "  --eval-input NAME=FILE  --eval-target NAME=FILE   evaluation set, after every epoch\n"
+      "                           (learning off, on a copy of the training's state)\n"
+      "  --readout SIGNAL  --readout-last K   the output whose sum over a sample (its last K\n"
+      "                           steps) predicts the class: accuracy (default OUT.rate)\n"
+      "  --lr-schedule step:N:F|plateau:P:F   learning rate times F every N epochs, or after\n"
+      "                           P epochs without a better evaluation loss\n"
       "  --no-learn               freeze all parameters\n"
       "  --warmup W               the first W steps (part of --steps) run without learning\n"
       "  --record LIST            signals to record every step (h, h', h.rate, h.error, loss,\n"

@@ -26,6 +26,40 @@ typedef struct rn_rec {
   rec_stream r;
 } rn_rec;
 
+/* Sums over an epoch (or an evaluation): the batch-mean loss per step, and predictions. */
+typedef struct rn_metric {
+  double loss_sum;
+  int64_t loss_n;
+  int64_t correct, total;
+} rn_metric;
+
+/* One line of epochs.csv (NaN: no such value). */
+typedef struct rn_epoch_row {
+  int64_t epoch, step;
+  double train_loss, train_acc, eval_loss, eval_acc, lr, wall;
+} rn_epoch_row;
+
+/* A training on a dataset (run_epoch.c). */
+typedef struct rn_epochs {
+  bool on;                    /* --dataset */
+  int64_t len;                /* steps per epoch: minibatches x steps per sample */
+  int64_t done;               /* epochs completed, those before a resume included */
+  int readout;                /* the read-out buffer, or -1: no accuracy */
+  char readout_name[256];
+  long readout_size;          /* = the classes */
+  int64_t readout_last;       /* sum a sample's last K steps; 0: all */
+  double *sums;               /* [batch][classes]: the read-out summed over the sample so far */
+  rn_metric train;            /* this epoch so far */
+  ds_set eval;                /* --eval-input/--eval-target */
+  bool has_eval;
+  rn_sched sched;
+  double wall0;               /* a resumed training: the wall time its log had reached */
+  FILE *log;                  /* DIR/epochs.csv */
+  bool checkpointed;
+  rn_epoch_row *rows;         /* every epoch's line (run.json) */
+  int nrows, caprows;
+} rn_epochs;
+
 typedef struct rn_run {
   const vle_model *m;
   const rn_options *o;
@@ -62,6 +96,8 @@ typedef struct rn_run {
   char **kept;                /* a run resumed in place: the earlier run's outputs, listed in
                                  run.json too (its files are this run's) */
   int nkept;
+  rn_epochs ep;               /* --dataset: epochs, evaluation, schedule, log */
+  FILE *log;                  /* messages (rn_main's log; NULL: none) */
 } rn_run;
 
 double rn_now(void);
@@ -80,6 +116,8 @@ bool rn_sweep_signal(const vle_model *m, int b);
 int  rn_record_sweep(rn_run *r, int64_t k, vle_error *err);
 int  rn_records_open(rn_run *r, vle_error *err);
 int  rn_record_step(rn_run *r, vle_error *err);
+/* Cuts every open recording back to the rows of the r->steps_run steps (rn_replay). */
+int  rn_records_truncate(rn_run *r, vle_error *err);
 int  rn_records_close(rn_run *r, vle_error *err);
 void rn_records_abort(rn_run *r);
 int  rn_write_params(rn_run *r, vle_error *err);
@@ -92,6 +130,18 @@ int  rn_beta(const rn_run *r, double *beta, vle_error *err);
 char *rn_file_stem(const char *name);
 /* Remembers an output file, [DIR/]NAME.npy relative to the out dir, for run.json. */
 void rn_output(rn_run *r, const char *dir, const char *name);
+/* Remembers any other output file (relative to the out dir) for run.json. */
+void rn_output_file(rn_run *r, const char *file);
+
+/* run_epoch.c: a training on a dataset (--dataset). rn_ep_setup after the data and the
+ * steps are planned (replays a resumed training's schedule); rn_ep_open_log once the run
+ * directory is ready; rn_ep_step after each step k; rn_ep_end after it too: at an epoch's
+ * end the metrics, evaluation, schedule, log line and checkpoint. */
+int  rn_ep_setup(rn_run *r, vle_error *err);
+int  rn_ep_open_log(rn_run *r, vle_error *err);
+void rn_ep_step(rn_run *r, int64_t k);
+int  rn_ep_end(rn_run *r, int64_t k, FILE *log, vle_error *err);
+void rn_ep_free(rn_run *r);
 
 /* run_dir.c: locks the run directory r->out, then removes an earlier run's files from it
  * (or refuses a directory that is not a run's; docs/runtime.md). */

@@ -50,7 +50,13 @@ static json_t *rn_options_json(const rn_run *r) {
   json_object_set_new(j, "record_every", json_integer(o->record_every));
   json_object_set_new(j, "param_every", json_integer(o->param_every));
   json_object_set_new(j, "warmup", json_integer(o->warmup));
+  json_object_set_new(j, "dataset", json_boolean(o->dataset));
   json_object_set_new(j, "epochs", json_integer(o->epochs));
+  json_object_set_new(j, "eval_input", rn_kv_json(o->eval_inputs, o->neval_inputs));
+  json_object_set_new(j, "eval_target", rn_kv_json(o->eval_targets, o->neval_targets));
+  json_object_set_new(j, "readout", o->readout ? json_string(o->readout) : json_null());
+  json_object_set_new(j, "readout_last", json_integer(o->readout_last));
+  json_object_set_new(j, "lr_schedule", o->lr_schedule ? json_string(o->lr_schedule) : json_null());
   json_object_set_new(j, "shuffle", json_boolean(!o->no_shuffle));
   json_object_set_new(j, "check_every", json_integer(o->check_every));
   json_object_set_new(j, "save_state", o->save_state ? json_string(o->save_state) : json_null());
@@ -69,6 +75,36 @@ static json_t *rn_adjoint_json(const vle_adjoint_plan *p) {
   json_object_set_new(j, "checkpoints", json_integer(p->checkpoints));
   json_object_set_new(j, "trajectory_bytes", json_integer((json_int_t)p->bytes));
   json_object_set_new(j, "state_copy_bytes", json_integer((json_int_t)p->state_bytes));
+  return j;
+}
+
+/* A dataset training: how it was evaluated, and every epoch's line of epochs.csv. */
+static json_t *rn_training_json(const rn_run *r) {
+  const rn_epochs *ep = &r->ep;
+  json_t *j = json_object(), *rows = json_array();
+  json_object_set_new(j, "readout", ep->readout >= 0 ? json_pack("{s:s, s:s}", "signal",
+      ep->readout_name, "steps", ep->readout_last ? "last" : "all") : json_null());
+  if (ep->readout >= 0 && ep->readout_last)
+    json_object_set_new(json_object_get(j, "readout"), "last", json_integer(ep->readout_last));
+  json_object_set_new(j, "evaluation", ep->has_eval ? json_pack("{s:I, s:s}", "samples",
+      (json_int_t)ep->eval.nsamples, "state", "a copy of the training's state at the epoch's "
+      "end, learning off; the training goes on from its own state") : json_null());
+  json_object_set_new(j, "lr_scale", json_real(ep->sched.scale));
+  json_object_set_new(j, "epochs_done", json_integer(ep->done));
+  for (int i = 0; i < ep->nrows; i++) {
+    const rn_epoch_row *w = &ep->rows[i];
+    json_t *o = json_object();
+    json_object_set_new(o, "epoch", json_integer(w->epoch));
+    json_object_set_new(o, "step", json_integer(w->step));
+    json_object_set_new(o, "train_loss", rn_num_or_null(w->train_loss));
+    json_object_set_new(o, "train_acc", rn_num_or_null(w->train_acc));
+    json_object_set_new(o, "eval_loss", rn_num_or_null(w->eval_loss));
+    json_object_set_new(o, "eval_acc", rn_num_or_null(w->eval_acc));
+    json_object_set_new(o, "lr", rn_num_or_null(w->lr));
+    json_object_set_new(o, "wall_s", rn_num_or_null(w->wall));
+    json_array_append_new(rows, o);
+  }
+  json_object_set_new(j, "epochs", rows);
   return j;
 }
 
@@ -93,6 +129,7 @@ static json_t *rn_resolved_json(const rn_run *r) {
     json_object_set_new(j, "sample_steps", json_integer(r->data.sample_steps));
     json_object_set_new(j, "minibatches_per_epoch", json_integer(r->data.nbatches));
   }
+  if (r->ep.on) json_object_set_new(j, "training", rn_training_json(r));
   return j;
 }
 
@@ -170,7 +207,8 @@ int rn_json_reserve(rn_run *r, vle_error *err) {
   int rc = af_open(&r->json, path, err);
   free(path);
   /* best effort: a file system without fallocate still gets its run.json if there is room */
-  if (!rc) (void)posix_fallocate(fileno(r->json.fp), 0, RN_JSON_RESERVE);
+  off_t bytes = RN_JSON_RESERVE + (r->ep.on ? (off_t)r->o->epochs * 400 : 0);  /* per epoch */
+  if (!rc) (void)posix_fallocate(fileno(r->json.fp), 0, bytes);
   return rc;
 }
 

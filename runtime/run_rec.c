@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "npy.h"
 #include "run_int.h"
@@ -37,20 +38,22 @@ char *rn_file_stem(const char *name) {
   return s;
 }
 
-void rn_output(rn_run *r, const char *dir, const char *name) {
+void rn_output_file(rn_run *r, const char *file) {
   char **q = realloc(r->outputs, (size_t)(r->noutputs + 1) * sizeof *q);
-  char *stem = rn_file_stem(name);
-  if (!q || !stem) {
-    if (q) r->outputs = q;
-    free(stem);
-    return;
-  }
+  if (!q) return;
   r->outputs = q;
-  size_t n = (dir ? strlen(dir) + 1 : 0) + strlen(stem) + 8;
-  if ((q[r->noutputs] = malloc(n))) {
-    snprintf(q[r->noutputs], n, "%s%s%s.npy", dir ? dir : "", dir ? "/" : "", stem);
-    r->noutputs++;
+  if ((q[r->noutputs] = strdup(file))) r->noutputs++;
+}
+
+void rn_output(rn_run *r, const char *dir, const char *name) {
+  char *stem = rn_file_stem(name);
+  size_t n = stem ? (dir ? strlen(dir) + 1 : 0) + strlen(stem) + 8 : 0;
+  char *file = stem ? malloc(n) : NULL;
+  if (file) {
+    snprintf(file, n, "%s%s%s.npy", dir ? dir : "", dir ? "/" : "", stem);
+    rn_output_file(r, file);
   }
+  free(file);
   free(stem);
 }
 
@@ -198,7 +201,7 @@ static int rn_record_open(rn_run *r, rn_rec *rec, vle_error *err) {
   int64_t inner[2] = { b->rows * b->cols, 0 };
   int nd = rec->kind == RN_MEAN ? 0 : 1;
   if (rec->kind == RN_PARAM) nd = rn_param_shape(r->m, vle_model_find_param(r->m, rec->name), inner);
-  int64_t batch = rec->kind == RN_BATCHED ? vle_sim_batch(r->sim) : 1;
+  int64_t batch = rec->kind == RN_BATCHED ? vle_sim_batch(r->sim) : 0;
   char *path = rn_path(r, NULL, rec->name);
   if (!path) return vle_fail(err, "out of memory");
   int rc = rec_open(&rec->r, path, rn_dtype(r->m), batch, nd, inner, err);
@@ -207,11 +210,49 @@ static int rn_record_open(rn_run *r, rn_rec *rec, vle_error *err) {
   return rc;
 }
 
+/* Bytes the recordings of the planned run will take: rows (every K-th step) times a row's
+ * reals (the batch for batched signals, one for batch means). */
+static double rn_records_bytes(const rn_run *r) {
+  double bytes = 0;
+  for (int i = 0; i < r->nrecs; i++) {
+    const rn_rec *rec = &r->recs[i];
+    int64_t every = rn_every(r, rec);
+    if (every == 0) continue;
+    const vle_buffer_info *b = vle_model_buffer(r->m, rec->buf);
+    double row = rec->kind == RN_MEAN ? 1 : (double)(b->rows * b->cols) *
+                 (rec->kind == RN_BATCHED ? (double)vle_sim_batch(r->sim) : 1);
+    bytes += (double)(r->steps_planned / every) * row * (double)vle_model_real_size(r->m);
+  }
+  return bytes;
+}
+
+/* A run whose recordings cannot fit on the disk is refused before its first step, with the
+ * figures (a disk that fills during the run still keeps the complete rows: docs/runtime.md). */
+static int rn_check_disk(const rn_run *r, vle_error *err) {
+  struct statvfs fs;
+  double need = rn_records_bytes(r);
+  if (need == 0 || statvfs(r->out, &fs) != 0) return 0;   /* no figure: the run finds out */
+  double free_bytes = (double)fs.f_bavail * (double)fs.f_frsize;
+  if (need <= free_bytes) return 0;
+  return vle_fail(err, "the recordings of this run need %.3g MB and %s has %.3g MB free: record "
+                  "fewer signals, thin them with --record-every K, or write elsewhere (--out)",
+                  need / 1e6, r->out, free_bytes / 1e6);
+}
+
 int rn_records_open(rn_run *r, vle_error *err) {
+  if (rn_check_disk(r, err)) return -1;
   for (int i = 0; i < r->nrecs; i++) {
     rn_rec *rec = &r->recs[i];
     if (rn_every(r, rec) == 0) continue;   /* a parameter written at the end */
     if (rn_record_open(r, rec, err)) return -1;
+  }
+  return 0;
+}
+
+int rn_records_truncate(rn_run *r, vle_error *err) {
+  for (int i = 0; i < r->nrecs; i++) {
+    rn_rec *rec = &r->recs[i];
+    if (rec->open && rec_truncate(&rec->r, r->steps_run / rn_every(r, rec), err)) return -1;
   }
   return 0;
 }

@@ -224,6 +224,11 @@ const vle_model *vle_sim_model(const vle_sim *s);
 /* While held, steps neither run the optimizers nor add to the gradient sums (a warm-up
  * without learning); parameters and optimizer state stay as they are. Default: not held. */
 void vle_sim_hold_learning(vle_sim *s, bool hold);
+/* Multiplies every learning rate of the model by scale (> 0, finite) from the next step
+ * on: a learning-rate schedule's factor (the run's --lr-schedule). Default 1. Not part of
+ * a saved state: a resumed run sets it again. */
+int vle_sim_set_lr_scale(vle_sim *s, double scale, vle_error *err);
+double vle_sim_lr_scale(const vle_sim *s);
 
 /* Feeds an input or target from data: from the next step on, after the `streams` kernel,
  * the buffer is overwritten with these values (until fed again or unfed). count is the

@@ -89,6 +89,8 @@ struct vle_sim {
   bool learn, acc;
   bool adjoint;                  /* errors = adjoint: the steps are its forward pass */
   bool hold;                     /* vle_sim_hold_learning: no optimizer, no grad sums */
+  double lr_scale;               /* vle_sim_set_lr_scale: every learning rate times this */
+  bool replay;                   /* vs_set_replay: check every step, snapshot every check */
   vs_pair *pubs;                 /* the pub buffers and their pubnext partners (swapped */
   int npubs;                     /* every step: vle_sim_state.tab) */
   int *checked, nchecked;        /* buffers the NaN check scans every time (states, pubs,
@@ -138,6 +140,16 @@ static inline void re_set(void *p, size_t i, size_t es, double v) {
 
 /* dst <- src (vle_sim.c): memory, buffer pointers (swap parity), step, RNG, Adam steps. */
 void vs_state_copy(const vle_sim *s, vle_sim_state *dst, const vle_sim_state *src);
+/* The state file's bytes in memory (vle_state.c; malloc'ed), and a state from such bytes
+ * (validated as a file is; path names them in messages). The run's evaluation takes one
+ * before it and restores it after, so that evaluating never changes the training. */
+int vs_state_bytes(const vle_sim *s, unsigned char **data, size_t *n, vle_error *err);
+int vs_state_from_bytes(vle_sim *s, const char *path, const unsigned char *p, size_t n,
+                        vle_error *err);
+/* While on, every step is checked for NaN/Inf and every good step becomes the snapshot: a
+ * failure then rolls back exactly to the step before the bad one. The run switches it on
+ * to replay from the last snapshot after a check found a NaN (run.c rn_replay). */
+static inline void vs_set_replay(vle_sim *s, bool on) { s->replay = on; }
 /* A zeroed state of the sim's layout, and its release (vle_sim.c). */
 int  vs_state_alloc(vle_sim *s, vle_sim_state *st, vle_error *err);
 void vs_state_free(vle_sim_state *st);

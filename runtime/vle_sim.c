@@ -298,6 +298,18 @@ static void vs_fill(vle_sim *s, int buf, const double *v, size_t n) {
     re_set(s->st.bufs[buf], i, s->m->es, v[n == 1 ? 0 : i % n]);
 }
 
+/* The rate buffers of SGD done by kernels (fused_lr): each learn group's rate times the
+ * schedule's scale, or 0 while held. */
+static void vs_fused_rates(vle_sim *s, bool held) {
+  const vle_model *m = s->m;
+  for (int i = 0; i < m->nparams; i++) {
+    const vle_param_info *q = &m->params[i];
+    if (q->fused_lr < 0 || q->learn < 0) continue;
+    double lr = held ? 0.0 : m->learn[q->learn].lr * s->lr_scale;
+    vs_fill(s, q->fused_lr, &lr, 1);
+  }
+}
+
 static int vs_find_const(const vle_model *m, const char *name) {
   for (int i = 0; i < m->nconsts; i++)
     if (!strcmp(m->consts[i].name, name)) return i;
@@ -323,10 +335,7 @@ static int vs_write_consts(vle_sim *s, const vle_sim_options *o, vle_error *err)
   vs_fill(s, m->sig_dt, &dt, 1);
   vs_fill(s, m->sig_t, &zero, 1);
   if (m->sig_gamma >= 0) vs_fill(s, m->sig_gamma, &gamma, 1);
-  for (int i = 0; i < m->nparams; i++) {   /* the rates of SGD done by kernels */
-    const vle_param_info *q = &m->params[i];
-    if (q->fused_lr >= 0 && q->learn >= 0) vs_fill(s, q->fused_lr, &m->learn[q->learn].lr, 1);
-  }
+  vs_fused_rates(s, false);
   return 0;
 }
 
@@ -480,6 +489,7 @@ vle_sim *vle_sim_new(const vle_model *m, const vle_sim_options *o, vle_error *er
     return NULL;
   }
   s->m = m;
+  s->lr_scale = 1;
   s->view = &s->st;
   if (vs_init(s, o, err)) {
     vle_sim_free(s);
@@ -508,10 +518,12 @@ void vs_learn(vle_sim *s, bool fused) {
     const vle_learn_info *l = &m->learn[q->learn];
     size_t n = s->count[q->buf];
     if (l->opt == VLE_OPT_SGD) {
-      opt_sgd(st->bufs[q->buf], st->bufs[q->grad], n, m->es, l->lr);
+      opt_sgd(st->bufs[q->buf], st->bufs[q->grad], n, m->es, l->lr * s->lr_scale);
     } else {
+      vle_learn_info scaled = *l;
+      scaled.lr = l->lr * s->lr_scale;
       double *mv = vs_opt_mem(s, st) + s->opt_off[p];
-      opt_adam(st->bufs[q->buf], st->bufs[q->grad], mv, mv + n, n, m->es, l, st->opt_t[q->learn]);
+      opt_adam(st->bufs[q->buf], st->bufs[q->grad], mv, mv + n, n, m->es, &scaled, st->opt_t[q->learn]);
     }
     opt_clamp(st->bufs[q->buf], n, m->es, l->clamp, l->clamp_value);
   }
@@ -666,8 +678,9 @@ int vle_sim_step(vle_sim *s, int64_t nsteps, vle_error *err) {
   for (int64_t n = 0; n < nsteps; n++) {
     vs_step_once(s);
     /* (check_every is 1 by default: then no 64-bit division, a large part of a tiny step) */
-    if (!s->check_every || (s->check_every > 1 && s->st.step % s->check_every)) continue;
-    bool snap = !s->learn || ++s->checks % VS_SNAP_CHECKS == 0;
+    if (!s->replay && (!s->check_every || (s->check_every > 1 && s->st.step % s->check_every)))
+      continue;
+    bool snap = s->replay || !s->learn || ++s->checks % VS_SNAP_CHECKS == 0;
     if (vs_check_finite(s, snap, err)) {
       vs_snapshot(s, &s->st, &s->snap);
       s->adj.open = false;            /* the rolled-back window cannot be swept */
@@ -690,15 +703,18 @@ void vle_sim_hold_learning(vle_sim *s, bool hold) {
   if (s->hold == hold) return;
   s->hold = hold;
   if (s->step_fn || !s->step_sgd) return;
-  /* Only step_*_sgd exists: it must not move the fused weights while held. */
-  const vle_model *m = s->m;
-  for (int i = 0; i < m->nparams; i++) {
-    const vle_param_info *q = &m->params[i];
-    if (q->fused_lr < 0 || q->learn < 0) continue;
-    double lr = hold ? 0.0 : m->learn[q->learn].lr;
-    vs_fill(s, q->fused_lr, &lr, 1);
-  }
+  vs_fused_rates(s, hold);  /* only step_*_sgd exists: it must not move the weights while held */
 }
+
+int vle_sim_set_lr_scale(vle_sim *s, double scale, vle_error *err) {
+  if (!(scale > 0) || !isfinite(scale))
+    return vle_fail(err, "learning-rate scale %g: expected a positive finite number", scale);
+  s->lr_scale = scale;
+  vs_fused_rates(s, s->hold && !s->step_fn && s->step_sgd);
+  return 0;
+}
+
+double vle_sim_lr_scale(const vle_sim *s) { return s->lr_scale; }
 
 static int vs_buf(const vle_sim *s, const char *name, vle_error *err) {
   int b = vle_model_find_buffer(s->m, name);

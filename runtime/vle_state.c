@@ -88,22 +88,32 @@ static void st_write_payload(const vle_sim *s, st_buf *b) {
   st_put(b, vs_opt_mem(s, st), (s->n_opt + s->n_gsum) * sizeof(double));
 }
 
-int vle_sim_save(const vle_sim *s, const char *path, vle_error *err) {
+int vs_state_bytes(const vle_sim *s, unsigned char **data, size_t *n, vle_error *err) {
   st_buf b = { 0 };
   st_write_header(s, &b);
   st_write_payload(s, &b);
   st_put_u64(&b, st_checksum(b.p, b.n));
   if (b.oom) {
     free(b.p);
-    return vle_fail(err, "%s: out of memory while saving the state", path);
+    return vle_fail(err, "out of memory while saving the state");
   }
+  *data = b.p;
+  *n = b.n;
+  return 0;
+}
+
+int vle_sim_save(const vle_sim *s, const char *path, vle_error *err) {
+  unsigned char *p;
+  size_t n;
+  vle_error e;
+  if (vs_state_bytes(s, &p, &n, &e)) return vle_fail(err, "%s: %s", path, e.msg);
   af_file f;
   int rc = af_open(&f, path, err);
   if (!rc) {
-    fwrite(b.p, 1, b.n, f.fp);
+    fwrite(p, 1, n, f.fp);
     rc = af_commit(&f, err);
   }
-  free(b.p);
+  free(p);
   return rc;
 }
 
@@ -306,10 +316,8 @@ static size_t st_payload_size(const vle_sim *s) {
   return n + (s->n_opt + s->n_gsum) * sizeof(double);
 }
 
-int vle_sim_load(vle_sim *s, const char *path, vle_error *err) {
-  unsigned char *p = NULL;
-  size_t n = 0;
-  if (st_read_file(path, &p, &n, err)) return -1;
+int vs_state_from_bytes(vle_sim *s, const char *path, const unsigned char *p, size_t n,
+                        vle_error *err) {
   int rc = st_check_envelope(path, p, n, err);
   st_cur c = { p, n >= 8 ? n - 8 : 0, 0, false };
   if (!rc) rc = st_check_header(s, path, &c, err);
@@ -326,6 +334,14 @@ int vle_sim_load(vle_sim *s, const char *path, vle_error *err) {
     if (s->m->sig_gamma >= 0) s->gamma = re_get(s->st.bufs[s->m->sig_gamma], 0, s->m->es);
     if (s->check_every) vs_state_copy(s, &s->snap, &s->st);   /* the new last good state */
   }
+  return rc;
+}
+
+int vle_sim_load(vle_sim *s, const char *path, vle_error *err) {
+  unsigned char *p = NULL;
+  size_t n = 0;
+  if (st_read_file(path, &p, &n, err)) return -1;
+  int rc = vs_state_from_bytes(s, path, p, n, err);
   free(p);
   return rc;
 }

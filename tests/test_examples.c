@@ -172,7 +172,7 @@ Test(examples, lagnet_records_errors_and_gradients) {
   for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
     npy_array a = load(d, files[i]);
     cr_expect(a.count > 0, "%s is empty", files[i]);
-    if (strstr(files[i], "error")) cr_expect_eq(a.shape[0], 2000, "%s: steps", files[i]);
+    if (strstr(files[i], "error")) cr_expect_eq(a.shape[1], 2000, "%s: steps", files[i]);
     npy_free(&a);
   }
   /* the reference: vlec's adjoint, and vle_data's independent adjoint of h2 from h2.g; the

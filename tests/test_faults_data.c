@@ -46,7 +46,7 @@ static void expect_outcome(const char *what, char *const *args, int steps) {
     npy_array h;
     vle_error err;
     cr_expect_eq(npy_read(ru_at("out/h.npy"), &h, &err), 0, "%s: ran, but h.npy: %s", what, err.msg);
-    if (h.data) cr_expect_eq(h.shape[0], steps, "%s: h.npy incomplete", what);
+    if (h.data) cr_expect_eq(h.shape[1], steps, "%s: h.npy incomplete", what);
     npy_free(&h);
     cr_expect_eq(access(ru_at("out/run.json"), F_OK), 0, "%s: ran, no run.json", what);
     char cmd[300];

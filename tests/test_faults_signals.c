@@ -82,7 +82,7 @@ static void stop_with(int sig, const char *name) {
   cr_assert(run > 0, "%s: no steps", name);
   npy_array loss = ru_npy("out/loss.npy"), h = ru_npy("out/h.npy");
   cr_assert_eq(loss.shape[0], run, "loss.npy holds every step run");
-  cr_assert_eq(h.shape[0], run, "h.npy holds every step run (batch 1: [steps, n])");
+  cr_assert_eq(h.shape[1], run, "h.npy holds every step run ([batch, steps, n])");
   npy_free(&loss);
   npy_free(&h);
   expect_no_temporaries();

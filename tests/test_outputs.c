@@ -242,9 +242,10 @@ Test(outputs, shell_safe_file_names) {
                        "-q", NULL), 0, "%s", ru_log);
   cr_expect(!out_exists("s/h1'.npy"));
   npy_array d = ru_npy("s/h1_dot.npy"), u = ru_npy("s/h1.npy");
-  cr_expect_eq(d.shape[0], 5);
+  cr_expect_eq(d.ndim, 3, "[batch, steps, n] at batch 1 too");
+  cr_expect_eq(d.shape[1], 5);
   /* u' is not u: the two files hold different signals */
-  cr_expect(ru_maxdiff(ru_data(&d), ru_data(&u), (size_t)(d.shape[0] * d.shape[1])) > 0);
+  cr_expect(ru_maxdiff(ru_data(&d), ru_data(&u), d.count) > 0);
   json_t *j = json_load_file(ru_at("s/run.json"), 0, NULL);
   cr_assert(j);
   json_t *recs = json_object_get(j, "recordings");
@@ -291,10 +292,10 @@ Test(outputs, record_every_thins_signals) {
   cr_assert_eq(fl.shape[0], 12);
   cr_assert_eq(ft.shape[0], 12);
   cr_assert_eq(tl.shape[0], 3);
-  cr_assert_eq(tr.shape[0], 3);
+  cr_assert_eq(tr.shape[1], 3);          /* [batch, steps, n]: steps second */
   cr_assert_eq(tt.shape[0], 3);
-  int64_t n = fr.shape[1];
-  cr_assert_eq(tr.shape[1], n);
+  int64_t n = fr.shape[2];
+  cr_assert_eq(tr.shape[2], n);
   double dt = 0.05;                                  /* gle_small's dt */
   for (int i = 0; i < 3; i++) {
     int k = 4 * (i + 1) - 1;
@@ -321,13 +322,30 @@ Test(outputs, record_every_thins_adjoint_errors) {
   cr_assert_eq(ru_vlec(&m, false, "--errors", "adjoint", "--steps", "20", "--record", "h1.error",
                        "--record-every", "4", "--out", ru_at("at"), "-q", NULL), 0, "%s", ru_log);
   npy_array f = ru_npy("af/h1.error.npy"), t = ru_npy("at/h1.error.npy");
-  cr_assert_eq(t.shape[0], 5);
-  int64_t n = f.shape[1];
+  cr_assert_eq(t.shape[1], 5);
+  int64_t n = f.shape[2];
   for (int i = 0; i < 5; i++)
     cr_expect_eq(ru_maxdiff(ru_data(&t) + i * n, ru_data(&f) + (4 * i + 3) * n, (size_t)n), 0,
                  "row %d", i);
   cr_expect(ru_maxdiff(ru_data(&f), ru_data(&f) + n, (size_t)n) > 0, "rows that differ");
   npy_free(&f);
   npy_free(&t);
+  ld_close(&m);
+}
+
+/* A run whose recordings cannot fit on the disk is refused before anything is written,
+ * with the figures: 1e11 rows of h1.rate (3 reals), loss and t (1 each), 8 bytes a real:
+ * 4e12 bytes, more than any disk this runs on. */
+Test(outputs, recording_larger_than_the_disk_is_refused) {
+  ld_model m;
+  ru_open(&m, ru_src("examples/gle_small/model.vle"));
+  int rc = ru_vlec(&m, false, "--steps", "100000000000", "--record", "h1.rate,loss", "--out",
+                   ru_at("big"), "-q", NULL);
+  cr_assert_eq(rc, 1, "%s", ru_log);
+  cr_assert(strstr(ru_log, "the recordings of this run need 4e+06 MB"), "%s", ru_log);
+  cr_assert(!out_exists("big"), "a refused run leaves no directory");
+  /* thinned, the same run fits: the check counts rows, not steps */
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "100", "--record", "h1.rate", "--record-every",
+                       "10", "--out", ru_at("small"), "-q", NULL), 0, "%s", ru_log);
   ld_close(&m);
 }

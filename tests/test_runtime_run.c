@@ -150,7 +150,7 @@ Test(run, batch1_shapes_and_record_every) {
                     "--out", at("out"), "-q", NULL), 0, "%s", errbuf);
   npy_array u = load("out/h_dot.npy"), w = load("out/W.npy"), tr = load("out/h.tau_r.npy"),
             v = load("out/V.npy");
-  expect_shape(&u, 2, 4, 1, 0);                 /* signals thinned too: steps 5, 10, 15, 20 */
+  expect_shape(&u, 3, 1, 4, 1);   /* [batch, steps, n] at batch 1 too; thinned: steps 5, 10, 15, 20 */
   expect_shape(&w, 3, 4, 1, 1);
   expect_shape(&tr, 2, 4, 1, 0);
   expect_shape(&v, 3, 4, 6, 4);
@@ -227,7 +227,7 @@ Test(run, input_shared_direct_and_csv) {
   snprintf(arg, sizeof arg, "x=%s", at("x.csv"));
   cr_assert_eq(vrun(false, "--input", arg, "--record", "x", "--out", at("out"), "-q", NULL), 0, "%s", errbuf);
   r = load("out/x.npy");
-  expect_shape(&r, 2, 3, 1, 0);
+  expect_shape(&r, 3, 1, 3, 1);
   cr_assert(((double *)r.data)[2] == 3);
   npy_free(&r);
 }
@@ -240,9 +240,9 @@ static void dataset_run(const char *seed, bool shuffle, const char *out) {
   save_npy("ds.npy", NPY_F8, 3, 6, 4, 1, x);
   char arg[300];
   snprintf(arg, sizeof arg, "x=%s", at("ds.npy"));
-  int rc = shuffle ? vrun(false, "--batch", "2", "--epochs", "2", "--seed", seed, "--input", arg,
-                          "--record", "x", "--out", at(out), "-q", NULL)
-                   : vrun(false, "--batch", "2", "--epochs", "2", "--no-shuffle", "--input", arg,
+  int rc = shuffle ? vrun(false, "--batch", "2", "--dataset", "--epochs", "2", "--seed", seed,
+                          "--input", arg, "--record", "x", "--out", at(out), "-q", NULL)
+                   : vrun(false, "--batch", "2", "--dataset", "--epochs", "2", "--no-shuffle", "--input", arg,
                           "--record", "x", "--out", at(out), "-q", NULL);
   cr_assert_eq(rc, 0, "%s", errbuf);
 }
@@ -476,8 +476,36 @@ Test(run, nan_stops_with_complete_outputs) {
   cr_assert(json_is_string(json_object_get(j, "error")));
   json_decref(j);
   npy_array h = load("out/h.npy");
-  expect_shape(&h, 2, 5, 1, 0);
+  expect_shape(&h, 3, 1, 5, 1);
   npy_free(&h);
+}
+
+/* issue 15, defect 7: a NaN found by a sparse check (--check-every 1000) at step 999 is
+ * replayed from the last good snapshot (step 0): the message names step 5, where it first
+ * appeared, and run.json, the recordings and the parameters all end at step 5, as a run of
+ * exactly 5 steps does. */
+Test(run, nan_found_late_is_reported_at_its_first_step) {
+  static double big[2000];
+  for (int k = 0; k < 2000; k++) big[k] = k < 4 ? 1 : 1e308;
+  save_npy("x.npy", NPY_F8, 2, 2000, 1, 0, big);
+  char arg[300];
+  snprintf(arg, sizeof arg, "x=%s", at("x.npy"));
+  cr_assert_eq(vrun(false, "--input", arg, "--check-every", "1000", "--record", "h,loss,W",
+                    "--out", at("out"), "-q", NULL), 1);
+  cr_assert(strstr(errbuf, "at step 5 (t = 0.5)"), "%s", errbuf);
+  json_t *j = run_json();
+  cr_assert_eq(json_integer_value(json_object_get(j, "steps_run")), 5);
+  json_decref(j);
+  npy_array h = load("out/h.npy"), l = load("out/loss.npy"), w = load("out/params/W.npy");
+  expect_shape(&h, 3, 1, 5, 1);
+  expect_shape(&l, 1, 5, 0, 0);
+  cr_assert_eq(vrun(false, "--input", arg, "--steps", "5", "--record", "h", "--out", at("ref"),
+                    "-q", NULL), 0, "%s", errbuf);
+  npy_array hr = load("ref/h.npy"), wr = load("ref/params/W.npy");
+  cr_assert_eq(memcmp(h.data, hr.data, 5 * sizeof(double)), 0, "the kept rows are the run's");
+  cr_assert_eq(memcmp(w.data, wr.data, w.count * sizeof(double)), 0,
+               "the parameters written are those after step 4");
+  npy_free(&h); npy_free(&l); npy_free(&w); npy_free(&hr); npy_free(&wr);
 }
 
 Test(run, sigint_stops_cleanly) {
@@ -500,7 +528,7 @@ Test(run, sigint_stops_cleanly) {
   cr_assert(n > 0 && n < 2000000000);
   json_decref(j);
   npy_array h = load("out/h.npy"), l = load("out/loss.npy");
-  expect_shape(&h, 2, n, 1, 0);
+  expect_shape(&h, 3, 1, n, 1);
   expect_shape(&l, 1, n, 0, 0);
   npy_free(&h); npy_free(&l);
   cr_assert(no_temp_files(at("out")));
