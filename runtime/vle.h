@@ -318,7 +318,9 @@ size_t vle_abi_size(const char *struct_name);
  * files of --input/--target (data.h's rules: shared, per batch element, datasets in
  * minibatches, onehot labels), runs the steps with --warmup and adjoint windows, and
  * copies the recorded signals into arrays the caller provides, in chunks of steps, so that
- * a caller (Python) can stop between chunks. Step i of the run reads row i of the data
+ * a caller (Python) can stop between chunks. Not done here (vlec run's alone): the per-epoch
+ * metrics, evaluation, learning-rate schedule and checkpoints of a dataset training, and
+ * the replay that pins a NaN found by a later check (check_every > 1) to its step. Step i of the run reads row i of the data
  * (counted from the run's first step, whatever the sim's step count). */
 typedef struct vle_stream_file { const char *name, *path; } vle_stream_file;
 
@@ -336,11 +338,13 @@ typedef struct vle_run_spec {
   bool shuffle;               /* dataset minibatches shuffled per epoch (default true) */
   bool learn;                 /* false: the whole run holds learning (default true) */
   uint64_t seed;              /* the dataset shuffle's seed (vlec run: --seed) */
+  bool dataset;               /* as --dataset: [samples, steps, n] files are a dataset,
+                                 presented in minibatches (default false) */
 } vle_run_spec;
 
 /* One recording: rows of row_reals reals in the model's precision, written row-major
  * [rows][row_reals]; a batched signal's row is [batch][inner], so the .npy layout of
- * `vlec run` ([batch, rows, inner] for batch > 1) is a transpose of it. */
+ * `vlec run` ([batch, rows, inner]) is a transpose of it. */
 typedef struct vle_record_info {
   const char *name;
   const char *kind;           /* "batched", "shared", "mean" (loss, energy), "param" */

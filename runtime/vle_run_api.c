@@ -64,6 +64,7 @@ static int vr_options(vle_runner *v, const vle_run_spec *spec, vle_error *err) {
   o->epochs = spec->epochs;
   o->window = spec->window;
   o->no_shuffle = !spec->shuffle;
+  o->dataset = spec->dataset;
   o->no_learn = !spec->learn;
   o->seed = spec->seed;
   if (spec->steps < -1 || spec->record_every < 0 || spec->param_every < 0 || spec->warmup < 0 ||
@@ -97,11 +98,18 @@ static int vr_plan_windows(vle_runner *v, vle_error *err) {
   for (int i = 0; i < v->o.nrecord; i++)
     wants |= rn_sweep_signal(r->m, vle_model_find_buffer(r->m, v->o.record[i]));
   if (strcmp(vle_sim_errors(r->sim), "adjoint") || !wants || r->steps_planned == 0) return 0;
-  r->window = v->o.window > 0 && v->o.window < r->steps_planned ? v->o.window : r->steps_planned;
+  int64_t dflt = v->o.dataset ? r->data.sample_steps : r->steps_planned;   /* per minibatch */
+  int64_t want = v->o.window > 0 ? v->o.window : dflt;
+  r->window = want < r->steps_planned ? want : r->steps_planned;
   return vle_sim_adjoint_plan(r->sim, r->window, &r->plan, err);
 }
 
 static void vr_describe(const vle_runner *v, int i, vle_record_info *info);
+
+static int vr_load_data(vle_runner *v, vle_error *err) {
+  ds_spec spec = ds_spec_of(&v->o, vle_sim_batch(v->r.sim));
+  return ds_load(&v->r.data, v->r.m, &spec, err);
+}
 
 vle_runner *vle_runner_new(vle_sim *s, const vle_run_spec *spec, vle_error *err) {
   if (!s || !spec) {
@@ -116,7 +124,7 @@ vle_runner *vle_runner_new(vle_sim *s, const vle_run_spec *spec, vle_error *err)
   v->r = (rn_run){ .m = vle_sim_model(s), .o = &v->o, .sim = s, .lock_fd = -1, .loss = -1 };
   v->r.k0 = vle_sim_steps_done(s);
   if (vr_options(v, spec, err) ||
-      ds_load(&v->r.data, v->r.m, &v->o, vle_sim_batch(s), err) || vr_plan_steps(v, err) ||
+      vr_load_data(v, err) || vr_plan_steps(v, err) ||
       vr_plan_windows(v, err) || rn_records_check(&v->r, err)) {
     vle_runner_free(v);
     return NULL;

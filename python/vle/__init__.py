@@ -396,10 +396,11 @@ class Sim:
 
     def run(self, steps=None, inputs=None, targets=None, record=(), learn=None,
             record_every=0, param_every=0, warmup=0, epochs=1, shuffle=True, window=-1,
-            chunk_seconds=0.05):
+            dataset=False, chunk_seconds=0.05):
         """Runs steps (None: the data's length) as `vlec run` with the same options, feeding
         inputs/targets ({name: array or .npy/.csv path}, shapes as --input/--target; row i
-        feeds this run's step i) and returning the recordings as a Result {name: array}.
+        feeds this run's step i; dataset=True as --dataset) and returning the recordings as
+        a Result {name: array}.
         learn=False holds learning for this run. Ctrl-C raises KeyboardInterrupt between
         chunks of steps; the steps done stay done and the sim stays usable."""
         lib = self._lib
@@ -425,6 +426,7 @@ class Sim:
         spec.record_every, spec.param_every = int(record_every), int(param_every)
         spec.warmup, spec.epochs, spec.window = int(warmup), int(epochs), int(window)
         spec.shuffle, spec.learn, spec.seed = bool(shuffle), bool(learn), self.seed
+        spec.dataset = bool(dataset)
         err = _capi.Error()
         runner = lib.vle_runner_new(self._ptr, C.byref(spec), C.byref(err))
         if not runner:
@@ -470,7 +472,8 @@ class Sim:
         return Result(self._layout(recs), done, planned)
 
     def _layout(self, recs):
-        """The rows as `vlec run` writes them: [batch, rows, inner] for a batch above 1."""
+        """The rows as `vlec run` writes them: [batch, rows, inner] for a batched signal
+        (batch 1 included), [rows, inner] for a shared one."""
         out = {}
         for name, kind, batch, ndim, inner, every, rows in recs:
             if kind == "param" and every == 0:      # a parameter at the end: its value
@@ -478,7 +481,7 @@ class Sim:
                 continue
             if kind == "mean":
                 out[name] = rows.reshape(-1)
-            elif batch > 1:
+            elif kind == "batched":
                 out[name] = np.ascontiguousarray(
                     rows.reshape((rows.shape[0], batch) + inner).swapaxes(0, 1))
             else:

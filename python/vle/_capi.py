@@ -42,7 +42,7 @@ class RunSpec(C.Structure):
                 ("nrecord", C.c_size_t), ("record_every", C.c_int64),
                 ("param_every", C.c_int64), ("warmup", C.c_int64), ("epochs", C.c_int64),
                 ("window", C.c_int64), ("shuffle", C.c_bool), ("learn", C.c_bool),
-                ("seed", C.c_uint64)]
+                ("seed", C.c_uint64), ("dataset", C.c_bool)]
 
 
 class RecordInfo(C.Structure):

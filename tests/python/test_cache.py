@@ -82,8 +82,8 @@ class Cache(unittest.TestCase):
         self.assertNotEqual(so1, so2)
         x2 = vle.compile(main).sim().run(steps=10, record=["x"])["x"]
         t = 0.05 * np.arange(10)
-        self.assertTrue(np.allclose(x1[:, 0], np.sin(2 * t)))
-        self.assertTrue(np.allclose(x2[:, 0], np.cos(2 * t)))
+        self.assertTrue(np.allclose(x1[0, :, 0], np.sin(2 * t)))   # [batch, steps, n]
+        self.assertTrue(np.allclose(x2[0, :, 0], np.cos(2 * t)))
         self.model("sin(2.0*time)")                            # back: the first entry again
         self.assertEqual(self.vlec("build", main, "--cached"), so1)
 

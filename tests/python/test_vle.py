@@ -101,6 +101,8 @@ class Interface(Base):
         r = s.run(steps=50, record=["loss", "o.rate", "h1", "W1", "b1"], record_every=5)
         self.assertEqual(r["loss"].shape, (10,))
         self.assertEqual(r["o.rate"].shape, (3, 10, 2))
+        self.assertEqual(self.m.sim().run(steps=4, record=["o.rate"])["o.rate"].shape,
+                         (1, 4, 2))                         # batch 1 keeps its dimension
         self.assertEqual(r["t"].shape, (10, 1))
         self.assertEqual(r["W1"].shape, (10, 4, 3))       # snapshots every 5 steps
         self.assertEqual(r["b1"].shape, (10, 4))
@@ -155,12 +157,12 @@ class SameAsVlecRun(Base):
         y = 0.2 * rng.normal(size=(12, 20, 2))
         np.save(self.path("xd.npy"), x)
         np.save(self.path("yd.npy"), y)
-        self.check(["--batch", "4", "--seed", "7", "--epochs", "2", "--input",
+        self.check(["--batch", "4", "--seed", "7", "--dataset", "--epochs", "2", "--input",
                     "x=" + self.path("xd.npy"), "--target", "y=" + self.path("yd.npy"),
                     "--record", "loss,o.rate"],
                    dict(batch=4, seed=7),
                    dict(inputs={"x": self.path("xd.npy")}, targets={"y": y}, epochs=2,
-                        record=["loss", "o.rate"]), ["loss", "o.rate", "t"])
+                        dataset=True, record=["loss", "o.rate"]), ["loss", "o.rate", "t"])
 
     def test_adjoint_windows_and_their_errors(self):
         rec = ["loss", "o.error", "h1.error", "W2"]
