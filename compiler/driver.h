@@ -13,6 +13,8 @@ int cmd_run(int argc, char **argv);    /* vlec run */
 int cmd_grad(int argc, char **argv);   /* vlec grad */
 int cmd_emit(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
+const char *cmd_sweep_help(void);      /* the usage text of vlec sweep */
 const char *cmd_plot_help(void);       /* the usage text of vlec plot, every option in it */
 
 /* Print the help of one subcommand (or the overview for NULL) to stdout. Returns 0, or 2

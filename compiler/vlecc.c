@@ -42,6 +42,7 @@ static const drv_cmd drv_cmds[] = {
     "  --llvm  the optimised LLVM IR;  --kir  the kernel IR (the lowered step, statement by\n"
     "  statement)\n" },
   { "plot", cmd_plot, "draw recorded signals of a run as SVG", NULL },   /* cmd_plot_help */
+  { "sweep", cmd_sweep, "run a grid of runs (seeds, schemes, consts) with a summary", NULL },
 };
 enum { DRV_NCMDS = sizeof drv_cmds / sizeof drv_cmds[0] };
 
@@ -52,6 +53,12 @@ static void drv_overview(FILE *out) {
     fprintf(out, "  %-8s %s\n", drv_cmds[i].name, drv_cmds[i].summary);
   fputs("\n'vlec help COMMAND' or 'vlec COMMAND --help' describes one command.\n", out);
 }
+
+/* --precision and --no-cache are the driver's (they choose the compiled code), not the run
+ * loop's. */
+static const char drv_precision_help[] =
+  "  --precision f64|f32      the reals of the compiled code (default f64)\n"
+  "  --no-cache               JIT-compile MODEL.vle, without the compile cache\n";
 
 int drv_help(const char *cmd) {
   if (!cmd) { drv_overview(stdout); return 0; }
@@ -64,11 +71,18 @@ int drv_help(const char *cmd) {
     } else {
       fputs(rn_help(false), stdout);
     }
-    fputs("  --precision f64|f32      the reals of the compiled code (default f64)\n", stdout);
-    fputs("  --no-cache               JIT-compile MODEL.vle, without the compile cache\n", stdout);
+    fputs(drv_precision_help, stdout);
     return 0;
   }
   if (!strcmp(cmd, "plot")) { fputs(cmd_plot_help(), stdout); return 0; }   /* its parser's text */
+  if (!strcmp(cmd, "sweep")) {    /* and the options it hands to every run */
+    const char *run = rn_help(false), *opts = strstr(run, "\n\n");
+    fputs(cmd_sweep_help(), stdout);
+    fputs("\noptions handed to each run (those of 'vlec run'):\n", stdout);
+    fputs(opts ? opts + 2 : run, stdout);
+    fputs(drv_precision_help, stdout);
+    return 0;
+  }
   for (int i = 0; i < DRV_NCMDS; i++)
     if (strcmp(cmd, drv_cmds[i].name) == 0) { fputs(drv_cmds[i].help, stdout); return 0; }
   fprintf(stderr, "vlec: unknown command '%s'\n", cmd);

@@ -176,7 +176,8 @@ int rn_dir_prepare(rn_run *r, vle_error *err) {
   if (used <= 0) return used;
   json_t *j = rn_dir_run_json(r->out);
   if (!j) {
-    if (r->o->force) return 0;
+    /* a training killed hard (no run.json yet) resumes from its checkpoint in place */
+    if (r->o->force || rn_dir_resumes(r)) return 0;
     rn_dir_release(r, r->lock_made);   /* a refused directory keeps no lock file of ours */
     return vle_fail(err, "%s: not empty and not a vle run directory (no run.json written by "
                     "vlec): refusing to mix a run into it; choose a new or empty --out, or "
