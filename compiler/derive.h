@@ -45,6 +45,8 @@ typedef enum {
   S_DISP_ETA, /* derive_print.c: the learning rate η */
   S_DISP_DOT, /* derive_print.c: a dotted name */
   S_COST_OF,  /* derive.c: the declared cost as one scalar, to find its weight β in E */
+  S_UB_INNER, /* derive.c: ŭ_p read inside a call or product of p's own mismatch, while the
+                 bare ŭ_p around it are written out (dv_own_view) */
   S_EXTRA     /* the first kind free for tools and tests */
 } dv_sym_kind;
 
@@ -59,6 +61,12 @@ typedef struct dv_pop {
   ex_node *rate_sym;      /* φ(ŭ) with the symbol ŭ */
   ex_node *ub, *ub_def;   /* the symbol ŭ_p and its definition u_p + τʳ_p ⊙ u̇_p */
   ex_node *m_sym;         /* the mismatch with prospective voltages as ŭ symbols */
+  /* Lateral recurrence (theory.md §8): p's own mismatch reads p's own rate, r_p = φ(ŭ_p),
+   * inside a call or product. That read is a published value (under sync: step k−1), so it
+   * stays the symbol ŭ_p in m, a and c (then m is affine in u̇_p) and feeds p's own g. */
+  bool lateral;
+  ex_node *m_read;        /* lateral: m with only the bare own ŭ_p written out (the terms
+                             the errors read, dv_read_term); NULL otherwise */
   ex_node *g_show;        /* g with ŭ symbols, for printing */
   /* §2: the owned mismatch, with a > 0 */
   ex_node *m;

@@ -189,14 +189,13 @@ static double tr_objective(const vle_model *m, const char *param, size_t i, doub
 }
 
 /* `vlec grad --errors adjoint` against central finite differences of J, every parameter
- * tensor of a 2-3-2 network (W1, b1, W2, b2). */
-static void tr_grad_vs_fd(const char *model) {
+ * tensor named (at most 16 elements each). */
+static void tr_grad_vs_fd_of(const char *model, const char *const *params, int np) {
   ld_model m;
   ru_open(&m, ru_src(model));
   char steps[16];
   snprintf(steps, sizeof steps, "%d", TR_STEPS);
-  static const char *params[] = { "W1", "b1", "W2", "b2" };
-  for (int p = 0; p < 4; p++) {
+  for (int p = 0; p < np; p++) {
     npy_array a = tr_grad(&m, "adjoint", steps, "g", params[p]);
     double fd[16], cosine, rel;
     cr_assert(a.count <= 16);
@@ -204,6 +203,9 @@ static void tr_grad_vs_fd(const char *model) {
       fd[i] = (tr_objective(m.model, params[p], i, TR_EPS) -
                tr_objective(m.model, params[p], i, -TR_EPS)) / (2 * TR_EPS);
     ru_compare(ru_data(&a), fd, a.count, &cosine, &rel);
+    if (getenv("VLE_TEST_VERBOSE"))
+      fprintf(stderr, "%s %s: adjoint vs FD: cosine %.8f, relative difference %.3g\n", model,
+              params[p], cosine, rel);
     cr_expect(cosine > 0.999 && rel < 0.03, "%s: adjoint vs FD of J: cosine %.6f, relative "
               "difference %.4f", params[p], cosine, rel);
     npy_free(&a);
@@ -211,8 +213,56 @@ static void tr_grad_vs_fd(const char *model) {
   ld_close(&m);
 }
 
+static void tr_grad_vs_fd(const char *model) {
+  static const char *const params[] = { "W1", "b1", "W2", "b2" };
+  tr_grad_vs_fd_of(model, params, 4);
+}
+
 /* A function added to fn.def only (gelu) learns like the others. */
 Test(trust, gelu_as_phi) { tr_grad_vs_fd("tests/data/trust/gelu.vle"); }
+
+/* Priors (docs/theory.md §8): 0.5*lam*|W1|^2, mu*sum(abs(W2)), 0.5*lam*|b2|^2 enter the
+ * gradient and J. */
+Test(trust, priors_enter_gradient_and_J) { tr_grad_vs_fd("tests/data/trust/prior.vle"); }
+
+/* The emitted step applies the prior's term of the rule: at step 0 every error is zero
+ * (nothing published yet), so one SGD step with rate 0.01 is exactly the prior's:
+ * W1 <- W1 - 0.01 lam W1 and W2 <- W2 - 0.01 mu sign(W2) (lam = 0.3, mu = 0.05), in every
+ * scheme that learns online. */
+Test(trust, priors_step_is_the_rule) {
+  ld_model m;
+  ru_open(&m, ru_src("tests/data/trust/prior.vle"));
+  static const char *schemes[] = { "instantaneous", "prospective" };
+  for (int s = 0; s < 2; s++) {
+    cr_assert_eq(ru_vlec(&m, false, "--errors", schemes[s], "--steps", "0", "--seed", "3",
+                         "--record", "W1,W2", "--out", ru_at("p0"), "-q", NULL), 0, "%s", ru_log);
+    cr_assert_eq(ru_vlec(&m, false, "--errors", schemes[s], "--steps", "1", "--seed", "3",
+                         "--record", "W1,W2", "--out", ru_at("p1"), "-q", NULL), 0, "%s", ru_log);
+    npy_array a1 = ru_npy("p0/W1.npy"), b1 = ru_npy("p1/W1.npy");
+    npy_array a2 = ru_npy("p0/W2.npy"), b2 = ru_npy("p1/W2.npy");
+    for (size_t i = 0; i < a1.count; i++) {
+      double w = ru_data(&a1)[i];
+      cr_expect(fabs(ru_data(&b1)[i] - (w - 0.01 * 0.3 * w)) < 1e-15, "%s W1[%zu]", schemes[s], i);
+    }
+    for (size_t i = 0; i < a2.count; i++) {
+      double w = ru_data(&a2)[i], sg = w > 0 ? 1 : w < 0 ? -1 : 0;
+      cr_expect(fabs(ru_data(&b2)[i] - (w - 0.01 * 0.05 * sg)) < 1e-15, "%s W2[%zu]", schemes[s], i);
+    }
+    npy_free(&a1); npy_free(&b1); npy_free(&a2); npy_free(&b2);
+  }
+  ld_close(&m);
+}
+
+/* Tied weights (docs/theory.md §8): W1 @ x drives h and W1' @ rate(h) drives o; W1's
+ * gradient sums both uses. */
+Test(trust, transposed_weight_sums_both_uses) { tr_grad_vs_fd("tests/data/trust/tied.vle"); }
+
+/* Lateral recurrence (docs/theory.md §8): R @ rate(h) in h's own mismatch, read as published;
+ * g_h gains tanh'(prosp(h)) ⊙ R^T e_h. */
+Test(trust, lateral_recurrence) {
+  static const char *const params[] = { "W1", "b1", "R", "W2", "b2" };
+  tr_grad_vs_fd_of("tests/data/trust/lateral.vle", params, 5);
+}
 
 /* A user fn as phi: its derivative is derived (docs/theory.md §8). */
 Test(trust, user_fn_as_phi) { tr_grad_vs_fd("tests/data/trust/fn_phi.vle"); }
