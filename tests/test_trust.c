@@ -264,6 +264,35 @@ Test(trust, lateral_recurrence) {
   tr_grad_vs_fd_of("tests/data/trust/lateral.vle", params, 5);
 }
 
+/* Each construct of docs/theory.md §8 learns online: with GLE's prospective errors and SGD
+ * the objective J's integrand (priors included) falls by more than half over 20000 steps
+ * (measured: prior 0.249 -> 0.035, tied 0.025 -> 0.005, lateral 0.015 -> 0.004). */
+Test(trust, general_energies_learn) {
+  static const char *models[] = { "prior", "tied", "lateral" };
+  for (int i = 0; i < 3; i++) {
+    char path[128];
+    snprintf(path, sizeof path, "tests/data/trust/%s.vle", models[i]);
+    ld_model m;
+    ru_open(&m, ru_src(path));
+    cr_assert_eq(ru_vlec(&m, false, "--errors", "prospective", "--steps", "20000", "--seed", "3",
+                         "--record", "objective", "--out", ru_at(models[i]), "-q", NULL), 0,
+                 "%s", ru_log);
+    char rel[128];
+    snprintf(rel, sizeof rel, "%s/objective.npy", models[i]);
+    npy_array o = ru_npy(rel);
+    cr_assert_eq(o.count, 20000);
+    double first = 0, last = 0;
+    for (int k = 0; k < 2000; k++) {
+      first += ru_data(&o)[k];
+      last += ru_data(&o)[20000 - 2000 + k];
+    }
+    cr_expect(last < 0.5 * first, "%s: mean objective %g over the first 2000 steps, %g over "
+              "the last", models[i], first / 2000, last / 2000);
+    npy_free(&o);
+    ld_close(&m);
+  }
+}
+
 /* A user fn as phi: its derivative is derived (docs/theory.md §8). */
 Test(trust, user_fn_as_phi) { tr_grad_vs_fd("tests/data/trust/fn_phi.vle"); }
 
