@@ -760,6 +760,57 @@ static bool dv_assign_owners(dv_state *st) {
   return st->d->errors == errs;
 }
 
+/* Does m read a weight whose post side is decl (a prediction of that signal)? */
+static bool dv_predicts(dv_system *s, ex_node *m, const vl_decl *decl) {
+  for (int i = 0; i < s->nparams; i++) {
+    dv_param *p = &s->params[i];
+    if (p->kind == PK_WEIGHT && p->decl->post == decl && ex_contains(m, p->sym)) return true;
+  }
+  return false;
+}
+
+/* The signal among syms[0..n) whose mismatch the squared term msym is (n_x elements, x
+ * read elementwise and affinely), or -1. */
+static int dv_clamped_owner(dv_system *s, ex_node *msym, ex_node **syms, const vl_vec *decls,
+                            bool target) {
+  for (int i = 0; i < decls->len; i++) {
+    const vl_decl *d = decls->items[i];
+    if (msym->shape.rows != d->size || !ex_contains(msym, syms[i])) continue;
+    if (!dv_linear_in(msym, syms[i], 0) || !ex_elementwise_in(msym, syms[i])) continue;
+    if (target && !dv_predicts(s, msym, d)) continue;   /* an inline cost stays a cost */
+    return i;
+  }
+  return -1;
+}
+
+/* The unowned squared terms that are mismatches of clamped signals (theory.md §8). */
+static void dv_find_clamped(dv_state *st) {
+  dv_system *s = st->s;
+  vl_model *m = s->model;
+  s->clamped = AR_NEWN(st->a, dv_clamped, st->nterms + 1);
+  for (int i = 0; i < st->nterms; i++) {
+    dv_term *t = &st->terms[i];
+    const char *why;
+    if (t->owner >= 0 || t->from_cost) continue;
+    ex_node *msym = dv_match_square(s, t->x, &why);
+    if (!msym || msym->shape.kind != EXS_VECTOR) continue;
+    for (int k = 0; k < 2; k++) {
+      ex_node **syms = k ? s->targets : s->inputs;
+      const vl_vec *decls = k ? &m->targets : &m->inputs;
+      int j = dv_clamped_owner(s, msym, syms, decls, k == 1);
+      if (j < 0) continue;
+      const vl_decl *d = decls->items[j];
+      ex_node *a = dv_diag(s, msym, syms[j]);
+      double c;
+      bool neg = (ex_is_num(a, &c) && c < 0) ||
+                 (a->op == X_MUL && ex_is_num(a->args[0], &c) && c < 0);
+      s->clamped[s->nclamped++] = (dv_clamped){ d->name, k == 1, d->size,
+                                                neg ? ex_neg(s->x, msym) : msym };
+      break;
+    }
+  }
+}
+
 /* ---- 3. forward dynamics ----------------------------------------------------------------- */
 
 static void dv_forward(dv_system *s, dv_pop *p) {
@@ -775,7 +826,9 @@ static void dv_forward(dv_system *s, dv_pop *p) {
 static bool dv_state_free(dv_system *s, ex_node *x) {
   for (int i = 0; i < s->npops; i++) {
     dv_pop *p = &s->pops[i];
-    if (ex_contains(x, p->u) || ex_contains(x, p->udot) || ex_contains(x, p->e)) return false;
+    if (ex_contains(x, p->u) || ex_contains(x, p->udot) || ex_contains(x, p->e) ||
+        ex_contains(x, p->ub))   /* a lateral population's own published rate */
+      return false;
   }
   for (int i = 0; i < s->model->inputs.len; i++)
     if (ex_contains(x, s->inputs[i])) return false;
@@ -952,11 +1005,13 @@ static void dv_warn_fast_loops(dv_state *st) {
     dv_pop *p = &s->pops[i];
     double r;
     if (!reach[i * n + i] || (r = dv_lookahead(st, p)) <= 1) continue;
-    dg_warning(st->d, p->decl->name_span, "population %s is on a loop across populations and "
+    bool self = ex_contains(p->c, p->ub);
+    dg_warning(st->d, p->decl->name_span, "population %s is on a loop %s and "
                "looks ahead further than it integrates (tau_r/tau_m up to %g): the sync step "
                "reads the loop one step late, which grows without bound as dt shrinks when the "
                "loop's gain times tau_r/tau_m exceeds 1, and so does the adjoint's backward "
-               "sweep (docs/theory.md §7)", p->decl->name, r);
+               "sweep (docs/theory.md §7)", p->decl->name,
+               self ? "through its own rate (lateral recurrence)" : "across populations", r);
   }
 }
 
@@ -1029,6 +1084,7 @@ dv_system *dv_derive(vl_model *m, dg_ctx *d, vl_arena *a) {
   dv_collect_terms(&st, m->energy->value, false);
   if (d->errors != errs || !dv_assign_owners(&st)) return NULL;
 
+  dv_find_clamped(&st);
   s->rest_sym = ex_num(s->x, 0);
   for (int i = 0; i < st.nterms; i++)
     if (st.terms[i].owner < 0) s->rest_sym = ex_add(s->x, s->rest_sym, st.terms[i].x);

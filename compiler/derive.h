@@ -92,6 +92,17 @@ typedef struct dv_param {
   bool used;              /* the energy depends on it */
 } dv_param;
 
+/* A mismatch owned by a clamped signal (theory.md §8): an input, or a target predicted
+ * through a weight whose post side it is. No dynamics: its error is the mismatch itself,
+ * e = m. The term stays in the rest R (so in J), and its gradient feeds the g of the
+ * populations that predict the signal. For printing. */
+typedef struct dv_clamped {
+  const char *name;       /* the input or target */
+  bool target;
+  long n;
+  ex_node *m;             /* with ŭ symbols, oriented so that the signal enters with + */
+} dv_clamped;
+
 typedef struct dv_system {
   vl_model *model;
   ex_ctx *x;
@@ -111,6 +122,8 @@ typedef struct dv_system {
   ex_node *objective;     /* its integrand R/β (R when β is the number 0) */
   ex_node *objective_sym; /* the same with ŭ symbols, for printing */
   ex_node *F;             /* Σ_p ⟨m_p, e_p⟩ + rest: E with mismatches replaced by errors */
+  dv_clamped *clamped;    /* the mismatches of the rest owned by clamped signals */
+  int nclamped;
   ex_node *rest_sym, *cost_sym;   /* rest and cost with ŭ symbols (for printing) */
   ex_node **ub_syms, **ub_defs;   /* per population: ŭ_p and u_p + τʳ_p ⊙ u̇_p */
   /* statistics for the closing note and --stats */

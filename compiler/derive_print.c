@@ -115,6 +115,12 @@ static void dp_text(FILE *out, dv_system *s) {
   ex_ctx *x = s->x;
   fprintf(out, "model %s\n\n", s->model->name ? s->model->name : "?");
   for (int i = 0; i < s->npops; i++) dp_text_pop(out, s, &nm, &s->pops[i]);
+  for (int i = 0; i < s->nclamped; i++) {
+    dv_clamped *c = &s->clamped[i];
+    fprintf(out, "%s %s [%ld]   (clamped: no dynamics; the term stays in R)\n"
+            "  mismatch       m = %s\n  error          e = m\n\n", c->target ? "target" : "input",
+            c->name, c->n, dp_str(s, &nm, c->m, EXP_TEXT));
+  }
   fprintf(out, "plasticity (\u03b8\u0307 = \u2212\u03b7 \u2202E/\u2202\u03b8 with m \u2192 e)\n");
   for (int i = 0; i < s->nparams; i++) {
     dv_param *p = &s->params[i];
@@ -156,6 +162,10 @@ static void dp_latex(FILE *out, dv_system *s) {
     fprintf(out, "&&& e_{\\text{adj}} &= %s, \\quad \\dot w = %s \\\\\n",
             dp_str(s, &nm, sc.adj_e, L), dp_str(s, &nm, sc.adj_w_dot, L));
   }
+  for (int i = 0; i < s->nclamped; i++)
+    fprintf(out, "&\\text{%s } %s: && e = m &= %s \\\\\n",
+            s->clamped[i].target ? "target" : "input", s->clamped[i].name,
+            dp_str(s, &nm, s->clamped[i].m, L));
   for (int i = 0; i < s->nparams; i++) {
     dv_param *p = &s->params[i];
     if (!p->used) continue;
@@ -215,6 +225,14 @@ static void dp_json(FILE *out, dv_system *s) {
   json_t *pops = json_array();
   for (int i = 0; i < s->npops; i++) json_array_append_new(pops, dp_jpop(s, &nm, &s->pops[i]));
   json_object_set_new(root, "populations", pops);
+  if (s->nclamped) {   /* only when there are some: older documents stay as they were */
+    json_t *cl = json_array();
+    for (int i = 0; i < s->nclamped; i++)
+      json_array_append_new(cl, json_pack("{s:s, s:s, s:I, s:o}", "name", s->clamped[i].name,
+          "kind", s->clamped[i].target ? "target" : "input", "size",
+          (json_int_t)s->clamped[i].n, "mismatch", dp_jexpr(s, &nm, s->clamped[i].m)));
+    json_object_set_new(root, "clamped", cl);
+  }
   json_t *params = json_array();
   for (int i = 0; i < s->nparams; i++) {
     dv_param *p = &s->params[i];

@@ -382,6 +382,50 @@ Test(derive, general_energies) {
   free(u);
 }
 
+/* A mismatch owned by an input (docs/theory.md §8): no population owns it, it stays in R,
+ * its error is the mismatch, and it feeds g_h = φ′(ŭ_h) ⊙ Wdᵀ (x − Wd r_h). A target predicted
+ * through a weight is one too; an inline cost on a target is not shown as one. */
+static const char *CLAMPED =
+  "model t_clamped\n"
+  "input x[2]\ntarget y[3]\n"
+  "population h[3] { tau_m = 0.5; tau_r = [0.1, 0.3, 0.2]; phi = tanh }\n"
+  "weight W1[h, x]\nweight Wd[x, h]\nweight Wy[y, h]\n"
+  "energy = 0.5 * |prosp(h, h.tau_m) - W1 @ x|^2 + 0.5 * |Wd @ rate(h) - x|^2\n"
+  "       + 0.5 * |y - Wy @ rate(h)|^2 + 0.5 * |y - rate(h)|^2\n";
+
+Test(derive, mismatch_owned_by_an_input) {
+  pl_unit *u = tv_compile(CLAMPED);
+  tv_env t = { .seed = 5 };
+  dv_pop *h = tv_pop(u, "h");
+  const double *uh = tv_get(&t, h->u), *udh = tv_get(&t, h->udot), *trh = tv_get(&t, h->taur);
+  const double *Wd = tv_get(&t, tv_param(u, "Wd")->sym), *Wy = tv_get(&t, tv_param(u, "Wy")->sym);
+  const double *x = tv_get(&t, tv_sym(u, S_INPUT, 0)), *y = tv_get(&t, tv_sym(u, S_TARGET, 0));
+  double ub[3], rh[3], ex[2], ey[3], a[3], b[3], want[6];
+  prosp(uh, trh, udh, ub, 3);
+  for (int i = 0; i < 3; i++) rh[i] = tanh(ub[i]);
+  matvec(Wd, rh, ex, 2, 3);
+  for (int i = 0; i < 2; i++) ex[i] = x[i] - ex[i];          /* e_x = m_x */
+  matvec(Wy, rh, ey, 3, 3);
+  for (int i = 0; i < 3; i++) ey[i] = y[i] - ey[i];          /* e_y = m_y */
+  mattvec(Wd, ex, a, 2, 3);
+  mattvec(Wy, ey, b, 3, 3);
+  for (int i = 0; i < 3; i++) want[i] = (1 - rh[i] * rh[i]) * (a[i] + b[i] + y[i] - rh[i]);
+  tv_expect(u, &t, h->g, want, 3, "g_h = φ′ ⊙ (Wdᵀ e_x + Wyᵀ e_y + y − r_h)");
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 3; j++) want[i * 3 + j] = -ex[i] * rh[j];
+  tv_expect(u, &t, tv_param(u, "Wd")->G, want, 6, "G_Wd = −e_x r_hᵀ");
+  cr_assert_eq(u->sys->nclamped, 2);
+  char *text = tv_printed(u);
+  static const char *shown[] = { "input x [2]", "m = x − Wd r_h", "target y [3]",
+                                 "m = y − Wy r_h", "error          e = m" };
+  for (size_t i = 0; i < sizeof shown / sizeof *shown; i++)
+    cr_expect(strstr(text, shown[i]), "derive does not show '%s':\n%s", shown[i], text);
+  free(text);
+  tv_free(&t);
+  pl_free(u);
+  free(u);
+}
+
 /* ---- energies outside the normal form ----------------------------------------------------- */
 
 static char *tv_errors_of(const char *src) {
