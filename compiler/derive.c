@@ -877,17 +877,18 @@ static void dv_check_reads(dv_system *s, vl_arena *a, ex_node **terms) {
 
 /* −(−a − b) ⊙ c as (a + b) ⊙ c: a population read by several terms (two weights, or its
  * own rate through W_rec) gets its g as a negated sum, which the constructors distribute only
- * when the sum stands alone. For printing: g_show only. */
+ * when the sum stands alone; distributed here when most of the sum's terms are negated. For
+ * printing: g_show only. */
 static ex_node *dv_tidy_sign(ex_ctx *x, ex_node *g) {
   double c;
   if (g->op != X_MUL || !ex_is_num(g->args[0], &c) || c != -1) return g;
   int neg = -1;   /* the factor that is a sum of negated terms */
   for (int i = 1; i < g->nargs && neg < 0; i++) {
     ex_node *f = g->args[i];
-    bool all = f->op == X_ADD;
-    for (int k = 0; all && k < f->nargs; k++)
-      all = f->args[k]->op == X_MUL && ex_is_num(f->args[k]->args[0], &c) && c < 0;
-    if (all) neg = i;
+    int minus = 0;
+    for (int k = 0; f->op == X_ADD && k < f->nargs; k++)
+      minus += f->args[k]->op == X_MUL && ex_is_num(f->args[k]->args[0], &c) && c < 0;
+    if (f->op == X_ADD && 2 * minus > f->nargs) neg = i;
   }
   if (neg < 0) return g;
   ex_node *r = ex_neg(x, g->args[neg]);   /* distributed by the constructor */
