@@ -221,9 +221,35 @@ static void tr_grad_vs_fd(const char *model) {
 /* A function added to fn.def only (gelu) learns like the others. */
 Test(trust, gelu_as_phi) { tr_grad_vs_fd("tests/data/trust/gelu.vle"); }
 
-/* Priors (docs/theory.md §8): 0.5*lam*|W1|^2, mu*sum(abs(W2)), 0.5*lam*|b2|^2 enter the
- * gradient and J. */
+/* Priors (docs/theory.md §8): 0.5*lam*|W1|^2, mu*sum(abs(W2)), 0.5*lam*|b2|^2 and
+ * 0.5*lam*|h.tau_m - 0.1|^2 enter the gradient and J. */
 Test(trust, priors_enter_gradient_and_J) { tr_grad_vs_fd("tests/data/trust/prior.vle"); }
+
+/* With gamma = 0 a prior does not move the trajectory, so the prior's part of `vlec grad` is
+ * exactly its term of G summed over the run: lam (tau - 0.1) T / beta for h.tau_m and
+ * lam W1 T / beta for W1 (T = 400 dt = 0.8, beta = nudge = 0.5), between lam = 0.3 and
+ * lam = 0 (the adjoint's own O(dt) error on tau_m, 4% here, cancels). */
+Test(trust, prior_gradient_is_exact) {
+  ld_model m;
+  ru_open(&m, ru_src("tests/data/trust/prior.vle"));
+  cr_assert_eq(ru_vlec(&m, true, "--errors", "adjoint", "--steps", "400", "--seed", "3", "--out",
+                       ru_at("l3"), "-q", NULL), 0, "%s", ru_log);
+  cr_assert_eq(ru_vlec(&m, true, "--errors", "adjoint", "--steps", "400", "--seed", "3", "--set",
+                       "lam=0", "--out", ru_at("l0"), "-q", NULL), 0, "%s", ru_log);
+  static const double tau[3] = { 0.1, 0.2, 0.15 };
+  npy_array a = ru_npy("l3/grad/h.tau_m.npy"), b = ru_npy("l0/grad/h.tau_m.npy");
+  for (int i = 0; i < 3; i++) {
+    double want = 0.3 * (tau[i] - 0.1) * 0.8 / 0.5, got = ru_data(&a)[i] - ru_data(&b)[i];
+    cr_expect(fabs(got - want) < 1e-12, "h.tau_m[%d]: %.17g, expected %.17g", i, got, want);
+  }
+  npy_array w = ru_npy("l3/params/W1.npy"), c = ru_npy("l3/grad/W1.npy"), d = ru_npy("l0/grad/W1.npy");
+  for (size_t i = 0; i < w.count; i++) {
+    double want = 0.3 * ru_data(&w)[i] * 0.8 / 0.5, got = ru_data(&c)[i] - ru_data(&d)[i];
+    cr_expect(fabs(got - want) < 1e-12, "W1[%zu]: %.17g, expected %.17g", i, got, want);
+  }
+  npy_free(&a); npy_free(&b); npy_free(&w); npy_free(&c); npy_free(&d);
+  ld_close(&m);
+}
 
 /* The emitted step applies the prior's term of the rule: at step 0 every error is zero
  * (nothing published yet), so one SGD step with rate 0.01 is exactly the prior's:
