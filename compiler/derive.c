@@ -879,7 +879,7 @@ static void dv_check_reads(dv_system *s, vl_arena *a, ex_node **terms) {
  * own rate through W_rec) gets its g as a negated sum, which the constructors distribute only
  * when the sum stands alone; distributed here when most of the sum's terms are negated. For
  * printing: g_show only. */
-static ex_node *dv_tidy_sign(ex_ctx *x, ex_node *g) {
+ex_node *dv_tidy_sign(ex_ctx *x, ex_node *g) {
   double c;
   if (g->op != X_MUL || !ex_is_num(g->args[0], &c) || c != -1) return g;
   int neg = -1;   /* the factor that is a sum of negated terms */

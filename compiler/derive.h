@@ -159,6 +159,10 @@ void dv_schemes_of(dv_system *s, const dv_pop *p, dv_schemes *out);
 /* The same with a given g (e.g. the printable g_show). */
 void dv_schemes_with(dv_system *s, const dv_pop *p, ex_node *g, dv_schemes *out);
 
+/* For printing: −(−a − b) ⊙ c as (a + b) ⊙ c (a product with the coefficient −1 and a sum
+ * whose terms are mostly negated); anything else unchanged. */
+ex_node *dv_tidy_sign(ex_ctx *x, ex_node *g);
+
 typedef enum { DV_TEXT, DV_LATEX, DV_JSON } dv_format;
 void dv_print(FILE *out, dv_system *s, dv_format f);
 

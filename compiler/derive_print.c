@@ -110,6 +110,12 @@ static ex_node *dp_eta(dv_system *s) {
   return ex_sym(s->x, S_DISP_ETA, 0, (ex_shape){ EXS_SCALAR, 1, 1 }, "\u03b7", "\\eta");
 }
 
+/* θ̇ = −η G, as printed. */
+static ex_node *dp_rule(dv_system *s, const dv_param *p) {
+  ex_ctx *x = s->x;
+  return dv_tidy_sign(x, ex_simplify(x, ex_mul(x, dp_eta(s), ex_neg(x, p->G))));
+}
+
 static void dp_text(FILE *out, dv_system *s) {
   dp_names nm = dp_make_names(s);
   ex_ctx *x = s->x;
@@ -127,7 +133,7 @@ static void dp_text(FILE *out, dv_system *s) {
     if (!p->used) continue;
     const char *lhs = dp_dotted(ex_arena(x), p->sym->name, false);
     fprintf(out, "  %s%*s = %s%s\n", lhs, 12 - dp_width(lhs), "",
-            dp_str(s, &nm, ex_simplify(x, ex_mul(x, dp_eta(s), ex_neg(x, p->G))), EXP_TEXT),
+            dp_str(s, &nm, dp_rule(s, p), EXP_TEXT),
             p->learn >= 0 ? "" : "   (not learned)");
   }
   fprintf(out, "\ncost           C = %s\n", dp_str(s, &nm, s->cost_sym, EXP_TEXT));
@@ -171,7 +177,7 @@ static void dp_latex(FILE *out, dv_system *s) {
     if (!p->used) continue;
     fprintf(out, "&&& %s &= %s \\\\\n", dp_dotted(ex_arena(x), p->sym->latex ? p->sym->latex
             : p->sym->name, true),
-            dp_str(s, &nm, ex_simplify(x, ex_mul(x, dp_eta(s), ex_neg(x, p->G))), L));
+            dp_str(s, &nm, dp_rule(s, p), L));
   }
   fprintf(out, "&&& C &= %s \\\\\n", dp_str(s, &nm, s->cost_sym, L));
   fprintf(out, "&&& J &= \\frac{1}{\\beta}\\int R\\,dt, \\quad \\beta = %s, \\quad "
@@ -219,7 +225,6 @@ static const char *dp_kind_name[] = { "weight", "bias", "tau_m", "tau_r" };
 
 static void dp_json(FILE *out, dv_system *s) {
   dp_names nm = dp_make_names(s);
-  ex_ctx *x = s->x;
   json_t *root = json_object();
   json_object_set_new(root, "model", json_string(s->model->name ? s->model->name : ""));
   json_t *pops = json_array();
@@ -239,7 +244,7 @@ static void dp_json(FILE *out, dv_system *s) {
     json_array_append_new(params, json_pack("{s:s, s:s, s:b, s:b, s:o, s:o}",
         "name", p->name, "kind", dp_kind_name[p->kind], "learned", p->learn >= 0,
         "used", p->used, "G", dp_jexpr(s, &nm, p->G),
-        "rule", dp_jexpr(s, &nm, ex_simplify(x, ex_mul(x, dp_eta(s), ex_neg(x, p->G))))));
+        "rule", dp_jexpr(s, &nm, dp_rule(s, p))));
   }
   json_object_set_new(root, "params", params);
   json_object_set_new(root, "cost", dp_jexpr(s, &nm, s->cost_sym));
