@@ -275,21 +275,26 @@ static void ck_pop(ck_ctx *c, vl_decl *p) {
   vec_push(c->a, &c->m->pops, p);
 }
 
-/* The population (or, for pre, input) a weight or bias is attached to. */
-static vl_decl *ck_end(ck_ctx *c, const char *name, vl_span sp, bool pre) {
+/* What a weight or bias is attached to: a population, or an input for a weight's pre side;
+ * with `clamped`, a weight's post side may also be an input or a target (a prediction of a
+ * clamped signal, docs/theory.md §8: its mismatch belongs to the signal). */
+static vl_decl *ck_end(ck_ctx *c, const char *name, vl_span sp, bool pre, bool clamped) {
   vl_decl *e = ck_lookup(c, name, sp);
   if (!e) return NULL;
   e->used = true;
   if (e->kind == D_POP || (pre && e->kind == D_INPUT)) return e;
+  if (clamped && (e->kind == D_INPUT || e->kind == D_TARGET)) return e;
   ck_err(c, sp, "'%s' is a %s, but %s", name, ck_kind_name(e->kind),
-         pre ? "the pre side must be a population or an input" : "the post side must be a population");
+         pre ? "the pre side must be a population or an input"
+         : clamped ? "the post side must be a population, an input or a target"
+                   : "the post side must be a population");
   return NULL;
 }
 
 /* weight NAME[post, pre] (init DIST)? */
 static void ck_weight(ck_ctx *c, vl_decl *w) {
-  w->post = ck_end(c, w->post_name, w->post_span, false);
-  w->pre = ck_end(c, w->pre_name, w->pre_span, true);
+  w->post = ck_end(c, w->post_name, w->post_span, false, true);
+  w->pre = ck_end(c, w->pre_name, w->pre_span, true, false);
   if (w->post && w->pre && w->post->size > 0 && w->pre->size > 0 &&
       (double)w->post->size * (double)w->pre->size > (double)FE_MAX_WEIGHTS) {
     ck_err(c, w->name_span, "weight '%s' would have %ld x %ld elements (the limit is %ld)",
@@ -302,7 +307,7 @@ static void ck_weight(ck_ctx *c, vl_decl *w) {
 
 /* bias NAME[post] (init DIST)? */
 static void ck_bias(ck_ctx *c, vl_decl *b) {
-  b->post = ck_end(c, b->post_name, b->post_span, false);
+  b->post = ck_end(c, b->post_name, b->post_span, false, false);
   if (b->post) b->size = b->post->size;
   ck_init(c, b);
   vec_push(c->a, &c->m->biases, b);

@@ -349,12 +349,19 @@ static const ck_bi_rule *ck_rule(vl_builtin b) {
   abort();
 }
 
+/* Built-ins that take a matrix (a weight in a parameter term): the elementwise ones and
+ * the sums. */
+static bool ck_takes_matrix(vl_builtin b) {
+  return ast_builtin_elementwise(b) || b == BI_SUM || b == BI_MEAN || b == BI_SUMSQ;
+}
+
 /* A built-in call: arity, arguments (populations are plain values here), then the rule. */
 static vl_expr *ck_builtin(ck_ctx *c, vl_expr *e, vl_builtin b) {
   e->bi = b;
   const ck_bi_rule *r = ck_rule(b);
   if (!ck_arity(c, e, r->lo, r->hi)) return e;
-  for (int i = 0; i < e->nargs; i++) e->args[i] = ck_value(c, e->args[i]);
+  for (int i = 0; i < e->nargs; i++)
+    e->args[i] = ck_takes_matrix(b) ? ck_matrix_ok(c, e->args[i]) : ck_value(c, e->args[i]);
   for (int i = 0; i < e->nargs; i++)
     if (!ck_known(e->args[i]) && b != BI_PROSP && b != BI_RATE) return e;
   e->shape = r->shape(c, e);
@@ -380,13 +387,26 @@ static vl_expr *ck_call(ck_ctx *c, vl_expr *e) {
 
 /* ---- operators ---------------------------------------------------------------------------- */
 
-/* W @ v: W a weight [post, pre], v a vector of length n_pre. */
+/* Is e a weight, or the transpose W' of one (docs/theory.md §8: tied weights)? */
+static bool ck_is_weight_or_transpose(const vl_expr *e) {
+  if (e->kind == EX_DERIV) e = e->lhs;
+  return e->kind == EX_NAME && e->sym && e->sym->kind == D_WEIGHT;
+}
+
+/* W @ v: W a weight [post, pre] (or W' [pre, post]), v a vector of length n_pre. A matrix
+ * computed from weights (2 * W) is refused: the code generator multiplies by a weight's
+ * buffer. */
 static vl_shape ck_matvec(ck_ctx *c, vl_expr *e) {
   vl_expr *W = e->lhs, *v = e->rhs;
   if (W->shape.kind != SH_MATRIX) {
     if (ck_known(W))
       ck_err(c, W->span, "the left operand of @ must be a weight, got %s (%s)",
              ck_shape_text(c, W->shape), ck_text(c, W));
+    return ck_unknown();
+  }
+  if (!ck_is_weight_or_transpose(W)) {
+    ck_err(c, W->span, "the left operand of @ must be a weight or its transpose W', got a "
+           "matrix computed from weights (%s)", ck_text(c, W));
     return ck_unknown();
   }
   if (!ck_known(v)) return ck_unknown();
@@ -419,15 +439,17 @@ static vl_shape ck_elementwise(ck_ctx *c, vl_expr *e) {
     return ck_unknown();
   }
   if (a.kind == SH_SCALAR) return b;
-  if (b.kind == SH_SCALAR || a.rows == b.rows) return a;
+  if (b.kind == SH_SCALAR) return a;
+  if ((a.kind == SH_MATRIX) == (b.kind == SH_MATRIX) && a.rows == b.rows && a.cols == b.cols)
+    return a;
   ck_err(c, e->span, "cannot %s %s (%s) and %s (%s)", ck_verb(e->op), ck_shape_text(c, a),
          ck_text(c, e->lhs), ck_shape_text(c, b), ck_text(c, e->rhs));
   return ck_unknown();
 }
 
 static vl_expr *ck_binary(ck_ctx *c, vl_expr *e) {
-  e->lhs = e->op == '@' ? ck_expr(c, e->lhs) : ck_value(c, e->lhs);
-  e->rhs = ck_value(c, e->rhs);
+  e->lhs = e->op == '@' ? ck_expr(c, e->lhs) : ck_matrix_ok(c, e->lhs);
+  e->rhs = e->op == '@' || e->op == '^' ? ck_value(c, e->rhs) : ck_matrix_ok(c, e->rhs);
   e->shape = e->op == '@' ? ck_matvec(c, e) : ck_elementwise(c, e);
   return e;
 }
@@ -440,9 +462,14 @@ static vl_expr *ck_deriv(ck_ctx *c, vl_expr *e) {
     if (p->size > 0) e->shape = ck_vector(p->size);
     return e;
   }
+  if (e->lhs->shape.kind == SH_MATRIX && e->lhs->kind == EX_NAME) {
+    /* W': the transpose of a weight, [pre, post]; only the left operand of @ takes it
+     * (ck_value and ck_matrix_ok refuse it anywhere else) */
+    e->shape = (vl_shape){ SH_MATRIX, e->lhs->shape.cols, e->lhs->shape.rows };
+    return e;
+  }
   if (e->lhs->shape.kind == SH_MATRIX)
-    ck_err(c, e->span, "%s' transposes a weight: transposes are derived, not written",
-           ck_text(c, e->lhs));
+    ck_err(c, e->span, "' transposes a weight, not %s: write W' @ v", ck_text(c, e->lhs));
   else if (ck_known(e->lhs))
     ck_err(c, e->span, "' (the time derivative) applies to a population, not to %s",
            ck_text(c, e->lhs));
@@ -501,7 +528,7 @@ static vl_expr *ck_expr_kind(ck_ctx *c, vl_expr *e) {
   case EX_NAME: return ck_name(c, e);
   case EX_BINARY: return ck_binary(c, e);
   case EX_NEG:
-    e->lhs = ck_value(c, e->lhs);
+    e->lhs = ck_matrix_ok(c, e->lhs);
     e->shape = e->lhs->shape;
     return e;
   case EX_DERIV: return ck_deriv(c, e);
@@ -509,7 +536,7 @@ static vl_expr *ck_expr_kind(ck_ctx *c, vl_expr *e) {
   case EX_CALL: return ck_call(c, e);
   case EX_VEC: return ck_vec(c, e);
   case EX_NORM:
-    e->lhs = ck_value(c, e->lhs);
+    e->lhs = ck_matrix_ok(c, e->lhs);
     if (ck_known(e->lhs)) e->shape = ck_scalar();
     return e;
   }
@@ -530,10 +557,25 @@ vl_expr *ck_expr(ck_ctx *c, vl_expr *e) {
 }
 
 vl_expr *ck_value(ck_ctx *c, vl_expr *e) {
-  e = ck_expr(c, e);
+  e = ck_matrix_ok(c, e);
   if (e->shape.kind != SH_MATRIX) return e;
-  ck_err(c, e->span, "weight '%s' can only be used as the left operand of @", ck_text(c, e));
+  ck_err(c, e->span, "a weight can only be used as the left operand of @ (W @ v or W' @ v) or "
+         "in a parameter term reduced to a scalar (|W|^2, sum(abs(W))); '%s' is a matrix here",
+         ck_text(c, e));
   e->shape = ck_unknown();
+  return e;
+}
+
+/* An operand that may be a matrix: a weight, or an elementwise expression of weights on the
+ * way to a reduction (a prior 0.5 * lam * |W|^2, docs/theory.md §8). Whatever stays a matrix
+ * reaches a ck_value and is refused there. A transpose is not one of these. */
+vl_expr *ck_matrix_ok(ck_ctx *c, vl_expr *e) {
+  e = ck_expr(c, e);
+  if (e->shape.kind == SH_MATRIX && e->kind == EX_DERIV) {
+    ck_err(c, e->span, "%s (a transpose) can only be used as the left operand of @",
+           ck_text(c, e));
+    e->shape = ck_unknown();
+  }
   return e;
 }
 

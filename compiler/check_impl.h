@@ -68,8 +68,12 @@ const char *ck_kind_name(vl_decl_kind k);            /* "population", "weight", 
 /* Resolve, expand and shape e; returns the node that replaces it (fn calls are replaced
  * by their expansion). Never NULL; a node with an error keeps SH_UNKNOWN. */
 vl_expr *ck_expr(ck_ctx *c, vl_expr *e);
-/* ck_expr, and a weight (a matrix) is an error: weights only stand left of @. */
+/* ck_expr, and a weight (a matrix) is an error: weights only stand left of @ or in a
+ * parameter term on their way to a reduction (ck_matrix_ok). */
 vl_expr *ck_value(ck_ctx *c, vl_expr *e);
+/* ck_expr where a matrix may stand (operands of elementwise operations and reductions:
+ * |W|^2, sum(abs(W))); a transpose W' is an error here. */
+vl_expr *ck_matrix_ok(ck_ctx *c, vl_expr *e);
 /* Resolve the names of a fn body without expanding or shaping it. */
 void ck_fn_body(ck_ctx *c, vl_decl *fn);
 /* Look a name up for the current declaration: unknown names, uses before the definition

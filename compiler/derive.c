@@ -353,6 +353,8 @@ static bool dv_is_norm_squared(const vl_expr *e) {
 static ex_node *dv_build_binary(dv_state *st, const vl_expr *e) {
   ex_ctx *x = st->s->x;
   if (dv_is_norm_squared(e)) return ex_sumsq(x, dv_build(st, e->lhs->lhs));
+  if (e->op == '@' && e->lhs->kind == EX_DERIV)   /* W' @ v (the checker allows it only here) */
+    return ex_mattvec(x, dv_build(st, e->lhs->lhs), dv_build(st, e->rhs));
   ex_node *l = dv_build(st, e->lhs), *r = dv_build(st, e->rhs);
   switch (e->op) {
   case '+': return ex_add(x, l, r);
@@ -551,6 +553,44 @@ static ex_node *dv_diag(dv_system *s, ex_node *m, ex_node *y) {
   return g;
 }
 
+/* x with every ŭ_p reached through a call, product or reduction (not along + * ^ alone)
+ * replaced by mark. */
+static ex_node *dv_mark_inner(ex_ctx *x, ex_node *n, ex_node *ub, ex_node *mark, int depth) {
+  if (n == ub || !ex_contains(n, ub)) return n;
+  if (depth > 64) return ex_subst(x, n, &ub, &mark, 1);
+  ex_node *a[2];
+  switch (n->op) {
+  case X_ADD: case X_MUL: {
+    ex_node **args = AR_NEWN(ex_arena(x), ex_node *, n->nargs);
+    for (int i = 0; i < n->nargs; i++) args[i] = dv_mark_inner(x, n->args[i], ub, mark, depth + 1);
+    return n->op == X_ADD ? ex_addn(x, args, n->nargs) : ex_muln(x, args, n->nargs);
+  }
+  case X_POW:
+    a[0] = dv_mark_inner(x, n->args[0], ub, mark, depth + 1);
+    a[1] = ex_subst(x, n->args[1], &ub, &mark, 1);
+    return ex_pow(x, a[0], a[1]);
+  case X_BCAST:
+    return ex_bcast_to(x, dv_mark_inner(x, n->args[0], ub, mark, depth + 1), n->shape);
+  default:
+    return ex_subst(x, n, &ub, &mark, 1);
+  }
+}
+
+/* p's own mismatch msym (ŭ symbols) as p reads it under sync (theory.md §8, lateral
+ * recurrence): every bare ŭ_p (the mismatch's own prospective voltage) written out, every
+ * ŭ_p inside a call or product (a rate read through W_rec) kept as the symbol ŭ_p, a
+ * published value; the other populations' ŭ written out too with `others`. NULL when msym
+ * reads ŭ_p nowhere but bare (no lateral read). */
+static ex_node *dv_own_view(dv_system *s, ex_node *msym, dv_pop *p, bool others) {
+  ex_ctx *x = s->x;
+  ex_node *mark = ex_sym(x, S_UB_INNER, p->index, p->ub->shape, p->ub->name, p->ub->latex);
+  ex_node *t = dv_mark_inner(x, msym, p->ub, mark, 0);
+  if (!ex_contains(t, mark)) return NULL;
+  t = ex_subst(x, t, &p->ub, &p->ub_def, 1);
+  if (others) t = dv_expand(s, t);
+  return ex_subst(x, t, &mark, &p->ub, 1);
+}
+
 static bool dv_candidate(dv_system *s, ex_node *m, dv_pop *p) {
   if (m->shape.rows != p->n || !ex_contains(m, p->udot)) return false;
   if (!ex_elementwise_in(m, p->udot)) return false;
@@ -563,18 +603,32 @@ static bool dv_reads_only_ub(dv_system *s, ex_node *msym, int p) {
   return !ex_contains(msym, s->pops[p].u) && !ex_contains(msym, s->pops[p].udot);
 }
 
-/* Offer a squared term to the populations; returns the owner or -1 (cost part). */
-static int dv_owner_of(dv_state *st, dv_term *t, ex_node *m, ex_node *msym) {
+/* Offer a squared term to the populations; returns the owner or -1 (cost part), and in
+ * *own the mismatch as the owner reads it: m, or its lateral view (dv_own_view) when m
+ * reads the owner's rate inside a call (then m itself is not affine in u̇). */
+static int dv_owner_of(dv_state *st, dv_term *t, ex_node *m, ex_node *msym, ex_node **own) {
   dv_system *s = st->s;
   int cand[64], nc = 0;
-  for (int i = 0; i < s->npops && nc < 64; i++)
-    if (dv_candidate(s, m, &s->pops[i])) cand[nc++] = i;
+  ex_node *view[64];
+  for (int i = 0; i < s->npops && nc < 64; i++) {
+    ex_node *v = m;
+    if (!dv_candidate(s, v, &s->pops[i])) {
+      v = dv_own_view(s, msym, &s->pops[i], true);
+      if (!v || !dv_candidate(s, v, &s->pops[i])) continue;
+    }
+    view[nc] = v;
+    cand[nc++] = i;
+  }
   if (nc > 1) {   /* prefer the population compared with its drive, outside every call */
     int k = 0;
     for (int i = 0; i < nc; i++)
-      if (dv_linear_in(m, s->pops[cand[i]].udot, 0)) cand[k++] = cand[i];
+      if (dv_linear_in(view[i], s->pops[cand[i]].udot, 0)) {
+        view[k] = view[i];
+        cand[k++] = cand[i];
+      }
     if (k >= 1) nc = k;
   }
+  *own = nc >= 1 ? view[0] : m;
   if (nc == 1) return cand[0];
   if (nc > 1) {
     dg_error(st->d, t->span, "energy term has two owners: both %s and %s appear affinely in "
@@ -674,15 +728,16 @@ static bool dv_assign_owners(dv_state *st) {
   ex_node **ms = AR_NEWN(st->a, ex_node *, st->nterms + 1);
   int *owner = AR_NEWN(st->a, int, st->nterms + 1);
   ex_node **msym = AR_NEWN(st->a, ex_node *, st->nterms + 1);
+  ex_node **mown = AR_NEWN(st->a, ex_node *, st->nterms + 1);
   for (int i = 0; i < st->nterms; i++) {   /* ownership is decided on the expanded form */
     dv_term *t = &st->terms[i];
     msym[i] = t->from_cost ? NULL : dv_match_square(s, t->x, &t->why);
-    ms[i] = msym[i] ? dv_expand(s, msym[i]) : NULL;
-    owner[i] = ms[i] ? dv_owner_of(st, t, ms[i], msym[i]) : -1;
+    ms[i] = mown[i] = msym[i] ? dv_expand(s, msym[i]) : NULL;
+    owner[i] = ms[i] ? dv_owner_of(st, t, ms[i], msym[i], &mown[i]) : -1;
   }
   for (int i = 0; i < st->nterms; i++) {
     dv_term *t = &st->terms[i];
-    ex_node *m = ms[i];
+    ex_node *m = mown[i];
     int o = owner[i];
     if (o < 0 || dv_yields_to_mismatch(st, o, i, ms, msym, owner)) continue;
     dv_pop *p = &s->pops[o];
@@ -697,10 +752,63 @@ static bool dv_assign_owners(dv_state *st) {
     p->m = t->m = neg ? ex_neg(s->x, m) : m;
     p->m_sym = neg ? ex_neg(s->x, msym[i]) : msym[i];
     p->m_span = first[o] = t->span;
+    p->lateral = m != ms[i];
+    if (p->lateral) p->m_read = dv_own_view(s, p->m_sym, p, false);
   }
   for (int i = 0; i < s->npops; i++)
     if (!s->pops[i].m) dv_no_mismatch(st, &s->pops[i], ms, owner);
   return st->d->errors == errs;
+}
+
+/* Does m read a weight whose post side is decl (a prediction of that signal)? */
+static bool dv_predicts(dv_system *s, ex_node *m, const vl_decl *decl) {
+  for (int i = 0; i < s->nparams; i++) {
+    dv_param *p = &s->params[i];
+    if (p->kind == PK_WEIGHT && p->decl->post == decl && ex_contains(m, p->sym)) return true;
+  }
+  return false;
+}
+
+/* The signal among syms[0..n) whose mismatch the squared term msym is (n_x elements, x
+ * read elementwise and affinely), or -1. */
+static int dv_clamped_owner(dv_system *s, ex_node *msym, ex_node **syms, const vl_vec *decls,
+                            bool target) {
+  for (int i = 0; i < decls->len; i++) {
+    const vl_decl *d = decls->items[i];
+    if (msym->shape.rows != d->size || !ex_contains(msym, syms[i])) continue;
+    if (!dv_linear_in(msym, syms[i], 0) || !ex_elementwise_in(msym, syms[i])) continue;
+    if (target && !dv_predicts(s, msym, d)) continue;   /* an inline cost stays a cost */
+    return i;
+  }
+  return -1;
+}
+
+/* The unowned squared terms that are mismatches of clamped signals (theory.md §8). */
+static void dv_find_clamped(dv_state *st) {
+  dv_system *s = st->s;
+  vl_model *m = s->model;
+  s->clamped = AR_NEWN(st->a, dv_clamped, st->nterms + 1);
+  for (int i = 0; i < st->nterms; i++) {
+    dv_term *t = &st->terms[i];
+    const char *why;
+    if (t->owner >= 0 || t->from_cost) continue;
+    ex_node *msym = dv_match_square(s, t->x, &why);
+    if (!msym || msym->shape.kind != EXS_VECTOR) continue;
+    for (int k = 0; k < 2; k++) {
+      ex_node **syms = k ? s->targets : s->inputs;
+      const vl_vec *decls = k ? &m->targets : &m->inputs;
+      int j = dv_clamped_owner(s, msym, syms, decls, k == 1);
+      if (j < 0) continue;
+      const vl_decl *d = decls->items[j];
+      ex_node *a = dv_diag(s, msym, syms[j]);
+      double c;
+      bool neg = (ex_is_num(a, &c) && c < 0) ||
+                 (a->op == X_MUL && ex_is_num(a->args[0], &c) && c < 0);
+      s->clamped[s->nclamped++] = (dv_clamped){ d->name, k == 1, d->size,
+                                                neg ? ex_neg(s->x, msym) : msym };
+      break;
+    }
+  }
 }
 
 /* ---- 3. forward dynamics ----------------------------------------------------------------- */
@@ -718,7 +826,9 @@ static void dv_forward(dv_system *s, dv_pop *p) {
 static bool dv_state_free(dv_system *s, ex_node *x) {
   for (int i = 0; i < s->npops; i++) {
     dv_pop *p = &s->pops[i];
-    if (ex_contains(x, p->u) || ex_contains(x, p->udot) || ex_contains(x, p->e)) return false;
+    if (ex_contains(x, p->u) || ex_contains(x, p->udot) || ex_contains(x, p->e) ||
+        ex_contains(x, p->ub))   /* a lateral population's own published rate */
+      return false;
   }
   for (int i = 0; i < s->model->inputs.len; i++)
     if (ex_contains(x, s->inputs[i])) return false;
@@ -743,6 +853,7 @@ static void dv_split_fail(vl_arena *a, dv_pop *p, const char *why) {
 static ex_node *dv_read_term(dv_system *s, int k) {
   if (k < 0) return s->rest_sym;
   dv_pop *q = &s->pops[k];
+  if (q->lateral) return q->m_read;   /* its own rate read through W_rec feeds g_q */
   return ex_subst(s->x, q->m_sym, &q->ub, &q->ub_def, 1);
 }
 
@@ -764,6 +875,28 @@ static void dv_check_reads(dv_system *s, vl_arena *a, ex_node **terms) {
   }
 }
 
+/* −(−a − b) ⊙ c as (a + b) ⊙ c: a population read by several terms (two weights, or its
+ * own rate through W_rec) gets its g as a negated sum, which the constructors distribute only
+ * when the sum stands alone; distributed here when most of the sum's terms are negated. For
+ * printing: g_show only. */
+ex_node *dv_tidy_sign(ex_ctx *x, ex_node *g) {
+  double c;
+  if (g->op != X_MUL || !ex_is_num(g->args[0], &c) || c != -1) return g;
+  int neg = -1;   /* the factor that is a sum of negated terms */
+  for (int i = 1; i < g->nargs && neg < 0; i++) {
+    ex_node *f = g->args[i];
+    int minus = 0;
+    for (int k = 0; f->op == X_ADD && k < f->nargs; k++)
+      minus += f->args[k]->op == X_MUL && ex_is_num(f->args[k]->args[0], &c) && c < 0;
+    if (f->op == X_ADD && 2 * minus > f->nargs) neg = i;
+  }
+  if (neg < 0) return g;
+  ex_node *r = ex_neg(x, g->args[neg]);   /* distributed by the constructor */
+  for (int i = 1; i < g->nargs; i++)
+    if (i != neg) r = ex_mul(x, r, g->args[i]);
+  return r;
+}
+
 /* One reverse sweep of F with every ŭ as a leaf gives all g_p = −∂F/∂ŭ_p at once. */
 static void dv_errors(dv_system *s, vl_arena *a) {
   ex_ctx *x = s->x;
@@ -781,6 +914,7 @@ static void dv_errors(dv_system *s, vl_arena *a) {
     dv_pop *p = &s->pops[i];
     p->g_show = ex_simplify(x, ex_neg(x, adj[i]));
     p->g = ex_simplify(x, dv_expand(s, p->g_show));
+    p->g_show = dv_tidy_sign(x, p->g_show);   /* printing only: p->g is what is lowered */
     p->b = p->taur;
     if (!ex_elementwise_in(p->m, p->u)) {
       dv_split_fail(a, p, "q, the coefficient of u in its own mismatch, is not elementwise: the "
@@ -862,7 +996,8 @@ static void dv_warn_fast_loops(dv_state *st) {
   bool *reach = AR_NEWN(st->a, bool, (size_t)n * (size_t)n + 1);   /* reach[i*n+k]: i reads k */
   for (int i = 0; i < n; i++)
     for (int k = 0; k < n; k++)
-      reach[i * n + k] = k != i && ex_contains(s->pops[i].c, s->pops[k].u);
+      reach[i * n + k] = k != i ? ex_contains(s->pops[i].c, s->pops[k].u)
+                                : ex_contains(s->pops[i].c, s->pops[i].ub);   /* lateral */
   for (int m = 0; m < n; m++)   /* transitive closure */
     for (int i = 0; i < n; i++)
       for (int k = 0; k < n; k++)
@@ -871,11 +1006,13 @@ static void dv_warn_fast_loops(dv_state *st) {
     dv_pop *p = &s->pops[i];
     double r;
     if (!reach[i * n + i] || (r = dv_lookahead(st, p)) <= 1) continue;
-    dg_warning(st->d, p->decl->name_span, "population %s is on a loop across populations and "
+    bool self = ex_contains(p->c, p->ub);
+    dg_warning(st->d, p->decl->name_span, "population %s is on a loop %s and "
                "looks ahead further than it integrates (tau_r/tau_m up to %g): the sync step "
                "reads the loop one step late, which grows without bound as dt shrinks when the "
                "loop's gain times tau_r/tau_m exceeds 1, and so does the adjoint's backward "
-               "sweep (docs/theory.md §7)", p->decl->name, r);
+               "sweep (docs/theory.md §7)", p->decl->name,
+               self ? "through its own rate (lateral recurrence)" : "across populations", r);
   }
 }
 
@@ -948,6 +1085,7 @@ dv_system *dv_derive(vl_model *m, dg_ctx *d, vl_arena *a) {
   dv_collect_terms(&st, m->energy->value, false);
   if (d->errors != errs || !dv_assign_owners(&st)) return NULL;
 
+  dv_find_clamped(&st);
   s->rest_sym = ex_num(s->x, 0);
   for (int i = 0; i < st.nterms; i++)
     if (st.terms[i].owner < 0) s->rest_sym = ex_add(s->x, s->rest_sym, st.terms[i].x);
@@ -957,9 +1095,9 @@ dv_system *dv_derive(vl_model *m, dg_ctx *d, vl_arena *a) {
   if (!dv_objective(&st)) return NULL;
   s->energy = dv_expand(s, s->energy);
   s->F = s->rest;
-  for (int i = 0; i < s->npops; i++) {
+  for (int i = 0; i < s->npops; i++) {   /* a lateral read is a plain rate for plasticity */
     dv_pop *p = &s->pops[i];
-    s->F = ex_add(s->x, s->F, ex_dot(s->x, p->m, p->e));
+    s->F = ex_add(s->x, s->F, ex_dot(s->x, p->lateral ? dv_expand(s, p->m) : p->m, p->e));
     dv_pop_rate(&st, p);
   }
 

@@ -45,6 +45,8 @@ typedef enum {
   S_DISP_ETA, /* derive_print.c: the learning rate η */
   S_DISP_DOT, /* derive_print.c: a dotted name */
   S_COST_OF,  /* derive.c: the declared cost as one scalar, to find its weight β in E */
+  S_UB_INNER, /* derive.c: ŭ_p read inside a call or product of p's own mismatch, while the
+                 bare ŭ_p around it are written out (dv_own_view) */
   S_EXTRA     /* the first kind free for tools and tests */
 } dv_sym_kind;
 
@@ -59,6 +61,12 @@ typedef struct dv_pop {
   ex_node *rate_sym;      /* φ(ŭ) with the symbol ŭ */
   ex_node *ub, *ub_def;   /* the symbol ŭ_p and its definition u_p + τʳ_p ⊙ u̇_p */
   ex_node *m_sym;         /* the mismatch with prospective voltages as ŭ symbols */
+  /* Lateral recurrence (theory.md §8): p's own mismatch reads p's own rate, r_p = φ(ŭ_p),
+   * inside a call or product. That read is a published value (under sync: step k−1), so it
+   * stays the symbol ŭ_p in m, a and c (then m is affine in u̇_p) and feeds p's own g. */
+  bool lateral;
+  ex_node *m_read;        /* lateral: m with only the bare own ŭ_p written out (the terms
+                             the errors read, dv_read_term); NULL otherwise */
   ex_node *g_show;        /* g with ŭ symbols, for printing */
   /* §2: the owned mismatch, with a > 0 */
   ex_node *m;
@@ -84,6 +92,17 @@ typedef struct dv_param {
   bool used;              /* the energy depends on it */
 } dv_param;
 
+/* A mismatch owned by a clamped signal (theory.md §8): an input, or a target predicted
+ * through a weight whose post side it is. No dynamics: its error is the mismatch itself,
+ * e = m. The term stays in the rest R (so in J), and its gradient feeds the g of the
+ * populations that predict the signal. For printing. */
+typedef struct dv_clamped {
+  const char *name;       /* the input or target */
+  bool target;
+  long n;
+  ex_node *m;             /* with ŭ symbols, oriented so that the signal enters with + */
+} dv_clamped;
+
 typedef struct dv_system {
   vl_model *model;
   ex_ctx *x;
@@ -103,6 +122,8 @@ typedef struct dv_system {
   ex_node *objective;     /* its integrand R/β (R when β is the number 0) */
   ex_node *objective_sym; /* the same with ŭ symbols, for printing */
   ex_node *F;             /* Σ_p ⟨m_p, e_p⟩ + rest: E with mismatches replaced by errors */
+  dv_clamped *clamped;    /* the mismatches of the rest owned by clamped signals */
+  int nclamped;
   ex_node *rest_sym, *cost_sym;   /* rest and cost with ŭ symbols (for printing) */
   ex_node **ub_syms, **ub_defs;   /* per population: ŭ_p and u_p + τʳ_p ⊙ u̇_p */
   /* statistics for the closing note and --stats */
@@ -137,6 +158,10 @@ void dv_schemes_build(ex_ctx *x, const dv_scheme_in *in, dv_schemes *out);
 void dv_schemes_of(dv_system *s, const dv_pop *p, dv_schemes *out);
 /* The same with a given g (e.g. the printable g_show). */
 void dv_schemes_with(dv_system *s, const dv_pop *p, ex_node *g, dv_schemes *out);
+
+/* For printing: −(−a − b) ⊙ c as (a + b) ⊙ c (a product with the coefficient −1 and a sum
+ * whose terms are mostly negated); anything else unchanged. */
+ex_node *dv_tidy_sign(ex_ctx *x, ex_node *g);
 
 typedef enum { DV_TEXT, DV_LATEX, DV_JSON } dv_format;
 void dv_print(FILE *out, dv_system *s, dv_format f);

@@ -110,18 +110,30 @@ static ex_node *dp_eta(dv_system *s) {
   return ex_sym(s->x, S_DISP_ETA, 0, (ex_shape){ EXS_SCALAR, 1, 1 }, "\u03b7", "\\eta");
 }
 
+/* θ̇ = −η G, as printed. */
+static ex_node *dp_rule(dv_system *s, const dv_param *p) {
+  ex_ctx *x = s->x;
+  return dv_tidy_sign(x, ex_simplify(x, ex_mul(x, dp_eta(s), ex_neg(x, p->G))));
+}
+
 static void dp_text(FILE *out, dv_system *s) {
   dp_names nm = dp_make_names(s);
   ex_ctx *x = s->x;
   fprintf(out, "model %s\n\n", s->model->name ? s->model->name : "?");
   for (int i = 0; i < s->npops; i++) dp_text_pop(out, s, &nm, &s->pops[i]);
+  for (int i = 0; i < s->nclamped; i++) {
+    dv_clamped *c = &s->clamped[i];
+    fprintf(out, "%s %s [%ld]   (clamped: no dynamics; the term stays in R)\n"
+            "  mismatch       m = %s\n  error          e = m\n\n", c->target ? "target" : "input",
+            c->name, c->n, dp_str(s, &nm, c->m, EXP_TEXT));
+  }
   fprintf(out, "plasticity (\u03b8\u0307 = \u2212\u03b7 \u2202E/\u2202\u03b8 with m \u2192 e)\n");
   for (int i = 0; i < s->nparams; i++) {
     dv_param *p = &s->params[i];
     if (!p->used) continue;
     const char *lhs = dp_dotted(ex_arena(x), p->sym->name, false);
     fprintf(out, "  %s%*s = %s%s\n", lhs, 12 - dp_width(lhs), "",
-            dp_str(s, &nm, ex_simplify(x, ex_mul(x, dp_eta(s), ex_neg(x, p->G))), EXP_TEXT),
+            dp_str(s, &nm, dp_rule(s, p), EXP_TEXT),
             p->learn >= 0 ? "" : "   (not learned)");
   }
   fprintf(out, "\ncost           C = %s\n", dp_str(s, &nm, s->cost_sym, EXP_TEXT));
@@ -156,12 +168,16 @@ static void dp_latex(FILE *out, dv_system *s) {
     fprintf(out, "&&& e_{\\text{adj}} &= %s, \\quad \\dot w = %s \\\\\n",
             dp_str(s, &nm, sc.adj_e, L), dp_str(s, &nm, sc.adj_w_dot, L));
   }
+  for (int i = 0; i < s->nclamped; i++)
+    fprintf(out, "&\\text{%s } %s: && e = m &= %s \\\\\n",
+            s->clamped[i].target ? "target" : "input", s->clamped[i].name,
+            dp_str(s, &nm, s->clamped[i].m, L));
   for (int i = 0; i < s->nparams; i++) {
     dv_param *p = &s->params[i];
     if (!p->used) continue;
     fprintf(out, "&&& %s &= %s \\\\\n", dp_dotted(ex_arena(x), p->sym->latex ? p->sym->latex
             : p->sym->name, true),
-            dp_str(s, &nm, ex_simplify(x, ex_mul(x, dp_eta(s), ex_neg(x, p->G))), L));
+            dp_str(s, &nm, dp_rule(s, p), L));
   }
   fprintf(out, "&&& C &= %s \\\\\n", dp_str(s, &nm, s->cost_sym, L));
   fprintf(out, "&&& J &= \\frac{1}{\\beta}\\int R\\,dt, \\quad \\beta = %s, \\quad "
@@ -209,19 +225,26 @@ static const char *dp_kind_name[] = { "weight", "bias", "tau_m", "tau_r" };
 
 static void dp_json(FILE *out, dv_system *s) {
   dp_names nm = dp_make_names(s);
-  ex_ctx *x = s->x;
   json_t *root = json_object();
   json_object_set_new(root, "model", json_string(s->model->name ? s->model->name : ""));
   json_t *pops = json_array();
   for (int i = 0; i < s->npops; i++) json_array_append_new(pops, dp_jpop(s, &nm, &s->pops[i]));
   json_object_set_new(root, "populations", pops);
+  if (s->nclamped) {   /* only when there are some: older documents stay as they were */
+    json_t *cl = json_array();
+    for (int i = 0; i < s->nclamped; i++)
+      json_array_append_new(cl, json_pack("{s:s, s:s, s:I, s:o}", "name", s->clamped[i].name,
+          "kind", s->clamped[i].target ? "target" : "input", "size",
+          (json_int_t)s->clamped[i].n, "mismatch", dp_jexpr(s, &nm, s->clamped[i].m)));
+    json_object_set_new(root, "clamped", cl);
+  }
   json_t *params = json_array();
   for (int i = 0; i < s->nparams; i++) {
     dv_param *p = &s->params[i];
     json_array_append_new(params, json_pack("{s:s, s:s, s:b, s:b, s:o, s:o}",
         "name", p->name, "kind", dp_kind_name[p->kind], "learned", p->learn >= 0,
         "used", p->used, "G", dp_jexpr(s, &nm, p->G),
-        "rule", dp_jexpr(s, &nm, ex_simplify(x, ex_mul(x, dp_eta(s), ex_neg(x, p->G))))));
+        "rule", dp_jexpr(s, &nm, dp_rule(s, p))));
   }
   json_object_set_new(root, "params", params);
   json_object_set_new(root, "cost", dp_jexpr(s, &nm, s->cost_sym));

@@ -102,14 +102,17 @@ static void lw_make_buffers(lw *L) {
 
 /* Classification of a node: which single population's state it reads (-1 none, -2 several)
  * and whether it reads anything that is not a state, a constant or a time constant. */
-typedef struct lw_cls { signed char done; int pop; bool impure; } lw_cls;
+/* ub: it reads a ŭ symbol, which only a lateral population's own m, a and c hold (derive.h:
+ * its own rate, read as published); raw: it reads u or u̇ themselves. */
+typedef struct lw_cls { signed char done; int pop; bool impure, ub, raw; } lw_cls;
 
 static lw_cls lw_classify(lw *L, ex_node *n, lw_cls *memo) {
   if (memo[n->id].done) return memo[n->id];
-  lw_cls c = { 1, -1, false };
+  lw_cls c = { 1, -1, false, false, false };
   if (n->op == X_SYM) {
     switch (n->sym_kind) {
-    case S_U: case S_UDOT: c.pop = n->sym_index; break;
+    case S_U: case S_UDOT: c.pop = n->sym_index; c.raw = true; break;
+    case S_UB: c.pop = n->sym_index; c.ub = true; break;
     case S_TAUM: case S_TAUR: case S_CONST: case S_GAMMA: case S_DT: break;
     default: c.impure = true;
     }
@@ -117,6 +120,8 @@ static lw_cls lw_classify(lw *L, ex_node *n, lw_cls *memo) {
   for (int i = 0; i < n->nargs; i++) {
     lw_cls k = lw_classify(L, n->args[i], memo);
     c.impure |= k.impure;
+    c.ub |= k.ub;
+    c.raw |= k.raw;
     if (k.pop == -1) continue;
     c.pop = (c.pop == -1 || c.pop == k.pop) ? k.pop : -2;
   }
@@ -156,8 +161,10 @@ static void lw_find_pubs(lw *L, ex_node *n, int own, bool next, lw_cls *memo,
   if (seen[n->id]) return;
   seen[n->id] = 1;
   lw_cls c = lw_classify(L, n, memo);
-  if (c.pop >= 0 && c.pop != own && !c.impure) {
-    int i = lw_pub_of(L, n);   /* may move L->pubs */
+  /* another population's value, or the own rate of a lateral read (over ŭ alone: the
+   * published value is the node written out) */
+  if (c.pop >= 0 && !c.impure && (c.pop != own || (c.ub && !c.raw))) {
+    int i = lw_pub_of(L, c.ub ? dv_expand(L->s, n) : n);   /* may move L->pubs */
     lw_pub *pb = &L->pubs[i];
     lw_subst_add(L, sb, n, lw_vecsym(L, next ? pb->next : pb->pub));
     return;
@@ -179,7 +186,8 @@ static ex_node *lw_publish(lw *L, ex_node *x, int own, bool next) {
 static void lw_find_bps(lw *L, ex_node *n, unsigned char *seen, lw_subst *sb) {
   if (seen[n->id]) return;
   seen[n->id] = 1;
-  if (n->op == X_MATTVEC && n->args[0]->op == X_SYM && n->args[0]->sym_kind == S_W) {
+  if ((n->op == X_MATTVEC || n->op == X_MATVEC) && n->args[0]->op == X_SYM &&
+      n->args[0]->sym_kind == S_W) {
     int i;
     for (i = 0; i < L->nbps && L->bps[i].node != n; i++) {}
     if (i == L->nbps) {
@@ -188,6 +196,7 @@ static void lw_find_bps(lw *L, ex_node *n, unsigned char *seen, lw_subst *sb) {
       b->node = n;
       b->arg = n->args[1];
       b->W = L->symbuf[S_W][n->args[0]->sym_index];
+      b->trans = n->op == X_MATTVEC;
       b->pub = lw_buf(L, ar_printf(L->a, "bp%d", i), KR_PUB, n->shape.rows, 1, true);
       b->next = lw_buf(L, ar_printf(L->a, "bpnext%d", i), KR_PUBNEXT, n->shape.rows, 1, true);
       L->p->bufs[b->pub].pair = b->next;
@@ -334,7 +343,7 @@ static int lw_materialise(lw *L, kir_kernel *k, ex_node *n) {
       kir_expr *e = lw_elem(L, k, n->args[0], LM_RC);
       kir_stmt *st = kir_emit(L->p, k, KS_VREDUCE, b);
       st->expr = e;
-      st->n = n->args[0]->shape.rows;
+      st->n = n->args[0]->shape.rows * n->args[0]->shape.cols;   /* a matrix: a prior's sum */
     }
     break;
   case X_SOFTMAX: case X_LOGSUMEXP: {
@@ -632,7 +641,7 @@ static void lw_step(lw *L, const lw_sync *y, vle_scheme scheme, vle_kernel_id ke
     kir_stmt *st = kir_emit(L->p, k, KS_MATVEC, L->bps[i].next);
     st->mat = L->bps[i].W;
     st->src = src;
-    st->trans = true;
+    st->trans = L->bps[i].trans;
     st->comment = "back-projection with the weights before the update";
   }
 }
@@ -689,8 +698,8 @@ static void lw_find_fused(lw *L, const lw_sync *y) {
     f->fwd = ex_matvec(L->x, q->sym, f->r);
     f->bp = -1;
     for (int b = 0; b < L->nbps; b++)
-      if (L->bps[b].W == f->W && y->bp_arg[b]->op == X_SYM && y->bp_arg[b]->sym_kind == S_E &&
-          !L->bp_fused[b]) {
+      if (L->bps[b].W == f->W && L->bps[b].trans && y->bp_arg[b]->op == X_SYM &&
+          y->bp_arg[b]->sym_kind == S_E && !L->bp_fused[b]) {
         f->bp = b;
         L->bp_fused[b] = true;
         break;

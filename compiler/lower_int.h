@@ -16,9 +16,10 @@ typedef struct lw_pub {
 } lw_pub;
 
 typedef struct lw_bp {
-  ex_node *node;          /* Wᵀ arg, as derived */
+  ex_node *node;          /* Wᵀ arg, as derived (or W arg, for a weight used transposed) */
   ex_node *arg;           /* arg as derived */
   int W, pub, next;
+  bool trans;             /* Wᵀ arg; false: W arg, the error sent back through W' @ v */
 } lw_bp;
 
 /* A literal vector: a constant buffer the runtime fills from the descriptor. */

@@ -290,6 +290,142 @@ Test(derive, softmax_cross_entropy) {
   free(u);
 }
 
+/* ---- general energies (docs/theory.md §8): priors, a transpose, lateral recurrence ------ */
+
+static const char *GENERAL =
+  "model t_general\n"
+  "const lam = 0.3\nconst mu = 0.05\n"
+  "input x[2]\ntarget y[2]\n"
+  "population h[3] { tau_m = 0.5; tau_r = [0.1, 0.3, 0.2]; phi = tanh }\n"
+  "population o[2] { tau_m = 0.4; tau_r = 0.3 }\n"
+  "weight W1[h, x]\nweight R[h, h]\nweight W2[o, h]\n"
+  "energy = 0.5 * |prosp(h, h.tau_m) - (W1 @ x + R @ rate(h))|^2\n"
+  "       + 0.5 * |prosp(o, o.tau_m) - (W2 @ rate(h) + W1' @ rate(h))|^2\n"
+  "       + 0.5 * |y - rate(o)|^2 + 0.5 * lam * |W1|^2 + mu * sum(abs(W2))\n"
+  "learn W1, R, W2 with sgd(0.1)\n"
+  "settings { gamma = 0.3 }\n";
+
+/* What `vlec derive` prints for m (a text search in its output). */
+static char *tv_printed(pl_unit *u) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  dv_print(f, u->sys, DV_TEXT);
+  fclose(f);
+  return buf;
+}
+
+Test(derive, general_energies) {
+  pl_unit *u = tv_compile(GENERAL);
+  tv_env t = { .seed = 11 };
+  dv_pop *h = tv_pop(u, "h"), *o = tv_pop(u, "o");
+  cr_assert(h->lateral && !o->lateral && h->split_ok && o->split_ok);
+  const double *uh = tv_get(&t, h->u), *udh = tv_get(&t, h->udot), *eh = tv_get(&t, h->e);
+  const double *tmh = tv_get(&t, h->taum), *trh = tv_get(&t, h->taur);
+  const double *ubh_pub = tv_get(&t, h->ub);   /* the published ŭ_h the lateral read sees */
+  const double *eo = tv_get(&t, o->e);
+  const double *W1 = tv_get(&t, tv_param(u, "W1")->sym), *R = tv_get(&t, tv_param(u, "R")->sym);
+  const double *W2 = tv_get(&t, tv_param(u, "W2")->sym);
+  const double *x = tv_get(&t, tv_sym(u, S_INPUT, 0));
+  double lam = tv_get(&t, tv_sym(u, S_CONST, 0))[0], mu = tv_get(&t, tv_sym(u, S_CONST, 1))[0];
+  double gam = tv_get(&t, tv_sym(u, S_GAMMA, 0))[0];
+  double ub[3], rh[3], rpub[3], w1x[3], rr[3], a[3], b[3], c[3], want[9];
+  prosp(uh, trh, udh, ub, 3);
+  for (int i = 0; i < 3; i++) { rh[i] = tanh(ub[i]); rpub[i] = tanh(ubh_pub[i]); }
+  /* lateral: τᵐ u̇ = −u + W1 x + R r_h(published) + γ e: affine in u̇, a = τᵐ */
+  matvec(W1, x, w1x, 3, 2);
+  matvec(R, rpub, rr, 3, 3);
+  for (int i = 0; i < 3; i++) want[i] = (-uh[i] + w1x[i] + rr[i] + gam * eh[i]) / tmh[i];
+  tv_expect(u, &t, h->udot_rhs, want, 3, "u'_h with the published own rate");
+  tv_expect(u, &t, h->a, tmh, 3, "a_h");
+  /* g_h = φ′(ŭ_h) ⊙ (W2ᵀ e_o + W1 e_o + Rᵀ e_h): the transpose sends e_o back through W1,
+   * the lateral read sends e_h back through Rᵀ */
+  mattvec(W2, eo, a, 2, 3);
+  matvec(W1, eo, b, 3, 2);
+  mattvec(R, eh, c, 3, 3);
+  for (int i = 0; i < 3; i++) want[i] = (1 - rh[i] * rh[i]) * (a[i] + b[i] + c[i]);
+  tv_expect(u, &t, h->g, want, 3, "g_h");
+  tv_expect(u, &t, h->b, trh, 3, "b_h");
+  /* plasticity: G_W1 = −(e_h xᵀ + r_h e_oᵀ) + λ W1 (both uses and the L2 prior),
+   * G_R = −e_h r_hᵀ, G_W2 = −e_o r_hᵀ + μ sign(W2) (the L1 prior) */
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 2; j++) want[i * 2 + j] = -eh[i] * x[j] - rh[i] * eo[j] + lam * W1[i * 2 + j];
+  tv_expect(u, &t, tv_param(u, "W1")->G, want, 6, "G_W1");
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 3; j++) want[i * 3 + j] = -eh[i] * rh[j];
+  tv_expect(u, &t, tv_param(u, "R")->G, want, 9, "G_R");
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 3; j++) {
+      double w = W2[i * 3 + j];
+      want[i * 3 + j] = -eo[i] * rh[j] + mu * (w > 0 ? 1 : w < 0 ? -1 : 0);
+    }
+  tv_expect(u, &t, tv_param(u, "W2")->G, want, 6, "G_W2");
+  /* J's integrand holds the priors: R = ½‖y − r_o‖² + ½λ‖W1‖² + μ Σ|W2| (β = 1) */
+  const double *y = tv_get(&t, tv_sym(u, S_TARGET, 0));
+  const double *uo = tv_get(&t, o->u), *udo = tv_get(&t, o->udot), *tro = tv_get(&t, o->taur);
+  double j = 0;
+  for (int i = 0; i < 2; i++) j += 0.5 * pow(y[i] - (uo[i] + tro[i] * udo[i]), 2);
+  for (int i = 0; i < 6; i++) j += 0.5 * lam * W1[i] * W1[i] + mu * fabs(W2[i]);
+  tv_expect(u, &t, u->sys->objective, &j, 1, "objective");
+  /* and `vlec derive` shows each */
+  char *text = tv_printed(u);
+  static const char *shown[] = {
+    "τᵐ_h ⊙ u̇_h = W1 x − u_h + γ e_h + R r_h", "g = (W1 e_o + W2ᵀ e_o + Rᵀ e_h) ⊙ (1 − r_h²)",
+    "= η (e_h xᵀ − lam W1 + r_h e_oᵀ)", "= η e_h r_hᵀ", "= η (e_o r_hᵀ − mu sign(W2))",
+    "W1ᵀ r_h", "R/β = ½ ‖y − ŭ_o‖² + ½ lam ‖W1‖² + mu Σ(|W2|)",
+  };
+  for (size_t i = 0; i < sizeof shown / sizeof *shown; i++)
+    cr_expect(strstr(text, shown[i]), "derive does not show '%s':\n%s", shown[i], text);
+  free(text);
+  tv_free(&t);
+  pl_free(u);
+  free(u);
+}
+
+/* A mismatch owned by an input (docs/theory.md §8): no population owns it, it stays in R,
+ * its error is the mismatch, and it feeds g_h = φ′(ŭ_h) ⊙ Wdᵀ (x − Wd r_h). A target predicted
+ * through a weight is one too; an inline cost on a target is not shown as one. */
+static const char *CLAMPED =
+  "model t_clamped\n"
+  "input x[2]\ntarget y[3]\n"
+  "population h[3] { tau_m = 0.5; tau_r = [0.1, 0.3, 0.2]; phi = tanh }\n"
+  "weight W1[h, x]\nweight Wd[x, h]\nweight Wy[y, h]\n"
+  "energy = 0.5 * |prosp(h, h.tau_m) - W1 @ x|^2 + 0.5 * |Wd @ rate(h) - x|^2\n"
+  "       + 0.5 * |y - Wy @ rate(h)|^2 + 0.5 * |y - rate(h)|^2\n";
+
+Test(derive, mismatch_owned_by_an_input) {
+  pl_unit *u = tv_compile(CLAMPED);
+  tv_env t = { .seed = 5 };
+  dv_pop *h = tv_pop(u, "h");
+  const double *uh = tv_get(&t, h->u), *udh = tv_get(&t, h->udot), *trh = tv_get(&t, h->taur);
+  const double *Wd = tv_get(&t, tv_param(u, "Wd")->sym), *Wy = tv_get(&t, tv_param(u, "Wy")->sym);
+  const double *x = tv_get(&t, tv_sym(u, S_INPUT, 0)), *y = tv_get(&t, tv_sym(u, S_TARGET, 0));
+  double ub[3], rh[3], ex[2], ey[3], a[3], b[3], want[6];
+  prosp(uh, trh, udh, ub, 3);
+  for (int i = 0; i < 3; i++) rh[i] = tanh(ub[i]);
+  matvec(Wd, rh, ex, 2, 3);
+  for (int i = 0; i < 2; i++) ex[i] = x[i] - ex[i];          /* e_x = m_x */
+  matvec(Wy, rh, ey, 3, 3);
+  for (int i = 0; i < 3; i++) ey[i] = y[i] - ey[i];          /* e_y = m_y */
+  mattvec(Wd, ex, a, 2, 3);
+  mattvec(Wy, ey, b, 3, 3);
+  for (int i = 0; i < 3; i++) want[i] = (1 - rh[i] * rh[i]) * (a[i] + b[i] + y[i] - rh[i]);
+  tv_expect(u, &t, h->g, want, 3, "g_h = φ′ ⊙ (Wdᵀ e_x + Wyᵀ e_y + y − r_h)");
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 3; j++) want[i * 3 + j] = -ex[i] * rh[j];
+  tv_expect(u, &t, tv_param(u, "Wd")->G, want, 6, "G_Wd = −e_x r_hᵀ");
+  cr_assert_eq(u->sys->nclamped, 2);
+  char *text = tv_printed(u);
+  static const char *shown[] = { "input x [2]", "m = x − Wd r_h", "target y [3]",
+                                 "m = y − Wy r_h", "error          e = m" };
+  for (size_t i = 0; i < sizeof shown / sizeof *shown; i++)
+    cr_expect(strstr(text, shown[i]), "derive does not show '%s':\n%s", shown[i], text);
+  free(text);
+  tv_free(&t);
+  pl_free(u);
+  free(u);
+}
+
 /* ---- energies outside the normal form ----------------------------------------------------- */
 
 static char *tv_errors_of(const char *src) {

@@ -2,10 +2,12 @@
  * test_kernels.c - the generated kernels of real models against oracles that do not
  * involve LLVM.
  *
- * Three models compiled from text through the whole pipeline (parse, check, derive, lower,
- * JIT): the GLE example (examples/gle_small), a softmax cross-entropy output, and a network
+ * Four models compiled from text through the whole pipeline (parse, check, derive, lower,
+ * JIT): the GLE example (examples/gle_small), a softmax cross-entropy output, a network
  * with a skip connection and learnable τᵐ and τʳ (layers wide enough for whole runs of the dot
- * products). For each:
+ * products), and the general energies of docs/theory.md §8 (priors, a transpose, lateral
+ * recurrence read as published, an input's mismatch, back-projected as an error of step
+ * k-1). For each:
  *
  *  1. interpreter: every kernel (init, streams, step_inst, step_prosp, step_free, grads,
  *     back_adj) run by the JIT equals the kernel-IR interpreter kir_run bit for bit, on
@@ -82,6 +84,23 @@ static const char *SKIP =
   "       + 0.5 * |y - rate(o)|^2\n"
   "learn W1, W2, Ws, W3, W4, b2 with sgd(0.1)\n"
   "learn h1.tau_m, h1.tau_r, h2.tau_m, h2.tau_r with sgd(0.01) clamp >= 0.1\n"
+  "settings { dt = 0.02; gamma = 0.2 }\n";
+
+/* The constructs of docs/theory.md §8: priors (L2 and L1), a transpose, lateral recurrence in
+ * h (9 wide: whole runs of the lanes), a mismatch owned by the input. */
+static const char *GENERAL =
+  "model t_general\n"
+  "const lam = 0.2\nconst mu = 0.03\n"
+  "input x[5] = [sin(t), cos(2*t), 0.5*t, 1, sin(3*t)]\n"
+  "target y[5]\n"
+  "population h[9] { tau_m = 0.6; tau_r = [0.1, 0.2, 0.3, 0.4, 0.5, 0.1, 0.2, 0.3, 0.4]; phi = tanh }\n"
+  "population o[5] { tau_m = 0.5; tau_r = 0.3 }\n"
+  "weight W1[h, x]\nweight R[h, h]\nweight W2[o, h]\nweight Wd[x, h]\nbias b1[h]\n"
+  "cost C = 0.5 * |y - rate(o)|^2\n"
+  "energy = 0.5 * |prosp(h, h.tau_m) - (W1 @ x + R @ rate(h) + b1)|^2\n"
+  "       + 0.5 * |prosp(o, o.tau_m) - (W2 @ rate(h) + W1' @ rate(h))|^2\n"
+  "       + 0.5 * |x - Wd @ rate(h)|^2 + 0.5 * lam * |W1|^2 + mu * sum(abs(R)) + 0.3 * C\n"
+  "learn W1, R, W2, Wd, b1 with sgd(0.1)\n"
   "settings { dt = 0.02; gamma = 0.2 }\n";
 
 typedef struct tk_pop { int u, ud, e, g, v, rate; } tk_pop;
@@ -269,16 +288,21 @@ static void run_both(const tk_model *M, const char *kernel, bset *J, bset *I) {
 
 /* ---- the oracle: derived expressions evaluated by ex_eval ---------------------------------- */
 
-enum { SYM_V = S_PROS_V, SYM_W = S_ADJ_W, SYM_VDOT = S_PROS_VDOT, SYM_G = S_EXTRA };
+enum { SYM_V = S_PROS_V, SYM_W = S_ADJ_W, SYM_VDOT = S_PROS_VDOT, SYM_G = S_EXTRA,
+       SYM_PU, SYM_PUD };   /* u and u̇ as published: a lateral population's read of itself */
 
 /* Where each symbol's value comes from, for batch element b. */
 typedef struct env {
   const tk_model *M;
   long b;
   const bset *state[64];   /* per population: u and u̇ */
+  const bset *pub;         /* the state a lateral population's read of its own rate sees
+                              (docs/theory.md §8: published at step k-1) */
   const bset *err;         /* every e */
   const bset *par;         /* parameters */
   const bset *cur;         /* streams, consts, t, dt, gamma */
+  const bset *in;          /* inputs, when not from cur: g reads an input's mismatch
+                              (docs/theory.md §8) as of step k-1, a back-projected error */
   const double *extra[4][64];   /* per population, element b only: g, v, v̇, w symbols */
 } env;
 
@@ -298,7 +322,7 @@ static const double *lookup(void *user, const ex_node *sym) {
     int k = param_of(M, sym);
     return k < 0 ? NULL : E->par->d[M->par[k]];
   }
-  case S_INPUT: return at_b(M, E->cur, M->in[i], E->b);
+  case S_INPUT: return at_b(M, E->in ? E->in : E->cur, M->in[i], E->b);
   case S_TARGET: return at_b(M, E->cur, M->tg[i], E->b);
   case S_CONST: return E->cur->d[M->cn[i]];
   case S_TIME: return E->cur->d[M->t];
@@ -308,6 +332,8 @@ static const double *lookup(void *user, const ex_node *sym) {
   case SYM_V: return E->extra[1][i];
   case SYM_VDOT: return E->extra[2][i];
   case SYM_W: return E->extra[3][i];
+  case SYM_PU: return E->pub ? at_b(M, E->pub, M->pop[i].u, E->b) : NULL;
+  case SYM_PUD: return E->pub ? at_b(M, E->pub, M->pop[i].ud, E->b) : NULL;
   default: return NULL;
   }
 }
@@ -316,7 +342,16 @@ static const double *lookup(void *user, const ex_node *sym) {
 static double *eval(env *E, ex_node *x, long n) {
   ex_val v;
   vl_arena *a = &((tk_model *)E->M)->u.arena;
-  x = dv_expand(E->M->s, x);
+  dv_system *s = E->M->s;
+  for (int p = 0; p < s->npops; p++) {   /* a lateral read: the published ŭ_p */
+    dv_pop *pp = &s->pops[p];
+    if (!pp->lateral) continue;
+    ex_node *pu = ex_sym(s->x, SYM_PU, p, pp->u->shape, "pu", NULL);
+    ex_node *pud = ex_sym(s->x, SYM_PUD, p, pp->u->shape, "pud", NULL);
+    ex_node *ub = ex_add(s->x, pu, ex_mul(s->x, pp->taur, pud));
+    x = ex_subst(s->x, x, &pp->ub, &ub, 1);
+  }
+  x = dv_expand(s, x);
   cr_assert(ex_eval(E->M->s->x, x, lookup, E, a, &v), "ex_eval failed");
   long m = v.shape.rows * v.shape.cols;
   if (m == n) return v.v;
@@ -377,10 +412,11 @@ static void check_step(const tk_model *M, const char *kernel, char scheme, const
   cr_assert(flag == 1.0, "the published flag is %g", flag);
   int np = s->npops;
   for (long b = 0; b < BATCH; b++) {
-    env E = { .M = M, .b = b, .par = &B, .cur = &B };
+    env E = { .M = M, .b = b, .par = &B, .cur = &B, .pub = P };
     /* g: everything as of step k-1 (states, errors and the weights of the back-projections) */
     E.err = P;
     E.par = P;
+    E.in = P;
     for (int q = 0; q < np; q++) E.state[q] = P;
     double *g[64], *e[64];
     for (int p = 0; p < np; p++) {
@@ -392,6 +428,7 @@ static void check_step(const tk_model *M, const char *kernel, char scheme, const
     }
     /* loss and the cost part of the energy: the published output, the current target */
     E.par = &B;
+    E.in = NULL;
     double *loss = eval(&E, s->cost, 1), *rest = eval(&E, s->rest, 1);
     expect_vec(bat(M, A, M->loss, b), loss, 1, mn, ar_printf(a, "%s: loss", kernel), b);
     double energy = rest[0];
@@ -465,8 +502,12 @@ static void check_step(const tk_model *M, const char *kernel, char scheme, const
     long n = q->sym->shape.rows * q->sym->shape.cols;
     double *mean = AR_NEWN(a, double, n);
     for (long b = 0; b < BATCH; b++) {
-      env E = { .M = M, .b = b, .par = &G0, .cur = &G0, .err = &G0 };
-      for (int p = 0; p < np; p++) E.state[p] = p == q->pop ? &G0 : P;
+      env E = { .M = M, .b = b, .par = &G0, .cur = &G0, .err = &G0, .pub = P };
+      /* a weight's or bias's presynaptic rates are published, its own population's too
+       * (lateral recurrence, docs/theory.md §8): only a time constant's G reads the own
+       * state (u̇) current */
+      bool own = q->kind == PK_TAU_M || q->kind == PK_TAU_R;
+      for (int p = 0; p < np; p++) E.state[p] = p == q->pop && own ? &G0 : P;
       ex_node *G = q->G;
       if (q->kind == PK_TAU_R) {
         dv_pop *pp = &s->pops[q->pop];
@@ -542,6 +583,7 @@ Test(sync, xent_instantaneous) { sync_steps(XENT, "step_inst", 'i', 5); }
 Test(sync, skip_prospective) { sync_steps(SKIP, "step_prosp", 'p', 6); }
 Test(sync, skip_instantaneous) { sync_steps(SKIP, "step_inst", 'i', 7); }
 Test(sync, skip_free) { sync_steps(SKIP, "step_free", 'f', 8); }
+Test(sync, general_prospective) { sync_steps(GENERAL, "step_prosp", 'p', 9); }
 
 /* ---- the exact adjoint's backward step ----------------------------------------------------- */
 
@@ -616,6 +658,7 @@ Test(adjoint, gle_small) {
 }
 Test(adjoint, xent) { adjoint_step(XENT, 12); }
 Test(adjoint, skip) { adjoint_step(SKIP, 13); }
+Test(adjoint, general) { adjoint_step(GENERAL, 14); }
 
 /* ---- streams and init ---------------------------------------------------------------------- */
 
@@ -701,6 +744,7 @@ Test(interp, gle_small) {
 }
 Test(interp, xent) { all_kernels(XENT, 32); }
 Test(interp, skip) { all_kernels(SKIP, 33); }
+Test(interp, general) { all_kernels(GENERAL, 34); }
 
 /* ---- f32 against f64 ----------------------------------------------------------------------- */
 
@@ -750,3 +794,4 @@ Test(f32, gle_small) {
 }
 Test(f32, xent) { f32_vs_f64(XENT, 42); }
 Test(f32, skip) { f32_vs_f64(SKIP, 43); }
+Test(f32, general) { f32_vs_f64(GENERAL, 44); }

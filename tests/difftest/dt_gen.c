@@ -176,7 +176,11 @@ static void wire_pop(dtg_model *m, dtg_rng *r, int p) {
       add_src(m, r, p, DTG_SRC_RATE, q, fast ? 0.5 : 0.25);
       if (!fast) slow_cycle(m, p, q);
     }
-  if ((m->flags & DTG_F_LATERAL) && rng_chance(r, 0.2)) add_src(m, r, p, DTG_SRC_RATE, p, 0.5);
+  if ((m->flags & DTG_F_LATERAL) && rng_chance(r, 0.2)) {   /* a cycle of one population */
+    bool fast = m->flags & DTG_F_FAST_LOOP;
+    add_src(m, r, p, DTG_SRC_RATE, p, fast ? 0.5 : 0.25);
+    if (!fast) slow_cycle(m, p, p);
+  }
   if (rng_chance(r, 0.6)) {
     char name[16];
     snprintf(name, sizeof name, "b%d", p + 1);

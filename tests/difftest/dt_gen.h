@@ -33,7 +33,7 @@ enum {
   DTG_F_PROSP_Q       = 1 << 2,  /* bug (item 1, fixed): compare prospective where q != 1; off:
                                     the prospective checks run on the model's q = 1 twin */
   DTG_F_USER_PHI      = 1 << 3,  /* phi = f for a user fn (supported since session 4) */
-  DTG_F_LATERAL       = 1 << 4,  /* unsupported: Wrec @ rate(h) in h's own mismatch */
+  DTG_F_LATERAL       = 1 << 4,  /* Wrec @ rate(h) in h's own mismatch (read as published) */
   DTG_F_EXTRA_COST    = 1 << 5,  /* an activity penalty lam*|rate(h)|^2 in the energy (J) */
   DTG_F_CONST_FACTOR  = 1 << 6,  /* bug (item 6, docs/theory.md §8, fixed): c*0.5*|m|^2 with c a
                                     named const; off: the factor is written as a number */
