@@ -90,7 +90,7 @@ struct vl_expr {
 /* ---- declarations ------------------------------------------------------------------- */
 typedef enum {
   D_MODEL, D_USE, D_CONST, D_INPUT, D_TARGET, D_POP, D_WEIGHT, D_BIAS,
-  D_FN, D_LET, D_COST, D_ENERGY, D_LEARN, D_SETTINGS,
+  D_FN, D_LET, D_COST, D_ENERGY, D_LEARN, D_SETTINGS, D_FEEDBACK,
 } vl_decl_kind;
 
 /* A `key = expr` item of a population block or of settings. */
@@ -163,6 +163,14 @@ struct vl_decl {
   /* D_SETTINGS */
   /* fields/nfields are reused for the `key = value` items */
 
+  /* D_FEEDBACK: `feedback W = B (with kolen_pollack(lambda))?` (docs/theory.md §10): the
+   * back-projection through W uses B (shape of Wᵀ) instead of Wᵀ. Unnamed (name NULL). */
+  const char *fb_w_name, *fb_b_name;
+  vl_span fb_w_span, fb_b_span;
+  vl_decl *fb_w, *fb_b;    /* after check: both D_WEIGHT */
+  vl_expr *fb_rule;        /* kolen_pollack(lambda) as written, or NULL: B fixed */
+  double fb_decay;         /* after check: λ of Kolen–Pollack, 0 for a fixed B */
+
   bool used;               /* for warnings: a let or fn that is never used */
 
   /* Added by the front end. */
@@ -189,6 +197,7 @@ typedef struct vl_model {
   vl_decl *cost;           /* NULL when the model has none */
   vl_decl *energy;
   vl_vec learns;           /* D_LEARN */
+  vl_vec feedbacks;        /* D_FEEDBACK, in declaration order */
 
   /* Settings after check (defaults where unset). errors: "prospective", ... */
   double dt, gamma;

@@ -67,7 +67,7 @@ const char *ck_kind_name(vl_decl_kind k) {
     [D_MODEL] = "model", [D_USE] = "use", [D_CONST] = "const", [D_INPUT] = "input",
     [D_TARGET] = "target", [D_POP] = "population", [D_WEIGHT] = "weight", [D_BIAS] = "bias",
     [D_FN] = "fn", [D_LET] = "let", [D_COST] = "cost", [D_ENERGY] = "energy",
-    [D_LEARN] = "learn", [D_SETTINGS] = "settings",
+    [D_LEARN] = "learn", [D_SETTINGS] = "settings", [D_FEEDBACK] = "feedback",
   };
   return names[k];
 }
@@ -386,6 +386,7 @@ static void ck_decl(ck_ctx *c, vl_decl *d, vl_decl **settings) {
   case D_ENERGY: ck_once(c, d, &c->m->energy, "energy"); ck_named_expr(c, d); break;
   case D_LEARN: vec_push(c->a, &c->m->learns, d); ck_learn(c, d); break;
   case D_SETTINGS: ck_once(c, d, settings, "settings block"); ck_settings(c, d); break;
+  case D_FEEDBACK: ck_feedback(c, d); break;
   }
   ck_info_of(c, d)->checked = true;
   c->cur = NULL;
@@ -430,6 +431,7 @@ bool ck_check(vl_model *m, dg_ctx *d) {
   ck_declare(&c);
   vl_decl *settings = NULL;
   for (int i = 0; i < m->decls.len; i++) ck_decl(&c, m->decls.items[i], &settings);
+  ck_feedback_learning(&c);
   ck_model_rules(&c);
   if (d->errors == errors) ck_unused(&c);
   return d->errors == errors;

@@ -102,6 +102,8 @@ void ck_keep_value(ck_ctx *c, vl_decl *d);
 /* ---- parameters and settings (check_param.c) --------------------------------------------- */
 void ck_init(ck_ctx *c, vl_decl *d);        /* weight/bias `init DIST` */
 void ck_learn(ck_ctx *c, vl_decl *d);
+void ck_feedback(ck_ctx *c, vl_decl *d);      /* feedback W = B (with kolen_pollack(l))? */
+void ck_feedback_learning(ck_ctx *c);         /* after every learn line: fixed vs learned */
 void ck_settings(ck_ctx *c, vl_decl *d);
 
 #endif

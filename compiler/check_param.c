@@ -172,6 +172,131 @@ void ck_learn(ck_ctx *c, vl_decl *d) {
   }
 }
 
+/* ---- feedback ----------------------------------------------------------------------------- */
+
+/* A name that must be a weight (W or B of a feedback line). */
+static vl_decl *ck_fb_weight(ck_ctx *c, const char *name, vl_span sp, const char *role) {
+  vl_decl *d = ck_lookup(c, name, sp);
+  if (!d) return NULL;
+  d->used = true;
+  if (d->kind == D_WEIGHT) return d;
+  ck_err(c, sp, "feedback needs a weight as %s, but '%s' is a %s", role, name,
+         ck_kind_name(d->kind));
+  return NULL;
+}
+
+/* The earlier feedback line that already names d as W (want_w) or as B, or NULL. */
+static vl_decl *ck_fb_find(ck_ctx *c, const vl_decl *d, bool want_w) {
+  for (int i = 0; i < c->m->feedbacks.len; i++) {
+    vl_decl *f = c->m->feedbacks.items[i];
+    if ((want_w ? f->fb_w : f->fb_b) == d) return f;
+  }
+  return NULL;
+}
+
+/* B is the back-projection's matrix: it maps the errors of W's post side to its pre side,
+ * so it has the shape of Wᵀ, [pre of W, post of W]. */
+static bool ck_fb_shape(ck_ctx *c, vl_decl *d, const vl_decl *W, const vl_decl *B) {
+  if (B->post == W->pre && B->pre == W->post) return true;
+  ck_err(c, d->fb_b_span, "feedback matrix %s must have the shape of %s' (declared "
+         "weight %s[%s, %s]), but it is %s[%s, %s]", B->name, W->name, B->name,
+         W->pre_name, W->post_name, B->name, B->post_name, B->pre_name);
+  return false;
+}
+
+/* Each weight has one feedback matrix, each matrix serves one weight, and no matrix is both. */
+static bool ck_fb_unique(ck_ctx *c, vl_decl *d, vl_decl *W, vl_decl *B) {
+  struct { vl_decl *w; bool as_w; vl_span sp; const char *msg; } k[] = {
+    { W, true, d->fb_w_span, "%s already has a feedback matrix" },
+    { B, false, d->fb_b_span, "%s is already the feedback matrix of another weight" },
+    { W, false, d->fb_w_span, "%s is a feedback matrix: it carries errors back and has none "
+                              "of its own" },
+    { B, true, d->fb_b_span, "%s has a feedback matrix of its own, so it cannot be one" },
+  };
+  for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+    vl_decl *f = ck_fb_find(c, k[i].w, k[i].as_w);
+    if (!f) continue;
+    ck_err(c, k[i].sp, k[i].msg, k[i].w->name);
+    ck_note(c, f->span, "see this feedback line");
+    return false;
+  }
+  return true;
+}
+
+/* with kolen_pollack(lambda), lambda > 0 the decay shared by W and B. */
+static void ck_fb_rule(ck_ctx *c, vl_decl *d) {
+  vl_expr *e = d->fb_rule;
+  if (!e) return;
+  if (e->kind != EX_CALL || strcmp(e->name, "kolen_pollack") || e->nargs != 1) {
+    ck_err(c, e->span, "unknown feedback rule %s (expected kolen_pollack(lambda), or nothing "
+           "for a fixed feedback matrix)", ast_expr_string_short(c->a, e, 24));
+    d->fb_rule = NULL;   /* reported once: the learn lines are then checked as for a fixed B */
+    return;
+  }
+  e->args[0] = ck_value(c, e->args[0]);
+  double v;
+  if (!ck_eval_number(c, e->args[0], "the decay lambda", &v)) return;
+  if (!(v > 0))
+    ck_err(c, e->args[0]->span, "the Kolen-Pollack decay lambda must be positive (it is what "
+           "aligns the feedback matrix with the weight), got %g", v);
+  d->fb_decay = v;
+}
+
+void ck_feedback(ck_ctx *c, vl_decl *d) {
+  vl_decl *W = ck_fb_weight(c, d->fb_w_name, d->fb_w_span, "W (feedback W = B)");
+  vl_decl *B = ck_fb_weight(c, d->fb_b_name, d->fb_b_span, "B (feedback W = B)");
+  ck_fb_rule(c, d);
+  if (!W || !B || ck_info_of(c, W)->bad || ck_info_of(c, B)->bad) return;
+  if (W->pre && W->pre->kind != D_POP) {
+    ck_err(c, d->fb_w_span, "%s is never back-projected: its pre side %s is an %s, which "
+           "has no error to receive", W->name, W->pre_name, ck_kind_name(W->pre->kind));
+    return;
+  }
+  if (W == B) {
+    ck_err(c, d->fb_b_span, "feedback %s = %s is weight transport itself: name a separate "
+           "matrix of the shape of %s'", W->name, B->name, W->name);
+    return;
+  }
+  if (!ck_fb_shape(c, d, W, B) || !ck_fb_unique(c, d, W, B)) return;
+  d->fb_w = W;
+  d->fb_b = B;
+  vec_push(c->a, &c->m->feedbacks, d);
+}
+
+/* The learn line that learns d (a weight), or NULL. */
+static vl_decl *ck_learn_line_of(ck_ctx *c, const vl_decl *d) {
+  for (int g = 0; g < c->m->learns.len; g++) {
+    vl_decl *l = c->m->learns.items[g];
+    for (int i = 0; i < l->nitems; i++)
+      if (l->items[i].param == d && !l->items[i].field) return l;
+  }
+  return NULL;
+}
+
+/* A fixed B is not learned; a Kolen–Pollack B is learned on W's own learn line, so that it
+ * gets W's optimizer and rate (its update is the transpose of W's, theory.md §10). */
+void ck_feedback_learning(ck_ctx *c) {
+  for (int i = 0; i < c->m->feedbacks.len; i++) {
+    vl_decl *f = c->m->feedbacks.items[i];
+    vl_decl *lw = ck_learn_line_of(c, f->fb_w), *lb = ck_learn_line_of(c, f->fb_b);
+    const char *w = f->fb_w->name, *b = f->fb_b->name;
+    if (!f->fb_rule && lb) {
+      ck_err(c, lb->span, "%s is a fixed feedback matrix (feedback %s = %s): it cannot be "
+             "learned; add `with kolen_pollack(lambda)` to the feedback line to learn it", b,
+             w, b);
+      ck_note(c, f->span, "the feedback line is here");
+    } else if (f->fb_rule && !lw) {
+      ck_err(c, f->span, "Kolen-Pollack learns %s from the updates of %s, but %s is not "
+             "learned", b, w, w);
+    } else if (f->fb_rule && lb != lw) {
+      ck_err(c, lb ? lb->span : f->span, "with Kolen-Pollack, %s must be learned on the same "
+             "learn line as %s (it takes the transpose of %s's update, with the same "
+             "optimizer): write `learn %s, %s with ...`", b, w, w, w, b);
+      ck_note(c, lw->span, "%s is learned here", w);
+    }
+  }
+}
+
 /* ---- settings ------------------------------------------------------------------------- */
 
 /* The error schemes: runtime/vle_vocab.h, the list the runtime reads too. */

@@ -163,6 +163,24 @@ static void dv_make_params(dv_system *s, vl_arena *a) {
   }
 }
 
+static int dv_weight_param(dv_system *s, const vl_decl *d) {
+  for (int i = 0; i < s->nparams; i++)
+    if (s->params[i].decl == d && s->params[i].kind == PK_WEIGHT) return i;
+  return -1;
+}
+
+/* Link every `feedback W = B` (checked: both weights, B of the shape of Wᵀ). */
+static void dv_link_feedback(dv_system *s) {
+  for (int i = 0; i < s->nparams; i++) s->params[i].fb = s->params[i].fb_of = -1;
+  for (int k = 0; k < s->model->feedbacks.len; k++) {
+    const vl_decl *f = s->model->feedbacks.items[k];
+    int w = dv_weight_param(s, f->fb_w), b = dv_weight_param(s, f->fb_b);
+    s->params[w].fb = b;
+    s->params[b].fb_of = w;
+    s->params[w].fb_decl = s->params[b].fb_decl = f;
+  }
+}
+
 static dv_param *dv_find_param(dv_system *s, const vl_decl *d, const char *field) {
   for (int i = 0; i < s->nparams; i++) {
     dv_param *p = &s->params[i];
@@ -897,6 +915,90 @@ ex_node *dv_tidy_sign(ex_ctx *x, ex_node *g) {
   return r;
 }
 
+/* ---- feedback alignment (theory.md §10) ------------------------------------------------ */
+
+typedef struct dv_fb_subst {
+  ex_node **from, **to;
+  int n, cap;
+} dv_fb_subst;
+
+/* Every back-projection Wᵀ v in g whose W has a feedback matrix B becomes B v. */
+static void dv_fb_find(dv_system *s, ex_node *n, unsigned char *seen, dv_fb_subst *sb) {
+  if (seen[n->id]) return;
+  seen[n->id] = 1;
+  if (n->op == X_MATTVEC && n->args[0]->op == X_SYM && n->args[0]->sym_kind == S_W) {
+    dv_param *w = &s->params[n->args[0]->sym_index];   /* weights come first, in order */
+    if (w->fb >= 0) {
+      vl_arena *a = ex_arena(s->x);
+      int cap = sb->cap;
+      sb->from = ar_grow(a, sb->from, sb->n, &cap, sizeof *sb->from);
+      sb->to = ar_grow(a, sb->to, sb->n, &sb->cap, sizeof *sb->to);
+      sb->from[sb->n] = n;
+      sb->to[sb->n++] = ex_matvec(s->x, s->params[w->fb].sym, n->args[1]);
+      w->fb_hit = true;
+      return;
+    }
+  }
+  for (int i = 0; i < n->nargs; i++) dv_fb_find(s, n->args[i], seen, sb);
+}
+
+static ex_node *dv_fb_replace(dv_system *s, ex_node *g) {
+  if (!s->model->feedbacks.len) return g;   /* no feedback: g untouched, bit for bit */
+  unsigned char *seen = AR_NEWN(ex_arena(s->x), unsigned char, ex_total_nodes(s->x) + 1);
+  dv_fb_subst sb = { 0 };
+  dv_fb_find(s, g, seen, &sb);
+  return sb.n ? ex_subst(s->x, g, sb.from, sb.to, sb.n) : g;
+}
+
+/* Gᵀ of a weight's update, term by term: c · a bᵀ → c · b aᵀ; terms that read W itself (a
+ * prior, theory.md §10: not transposed into B) are dropped. NULL when a term is neither. */
+static ex_node *dv_transpose_task(ex_ctx *x, ex_node *G, ex_node *W) {
+  if (ex_contains(G, W)) {
+    if (G->op != X_ADD) return ex_zero_like(x, (ex_shape){ EXS_MATRIX, W->shape.cols,
+                                                          W->shape.rows });
+    ex_node *r = ex_zero_like(x, (ex_shape){ EXS_MATRIX, W->shape.cols, W->shape.rows });
+    for (int i = 0; i < G->nargs; i++) {
+      ex_node *t = dv_transpose_task(x, G->args[i], W);
+      if (!t) return NULL;
+      r = ex_add(x, r, t);
+    }
+    return r;
+  }
+  double c;
+  if (ex_is_num(G, &c)) return ex_zero_like(x, (ex_shape){ EXS_MATRIX, W->shape.cols,
+                                                          W->shape.rows });
+  if (G->op == X_OUTER) return ex_outer(x, G->args[1], G->args[0]);
+  if (G->op == X_ADD || G->op == X_MUL) {
+    ex_node *r = G->op == X_ADD ? ex_zero_like(x, (ex_shape){ EXS_MATRIX, W->shape.cols,
+                                                             W->shape.rows }) : ex_num(x, 1);
+    int mats = 0;
+    for (int i = 0; i < G->nargs; i++) {
+      ex_node *f = G->args[i];
+      if (G->op == X_MUL && f->shape.kind == EXS_SCALAR) { r = ex_mul(x, r, f); continue; }
+      ex_node *t = dv_transpose_task(x, f, W);
+      if (!t || (G->op == X_MUL && mats++)) return NULL;
+      r = G->op == X_ADD ? ex_add(x, r, t) : ex_mul(x, r, t);
+    }
+    return r;
+  }
+  return NULL;
+}
+
+const char *dv_feedback_grads(dv_system *s, ex_node **G) {
+  ex_ctx *x = s->x;
+  for (int i = 0; i < s->nparams; i++) {
+    dv_param *w = &s->params[i];
+    if (w->fb < 0 || !w->fb_decl->fb_rule) continue;
+    dv_param *b = &s->params[w->fb];
+    ex_node *lam = ex_num(x, w->fb_decl->fb_decay);
+    ex_node *t = dv_transpose_task(x, G[i], w->sym);
+    if (!t) return w->name;
+    G[w->fb] = ex_add(x, t, ex_mul(x, lam, b->sym));
+    G[i] = ex_add(x, G[i], ex_mul(x, lam, w->sym));
+  }
+  return NULL;
+}
+
 /* One reverse sweep of F with every ŭ as a leaf gives all g_p = −∂F/∂ŭ_p at once. */
 static void dv_errors(dv_system *s, vl_arena *a) {
   ex_ctx *x = s->x;
@@ -912,7 +1014,7 @@ static void dv_errors(dv_system *s, vl_arena *a) {
   dv_check_reads(s, a, terms);
   for (int i = 0; i < np; i++) {
     dv_pop *p = &s->pops[i];
-    p->g_show = ex_simplify(x, ex_neg(x, adj[i]));
+    p->g_show = ex_simplify(x, dv_fb_replace(s, ex_neg(x, adj[i])));
     p->g = ex_simplify(x, dv_expand(s, p->g_show));
     p->g_show = dv_tidy_sign(x, p->g_show);   /* printing only: p->g is what is lowered */
     p->b = p->taur;
@@ -942,10 +1044,24 @@ static void dv_plasticity(dv_system *s, dv_state *st) {
   ex_node **G = AR_NEWN(st->a, ex_node *, s->nparams + 1);
   for (int i = 0; i < s->nparams; i++) wrt[i] = s->params[i].sym;
   ex_grad(s->x, s->F, wrt, s->nparams, G);
+  const char *bad = dv_feedback_grads(s, G);
+  for (int i = 0; bad && i < s->nparams; i++)
+    if (s->params[i].name == bad)
+      dg_error(st->d, s->params[i].fb_decl->span, "Kolen-Pollack: the update of %s is not a "
+               "sum of outer products, so it has no transpose to give its feedback matrix",
+               bad);
   for (int i = 0; i < s->nparams; i++) {
     dv_param *p = &s->params[i];
+    if (p->kind == PK_TAU_R) G[i] = dv_fb_replace(s, G[i]);   /* τʳ's rule reads g */
     p->G = ex_simplify(s->x, G[i]);
     p->used = ex_contains(s->energy, p->sym);
+    if (p->fb_of >= 0) {   /* a feedback matrix carries errors back, it is no part of E */
+      if (p->used)
+        dg_error(st->d, p->decl->name_span, "%s is the feedback matrix of %s, but the energy "
+                 "reads it: a feedback matrix only carries errors back (docs/theory.md §10)",
+                 p->name, s->params[p->fb_of].name);
+      continue;
+    }
     if (!p->used && (p->kind == PK_WEIGHT || p->kind == PK_BIAS))
       dg_warning(st->d, p->decl->name_span, "the energy does not depend on %s", p->name);
     if (!p->used && p->learn >= 0)
@@ -1079,6 +1195,7 @@ dv_system *dv_derive(vl_model *m, dg_ctx *d, vl_arena *a) {
   for (int i = 0; i < s->npops; i++) dv_pop_err_syms(s, a, &s->pops[i]);
   s->gamma = dv_sym(s, S_GAMMA, 0, dv_scalar(), "\u03b3", "\\gamma");
   dv_mark_learned(s);
+  dv_link_feedback(s);
   int errs = d->errors;
   if (!m->energy || !m->energy->value) return NULL;
   s->energy = dv_build(&st, m->energy->value);
@@ -1104,6 +1221,13 @@ dv_system *dv_derive(vl_model *m, dg_ctx *d, vl_arena *a) {
   long raw0 = ex_total_nodes(s->x);
   for (int i = 0; i < s->npops; i++) dv_forward(s, &s->pops[i]);
   dv_errors(s, a);
+  for (int i = 0; i < s->nparams; i++) {
+    dv_param *w = &s->params[i];
+    if (w->fb >= 0 && !w->fb_hit)
+      dg_error(d, w->fb_decl->fb_w_span, "%s is never back-projected: no error is sent back "
+               "through it, so feedback matrix %s would not be used", w->name,
+               s->params[w->fb].name);
+  }
   dv_plasticity(s, &st);
   dv_order(s);
   dv_warn_fast_loops(&st);

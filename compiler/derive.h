@@ -90,6 +90,11 @@ typedef struct dv_param {
   ex_node *G;             /* ∂E/∂θ |_{m→e}: what optimizers descend */
   int learn;              /* index into model->learns, or -1 when not learned */
   bool used;              /* the energy depends on it */
+  /* Feedback alignment (theory.md §10, `feedback W = B`): */
+  int fb;                 /* W: the parameter index of its feedback matrix B, or -1 */
+  int fb_of;              /* B: the parameter index of the weight W it serves, or -1 */
+  const vl_decl *fb_decl; /* W and B: their feedback line, or NULL */
+  bool fb_hit;            /* W: some g back-projects through it (replaced by B) */
 } dv_param;
 
 /* A mismatch owned by a clamped signal (theory.md §8): an input, or a target predicted
@@ -132,6 +137,11 @@ typedef struct dv_system {
 } dv_system;
 
 dv_system *dv_derive(vl_model *m, dg_ctx *d, vl_arena *a);
+
+/* Kolen–Pollack (theory.md §10) on gradients G[0..nparams) computed from F: for every
+ * `feedback W = B with kolen_pollack(λ)`, G_B = (G_W without its prior terms)ᵀ + λ B and
+ * G_W += λ W. Returns the name of a W whose G cannot be transposed, or NULL. */
+const char *dv_feedback_grads(dv_system *s, ex_node **G);
 
 /* Build the expression of a checked AST expression (lets, costs and consts resolved). */
 ex_node *dv_expr(dv_system *s, const vl_expr *e);

@@ -116,6 +116,38 @@ static ex_node *dp_rule(dv_system *s, const dv_param *p) {
   return dv_tidy_sign(x, ex_simplify(x, ex_mul(x, dp_eta(s), ex_neg(x, p->G))));
 }
 
+/* After a rule: what feedback alignment does to it (theory.md §10). */
+static const char *dp_fb_note(dv_system *s, const dv_param *p) {
+  vl_arena *a = ex_arena(s->x);
+  if (p->fb_of >= 0)
+    return p->fb_decl->fb_rule ? ar_printf(a, "   (Kolen-Pollack: the transpose of %s's update, "
+                                 "decay %g)", s->params[p->fb_of].name, p->fb_decl->fb_decay)
+                               : ar_printf(a, "   (fixed feedback matrix of %s)",
+                                           s->params[p->fb_of].name);
+  if (p->fb >= 0 && p->fb_decl->fb_rule)
+    return ar_printf(a, "   (with the Kolen-Pollack decay %g)", p->fb_decl->fb_decay);
+  return "";
+}
+
+/* The replaced back-projections: Wᵀ v in g becomes B v. */
+static void dp_text_feedback(FILE *out, dv_system *s) {
+  if (!s->model->feedbacks.len) return;
+  fprintf(out, "feedback alignment (docs/theory.md \u00a710: every g above reads B v "
+          "where weight transport reads W\u1d40 v)\n");
+  for (int i = 0; i < s->nparams; i++) {
+    dv_param *w = &s->params[i];
+    if (w->fb < 0) continue;
+    const char *b = s->params[w->fb].name;
+    if (w->fb_decl->fb_rule)
+      fprintf(out, "  %s\u1d40 e \u2192 %s e   Kolen-Pollack, \u03bb = %g: %s \u2212 %s\u1d40 "
+              "shrinks by (1 \u2212 \u03b7\u03bb) per SGD step\n", w->name, b,
+              w->fb_decl->fb_decay, w->name, b);
+    else
+      fprintf(out, "  %s\u1d40 e \u2192 %s e   fixed\n", w->name, b);
+  }
+  fputc('\n', out);
+}
+
 static void dp_text(FILE *out, dv_system *s) {
   dp_names nm = dp_make_names(s);
   ex_ctx *x = s->x;
@@ -127,14 +159,15 @@ static void dp_text(FILE *out, dv_system *s) {
             "  mismatch       m = %s\n  error          e = m\n\n", c->target ? "target" : "input",
             c->name, c->n, dp_str(s, &nm, c->m, EXP_TEXT));
   }
+  dp_text_feedback(out, s);
   fprintf(out, "plasticity (\u03b8\u0307 = \u2212\u03b7 \u2202E/\u2202\u03b8 with m \u2192 e)\n");
   for (int i = 0; i < s->nparams; i++) {
     dv_param *p = &s->params[i];
-    if (!p->used) continue;
+    if (!p->used && p->fb_of < 0) continue;
     const char *lhs = dp_dotted(ex_arena(x), p->sym->name, false);
-    fprintf(out, "  %s%*s = %s%s\n", lhs, 12 - dp_width(lhs), "",
-            dp_str(s, &nm, dp_rule(s, p), EXP_TEXT),
-            p->learn >= 0 ? "" : "   (not learned)");
+    fprintf(out, "  %s%*s = %s%s%s\n", lhs, 12 - dp_width(lhs), "",
+            p->fb_of >= 0 && p->learn < 0 ? "0" : dp_str(s, &nm, dp_rule(s, p), EXP_TEXT),
+            p->learn >= 0 || p->fb_of >= 0 ? "" : "   (not learned)", dp_fb_note(s, p));
   }
   fprintf(out, "\ncost           C = %s\n", dp_str(s, &nm, s->cost_sym, EXP_TEXT));
   fprintf(out, "objective      J = (1/\u03b2) \u222b R dt,  \u03b2 = %s,  R/\u03b2 = %s\n"
@@ -174,10 +207,10 @@ static void dp_latex(FILE *out, dv_system *s) {
             dp_str(s, &nm, s->clamped[i].m, L));
   for (int i = 0; i < s->nparams; i++) {
     dv_param *p = &s->params[i];
-    if (!p->used) continue;
+    if (!p->used && p->fb_of < 0) continue;
     fprintf(out, "&&& %s &= %s \\\\\n", dp_dotted(ex_arena(x), p->sym->latex ? p->sym->latex
             : p->sym->name, true),
-            dp_str(s, &nm, dp_rule(s, p), L));
+            p->fb_of >= 0 && p->learn < 0 ? "0" : dp_str(s, &nm, dp_rule(s, p), L));
   }
   fprintf(out, "&&& C &= %s \\\\\n", dp_str(s, &nm, s->cost_sym, L));
   fprintf(out, "&&& J &= \\frac{1}{\\beta}\\int R\\,dt, \\quad \\beta = %s, \\quad "
@@ -223,6 +256,21 @@ static json_t *dp_jpop(dv_system *s, const dp_names *nm, dv_pop *p) {
 
 static const char *dp_kind_name[] = { "weight", "bias", "tau_m", "tau_r" };
 
+/* Only for models with feedback lines: older documents stay as they were. */
+static json_t *dp_jfeedback(dv_system *s) {
+  json_t *fb = json_array();
+  for (int i = 0; i < s->nparams; i++) {
+    dv_param *w = &s->params[i];
+    if (w->fb < 0) continue;
+    json_t *o = json_pack("{s:s, s:s, s:s}", "weight", w->name, "matrix",
+                          s->params[w->fb].name, "rule",
+                          w->fb_decl->fb_rule ? "kolen_pollack" : "fixed");
+    if (w->fb_decl->fb_rule) json_object_set_new(o, "lambda", json_real(w->fb_decl->fb_decay));
+    json_array_append_new(fb, o);
+  }
+  return fb;
+}
+
 static void dp_json(FILE *out, dv_system *s) {
   dp_names nm = dp_make_names(s);
   json_t *root = json_object();
@@ -247,6 +295,7 @@ static void dp_json(FILE *out, dv_system *s) {
         "rule", dp_jexpr(s, &nm, dp_rule(s, p))));
   }
   json_object_set_new(root, "params", params);
+  if (s->model->feedbacks.len) json_object_set_new(root, "feedback", dp_jfeedback(s));
   json_object_set_new(root, "cost", dp_jexpr(s, &nm, s->cost_sym));
   json_object_set_new(root, "objective", json_pack("{s:o, s:o}", "beta",
                       dp_jexpr(s, &nm, s->beta), "integrand", dp_jexpr(s, &nm,

@@ -526,6 +526,7 @@ static void lw_prepare(lw *L, lw_sync *y) {
   ex_node **wrt = AR_NEWN(L->a, ex_node *, s->nparams + 1);
   for (int i = 0; i < s->nparams; i++) wrt[i] = s->params[i].sym;
   ex_grad(x, F, wrt, s->nparams, y->G);
+  dv_feedback_grads(s, y->G);   /* Kolen–Pollack; derive checked that it transposes */
   for (int i = 0; i < s->nparams; i++) {
     dv_param *q = &s->params[i];
     if (q->learn < 0) { y->G[i] = NULL; continue; }

@@ -68,13 +68,13 @@ static void vlyyerror(VLYYLTYPE *l, void *scanner, ps_ctx *ctx, const char *msg)
 %token T_MODEL "model" T_USE "use" T_CONST "const" T_INPUT "input" T_TARGET "target"
 %token T_POPULATION "population" T_WEIGHT "weight" T_BIAS "bias" T_FN "fn" T_LET "let"
 %token T_COST "cost" T_ENERGY "energy" T_LEARN "learn" T_WITH "with" T_CLAMP "clamp"
-%token T_SETTINGS "settings" T_INIT "init"
+%token T_SETTINGS "settings" T_INIT "init" T_FEEDBACK "feedback"
 %token T_GE ">=" T_LE "<="
 %token <str> T_IDENT "name"
 %token <num> T_NUM "number"
 %token <str> T_STRING "string"
 
-%type <expr> expr postfix primary opt_default opt_init opt_onehot
+%type <expr> expr postfix primary opt_default opt_init opt_onehot opt_rule
 %type <list> args arg_list fields field_list learn_items param_list params
 %type <field> field
 %type <decl> decl
@@ -158,6 +158,12 @@ decl
       $$->clamp_op = (vl_cmp)$6;
       $$->clamp_value = $7;
     }
+  | "feedback" "name" '=' "name" opt_rule {
+      $$ = ps_decl(ctx, D_FEEDBACK, @1, NULL, @2);
+      $$->fb_w_name = $2; $$->fb_w_span = ps_span(ctx, @2);
+      $$->fb_b_name = $4; $$->fb_b_span = ps_span(ctx, @4);
+      $$->fb_rule = $5;
+    }
   | "settings" '{' fields '}'   { $$ = ps_decl(ctx, D_SETTINGS, @1, NULL, @1); ps_set_fields(ctx, $$, $3); }
   ;
 
@@ -175,6 +181,12 @@ opt_onehot
       if (strcmp($1, "onehot"))
         dg_error(ctx->dg, ps_span(ctx, @1), "unexpected name '%s', expected onehot or a declaration", $1);
     }
+  ;
+
+/* opt_rule: ['with' expr] ; the checker wants kolen_pollack(lambda) */
+opt_rule
+  : %empty                      { $$ = NULL; }
+  | "with" expr                 { $$ = $2; }
   ;
 
 /* opt_init: ['init' expr] ; the checker wants a name or a call */
@@ -282,7 +294,8 @@ static const ps_group ps_groups[] = {
   { "an expression", { "name", "number", "string", "'('", "'['", "'|'", "'-'", NULL } },
   { "an operator", { "'+'", "'-'", "'*'", "'/'", "'@'", "'^'", "'.'", "'\\''", NULL } },
   { "a declaration", { "model", "use", "const", "input", "target", "population", "weight",
-                       "bias", "fn", "let", "cost", "energy", "learn", "settings", NULL } },
+                       "bias", "fn", "let", "cost", "energy", "learn", "settings", "feedback",
+                       NULL } },
 };
 enum { PS_NGROUPS = sizeof ps_groups / sizeof ps_groups[0] };
 

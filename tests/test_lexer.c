@@ -64,10 +64,10 @@ Test(lexer, every_keyword) {
   tl_tok t[32];
   char *diag;
   const char *text = "model use const input target population weight bias fn let cost energy "
-                     "learn with clamp settings init";
+                     "learn with clamp settings init feedback";
   int n = tl_lex(text, (long)strlen(text), t, 32, &diag, &a);
   int want[] = { T_MODEL, T_USE, T_CONST, T_INPUT, T_TARGET, T_POPULATION, T_WEIGHT, T_BIAS,
-                 T_FN, T_LET, T_COST, T_ENERGY, T_LEARN, T_WITH, T_CLAMP, T_SETTINGS, T_INIT, 0 };
+                 T_FN, T_LET, T_COST, T_ENERGY, T_LEARN, T_WITH, T_CLAMP, T_SETTINGS, T_INIT, T_FEEDBACK, 0 };
   cr_assert_eq(n, (int)(sizeof want / sizeof want[0]));
   for (int i = 0; i < n; i++) cr_expect_eq(t[i].kind, want[i], "token %d", i);
   free(diag);
