@@ -9,6 +9,8 @@
  *               much closer to the teacher's than instantaneous errors do
  *   lagnet      run.sh, 2000 steps: the recordings, gradients and the comparison exist, and
  *               vlec's adjoint of h2 agrees with vle_data's independent one
+ *   feedback_alignment  run.sh, 100000 steps: all three students learn, Kolen-Pollack's
+ *               |W2 - B2'| shrinks by (1 - eta lambda)^100000, the plot exists
  *
  * The thresholds are loose (factors, not digits), so that they test the direction of the
  * result and not a particular floating-point trajectory. About 15 s on two cores.
@@ -31,6 +33,8 @@ static const char *const models[] = {
   "examples/gle_small/model.vle",  "examples/le_teacher/model.vle",
   "examples/lagline/teacher.vle",  "examples/lagline/student.vle",
   "examples/lagnet/model.vle",     "tests/data/stdlib_uses.vle",
+  "examples/feedback_alignment/bp.vle", "examples/feedback_alignment/fa.vle",
+  "examples/feedback_alignment/kp.vle",
 };
 
 Test(examples, every_model_checks) {
@@ -44,7 +48,7 @@ Test(examples, every_model_checks) {
 Test(examples, run_scripts_parse) {
   static const char *const scripts[] = {
     "examples/le_teacher/run.sh", "examples/lagline/run.sh", "examples/lagnet/run.sh",
-    "scripts/demo.sh",
+    "examples/feedback_alignment/run.sh", "scripts/demo.sh",
   };
   for (size_t i = 0; i < sizeof scripts / sizeof scripts[0]; i++) {
     char cmd[1024];
@@ -189,5 +193,44 @@ Test(examples, lagnet_records_errors_and_gradients) {
   cr_expect_gt(dot / sqrt(na * nb), 0.995, "cosine(vlec adjoint, vle_data adjoint) of h2.error");
   npy_free(&a);
   npy_free(&b);
+  done(d);
+}
+
+/* |W2 - B2'| of the 1 x 8 W2 and 8 x 1 B2 (the same elements in the same order). */
+static double fa_gap(const char *dir, const char *w, const char *b, size_t at) {
+  npy_array W = load(dir, w), B = load(dir, b);
+  double s = 0;
+  for (size_t i = 0; i < 8; i++) {
+    double d = npy_get(&W, at * 8 + i) - npy_get(&B, at * 8 + i);
+    s += d * d;
+  }
+  npy_free(&W);
+  npy_free(&B);
+  return sqrt(s);
+}
+
+Test(examples, feedback_alignment_learns_and_aligns) {
+  const char *d = scratch("feedback_alignment");
+  sh(d, "OUT='%s' STEPS=100000 sh examples/feedback_alignment/run.sh > '%s/out.txt'", d, d);
+  static const char *const runs[] = { "bp", "fa", "kp" };
+  for (int i = 0; i < 3; i++) {
+    char rel[64];
+    snprintf(rel, sizeof rel, "%s/loss.npy", runs[i]);
+    npy_array loss = load(d, rel);
+    cr_assert_eq(loss.count, 100000);
+    double first = mean(&loss, 0, 10000), last = mean(&loss, 90000, 100000);
+    cr_expect_lt(last, first / 3, "%s: loss %g over the first 10000 steps, %g over the last",
+                 runs[i], first, last);
+    npy_free(&loss);
+  }
+  /* SGD(0.02), lambda = 0.001: W2 - B2' shrinks by (1 - 2e-5) every step (theory.md §10a) */
+  double start = fa_gap(d, "init_kp/params/W2.npy", "init_kp/params/B2.npy", 0);
+  double end = fa_gap(d, "kp/params/W2.npy", "kp/params/B2.npy", 0);
+  double want = pow(1 - 0.02 * 0.001, 100000);
+  cr_expect(fabs(end / start - want) < 1e-6, "|W2 - B2'| went from %g to %g: ratio %.9g, "
+            "want %.9g", start, end, end / start, want);
+  char plot[300];
+  snprintf(plot, sizeof plot, "%s/feedback_alignment.svg", d);
+  cr_expect_eq(access(plot, F_OK), 0, "no %s", plot);
   done(d);
 }
