@@ -1,7 +1,8 @@
 /*
  * test_fa.c - feedback alignment (docs/theory.md §10, `feedback W = B`): the recorded hidden
  * error is φ′ ⊙ B e computed here from the recorded B, e and rates; B = Wᵀ fixed reproduces
- * weight transport; Kolen–Pollack shrinks W − Bᵀ by exactly (1 − ηλ) per SGD step; derive
+ * weight transport (forward errors, and the adjoint's gradient from `vlec grad`); Kolen–Pollack
+ * shrinks W − Bᵀ by exactly (1 − ηλ) per SGD step (through `vlec run` and the C API); derive
  * prints the replaced back-projection and refuses a feedback matrix the energy reads.
  * (The checker's refusals are in tests/bad/fb_*.vle, run by test_check.)
  */
@@ -226,4 +227,64 @@ Test(fa, derive_prints_and_refuses) {
   cr_expect_neq(tu_sh(cmd, out, sizeof out), 0);
   cr_expect(strstr(out, ":23:10: error: Wx is never back-projected: no error is sent back through "
                         "it, so feedback matrix Bx would not be used"), "%s", out);
+}
+
+/* The adjoint (4a) with feedback: with B2 = W2ᵀ it is the exact adjoint, so `vlec grad` gives
+ * weight transport's gradient; with a random B2 it is the adjoint of the modified system, an
+ * estimate that differs (docs/theory.md §10a). W1's gradient is the one B2 reaches. */
+Test(fa, adjoint_with_B_equal_W_transpose_is_the_gradient) {
+  ld_model wt, fa;
+  ru_open(&wt, fa_model("wt.vle", "", FA_LEARN));
+  ru_open(&fa, fa_model("fa.vle", "feedback W2 = B2", FA_LEARN));
+  cr_assert_eq(ru_vlec(&wt, false, "--steps", "0", "--seed", "5", "--out", ru_at("init"), "-q",
+                       NULL), 0, "%s", ru_log);
+  fa_write_transpose("init/params/W2.npy", "B2T.npy");
+  char ini[7][200];
+  const char *names[6] = { "W1", "W2", "W3", "b1", "b2", "b3" };
+  for (int i = 0; i < 6; i++)
+    snprintf(ini[i], sizeof ini[i], "%s=%s/init/params/%s.npy", names[i], ru_dir, names[i]);
+  snprintf(ini[6], sizeof ini[6], "B2=%s/B2T.npy", ru_dir);
+#define INITS "--init", ini[0], "--init", ini[1], "--init", ini[2], "--init", ini[3], \
+              "--init", ini[4], "--init", ini[5]
+  cr_assert_eq(ru_vlec(&wt, true, "--steps", "400", INITS, "--out", ru_at("gwt"), "-q", NULL),
+               0, "%s", ru_log);
+  cr_assert_eq(ru_vlec(&fa, true, "--steps", "400", INITS, "--init", ini[6], "--out",
+                       ru_at("gfa"), "-q", NULL), 0, "%s", ru_log);
+  cr_assert_eq(ru_vlec(&fa, true, "--steps", "400", INITS, "--out", ru_at("grand"), "-q", NULL),
+               0, "%s", ru_log);
+#undef INITS
+  npy_array a = ru_npy("gwt/grad/W1.npy"), b = ru_npy("gfa/grad/W1.npy"), c = ru_npy("grand/grad/W1.npy");
+  double scale = 0;
+  for (size_t i = 0; i < a.count; i++) scale = fmax(scale, fabs(ru_data(&a)[i]));
+  cr_assert_gt(scale, 1e-6);
+  double same = ru_maxdiff(ru_data(&a), ru_data(&b), a.count);
+  double other = ru_maxdiff(ru_data(&a), ru_data(&c), a.count);
+  cr_expect(same < 1e-12 * scale + 1e-15, "grad W1 with B2 = W2' differs by %g (scale %g)", same,
+            scale);
+  cr_expect(other > 1e-3 * scale, "a random B2 gives the same gradient estimate (%g)", other);
+  npy_free(&a); npy_free(&b); npy_free(&c);
+  ld_close(&wt);
+  ld_close(&fa);
+}
+
+/* B is a parameter of the C API like any weight: set it, step with Kolen–Pollack learning,
+ * and read W2 and B2 back; their misalignment shrank by (1 − ηλ)^steps. */
+Test(fa, c_api_sets_and_reads_B) {
+  ld_model m;
+  ru_open(&m, fa_model("kp.vle", "feedback W2 = B2 with kolen_pollack(0.05)",
+                       "learn W1, b1, W2, B2, b2, W3, b3 with sgd(0.1)"));
+  vle_sim *s = ru_sim(m.model, NULL, true, 8);
+  vle_error err;
+  cr_assert_eq(vle_sim_count(s, "B2"), 9u);
+  double W[9], B[9], B0[9] = { 1, -2, 3, 0.5, 0, -1, 2, 2, -0.5 };
+  cr_assert_eq(vle_sim_set(s, "B2", B0, 9, &err), 0, "%s", err.msg);
+  cr_assert_eq(vle_sim_get(s, "W2", W, 9, &err), 0, "%s", err.msg);
+  double d0 = fa_misalignment(W, B0);
+  cr_assert_eq(vle_sim_step(s, 300, &err), 0, "%s", err.msg);
+  cr_assert_eq(vle_sim_get(s, "W2", W, 9, &err), 0, "%s", err.msg);
+  cr_assert_eq(vle_sim_get(s, "B2", B, 9, &err), 0, "%s", err.msg);
+  double ratio = fa_misalignment(W, B) / d0, want = pow(1 - 0.1 * 0.05, 300);
+  cr_expect(fabs(ratio - want) < 1e-9, "ratio %.12g, want %.12g", ratio, want);
+  vle_sim_free(s);
+  ld_close(&m);
 }
