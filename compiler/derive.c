@@ -1225,8 +1225,10 @@ dv_system *dv_derive(vl_model *m, dg_ctx *d, vl_arena *a) {
     dv_param *w = &s->params[i];
     if (w->fb >= 0 && !w->fb_hit)
       dg_error(d, w->fb_decl->fb_w_span, "%s is never back-projected: no error is sent back "
-               "through it, so feedback matrix %s would not be used", w->name,
-               s->params[w->fb].name);
+               "through it as %s' e, so feedback matrix %s would not be used (a weight that "
+               "the energy uses only transposed, %s' @ v, sends its errors back as %s e, which "
+               "feedback does not replace)", w->name, w->name, s->params[w->fb].name, w->name,
+               w->name);
   }
   dv_plasticity(s, &st);
   dv_order(s);

@@ -226,7 +226,7 @@ Test(fa, derive_prints_and_refuses) {
   snprintf(cmd, sizeof cmd, "'%s' check '%s' 2>&1", VLEC_PATH, unused);
   cr_expect_neq(tu_sh(cmd, out, sizeof out), 0);
   cr_expect(strstr(out, ":23:10: error: Wx is never back-projected: no error is sent back through "
-                        "it, so feedback matrix Bx would not be used"), "%s", out);
+                        "it as Wx' e, so feedback matrix Bx would not be used"), "%s", out);
 }
 
 /* The adjoint (4a) with feedback: with B2 = W2ᵀ it is the exact adjoint, so `vlec grad` gives
