@@ -162,6 +162,27 @@ static uint64_t mc_key2_now(const char *dir, const char *k1, const char *k1text)
   return h;
 }
 
+char *mc_deps(const char *dir, const char *path, const char *precision) {
+  char *abs = realpath(path, NULL), *list = NULL;
+  size_t len;
+  char *text = abs ? mc_slurp(abs, &len) : NULL;
+  char *k1text = text ? mc_key1_text(abs, text, len, precision) : NULL;
+  if (k1text) {
+    char k1[17];
+    mc_hex(k1, k1text);
+    char *deps = mc_entry(dir, k1, ".deps");
+    list = deps ? mc_slurp(deps, &len) : NULL;
+    char *z = list ? realloc(list, len + 1) : NULL;   /* a string */
+    if (z) z[len] = 0, list = z;
+    else free(list), list = NULL;
+    free(deps);
+  }
+  free(abs);
+  free(text);
+  free(k1text);
+  return list;
+}
+
 char *mc_lookup(const char *dir, const char *path, const char *precision) {
   char *abs = realpath(path, NULL), *so = NULL;
   size_t len;
