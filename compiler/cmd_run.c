@@ -46,6 +46,22 @@ static int cmd_open_cached(ld_model *m, const char *model, bool f32) {
   return rc;
 }
 
+/* The files a cached model uses, as its entry lists them, split into paths (into *list,
+ * which owns them): a run copies them beside its model.vle. */
+static int cmd_model_uses(const char *model, bool f32, char **list, const char ***paths) {
+  char *dir = mc_dir();
+  *list = dir ? mc_deps(dir, model, f32 ? "f32" : "f64") : NULL;
+  free(dir);
+  int n = 0;
+  for (char *p = *list; p && *p; p++) n += *p == '\n';
+  *paths = *list ? calloc((size_t)n + 1, sizeof **paths) : NULL;
+  if (!*paths) return 0;
+  int k = 0;
+  for (char *save = NULL, *t = strtok_r(*list, "\n", &save); t && k < n; t = strtok_r(NULL, "\n", &save))
+    (*paths)[k++] = t;
+  return k;
+}
+
 static int cmd_run_or_grad(int argc, char **argv, bool grad) {
   bool f32 = false, given = false;
   if (fl_precision(&argc, argv, &f32, &given, stderr)) return 2;
@@ -64,8 +80,14 @@ static int cmd_run_or_grad(int argc, char **argv, bool grad) {
               f32 ? "f32" : "f64");
       rc = 2;
     }
+    char *uses = NULL;
+    const char **paths = NULL;
     if (vle) o.model_source = o.model;   /* copied as DIR/model.vle */
+    if (rc == 0 && vle && !no_cache) o.nmodel_uses = cmd_model_uses(o.model, f32, &uses, &paths);
+    o.model_uses = paths;
     if (rc == 0) rc = rn_main(m.model, &o, stderr);
+    free(paths);
+    free(uses);
     ld_close(&m);
   }
   rn_options_free(&o);

@@ -1088,10 +1088,11 @@ static void dv_order(dv_system *s) {
     if (s->pops[i].order < 0) s->pops[i].order = done++;
 }
 
-/* The largest τʳ/τᵐ of p's neurons with every const at its default (0 if not computable). */
-static double dv_lookahead(dv_state *st, dv_pop *p) {
+/* The largest num/den (τʳ/τᵐ or τᵐ/τʳ) of p's neurons with every const at its default (0 if
+ * not computable). */
+static double dv_tau_ratio(dv_state *st, const vl_expr *num, const vl_expr *den) {
   dv_system *s = st->s;
-  ex_node *ratio = ex_div(s->x, dv_build(st, p->decl->tau_r), dv_build(st, p->decl->tau_m));
+  ex_node *ratio = ex_div(s->x, dv_build(st, num), dv_build(st, den));
   vl_arena scratch = { 0 };
   ex_val v = { 0 };
   double r = 0;
@@ -1121,14 +1122,23 @@ static void dv_warn_fast_loops(dv_state *st) {
   for (int i = 0; i < n; i++) {
     dv_pop *p = &s->pops[i];
     double r;
-    if (!reach[i * n + i] || (r = dv_lookahead(st, p)) <= 1) continue;
+    if (!reach[i * n + i]) continue;
     bool self = ex_contains(p->c, p->ub);
-    dg_warning(st->d, p->decl->name_span, "population %s is on a loop %s and "
-               "looks ahead further than it integrates (tau_r/tau_m up to %g): the sync step "
-               "reads the loop one step late, which grows without bound as dt shrinks when the "
-               "loop's gain times tau_r/tau_m exceeds 1, and so does the adjoint's backward "
-               "sweep (docs/theory.md §7)", p->decl->name,
-               self ? "through its own rate (lateral recurrence)" : "across populations", r);
+    const char *how = self ? "through its own rate (lateral recurrence)" : "across populations";
+    if ((r = dv_tau_ratio(st, p->decl->tau_r, p->decl->tau_m)) > 1)
+      dg_warning(st->d, p->decl->name_span, "population %s is on a loop %s and "
+                 "looks ahead further than it integrates (tau_r/tau_m up to %g): the sync step "
+                 "reads the loop one step late, which grows without bound as dt shrinks when the "
+                 "loop's gain times tau_r/tau_m exceeds 1, and so does the adjoint's backward "
+                 "sweep (docs/theory.md §7)", p->decl->name, how, r);
+    /* Its errors go round the loop too: prospective errors e = v + (tau_m/tau_r)(g - v) pass
+     * a loop partner's error on amplified (found writing examples/recurrent). */
+    if ((r = dv_tau_ratio(st, p->decl->tau_m, p->decl->tau_r)) > 1)
+      dg_warning(st->d, p->decl->name_span, "population %s is on a loop %s and its "
+                 "prospective errors amplify the errors coming round the loop by up to "
+                 "tau_m/tau_r = %g each step (e = v + (tau_m/tau_r)(g - v)): errors = "
+                 "prospective diverges when that times the loop's gain exceeds 1 (instantaneous "
+                 "errors do not amplify; docs/theory.md §7)", p->decl->name, how, r);
   }
 }
 

@@ -162,14 +162,35 @@ static uint64_t mc_key2_now(const char *dir, const char *k1, const char *k1text)
   return h;
 }
 
-char *mc_lookup(const char *dir, const char *path, const char *precision) {
-  char *abs = realpath(path, NULL), *so = NULL;
+/* KEY1's text of the source at path as it is now (malloc), and its hex into k1; NULL when
+ * the source cannot be read. */
+static char *mc_key1_now(const char *path, const char *precision, char k1[17]) {
+  char *abs = realpath(path, NULL);
   size_t len;
   char *text = abs ? mc_slurp(abs, &len) : NULL;
   char *k1text = text ? mc_key1_text(abs, text, len, precision) : NULL;
+  if (k1text) mc_hex(k1, k1text);
+  free(abs);
+  free(text);
+  return k1text;
+}
+
+char *mc_deps(const char *dir, const char *path, const char *precision) {
+  char k1[17], *list = NULL, *k1text = mc_key1_now(path, precision, k1);
+  char *deps = k1text ? mc_entry(dir, k1, ".deps") : NULL;
+  size_t len;
+  list = deps ? mc_slurp(deps, &len) : NULL;
+  char *z = list ? realloc(list, len + 1) : NULL;   /* a string */
+  if (z) z[len] = 0, list = z;
+  else free(list), list = NULL;
+  free(deps);
+  free(k1text);
+  return list;
+}
+
+char *mc_lookup(const char *dir, const char *path, const char *precision) {
+  char k1[17], k2[17], *so = NULL, *k1text = mc_key1_now(path, precision, k1);
   if (k1text) {
-    char k1[17], k2[17];
-    mc_hex(k1, k1text);
     uint64_t h = mc_key2_now(dir, k1, k1text);
     snprintf(k2, sizeof k2, "%016llx", (unsigned long long)h);
     so = h ? mc_entry(dir, k2, ".so") : NULL;
@@ -178,8 +199,6 @@ char *mc_lookup(const char *dir, const char *path, const char *precision) {
       so = NULL;
     }
   }
-  free(abs);
-  free(text);
   free(k1text);
   return so;
 }

@@ -19,6 +19,11 @@ char *mc_dir(void);
 /* Only the lookup: the path of a current entry (malloc), or NULL on a miss. */
 char *mc_lookup(const char *dir, const char *path, const char *precision);
 
+/* The files the current entry of MODEL.vle was built from besides the main source, one
+ * absolute path a line, as the entry's KEY1.deps lists them (malloc), or NULL (no entry).
+ * A run copies them into its directory (run.json's model_uses). */
+char *mc_deps(const char *dir, const char *path, const char *precision);
+
 /* What the build side needs to write an entry under the same keys. */
 uint64_t mc_fnv(uint64_t h, const void *data, size_t n);
 /* KEY1's text: format, vlec, the compiler library, the CPU, the precision, the absolute

@@ -25,6 +25,9 @@ typedef struct rn_options {
   const char *model;          /* MODEL.vle or MODEL.so (positional) */
   const char *model_source;   /* the .vle source file the model was compiled from, copied
                                  into the run directory as model.vle; NULL: none (a .so) */
+  const char *const *model_uses;   /* the files the model `use`s (absolute paths), copied
+                                     into DIR/model_uses/ beside model.vle */
+  int nmodel_uses;
   bool grad_mode;             /* vlec grad: learning off, write grad/NAME.npy */
   int64_t steps;              /* --steps; -1: unset */
   double time;                /* --time; NaN: unset */

@@ -136,7 +136,7 @@ static int rn_dir_clean(const char *dir, json_t *j, vle_error *err) {
   size_t i;
   json_array_foreach(outs, i, v)
     if (json_is_string(v) && rn_dir_unlink(dir, json_string_value(v), err)) return -1;
-  static const char *subs[] = { "params", "grad", "recordings" };
+  static const char *subs[] = { "params", "grad", "recordings", "model_uses" };
   for (size_t k = 0; k < sizeof subs / sizeof *subs; k++)
     if (rn_dir_clear_sub(dir, subs[k], err)) return -1;
   static const char *files[] = { "t.npy", "model.vle", "plot.svg", "run.json" };
@@ -190,11 +190,11 @@ int rn_dir_prepare(rn_run *r, vle_error *err) {
 
 /* The model's source beside its outputs: a run directory says what ran even after the .vle
  * it came from was edited (run.json's hash tells the two apart). */
-int rn_dir_copy_model(rn_run *r, vle_error *err) {
-  if (!r->o->model_source) return 0;
-  FILE *in = rf_open(r->o->model_source, err);
+/* Copies the file src to DIR/rel (atomic). */
+static int rn_dir_copy(rn_run *r, const char *src, const char *rel, vle_error *err) {
+  FILE *in = rf_open(src, err);
   if (!in) return -1;
-  char *path = rn_join(r->out, "model.vle");
+  char *path = rn_join(r->out, rel);
   af_file f;
   int rc = path ? af_open(&f, path, err) : vle_fail(err, "out of memory");
   free(path);
@@ -203,11 +203,49 @@ int rn_dir_copy_model(rn_run *r, vle_error *err) {
   while (!rc && (n = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, n, f.fp);
   if (!rc && ferror(in)) {
     af_abort(&f);
-    rc = vle_fail(err, "%s: read failed", r->o->model_source);
+    rc = vle_fail(err, "%s: read failed", src);
   } else if (!rc) {
     rc = af_commit(&f, err);
   }
   fclose(in);
-  if (!rc) r->model_copied = true;
   return rc;
+}
+
+/* model_uses/NAME for the i-th used file: its base name, with -2, -3... when two used
+ * files share one (malloc). */
+static char *rn_dir_use_name(const rn_run *r, int i) {
+  const char *const *u = r->o->model_uses;
+  const char *base = strrchr(u[i], '/') ? strrchr(u[i], '/') + 1 : u[i];
+  int same = 0;
+  for (int k = 0; k < i; k++) {
+    const char *b = strrchr(u[k], '/') ? strrchr(u[k], '/') + 1 : u[k];
+    same += !strcmp(b, base);
+  }
+  size_t n = strlen(base) + 32;
+  char *rel = malloc(n);
+  if (rel && same) snprintf(rel, n, "model_uses/%d-%s", same + 1, base);
+  else if (rel) snprintf(rel, n, "model_uses/%s", base);
+  return rel;
+}
+
+int rn_dir_copy_model(rn_run *r, vle_error *err) {
+  if (!r->o->model_source) return 0;
+  if (rn_dir_copy(r, r->o->model_source, "model.vle", err)) return -1;
+  r->model_copied = true;
+  if (r->o->nmodel_uses) {
+    char *dir = rn_join(r->out, "model_uses");
+    if (!dir) return vle_fail(err, "out of memory");
+    int rc = mkdir(dir, 0777) != 0 && errno != EEXIST
+             ? vle_fail(err, "%s: cannot create: %s", dir, strerror(errno)) : 0;
+    free(dir);
+    if (rc) return -1;
+  }
+  for (int i = 0; i < r->o->nmodel_uses; i++) {
+    char *rel = rn_dir_use_name(r, i);
+    int rc = rel ? rn_dir_copy(r, r->o->model_uses[i], rel, err) : vle_fail(err, "out of memory");
+    if (!rc) rn_output_file(r, rel);
+    free(rel);
+    if (rc) return -1;
+  }
+  return 0;
 }

@@ -161,6 +161,15 @@ static json_t *rn_recordings_json(const rn_run *r) {
   return o;
 }
 
+/* The used files copied beside model.vle: {"/abs/std/gle.vle": "model_uses/gle.vle"}. */
+static json_t *rn_uses_json(const rn_run *r) {
+  json_t *o = json_object();
+  for (int i = 0, k = 0; i < r->noutputs && k < r->o->nmodel_uses; i++)
+    if (!strncmp(r->outputs[i], "model_uses/", 11))
+      json_object_set_new(o, r->o->model_uses[k++], json_string(r->outputs[i]));
+  return o;
+}
+
 static json_t *rn_json(const rn_run *r) {
   json_t *j = json_object();
   json_object_set_new(j, "command", json_string(r->o->grad_mode ? "grad" : "run"));
@@ -168,6 +177,7 @@ static json_t *rn_json(const rn_run *r) {
   json_object_set_new(j, "model_path", r->o->model ? json_string(r->o->model) : json_null());
   json_object_set_new(j, "hash", json_string(vle_model_hash(r->m)));
   json_object_set_new(j, "model_copy", r->model_copied ? json_string("model.vle") : json_null());
+  json_object_set_new(j, "model_uses", rn_uses_json(r));
   json_object_set_new(j, "started", r->started[0] ? json_string(r->started) : json_null());
   json_object_set_new(j, "vlec_version", json_string(VLE_VERSION));
   json_object_set_new(j, "commit", json_string(VLE_GIT_COMMIT));

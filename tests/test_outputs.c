@@ -349,3 +349,32 @@ Test(outputs, recording_larger_than_the_disk_is_refused) {
                        "10", "--out", ru_at("small"), "-q", NULL), 0, "%s", ru_log);
   ld_close(&m);
 }
+
+/* The model's used files go beside its copy (issue 13): model_uses/NAME, byte for byte the
+ * files it used, listed in run.json. Through the command line and the compile cache (a
+ * cache of the test's own). */
+Test(outputs, used_files_are_copied) {
+  char cmd[2048], out[4096];
+  snprintf(cmd, sizeof cmd, "env -u VLE_NO_CACHE VLE_CACHE_DIR='%s' '%s' run '%s' --steps 5 "
+           "--out '%s' -q 2>&1", ru_at("cache"), VLEC_PATH,
+           ru_src("examples/mnist1d/model.vle"), ru_at("u"));
+  cr_assert_eq(tu_sh(cmd, out, sizeof out), 0, "%s", out);
+  const char *names[] = { "gle.vle", "costs.vle" };
+  for (int i = 0; i < 2; i++) {
+    char rel[64], src[64];
+    snprintf(rel, sizeof rel, "u/model_uses/%s", names[i]);
+    snprintf(src, sizeof src, "stdlib/%s", names[i]);
+    snprintf(cmd, sizeof cmd, "cmp '%s' '%s' 2>&1", ru_at(rel), ru_src(src));
+    cr_assert_eq(tu_sh(cmd, out, sizeof out), 0, "%s differs from %s: %s", rel, src, out);
+  }
+  json_t *j = json_load_file(ru_at("u/run.json"), 0, NULL);
+  cr_assert(j);
+  json_t *uses = json_object_get(j, "model_uses");
+  cr_assert_eq(json_object_size(uses), 2, "run.json lists the two used files");
+  const char *v = NULL;
+  const char *key;
+  json_t *val;
+  json_object_foreach(uses, key, val) if (strstr(key, "stdlib/gle.vle")) v = json_string_value(val);
+  cr_assert(v && !strcmp(v, "model_uses/gle.vle"), "%s", v ? v : "none");
+  json_decref(j);
+}

@@ -395,3 +395,21 @@ Test(trust, self_coupling_and_leak_name_q) {
     pl_free(&u);
   }
 }
+
+/* A loop whose prospective errors amplify: `check` warns with the factor, and the warning
+ * is true: prospective errors diverge where instantaneous ones stay finite. */
+Test(trust, error_loop_warns_and_diverges) {
+  char cmd[1024], out[8192];
+  snprintf(cmd, sizeof cmd, VLEC_PATH " check '%s' 2>&1", ru_src("tests/data/trust/error_loop.vle"));
+  cr_assert_eq(tu_sh(cmd, out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "prospective errors amplify the errors coming round the loop by up "
+                        "to tau_m/tau_r = 4"), "%s", out);
+  ld_model m;
+  ru_open(&m, ru_src("tests/data/trust/error_loop.vle"));
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "1000", "--seed", "1", "--no-learn", "--out",
+                       ru_at("p"), "-q", NULL), 1, "%s", ru_log);
+  cr_assert(strstr(ru_log, "NaN") || strstr(ru_log, "Inf"), "%s", ru_log);
+  cr_assert_eq(ru_vlec(&m, false, "--steps", "1000", "--seed", "1", "--no-learn", "--errors",
+                       "instantaneous", "--out", ru_at("i"), "-q", NULL), 0, "%s", ru_log);
+  ld_close(&m);
+}

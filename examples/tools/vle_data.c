@@ -19,8 +19,9 @@
  *   vle_data get FILE.npy [--at I]
  *       element I of FILE (flat index; negative counts from the end; default 0), in full
  *       precision: for scripts (e.g. a parameter's value at the start of its trajectory).
- *   vle_data mean FILE.npy [--last FRAC]
- *       the mean of the last FRAC (default 1: all) of FILE's elements (e.g. a run's final loss).
+ *   vle_data mean FILE.npy [--last FRAC | --first FRAC]
+ *       the mean of the last (or the first) FRAC (default 1: all) of FILE's elements (e.g. a
+ *       run's final loss, or its loss before learning has acted).
  *   vle_data xcorr A.npy B.npy [--from K0] [--to K1] [--max-lag L]
  *       per neuron (last axis, batch element 0): the lag (steps; positive = B later than A)
  *       where the cross-correlation of A and B peaks, its value, and the gain std(B)/std(A).
@@ -306,12 +307,15 @@ static int cmd_get(int argc, char **argv) {
 
 static int cmd_mean(int argc, char **argv) {
   arr a = npy_load(argv[0]);
-  double frac = opt(argc, argv, "--last", 1);
-  if (!(frac > 0 && frac <= 1)) die("%s%s", "mean: --last must be in (0, 1]", "");
-  size_t n = (size_t)ceil(frac * (double)a.count), from = a.count - n;
+  /* -1: not given (a given value must lie in (0, 1]) */
+  double last = opt(argc, argv, "--last", -1), first = opt(argc, argv, "--first", -1);
+  if (last != -1 && first != -1) die("%s%s", "mean: --last and --first exclude each other", "");
+  double frac = first != -1 ? first : last != -1 ? last : 1;
+  if (!(frac > 0 && frac <= 1)) die("%s%s", "mean: --last/--first must be in (0, 1]", "");
+  size_t n = (size_t)ceil(frac * (double)a.count), from = first != -1 ? 0 : a.count - n;
   if (n == 0) die("%s: %s", argv[0], "no elements");
   double s = 0;
-  for (size_t i = from; i < a.count; i++) s += a.v[i];
+  for (size_t i = from; i < from + n; i++) s += a.v[i];
   printf("%.17g\n", s / (double)n);
   free(a.v);
   return 0;
