@@ -72,6 +72,10 @@ const char *ck_kind_name(vl_decl_kind k) {
   return names[k];
 }
 
+const char *ck_article(vl_decl_kind k) {
+  return k != D_USE && strchr("aeiou", ck_kind_name(k)[0]) ? "an" : "a";   /* "a use" */
+}
+
 /* ---- names -------------------------------------------------------------------------------- */
 
 /* Names that would shadow something the language gives meaning to. */
@@ -95,7 +99,7 @@ static void ck_declare(ck_ctx *c) {
     if (ck_reserved(c, d->name, d->name_span)) { ck_info_of(c, d)->bad = true; continue; }
     vl_decl *first = st_put(&c->names, d);
     if (!first) continue;
-    ck_err(c, d->name_span, "'%s' is already defined (as a %s)", d->name, ck_kind_name(first->kind));
+    ck_err(c, d->name_span, "'%s' is already defined (as %s %s)", d->name, ck_article(first->kind), ck_kind_name(first->kind));
     ck_note(c, first->name_span, "'%s' is first defined here", d->name);
     ck_info_of(c, d)->bad = true;
   }
@@ -284,7 +288,7 @@ static vl_decl *ck_end(ck_ctx *c, const char *name, vl_span sp, bool pre, bool c
   e->used = true;
   if (e->kind == D_POP || (pre && e->kind == D_INPUT)) return e;
   if (clamped && (e->kind == D_INPUT || e->kind == D_TARGET)) return e;
-  ck_err(c, sp, "'%s' is a %s, but %s", name, ck_kind_name(e->kind),
+  ck_err(c, sp, "'%s' is %s %s, but %s", name, ck_article(e->kind), ck_kind_name(e->kind),
          pre ? "the pre side must be a population or an input"
          : clamped ? "the post side must be a population, an input or a target"
                    : "the post side must be a population");

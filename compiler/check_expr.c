@@ -379,7 +379,7 @@ static vl_expr *ck_call(ck_ctx *c, vl_expr *e) {
   }
   f = ck_lookup(c, e->name, e->span);
   if (f && f->kind != D_FN) {
-    ck_err(c, e->span, "'%s' is a %s, not a function", e->name, ck_kind_name(f->kind));
+    ck_err(c, e->span, "'%s' is %s %s, not a function", e->name, ck_article(f->kind), ck_kind_name(f->kind));
     return e;
   }
   return f ? ck_expand(c, e, f) : e;

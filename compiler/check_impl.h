@@ -63,6 +63,8 @@ void ck_warn(ck_ctx *c, vl_span sp, const char *fmt, ...) __attribute__((format(
 void ck_note(ck_ctx *c, vl_span sp, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 ck_info *ck_info_of(ck_ctx *c, const vl_decl *d);
 const char *ck_kind_name(vl_decl_kind k);            /* "population", "weight", ... */
+/* "a" or "an" before ck_kind_name(k) in a message ("an input", "a weight"). */
+const char *ck_article(vl_decl_kind k);
 
 /* ---- expressions (check_expr.c) --------------------------------------------------------- */
 /* Resolve, expand and shape e; returns the node that replaces it (fn calls are replaced

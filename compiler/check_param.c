@@ -180,8 +180,8 @@ static vl_decl *ck_fb_weight(ck_ctx *c, const char *name, vl_span sp, const char
   if (!d) return NULL;
   d->used = true;
   if (d->kind == D_WEIGHT) return d;
-  ck_err(c, sp, "feedback needs a weight as %s, but '%s' is a %s", role, name,
-         ck_kind_name(d->kind));
+  ck_err(c, sp, "feedback needs a weight as %s, but '%s' is %s %s", role, name,
+         ck_article(d->kind), ck_kind_name(d->kind));
   return NULL;
 }
 
