@@ -81,6 +81,20 @@ static bool rn_real(const char *s, double *out) {
   return true;
 }
 
+int rn_schedule_parse(const char *spec, rn_sched *out) {
+  rn_sched s = { .kind = RN_SCHED_NONE, .scale = 1, .best = INFINITY };
+  char kind[16], n[32], f[64], extra;
+  /* three fields split at ':' (sscanf's %[^:] stops there); anything after F is an error */
+  if (sscanf(spec, "%15[^:]:%31[^:]:%63[^:]%c", kind, n, f, &extra) != 3) return -1;
+  if (!strcmp(kind, "step")) s.kind = RN_SCHED_STEP;
+  else if (!strcmp(kind, "plateau")) s.kind = RN_SCHED_PLATEAU;
+  else return -1;
+  if (!rn_int(n, 1, &s.every) || !rn_real(f, &s.factor) || !(s.factor > 0 && s.factor < 1))
+    return -1;
+  if (out) *out = s;
+  return 0;
+}
+
 /* Parses "1,2.5,3" into values (NULL: count only). Returns the count, or -1. */
 long rn_parse_reals(const char *s, double *values) {
   long n = 0;

@@ -27,8 +27,7 @@
 
 #define RN_LOCK ".vle.lock"
 
-/* DIR/NAME (malloc). */
-static char *rn_join(const char *dir, const char *name) {
+char *rn_join(const char *dir, const char *name) {
   size_t n = strlen(dir) + strlen(name) + 2;
   char *p = malloc(n);
   if (p) snprintf(p, n, "%s/%s", dir, name);

@@ -36,31 +36,6 @@ static const char ep_header[] = "epoch,step,train_loss,train_acc,eval_loss,eval_
 
 /* ---- the schedule ------------------------------------------------------------------------ */
 
-static bool ep_int(const char *s, char **end, int64_t *v) {
-  if (*s < '0' || *s > '9') return false;
-  errno = 0;
-  long long x = strtoll(s, end, 10);
-  *v = x;
-  return !errno && x >= 1;
-}
-
-int rn_schedule_parse(const char *spec, rn_sched *out) {
-  rn_sched s = { .kind = RN_SCHED_NONE, .scale = 1, .best = INFINITY };
-  const char *rest;
-  if (!strncmp(spec, "step:", 5)) s.kind = RN_SCHED_STEP, rest = spec + 5;
-  else if (!strncmp(spec, "plateau:", 8)) s.kind = RN_SCHED_PLATEAU, rest = spec + 8;
-  else return -1;
-  char *end;
-  if (!ep_int(rest, &end, &s.every) || *end != ':') return -1;
-  rest = end + 1;
-  if (!*rest || strchr(" \t", *rest)) return -1;
-  errno = 0;
-  s.factor = strtod(rest, &end);
-  if (errno || *end || !(s.factor > 0 && s.factor < 1)) return -1;
-  if (out) *out = s;
-  return 0;
-}
-
 /* After epoch e (1, 2, ...) with the schedule's metric (the evaluation loss, else the
  * training loss): step multiplies by the factor every N epochs; plateau after more than P
  * epochs without improvement (PyTorch's ReduceLROnPlateau: relative threshold 1e-4, the
@@ -379,10 +354,8 @@ int rn_ep_setup(rn_run *r, vle_error *err) {
 int rn_ep_open_log(rn_run *r, vle_error *err) {
   rn_epochs *ep = &r->ep;
   if (!ep->on) return 0;
-  size_t n = strlen(r->out) + sizeof "/epochs.csv";
-  char *path = malloc(n);
+  char *path = rn_join(r->out, "epochs.csv");
   if (!path) return vle_fail(err, "out of memory");
-  snprintf(path, n, "%s/epochs.csv", r->out);
   ep->log = fopen(path, "w");
   int e = errno;
   free(path);
@@ -406,10 +379,8 @@ static void ep_print(const rn_run *r, const rn_epoch_row *row, FILE *log) {
 }
 
 static int ep_checkpoint(rn_run *r, vle_error *err) {
-  size_t n = strlen(r->out) + sizeof "/checkpoint.state";
-  char *path = malloc(n);
+  char *path = rn_join(r->out, "checkpoint.state");
   if (!path) return vle_fail(err, "out of memory");
-  snprintf(path, n, "%s/checkpoint.state", r->out);
   int rc = vle_sim_save(r->sim, path, err);
   free(path);
   if (!rc && !r->ep.checkpointed) rn_output_file(r, "checkpoint.state");

@@ -103,6 +103,8 @@ typedef struct rn_run {
 double rn_now(void);
 /* "SIGINT", "SIGTERM", "SIGHUP" (run.json, messages). */
 const char *rn_signal_name(int sig);
+/* DIR/NAME (malloc; NULL: out of memory). */
+char *rn_join(const char *dir, const char *name);
 /* mkdir -p */
 int rn_mkdirs(const char *path, vle_error *err);
 /* The batch mean of a batched scalar buffer (loss, energy) after the last step. */
