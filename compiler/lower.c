@@ -29,11 +29,11 @@
 
 /* ---- buffers ------------------------------------------------------------------------------ */
 
-static int lw_buf(lw *L, const char *name, kir_role role, long rows, long cols, bool batched) {
+int lw_buf(lw *L, const char *name, kir_role role, long rows, long cols, bool batched) {
   return kir_buffer(L->p, name, role, rows, cols, batched);
 }
 
-static ex_node *lw_vecsym(lw *L, int buf) {
+ex_node *lw_vecsym(lw *L, int buf) {
   kir_buf *b = &L->p->bufs[buf];
   return ex_sym(L->x, S_BUF, buf, (ex_shape){ EXS_VECTOR, b->rows, 1 }, b->name, NULL);
 }
@@ -220,7 +220,6 @@ static ex_node *lw_g_sync(lw *L, ex_node *g) {
 
 /* ---- lowering expressions to loops ------------------------------------------------------- */
 
-static kir_expr *lw_elem(lw *L, kir_kernel *k, ex_node *n, lw_mode mode);
 
 static int lw_leaf_buf(lw *L, ex_node *n) {
   if (n->sym_kind == S_BUF) return n->sym_index;
@@ -237,7 +236,7 @@ static kir_expr *lw_load(lw *L, int buf, lw_mode mode) {
   return kir_load(L->p, buf, idx);
 }
 
-static int lw_temp(lw *L, long rows) {
+int lw_temp(lw *L, long rows) {
   return lw_buf(L, ar_printf(L->a, "tmp%d", L->ntemps++), KR_TEMP, rows, 1, true);
 }
 
@@ -256,11 +255,11 @@ static void lw_memo_set(lw *L, ex_node *n, int buf) {
   L->memo[n->id] = buf + 1;
 }
 
-static void lw_phase(lw *L) {      /* buffers were overwritten: forget materialised temps */
+void lw_phase(lw *L) {      /* buffers were overwritten: forget materialised temps */
   if (L->memocap) memset(L->memo, 0, sizeof *L->memo * (size_t)L->memocap);
 }
 
-static kir_stmt *lw_assign(lw *L, kir_kernel *k, int dst, ex_node *n, const char *what) {
+kir_stmt *lw_assign(lw *L, kir_kernel *k, int dst, ex_node *n, const char *what) {
   kir_expr *e = lw_elem(L, k, n, LM_RC);   /* may emit temporaries first */
   kir_stmt *st = kir_emit(L->p, k, KS_MAP, dst);
   st->expr = e;
@@ -273,7 +272,7 @@ static kir_stmt *lw_assign(lw *L, kir_kernel *k, int dst, ex_node *n, const char
  * products and reductions they need right away) and then emitted grouped by loop shape:
  * consecutive assignments over the same number of elements run in one loop (llvm.c fuses
  * them), which keeps the generated code small and the JIT fast. */
-static void lw_queue(lw *L, kir_kernel *k, int dst, ex_node *n, const char *what) {
+void lw_queue(lw *L, kir_kernel *k, int dst, ex_node *n, const char *what) {
   kir_expr *e = lw_elem(L, k, n, LM_RC);
   int c1 = L->gcap, c2 = L->gcap;   /* the three arrays grow together */
   L->gdst = ar_grow(L->a, L->gdst, L->gn, &c1, sizeof *L->gdst);
@@ -292,7 +291,7 @@ static bool lw_same_loop(lw *L, int a, int b) {
 
 /* Emit the queued assignments: each loop shape in order of first appearance, and within a
  * shape in queue order (so a queued assignment still sees earlier ones of its shape). */
-static void lw_flush(lw *L, kir_kernel *k) {
+void lw_flush(lw *L, kir_kernel *k) {
   bool *done = AR_NEWN(L->a, bool, L->gn + 1);
   for (int i = 0; i < L->gn; i++) {
     if (done[i]) continue;
@@ -415,7 +414,7 @@ static kir_expr *lw_power(lw *L, kir_kernel *k, ex_node *n, lw_mode mode) {
 }
 
 /* The value of element (r, c) (vectors: r) of n, as a loop-body expression. */
-static kir_expr *lw_elem(lw *L, kir_kernel *k, ex_node *n, lw_mode mode) {
+kir_expr *lw_elem(lw *L, kir_kernel *k, ex_node *n, lw_mode mode) {
   double v;
   switch (n->op) {
   case X_NUM: return kir_const(L->p, n->num);
@@ -488,13 +487,6 @@ static kir_expr *lw_vec_literal(lw *L, kir_kernel *k, ex_node *n, lw_mode mode) 
 
 /* ---- the derived system in sync form ------------------------------------------------------ */
 
-typedef struct lw_sync {
-  ex_node **g, **a, **b, **q, **c;   /* per population */
-  ex_node *loss, *energy, *objective;
-  ex_node **G;                       /* per parameter (NULL when not learned) */
-  ex_node **bp_arg;                  /* per back-projection: its argument at step end */
-} lw_sync;
-
 static void lw_prepare(lw *L, lw_sync *y) {
   dv_system *s = L->s;
   ex_ctx *x = L->x;
@@ -565,8 +557,8 @@ static void lw_errors(lw *L, kir_kernel *k, const lw_sync *y, vle_scheme scheme)
     int e = L->symbuf[S_E][i];
     dv_schemes sc;
     switch (scheme) {
-    case VLE_SCHEME_ADJOINT:
-      lw_queue(L, k, e, ex_num(x, 0), "e = 0 (forward pass of the adjoint scheme)");
+    case VLE_SCHEME_ADJOINT: case VLE_SCHEME_BPTT:
+      lw_queue(L, k, e, ex_num(x, 0), "e = 0 (forward pass of the adjoint and bptt)");
       break;
     case VLE_SCHEME_INSTANTANEOUS:
       lw_scheme_eqs(L, y, i, -1, &sc);
@@ -877,37 +869,40 @@ kir_program *lw_lower(dv_system *s, const lw_options *o, dg_ctx *d) {
   bool all = !o || !o->only || !errors;
   lw_find_fused(&L, &y);
   bool fuse = lw_any_fused(&L);
-  /* The local schemes need the split of docs/theory.md §4 for every population. */
+  int want = all ? -1 : vv_scheme_find(errors);
+  if (!all && want < 0) dg_plain(d, "error: unknown error scheme '%s'", errors);
+  /* The local schemes and the continuous adjoint need the split of docs/theory.md §4 for
+   * every population; bptt (§9) does not. */
   bool local = true;
   for (int i = 0; i < s->npops; i++) {
     if (s->pops[i].split_ok) continue;
     local = false;
-    if (!all && (strcmp(errors, "adjoint") || o->learn == 1))
+    if (!all && want >= 0 && want != VLE_SCHEME_BPTT &&
+        (want != VLE_SCHEME_ADJOINT || o->learn == 1))
       dg_error(d, s->pops[i].decl->name_span, "errors = %s needs the split of docs/theory.md §4 for "
-               "population %s, which fails: %s; no error scheme of docs/theory.md §4 is defined "
-               "for this model: only its forward dynamics run (--no-learn --errors adjoint)",
-               errors, s->pops[i].decl->name, s->pops[i].split_why);
+               "population %s, which fails: %s; errors = bptt (the exact discrete adjoint, "
+               "docs/theory.md §9) works for this model", errors, s->pops[i].decl->name,
+               s->pops[i].split_why);
   }
-  int want = all ? -1 : vv_scheme_find(errors);
-  if (!all && want < 0) dg_plain(d, "error: unknown error scheme '%s'", errors);
   if (d->errors) return NULL;
   int learn = all ? -1 : o->learn;
-  bool plain = !fuse || learn != 1, sgd = fuse && learn != 0, adjoint = false;
+  bool plain = !fuse || learn != 1, sgd = fuse && learn != 0, backward = false;
   for (int v = 0; v < 2; v++) {      /* the plain steps first, then those with fused SGD */
     for (int id = 0; id < VLE_NSCHEMES; id++) {
       const vv_scheme_info *sc = vv_scheme((vle_scheme)id);
       if (!all && id != want) continue;
       if (sc->local && local && ((v == 0 && plain) || (v == 1 && sgd)))
         lw_step(&L, &y, (vle_scheme)id, v ? sc->sgd : sc->kernel);
-      if (!sc->local && v == 1) {   /* the adjoint: its forward pass, after all the others */
+      /* adjoint and bptt share their forward pass (step_free), after all the others */
+      if (!sc->local && v == 1 && !kir_kernel_find(L.p, vv_kernel_name(sc->kernel)))
         lw_step(&L, &y, (vle_scheme)id, sc->kernel);
-        adjoint = adjoint || !all;
-      }
+      backward = backward || (!sc->local && !all);
     }
   }
-  if (plain || adjoint) lw_grads(&L, &y, false);
+  if (plain || backward) lw_grads(&L, &y, false);
   if (sgd) lw_grads(&L, &y, true);
-  if (all || adjoint) lw_back_adj(&L);
+  if (all || want == VLE_SCHEME_ADJOINT) lw_back_adj(&L);
+  if (all || want == VLE_SCHEME_BPTT) lw_back_bptt(&L, &y);
   lw_pub_init(&L);
   L.p->meta = ds_descriptor(&L, o);   /* descriptor.c */
   if (L.failed || !kir_verify(L.p, d->out)) return NULL;

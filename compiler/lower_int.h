@@ -62,6 +62,30 @@ typedef struct lw {
   struct lw_lit *lits; int nlitv, litcap;
 } lw;
 
+/* The derived system in sync form (lower.c lw_prepare): every population's expressions with
+ * the other populations' values replaced by their published buffers. */
+typedef struct lw_sync {
+  ex_node **g, **a, **b, **q, **c;   /* per population */
+  ex_node *loss, *energy, *objective;
+  ex_node **G;                       /* per parameter (NULL when not learned) */
+  ex_node **bp_arg;                  /* per back-projection: its argument at step end */
+} lw_sync;
+
+/* lower.c's building blocks, for the passes in other files (lower_bptt.c). */
+int       lw_buf(lw *L, const char *name, kir_role role, long rows, long cols, bool batched);
+int       lw_temp(lw *L, long rows);                 /* a batched scratch vector */
+ex_node  *lw_vecsym(lw *L, int buf);                 /* a buffer as a vector symbol */
+kir_expr *lw_elem(lw *L, kir_kernel *k, ex_node *n, lw_mode mode);
+kir_stmt *lw_assign(lw *L, kir_kernel *k, int dst, ex_node *n, const char *what);
+/* Queue dst = n for the current phase; lw_flush emits the phase's assignments grouped by
+ * loop shape; lw_phase forgets the temporaries materialised so far (buffers changed). */
+void      lw_queue(lw *L, kir_kernel *k, int dst, ex_node *n, const char *what);
+void      lw_flush(lw *L, kir_kernel *k);
+void      lw_phase(lw *L);
+
+/* lower_bptt.c: back_bptt, one backward step of the discrete adjoint (theory.md §9). */
+void      lw_back_bptt(lw *L, const lw_sync *y);
+
 /* The JSON descriptor of the lowered model (docs/abi.md): buffers, kernels, parameters,
  * populations, streams, consts, learning groups and signals. */
 const char *ds_descriptor(lw *L, const lw_options *o);

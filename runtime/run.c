@@ -122,14 +122,14 @@ static int rn_plan_steps(rn_run *r, vle_error *err) {
   return 0;
 }
 
-/* errors=adjoint with gradients to learn from or to write, or errors to record: windows of --window steps
+/* errors=adjoint or bptt with gradients to learn from or to write, or errors to record: windows of --window steps
  * (default the whole run), planned now so that a window too large for the memory bound is
  * an error before anything is written. */
 static int rn_plan_windows(rn_run *r, vle_error *err) {
   bool wants = r->o->grad_mode || (!r->o->no_learn && vle_model_nlearn(r->m) > 0);
   for (int i = 0; i < r->o->nrecord; i++)      /* errors exist only in the sweep */
     wants |= rn_sweep_signal(r->m, vle_model_find_buffer(r->m, r->o->record[i]));
-  if (strcmp(vle_sim_errors(r->sim), "adjoint") || !wants || r->steps_planned == 0) return 0;
+  if (!r->sim->adjoint || !wants || r->steps_planned == 0) return 0;   /* adjoint, bptt */
   int64_t dflt = r->o->dataset ? r->data.sample_steps : r->steps_planned;   /* per minibatch */
   int64_t want = r->o->window > 0 ? r->o->window : dflt;
   r->window = want < r->steps_planned ? want : r->steps_planned;

@@ -1,9 +1,12 @@
 /*
- * vle_adj.c - the `adjoint` error scheme (docs/theory.md §4a, docs/abi.md "The adjoint scheme"):
- * windows of K steps whose forward pass (step_free, e = 0) stores the trajectory, and the
- * backward sweep that calls the model's back_adj kernel for k = K-1 ... 0.
+ * vle_adj.c - the backward error schemes `adjoint` (docs/theory.md §4a) and `bptt` (§9),
+ * docs/abi.md "The adjoint scheme": windows of K steps whose forward pass (step_free, e = 0)
+ * stores the trajectory, and the backward sweep that calls the model's backward kernel
+ * (back_adj or back_bptt, vle_vocab.h) for k = K-1 ... 0.
  *
- * Memory (docs/runtime.md): a step stores u(k) and u'(k) of every population (P bytes). If
+ * Memory (docs/runtime.md): a step stores u(k) and u'(k) of every population, and under bptt
+ * also the published buffers step k reads (P bytes in all: the backward step k is a function
+ * of exactly these, the streams at t_k and the parameters). If
  * K * P fits the bound the whole window is stored. Otherwise the window is cut into segments
  * of S = ceil(sqrt(K * C / P)) steps (C: bytes of one checkpoint, the evolving buffers), the
  * minimiser of S * P + ceil(K / S) * C: the forward pass keeps a checkpoint at the start of
@@ -18,6 +21,7 @@
 
 #include "vle_err.h"
 #include "vle_internal.h"
+#include "vocab.h"
 
 /* ---- sizes and plan ---------------------------------------------------------------------- */
 
@@ -29,8 +33,17 @@ static bool va_evolving(vle_role r) {
 
 static size_t va_buf_bytes(const vle_sim *s, int b) { return b < 0 ? 0 : s->count[b] * s->m->es; }
 
-static size_t va_step_bytes(const vle_sim *s) {
+/* bptt's backward step differentiates the step itself, which reads the published buffers. */
+static bool va_stores_pubs(const vle_sim *s) { return s->back == VK_BACK_BPTT; }
+
+static size_t va_pub_bytes(const vle_sim *s) {
   size_t n = 0;
+  for (int k = 0; k < s->npubs; k++) n += va_buf_bytes(s, s->pubs[k].pub);
+  return n;
+}
+
+static size_t va_step_bytes(const vle_sim *s) {
+  size_t n = va_stores_pubs(s) ? va_pub_bytes(s) : 0;
   for (int p = 0; p < s->m->npops; p++)
     n += va_buf_bytes(s, s->m->pops[p].u) + va_buf_bytes(s, s->m->pops[p].udot);
   return n;
@@ -50,7 +63,8 @@ int vle_sim_adjoint_plan(const vle_sim *s, int64_t nsteps, vle_adjoint_plan *pla
   size_t P = va_step_bytes(s), C = va_ckpt_bytes(s), limit = s->adj.limit;
   *plan = (vle_adjoint_plan){ .window = nsteps, .segment = nsteps, .step_bytes = P,
                               .checkpoint_bytes = C, .state_bytes = s->mem_size };
-  if (nsteps < 1) return vle_fail(err, "an adjoint window needs at least one step, got %lld", (long long)nsteps);
+  if (nsteps < 1) return vle_fail(err, "a window of errors=%s needs at least one step, got %lld",
+                                  s->errors, (long long)nsteps);
   if (P == 0 || (size_t)nsteps <= limit / P) {          /* everything fits: no checkpoints */
     plan->bytes = (size_t)nsteps * P;
     return 0;
@@ -62,10 +76,10 @@ int vle_sim_adjoint_plan(const vle_sim *s, int64_t nsteps, vle_adjoint_plan *pla
   double bytes = (double)plan->segment * (double)P + (double)plan->checkpoints * (double)C;
   plan->bytes = bytes < (double)SIZE_MAX ? (size_t)bytes : SIZE_MAX;
   if (bytes > (double)limit)
-    return vle_fail(err, "errors=adjoint: a window of %lld steps needs at least %.1f MiB (a "
+    return vle_fail(err, "errors=%s: a window of %lld steps needs at least %.1f MiB (a "
                     "trajectory of %lld steps and %lld checkpoints), more than the bound of "
                     "%.1f MiB; raise the bound (--adjoint-memory MB) or shorten the window "
-                    "(--window STEPS)", (long long)nsteps, bytes / 1048576.0,
+                    "(--window STEPS)", s->errors, (long long)nsteps, bytes / 1048576.0,
                     (long long)plan->segment, (long long)plan->checkpoints, (double)limit / 1048576.0);
   return 0;
 }
@@ -76,7 +90,7 @@ int vle_sim_adjoint_plan(const vle_sim *s, int64_t nsteps, vle_adjoint_plan *pla
 static int va_reserve(unsigned char **p, size_t *cap, size_t n, vle_error *err) {
   if (n <= *cap) return 0;
   unsigned char *q = realloc(*p, n);
-  if (!q) return vle_fail(err, "errors=adjoint: out of memory for %zu bytes of trajectory", n);
+  if (!q) return vle_fail(err, "out of memory for %zu bytes of trajectory (a backward scheme's window)", n);
   *p = q;
   *cap = n;
   return 0;
@@ -92,20 +106,30 @@ static int va_list_evolving(vle_sim *s, vle_error *err) {
   return 0;
 }
 
-/* Copies u (udot false) or u' (true) of every population between st and trajectory slot
- * `slot`; restore: slot -> st. A slot holds, per population, u then u'. */
+static void va_copy(unsigned char *slot, void *buf, size_t n, bool restore) {
+  if (n && restore) memcpy(buf, slot, n);
+  else if (n) memcpy(slot, buf, n);
+}
+
+/* Copies u (udot false: before the step, with the pubs it reads when the slots hold them)
+ * or u' (true: after it) of every population between st and trajectory slot `slot`;
+ * restore: slot -> st. A slot holds, per population, u then u', then the pubs. The pubs go
+ * by buffer index: what st->bufs[pub] points at is what the step reads, whatever the swap
+ * parity of st. */
 static void va_traj(vle_sim *s, vle_sim_state *st, int64_t slot, bool udot, bool restore) {
   vle_adj *a = &s->adj;
   unsigned char *at = a->traj + (size_t)slot * a->step_bytes;
   for (int p = 0; p < s->m->npops; p++) {
     const vle_population_info *q = &s->m->pops[p];
     size_t nu = va_buf_bytes(s, q->u), nd = va_buf_bytes(s, q->udot);
-    int b = udot ? q->udot : q->u;
-    size_t n = udot ? nd : nu;
-    unsigned char *here = at + (udot ? nu : 0);
-    if (n && restore) memcpy(st->bufs[b], here, n);
-    else if (n) memcpy(here, st->bufs[b], n);
+    if (udot) va_copy(at + nu, st->bufs[q->udot], nd, restore);
+    else va_copy(at, st->bufs[q->u], nu, restore);
     at += nu + nd;
+  }
+  for (int k = 0; a->pubs && !udot && k < s->npubs; k++) {
+    size_t n = va_buf_bytes(s, s->pubs[k].pub);
+    va_copy(at, st->bufs[s->pubs[k].pub], n, restore);
+    at += n;
   }
 }
 
@@ -153,13 +177,17 @@ void va_free(vle_adj *a) {
 int vle_sim_adjoint_begin(vle_sim *s, int64_t nsteps, vle_error *err) {
   vle_adj *a = &s->adj;
   vle_adjoint_plan plan;
-  if (strcmp(s->errors, "adjoint"))
-    return vle_fail(err, "an adjoint window needs errors=adjoint (this sim uses %s)", s->errors);
-  if (!s->m->kernels[VK_BACK_ADJ])
-    return vle_fail(err, "model '%s' has no kernel back_adj: no adjoint backward pass", s->m->name);
+  if (!s->adjoint)
+    return vle_fail(err, "a window needs a backward scheme, errors=adjoint or bptt (this sim "
+                    "uses %s)", s->errors);
+  if (!s->m->kernels[s->back])
+    return vle_fail(err, "model '%s' has no kernel %s: no backward pass for errors=%s",
+                    s->m->name, vv_kernel_name(s->back), s->errors);
   if (a->open) return vle_fail(err, "an adjoint window is already open");
   if (vle_sim_adjoint_plan(s, nsteps, &plan, err)) return -1;
   a->step_bytes = plan.step_bytes;
+  a->back = s->m->kernels[s->back];
+  a->pubs = va_stores_pubs(s);
   a->ckpt_bytes = plan.checkpoint_bytes;
   if (va_list_evolving(s, err) ||
       va_reserve(&a->traj, &a->traj_cap, (size_t)plan.segment * a->step_bytes, err) ||
@@ -174,9 +202,11 @@ int vle_sim_adjoint_begin(vle_sim *s, int64_t nsteps, vle_error *err) {
 }
 
 /* Zeroes what the sweep accumulates or integrates from the end: grads, w (the .v buffers),
- * and e and g for tidiness. */
+ * the temporaries (bptt's adjoint states λ live there: λ_K = 0), and e and g for tidiness. */
 static void va_zero(vle_sim *s, vle_sim_state *st) {
   const vle_model *m = s->m;
+  for (int b = 0; b < m->nbufs; b++)
+    if (m->bufs[b].role == VLE_ROLE_TEMP) memset(st->bufs[b], 0, va_buf_bytes(s, b));
   for (int p = 0; p < m->nparams; p++)
     if (m->params[p].grad >= 0) memset(st->bufs[m->params[p].grad], 0, va_buf_bytes(s, m->params[p].grad));
   for (int p = 0; p < m->npops; p++) {
@@ -217,7 +247,8 @@ static int va_recompute(vle_sim *s, int64_t j0, int64_t j1, const vle_adjoint_ho
   return 0;
 }
 
-/* One backward step: step j's streams and data at t_k, u(k) and u'(k) restored, back_adj. */
+/* One backward step: step j's streams and data at t_k, u(k) and u'(k) (and the pubs)
+ * restored, then the backward kernel. */
 static int va_back_step(vle_sim *s, int64_t j, int64_t slot, const vle_adjoint_hooks *h,
                         vle_error *err) {
   vle_adj *a = &s->adj;
@@ -227,14 +258,14 @@ static int va_back_step(vle_sim *s, int64_t j, int64_t slot, const vle_adjoint_h
   vs_streams(s, w);
   va_traj(s, w, slot, false, true);
   va_traj(s, w, slot, true, true);
-  s->m->kernels[VK_BACK_ADJ](NULL, w->bufs, s->batch);
+  a->back(NULL, w->bufs, s->batch);
   return va_observe(s, h, w->step, err);
 }
 
 static int va_check_grads(vle_sim *s, vle_error *err) {
   vle_adj *a = &s->adj;
   char when[160];
-  snprintf(when, sizeof when, "after the adjoint sweep over steps %lld to %lld (t = %g to %g); "
+  snprintf(when, sizeof when, "after the backward sweep over steps %lld to %lld (t = %g to %g); "
            "no parameter was updated", (long long)a->k0, (long long)(a->k0 + a->done - 1),
            (double)a->k0 * s->dt, (double)(a->k0 + a->done - 1) * s->dt);
   for (int p = 0; p < s->m->nparams; p++) {

@@ -51,8 +51,9 @@ typedef struct vle_sim_state {
   int64_t *opt_t;                /* Adam step count per learn group */
 } vle_sim_state;
 
-/* The window of the adjoint scheme (vle_adj.c, docs/runtime.md "The adjoint scheme"). The
- * forward pass stores u(k) before and u'(k) after each step into `traj`, one slot per step
+/* The window of the adjoint and bptt schemes (vle_adj.c, docs/runtime.md "The adjoint
+ * scheme"). The forward pass stores u(k) before and u'(k) after each step (bptt: also the
+ * published buffers the step reads) into `traj`, one slot per step
  * of the current segment of `seg` steps; when the window does not fit in `limit` bytes it
  * also keeps a checkpoint (the evolving buffers) at the start of every segment, and the
  * backward sweep recomputes each earlier segment from its checkpoint. */
@@ -61,7 +62,9 @@ typedef struct vle_adj {
   bool open;                     /* a window is being stepped */
   int64_t k0, len, done;         /* first step, planned steps, steps done so far */
   int64_t seg;                   /* steps per segment (== len: everything stored) */
-  size_t step_bytes;             /* u and u' of every population, one step */
+  size_t step_bytes;             /* u and u' of every population (+ pubs), one step */
+  vle_kernel_fn back;            /* the backward step: back_adj or back_bptt */
+  bool pubs;                     /* bptt: the slots hold the pub buffers too */
   size_t ckpt_bytes;             /* the evolving buffers, one checkpoint */
   int *ckpt_bufs;                /* their indices (state, pub, pubnext, signal, input, target) */
   int nckpt_bufs;
@@ -87,7 +90,9 @@ struct vle_sim {
   vle_kernel_fn step_sgd, grads_sgd;  /* step_*_sgd and grads_sgd when learning with fused
                                          SGD parameters (docs/abi.md), else NULL */
   bool learn, acc;
-  bool adjoint;                  /* errors = adjoint: the steps are its forward pass */
+  bool adjoint;                  /* errors = adjoint or bptt: the steps are the forward pass
+                                    of a window (vle_adj.c) */
+  vle_kernel_id back;            /* their backward kernel (VK_COUNT for a local scheme) */
   bool hold;                     /* vle_sim_hold_learning: no optimizer, no grad sums */
   double lr_scale;               /* vle_sim_set_lr_scale: every learning rate times this */
   bool replay;                   /* vs_set_replay: check every step, snapshot every check */

@@ -97,7 +97,7 @@ static int vr_plan_windows(vle_runner *v, vle_error *err) {
   bool wants = (r->sim->learn && !v->o.no_learn && vle_model_nlearn(r->m) > 0) || r->sim->acc;
   for (int i = 0; i < v->o.nrecord; i++)
     wants |= rn_sweep_signal(r->m, vle_model_find_buffer(r->m, v->o.record[i]));
-  if (strcmp(vle_sim_errors(r->sim), "adjoint") || !wants || r->steps_planned == 0) return 0;
+  if (!r->sim->adjoint || !wants || r->steps_planned == 0) return 0;   /* adjoint, bptt */
   int64_t dflt = v->o.dataset ? r->data.sample_steps : r->steps_planned;   /* per minibatch */
   int64_t want = v->o.window > 0 ? v->o.window : dflt;
   r->window = want < r->steps_planned ? want : r->steps_planned;

@@ -210,6 +210,7 @@ static int vs_scheme(vle_sim *s, const char *errors, vle_error *err) {
   const vv_scheme_info *sc = vv_scheme((vle_scheme)id);
   s->errors = sc->name;
   s->adjoint = !sc->local;
+  s->back = sc->back;
   s->step_fn = m->kernels[sc->kernel];
   /* Learning with SGD: the variant that updates the fused weights in its sweeps over them
    * (docs/abi.md), when the model has one; grads_sgd then leaves those weights out. */
@@ -224,10 +225,13 @@ static int vs_scheme(vle_sim *s, const char *errors, vle_error *err) {
     return vle_fail(err, "model '%s' has no kernel %s for errors=%s (no error scheme of "
                     "docs/theory.md §4 is defined for it: `vlec derive` says why)", m->name,
                     vv_kernel_name(sc->kernel), errors);
-  if (!sc->local && (s->learn || s->acc) && !m->kernels[VK_BACK_ADJ])
-    return vle_fail(err, "model '%s' has no kernel back_adj (the exact adjoint was not derived "
-                    "for it: `vlec derive` says why): errors=adjoint can only run its forward "
-                    "pass, with learning off (--no-learn) and no gradients", m->name);
+  if (!sc->local && (s->learn || s->acc) && !m->kernels[sc->back])
+    return vle_fail(err, "model '%s' has no kernel %s (%s): errors=%s can only run its forward "
+                    "pass, with learning off (--no-learn) and no gradients; errors=bptt "
+                    "gives exact gradients for every model", m->name, vv_kernel_name(sc->back),
+                    sc->back == VK_BACK_ADJ ? "the continuous adjoint needs the split of "
+                    "docs/theory.md §4: `vlec derive` says why it fails"
+                    : "the model was built without it", errors);
   return 0;
 }
 

@@ -40,6 +40,7 @@
   X(FREE, "step_free")            /* one step with e = 0: the adjoint's forward pass */    \
   X(GRADS, "grads")               /* the parameters' gradients G of the step */            \
   X(BACK_ADJ, "back_adj")         /* one backward step of the exact adjoint */             \
+  X(BACK_BPTT, "back_bptt")       /* one backward step of the discrete adjoint (bptt) */   \
   X(INST_SGD, "step_inst_sgd")    /* step_inst with the fused SGD updates */               \
   X(PROSP_SGD, "step_prosp_sgd")  /* step_prosp with the fused SGD updates */              \
   X(GRADS_SGD, "grads_sgd")       /* grads, then SGD on the parameters not fused */
@@ -47,19 +48,21 @@
 #define VLE_KERNEL_ENUM_(id, name) VK_##id,
 typedef enum { VLE_KERNELS(VLE_KERNEL_ENUM_) VK_COUNT } vle_kernel_id;
 
-/* Error schemes (docs/theory.md §4): X(ID, "name", step kernel, step kernel with fused SGD,
- * local). A local scheme runs forward in time with the step; the adjoint runs its forward
- * pass with e = 0 (step_free) and a backward sweep (back_adj). */
+/* Error schemes (docs/theory.md §4, §9): X(ID, "name", step kernel, step kernel with fused
+ * SGD, backward kernel). A local scheme (no backward kernel: VK_COUNT) runs forward in time
+ * with the step; the adjoint and bptt run their forward pass with e = 0 (step_free) over a
+ * window and then a backward sweep, one backward kernel call per step. */
 #define VLE_SCHEMES(X)                                                                     \
-  X(PROSPECTIVE, "prospective", VK_PROSP, VK_PROSP_SGD, 1)   /* GLE, §4c (the default) */  \
-  X(INSTANTANEOUS, "instantaneous", VK_INST, VK_INST_SGD, 1) /* LE, §4b */                 \
-  X(ADJOINT, "adjoint", VK_FREE, VK_COUNT, 0)                /* exact, backward, §4a */
+  X(PROSPECTIVE, "prospective", VK_PROSP, VK_PROSP_SGD, VK_COUNT)  /* GLE, §4c (default) */\
+  X(INSTANTANEOUS, "instantaneous", VK_INST, VK_INST_SGD, VK_COUNT) /* LE, §4b */          \
+  X(ADJOINT, "adjoint", VK_FREE, VK_COUNT, VK_BACK_ADJ)  /* continuous adjoint, §4a */     \
+  X(BPTT, "bptt", VK_FREE, VK_COUNT, VK_BACK_BPTT)       /* discrete adjoint, §9 */
 
-#define VLE_SCHEME_ENUM_(id, name, kernel, sgd, local) VLE_SCHEME_##id,
+#define VLE_SCHEME_ENUM_(id, name, kernel, sgd, back) VLE_SCHEME_##id,
 typedef enum { VLE_SCHEMES(VLE_SCHEME_ENUM_) VLE_NSCHEMES } vle_scheme;
 
-/* The names of all schemes, "prospective, instantaneous or adjoint", for messages. */
-#define VLE_SCHEME_LIST_(id, name, kernel, sgd, local) name ", "
+/* The names of all schemes, "prospective, instantaneous, adjoint, bptt", for messages. */
+#define VLE_SCHEME_LIST_(id, name, kernel, sgd, back) name ", "
 #define VLE_SCHEME_NAMES VLE_SCHEMES(VLE_SCHEME_LIST_)
 
 #endif

@@ -12,6 +12,7 @@ typedef struct vv_scheme_info {
   const char *name;       /* "prospective" */
   vle_kernel_id kernel;   /* its step kernel */
   vle_kernel_id sgd;      /* the step with fused SGD, VK_COUNT when there is none */
+  vle_kernel_id back;     /* its backward step (adjoint, bptt), VK_COUNT when local */
   bool local;             /* runs forward with the step (no backward sweep) */
 } vv_scheme_info;
 
