@@ -164,6 +164,11 @@ const char *ds_descriptor(lw *L, const lw_options *o) {
   for (int i = 0; i < L->p->nkernels; i++)
     json_array_append_new(ks, json_string(L->p->kernels[i]->name));
   json_object_set_new(root, "kernels", ks);
+  if (kir_kernel_find(L->p, "back_bptt")) {   /* what its trajectory must hold besides u, u' */
+    json_t *bp = json_array();
+    for (int i = 0; i < L->nbptt_pubs; i++) json_array_append_new(bp, json_integer(L->bptt_pubs[i]));
+    json_object_set_new(root, "bptt_pubs", bp);
+  }
   json_object_set_new(root, "populations", lw_jpops(L));
   json_object_set_new(root, "inputs", lw_jstreams(L, &m->inputs, S_INPUT));
   json_object_set_new(root, "targets", lw_jstreams(L, &m->targets, S_TARGET));

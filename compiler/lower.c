@@ -307,7 +307,6 @@ void lw_flush(lw *L, kir_kernel *k) {
 }
 
 /* A buffer holding vector n (n itself when it is a buffer leaf). */
-static int lw_vecbuf(lw *L, kir_kernel *k, ex_node *n);
 
 static int lw_reduce(lw *L, kir_kernel *k, ex_node *v, bool is_max, ex_node *shift) {
   int dst = lw_temp(L, 1);
@@ -366,7 +365,7 @@ static int lw_materialise(lw *L, kir_kernel *k, ex_node *n) {
   return b;
 }
 
-static int lw_vecbuf(lw *L, kir_kernel *k, ex_node *n) {
+int lw_vecbuf(lw *L, kir_kernel *k, ex_node *n) {
   if (n->op == X_SYM && n->shape.kind != EXS_SCALAR) {
     int b = lw_leaf_buf(L, n);
     if (L->p->bufs[b].batched) return b;   /* matrix products read batched vectors */
@@ -450,7 +449,7 @@ kir_expr *lw_elem(lw *L, kir_kernel *k, ex_node *n, lw_mode mode) {
 
 /* ---- literal vectors ---------------------------------------------------------------------- */
 
-static int lw_add_literal(lw *L, ex_node *node, const double *vals, long n) {
+int lw_add_literal(lw *L, ex_node *node, const double *vals, long n) {
   for (int i = 0; i < L->nlitv; i++)
     if (node && L->lits[i].node == node) return L->lits[i].buf;
   L->lits = ar_grow(L->a, L->lits, L->nlitv, &L->litcap, sizeof *L->lits);
@@ -643,7 +642,7 @@ static void lw_step(lw *L, const lw_sync *y, vle_scheme scheme, vle_kernel_id ke
 
 /* G = c * (a r^T) with c a product of scalars: returns the outer product, and the scalar
  * factor in *coef. */
-static ex_node *lw_outer_of(lw *L, ex_node *G, ex_node **coef) {
+ex_node *lw_outer_of(lw *L, ex_node *G, ex_node **coef) {
   *coef = ex_num(L->x, 1);
   if (G->op == X_OUTER) return G;
   if (G->op != X_MUL) return NULL;

@@ -35,6 +35,7 @@ struct vle_model {
   const char **kernel_names;
   vle_kernel_fn kernels[VK_COUNT];   /* NULL where the model has none */
   int sig_t, sig_dt, sig_gamma, sig_loss, sig_energy, sig_objective, sig_beta;
+  int *bptt_pubs, nbptt_pubs;    /* the pubs back_bptt reads (-1: not listed, every pub) */
 };
 
 /* The mutable state of a sim that a save, a load and a NaN rollback move as a whole. */
@@ -64,7 +65,6 @@ typedef struct vle_adj {
   int64_t seg;                   /* steps per segment (== len: everything stored) */
   size_t step_bytes;             /* u and u' of every population (+ pubs), one step */
   vle_kernel_fn back;            /* the backward step: back_adj or back_bptt */
-  bool pubs;                     /* bptt: the slots hold the pub buffers too */
   size_t ckpt_bytes;             /* the evolving buffers, one checkpoint */
   int *ckpt_bufs;                /* their indices (state, pub, pubnext, signal, input, target) */
   int nckpt_bufs;
@@ -157,6 +157,9 @@ int vs_state_from_bytes(vle_sim *s, const char *path, const unsigned char *p, si
 static inline void vs_set_replay(vle_sim *s, bool on) { s->replay = on; }
 /* A zeroed state of the sim's layout, and its release (vle_sim.c). */
 int  vs_state_alloc(vle_sim *s, vle_sim_state *st, vle_error *err);
+/* The two pointer tables of st as placed (vs_state_alloc), e.g. after pointing some
+ * buffers elsewhere (the backward sweep reads the stored trajectory in place). */
+void vs_state_tab(const vle_sim *s, vle_sim_state *st);
 void vs_state_free(vle_sim_state *st);
 /* The scheme's part of step st->step on st: t, streams, fed data, the step kernel. */
 void vs_forward(vle_sim *s, vle_sim_state *st);

@@ -119,14 +119,19 @@ int vs_state_alloc(vle_sim *s, vle_sim_state *st, vle_error *err) {
   if (!st->mem || !st->tab || !st->opt_t)
     return vle_fail(err, "out of memory for %zu bytes of simulation state", s->mem_size);
   memset(st->mem, 0, s->mem_size);
+  vs_state_tab(s, st);
+  st->bufs = st->tab;
+  st->parity = 0;
+  return 0;
+}
+
+void vs_state_tab(const vle_sim *s, vle_sim_state *st) {
+  size_t n = (size_t)s->m->nbufs;
   for (size_t i = 0; i < n; i++) st->tab[i] = st->tab[n + i] = st->mem + s->buf_off[i];
   for (int k = 0; k < s->npubs; k++) {
     st->tab[n + (size_t)s->pubs[k].pub] = st->tab[s->pubs[k].next];
     st->tab[n + (size_t)s->pubs[k].next] = st->tab[s->pubs[k].pub];
   }
-  st->bufs = st->tab;
-  st->parity = 0;
-  return 0;
 }
 
 void vs_state_free(vle_sim_state *st) {
