@@ -300,7 +300,7 @@ void ck_feedback_learning(ck_ctx *c) {
 /* ---- settings ------------------------------------------------------------------------- */
 
 /* The error schemes: runtime/vle_vocab.h, the list the runtime reads too. */
-#define CK_SCHEME_NAME_(id, name, kernel, sgd, back) name,
+#define CK_SCHEME_NAME_(id, name, kernel, sgd, back, split) name,
 static const char *const ck_errors_names[] = { VLE_SCHEMES(CK_SCHEME_NAME_) NULL };
 /* The update schemes the back end implements (docs/theory.md §6); add new ones here. */
 static const char *const ck_scheme_names[] = { "sync", NULL };

@@ -4,6 +4,7 @@
  * replaced by their usual names: φ′(ŭ_p), r_p = φ(ŭ_p), and ŭ_p = u_p + τʳ_p ⊙ u̇_p.
  */
 #include "derive.h"
+#include "vocab.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -90,8 +91,7 @@ static void dp_text_pop(FILE *out, dv_system *s, const dp_names *nm, dv_pop *p) 
   if (!p->split_ok) {
     fprintf(out, "  the split Q = q e - g, P = a e - b g fails: %s\n", p->split_why);
     fprintf(out, "  no error scheme of docs/theory.md §4 (adjoint, instantaneous, prospective) is "
-            "defined for this population;\n  the forward dynamics run (vlec run --no-learn "
-            "--errors adjoint)\n\n");
+            "defined for this population;\n  bptt (§9, below) gives the exact gradient\n\n");
     return;
   }
   dv_schemes sc;
@@ -174,6 +174,12 @@ static void dp_text(FILE *out, dv_system *s) {
           "               (R: the energy without the populations' mismatches; vlec grad "
           "reports \u2202J/\u2202\u03b8)\n", dp_str(s, &nm, s->beta, EXP_TEXT),
           dp_str(s, &nm, s->objective_sym, EXP_TEXT));
+  fprintf(out, "bptt           \u03bb_k = (\u2202F_k/\u2202s_k)\u1d40 \u03bb_k+1 + dt "
+          "\u2202j_k/\u2202s_k,  \u2202J_d/\u2202\u03b8 = \u03a3_k (\u2202F_k/\u2202\u03b8)"
+          "\u1d40 \u03bb_k+1 + dt \u2202j_k/\u2202\u03b8\n"
+          "               (docs/theory.md \u00a79: the exact gradient of the discrete J_d, by "
+          "reverse mode of the step F_k\n               with e = 0; defined for every model "
+          "that runs: `vlec emit --kir` shows back_bptt)\n");
   fprintf(out, "\n(derived in %.2f ms; %ld expression nodes created, %ld in the result)\n",
           s->millis, s->nodes_raw, s->nodes_final);
 }
@@ -297,6 +303,13 @@ static void dp_json(FILE *out, dv_system *s) {
   json_object_set_new(root, "params", params);
   if (s->model->feedbacks.len) json_object_set_new(root, "feedback", dp_jfeedback(s));
   json_object_set_new(root, "cost", dp_jexpr(s, &nm, s->cost_sym));
+  json_t *avail = json_object();   /* the error schemes defined for this model */
+  bool split = true;
+  for (int i = 0; i < s->npops; i++) split = split && s->pops[i].split_ok;
+  for (int id = 0; id < VLE_NSCHEMES; id++)
+    json_object_set_new(avail, vv_scheme((vle_scheme)id)->name,
+                        json_boolean(split || !vv_scheme((vle_scheme)id)->split));
+  json_object_set_new(root, "schemes", avail);
   json_object_set_new(root, "objective", json_pack("{s:o, s:o}", "beta",
                       dp_jexpr(s, &nm, s->beta), "integrand", dp_jexpr(s, &nm,
                       s->objective_sym)));

@@ -870,14 +870,14 @@ kir_program *lw_lower(dv_system *s, const lw_options *o, dg_ctx *d) {
   bool fuse = lw_any_fused(&L);
   int want = all ? -1 : vv_scheme_find(errors);
   if (!all && want < 0) dg_plain(d, "error: unknown error scheme '%s'", errors);
-  /* The local schemes and the continuous adjoint need the split of docs/theory.md §4 for
-   * every population; bptt (§9) does not. */
+  /* Every scheme but bptt (§9) needs the split of docs/theory.md §4 for every population
+   * (vle_vocab.h); without it the continuous adjoint's forward pass still runs. */
   bool local = true;
   for (int i = 0; i < s->npops; i++) {
     if (s->pops[i].split_ok) continue;
     local = false;
-    if (!all && want >= 0 && want != VLE_SCHEME_BPTT &&
-        (want != VLE_SCHEME_ADJOINT || o->learn == 1))
+    if (!all && want >= 0 && vv_scheme((vle_scheme)want)->split &&
+        (vv_scheme((vle_scheme)want)->local || o->learn == 1))
       dg_error(d, s->pops[i].decl->name_span, "errors = %s needs the split of docs/theory.md §4 for "
                "population %s, which fails: %s; errors = bptt (the exact discrete adjoint, "
                "docs/theory.md §9) works for this model", errors, s->pops[i].decl->name,

@@ -140,3 +140,4 @@ Test(bptt, mnist1d_network_matches_fd) {
   }
   bp_check(ru_write("mnist1d.vle", text), BP_STEPS);
 }
+Test(bptt, zz_adhoc) { if (getenv("BP_ADHOC")) bp_check(getenv("BP_ADHOC"), BP_STEPS); }
