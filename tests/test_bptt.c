@@ -94,6 +94,23 @@ static void bp_check(const char *path, int window) {
   ld_close(&m);
 }
 
+/* A bundled model's text, to be edited (bp_edit: the first `from` becomes `to`). */
+static void bp_read(const char *rel, char *text, size_t cap) {
+  FILE *f = fopen(ru_src(rel), "r");
+  cr_assert(f, "%s", rel);
+  size_t n = fread(text, 1, cap - 1, f);
+  fclose(f);
+  text[n] = 0;
+}
+
+static void bp_edit(char *text, const char *from, const char *to) {
+  char *at = strstr(text, from);
+  cr_assert(at, "a bundled model changed: no '%s'", from);
+  size_t old = strlen(from), new = strlen(to);
+  memmove(at + new, at + old, strlen(at + old) + 1);
+  memcpy(at, to, new);
+}
+
 Test(bptt, layered_gle_matches_fd) { bp_check("tests/data/fd_232.vle", BP_STEPS); }
 Test(bptt, window_is_fd_restricted_to_each_window) { bp_check("tests/data/fd_232.vle", 60); }
 Test(bptt, priors) { bp_check("tests/data/trust/prior.vle", BP_STEPS); }
@@ -120,24 +137,107 @@ Test(bptt, examples_match_fd) {
 /* The MNIST-1D network (7 layers, softmax cross-entropy) with a default input stream and a
  * fixed class instead of its data files, at batch 1. */
 Test(bptt, mnist1d_network_matches_fd) {
-  FILE *f = fopen(ru_src("examples/mnist1d/model.vle"), "r");
-  cr_assert(f);
   static char text[16384];
-  size_t n = fread(text, 1, sizeof text - 1, f);
-  fclose(f);
-  text[n] = 0;
-  static const char *const edits[][2] = {
-    { "input  x[1] ", "input  x[1] = [sin(0.7*t) + 0.5*cos(1.9*t)]" },
-    { "target y[10] onehot", "target y[10] = [0, 0, 1, 0, 0, 0, 0, 0, 0, 0]" },
-    { "batch = 100", "batch = 1" },
-  };
-  for (size_t i = 0; i < 3; i++) {
-    char *at = strstr(text, edits[i][0]);
-    cr_assert(at, "examples/mnist1d/model.vle changed: no '%s'", edits[i][0]);
-    size_t old = strlen(edits[i][0]), new = strlen(edits[i][1]);
-    memmove(at + new, at + old, strlen(at + old) + 1);
-    memcpy(at, edits[i][1], new);
-  }
+  bp_read("examples/mnist1d/model.vle", text, sizeof text);
+  bp_edit(text, "input  x[1] ", "input  x[1] = [sin(0.7*t) + 0.5*cos(1.9*t)]");
+  bp_edit(text, "target y[10] onehot", "target y[10] = [0, 0, 1, 0, 0, 0, 0, 0, 0, 0]");
+  bp_edit(text, "batch = 100", "batch = 1");
   bp_check(ru_write("mnist1d.vle", text), BP_STEPS);
 }
-Test(bptt, zz_adhoc) { if (getenv("BP_ADHOC")) bp_check(getenv("BP_ADHOC"), BP_STEPS); }
+
+/* ---- windows, checkpoints, learning, the .so ------------------------------------------------ */
+
+/* The grad sums (W1 and b2) of one bptt window of `steps` steps under a memory bound. */
+static void bp_window(const vle_model *m, size_t bound, int64_t steps, double *out,
+                      vle_adjoint_plan *plan) {
+  vle_sim_options o;
+  vle_sim_options_init(&o);
+  o.errors = "bptt";
+  o.learn = false;
+  o.accumulate_grads = true;
+  o.seed = 3;
+  o.adjoint_memory = bound;
+  vle_error err;
+  vle_sim *s = vle_sim_new(m, &o, &err);
+  cr_assert(s, "%s", err.msg);
+  cr_assert_eq(vle_sim_adjoint_plan(s, steps, plan, &err), 0, "%s", err.msg);
+  cr_assert_eq(vle_sim_adjoint_window(s, steps, NULL, &err), 0, "%s", err.msg);
+  cr_assert_eq(vle_sim_grad_sum(s, "W1", out, 6, &err), 0, "%s", err.msg);
+  cr_assert_eq(vle_sim_grad_sum(s, "b2", out + 6, 2, &err), 0, "%s", err.msg);
+  vle_sim_free(s);
+}
+
+/* Checkpointed segments recompute the forward pass exactly: the same bits as a stored window. */
+Test(bptt, checkpointed_window_equals_stored) {
+  ld_model m;
+  ru_open(&m, ru_src("tests/data/fd_232.vle"));
+  double full[8], ckpt[8];
+  vle_adjoint_plan pf, pc;
+  bp_window(m.model, 0, 1000, full, &pf);
+  bp_window(m.model, 30000, 1000, ckpt, &pc);
+  cr_assert_eq(pf.checkpoints, 0);
+  cr_assert_gt(pf.step_bytes, 80, "bptt stores the pubs it reads besides u and u'");
+  cr_assert_gt(pc.checkpoints, 1, "the small bound must force checkpoints");
+  cr_assert_leq(pc.bytes, 30000);
+  for (int i = 0; i < 8; i++) cr_assert_eq(full[i], ckpt[i], "%d: %.17g vs %.17g", i, full[i], ckpt[i]);
+  ld_close(&m);
+}
+
+/* The grads of `vlec grad --errors bptt --window 50` from the JIT and from a built .so. */
+Test(bptt, so_equals_jit) {
+  ld_model jit, so;
+  ru_open(&jit, ru_src("tests/data/fd_232.vle"));
+  char cmd[1024], out[4096];
+  snprintf(cmd, sizeof cmd, VLEC_PATH " build '%s' -o '%s' 2>&1", ru_src("tests/data/fd_232.vle"),
+           ru_at("m.so"));
+  cr_assert_eq(tu_sh(cmd, out, sizeof out), 0, "%s", out);
+  ru_open(&so, ru_at("m.so"));
+  const char *args[] = { "--errors", "bptt", "--steps", "200", "--window", "50", "--seed", "3", "-q" };
+  cr_assert_eq(ru_vlec(&jit, true, args[0], args[1], args[2], args[3], args[4], args[5], args[6],
+                       args[7], args[8], "--out", ru_at("j"), NULL), 0, "%s", ru_log);
+  cr_assert_eq(ru_vlec(&so, true, args[0], args[1], args[2], args[3], args[4], args[5], args[6],
+                       args[7], args[8], "--out", ru_at("s"), NULL), 0, "%s", ru_log);
+  static const char *params[] = { "W1", "b1", "W2", "b2" };
+  for (int p = 0; p < 4; p++) {
+    char a[64], b[64];
+    snprintf(a, sizeof a, "j/grad/%s.npy", params[p]);
+    snprintf(b, sizeof b, "s/grad/%s.npy", params[p]);
+    npy_array x = ru_npy(a), y = ru_npy(b);
+    cr_assert_eq(x.count, y.count);
+    cr_expect_eq(memcmp(x.data, y.data, x.count * sizeof(double)), 0, "%s differs", params[p]);
+    npy_free(&x);
+    npy_free(&y);
+  }
+  ld_close(&jit);
+  ld_close(&so);
+}
+
+/* Truncated BPTT learns: the loss of the last 500 steps falls against the first 500's, and
+ * against the same run without learning. gle_small's rate (0.1, for one step per step) over
+ * 40 steps' gradient is one step of 4 rate-steps: its windows learn at 0.003. */
+Test(bptt, learns_with_windows) {
+  static char text[8192];
+  bp_read("examples/gle_small/model.vle", text, sizeof text);
+  bp_edit(text, "with sgd(0.1)", "with sgd(0.003)");
+  ld_model m;
+  ru_open(&m, ru_write("gs.vle", text));
+  cr_assert_eq(ru_vlec(&m, false, "--errors", "bptt", "--window", "40", "--steps", "4000",
+                       "--record", "loss", "--out", ru_at("l"), "-q", NULL), 0, "%s", ru_log);
+  cr_assert_eq(ru_vlec(&m, false, "--errors", "bptt", "--no-learn", "--steps", "4000",
+                       "--record", "loss", "--out", ru_at("n"), "-q", NULL), 0, "%s", ru_log);
+  npy_array l = ru_npy("l/loss.npy"), n = ru_npy("n/loss.npy");
+  cr_assert_eq(l.count, 4000);
+  double first = 0, last = 0, fixed = 0;
+  for (int k = 0; k < 500; k++) {
+    first += ru_data(&l)[k];
+    last += ru_data(&l)[3500 + k];
+    fixed += ru_data(&n)[3500 + k];
+  }
+  fprintf(stderr, "bptt learning gle_small: loss %.4g (first 500 steps) -> %.4g (last 500); "
+          "without learning %.4g\n", first / 500, last / 500, fixed / 500);
+  cr_expect_lt(last, 0.5 * first);
+  cr_expect_lt(last, 0.5 * fixed);
+  npy_free(&l);
+  npy_free(&n);
+  ld_close(&m);
+}
