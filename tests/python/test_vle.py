@@ -180,14 +180,15 @@ class SameAsVlecRun(Base):
         self.assertEqual(res["loss"].dtype, np.float32)
 
     def test_grad_equals_vlec_grad(self):
-        out = self.path("cli-grad")
-        vlec("grad", P1, "--out", out, "--quiet", "--steps", "200", "--errors", "adjoint",
-             "--seed", "4")
-        g = self.m.grad(steps=200, errors="adjoint", seed=4)
-        self.assertEqual(sorted(g), ["W1", "W2", "b1", "b2"])
-        for n, v in g.items():
-            want = np.load(os.path.join(out, "grad", n + ".npy"))
-            self.assertTrue(np.array_equal(v, want), n)
+        for errors in ("adjoint", "bptt"):
+            out = self.path("cli-grad-" + errors)
+            vlec("grad", P1, "--out", out, "--quiet", "--steps", "200", "--errors", errors,
+                 "--window", "50", "--seed", "4")
+            g = self.m.grad(steps=200, errors=errors, window=50, seed=4)
+            self.assertEqual(sorted(g), ["W1", "W2", "b1", "b2"])
+            for n, v in g.items():
+                want = np.load(os.path.join(out, "grad", n + ".npy"))
+                self.assertTrue(np.array_equal(v, want), errors + " " + n)
 
 
 class Errors(Base):
