@@ -258,7 +258,7 @@ static int va_back_step(vle_sim *s, int64_t j, int64_t slot, const vle_adjoint_h
   vs_streams(s, w);
   va_traj(s, w, slot, false, true);
   va_traj(s, w, slot, true, true);
-  a->back(NULL, w->bufs, s->batch);
+  vs_kernel(s, a->back, w->bufs);
   return va_observe(s, h, w->step, err);
 }
 
