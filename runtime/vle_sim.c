@@ -3,6 +3,7 @@
  * docs/abi.md. One vle_sim owns all of its memory; nothing here is static.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
@@ -472,6 +473,17 @@ static int vs_check_memory(const vle_sim *s, const vle_sim_options *o, vle_error
  * measured with bench/threads.sh on 2 cores. */
 #define VS_THREADS_MIN_WORK 2e6
 
+/* The 1-minute load average (/proc/loadavg), 0 where unknown. */
+static double vs_loadavg(void) {
+  double load = 0;
+  FILE *f = fopen("/proc/loadavg", "r");
+  if (f) {
+    if (fscanf(f, "%lf", &load) != 1) load = 0;
+    fclose(f);
+  }
+  return load >= 0 ? load : 0;
+}
+
 /* How many threads the kernels run on (o->threads, or auto), and why; starts the team. */
 static int vs_threads(vle_sim *s, const vle_sim_options *o, vle_error *err) {
   const vle_model *m = s->m;
@@ -501,9 +513,18 @@ static int vs_threads(vle_sim *s, const vle_sim_options *o, vle_error *err) {
     snprintf(why, len, "auto: %.3g multiply-adds per step (weights x batch), below %.0e where "
              "threads pay", work, VS_THREADS_MIN_WORK);
   } else {
-    n = cores < s->batch ? cores : (int)s->batch;
-    snprintf(why, len, "auto: %.3g multiply-adds per step (weights x batch), %d cores", work,
-             cores);
+    /* cores other processes keep busy: a thread that has to share a core holds up every
+     * barrier of the team (a step then takes longer than on one thread) */
+    double load = vs_loadavg();
+    int idle = (int)floor((double)cores - load + 1.5);   /* + 1: this process itself */
+    int use = idle < cores ? idle : cores;
+    n = use < s->batch ? use : (int)s->batch;
+    if (n < 2)
+      snprintf(why, len, "auto: the machine is busy (load %.2f on %d cores)", load, cores);
+    else
+      snprintf(why, len, "auto: %.3g multiply-adds per step (weights x batch), %d of %d cores "
+               "(load %.2f)", work, n, cores, load);
+    if (n < 1) n = 1;
   }
   if (n < 2) return 0;
   const char *fail = NULL;

@@ -40,6 +40,20 @@ static const char *TH_ADAM = "learn W1, b1 with adam(0.01)\nlearn W2, b2, W3, b3
 
 enum { TH_BATCH = 13, TH_STEPS = 40 };
 
+/* A whole file of the temporary directory (malloc, NUL-terminated); its length into *n. */
+static unsigned char *th_slurp(const char *rel, size_t *n) {
+  FILE *f = fopen(ru_at(rel), "rb");
+  cr_assert(f, "cannot read %s", rel);
+  fseek(f, 0, SEEK_END);
+  long len = ftell(f);
+  rewind(f);
+  unsigned char *p = malloc((size_t)len + 1);
+  *n = fread(p, 1, (size_t)len, f);
+  p[*n] = 0;
+  fclose(f);
+  return p;
+}
+
 static const char *th_write(const char *rel, const char *learn) {
   char src[4096];
   snprintf(src, sizeof src, TH_MODEL, learn);
@@ -169,4 +183,31 @@ Test(threads, same_bits_f32_sgd, .timeout = 60) { th_schemes(TH_SGD, true); }
 Test(threads, same_bits_adam, .timeout = 60) {
   th_schemes(TH_ADAM, false);
   th_schemes(TH_ADAM, true);
+}
+
+/* `vlec run --threads`: run.json says what ran and why; the outputs equal one thread's;
+ * a bad count is a usage error. */
+Test(threads, cli_option_and_run_json, .timeout = 60) {
+  ld_model m;
+  ru_open(&m, th_write("cli.vle", TH_SGD));
+  const char *outs[2] = { "c1", "c2" }, *counts[2] = { "1", "3" };
+  for (int i = 0; i < 2; i++)
+    cr_assert_eq(ru_vlec(&m, false, "--steps", "30", "--batch", "5", "--threads", counts[i],
+                         "--out", ru_at(outs[i]), "-q", NULL), 0, "%s", ru_log);
+  size_t n1, n2;
+  unsigned char *a = th_slurp("c1/params/W2.npy", &n1), *b = th_slurp("c2/params/W2.npy", &n2);
+  cr_expect(n1 == n2 && !memcmp(a, b, n1), "W2 after 3 threads differs from 1 thread");
+  free(a);
+  free(b);
+  size_t nj;
+  char *json = (char *)th_slurp("c2/run.json", &nj);
+  cr_expect(strstr(json, "\"threads\": 3,"), "run.json lacks resolved threads 3:\n%s", json);
+  cr_expect(strstr(json, "\"threads_why\": \"3 as asked\""), "run.json lacks why:\n%s", json);
+  free(json);
+  cr_expect_eq(ru_vlec(&m, false, "--steps", "3", "--threads", "0", "--out", ru_at("c3"), "-q",
+                       NULL), 2);
+  cr_expect(strstr(ru_log, "--threads 0: expected auto or an integer"), "%s", ru_log);
+  cr_expect_eq(ru_vlec(&m, false, "--steps", "3", "--threads", "auto", "--out", ru_at("c4"), "-q",
+                       NULL), 0, "%s", ru_log);
+  ld_close(&m);
 }
