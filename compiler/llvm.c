@@ -22,6 +22,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <llvm-c/Analysis.h>
@@ -58,6 +59,12 @@ typedef struct cg {
   LLVMValueRef batch;
   struct cg_loop *loop;      /* innermost open loop */
   int vw;                    /* lanes of the vectors cg_vt and cg_splat make */
+  /* The threaded body (docs/backend.md "Threads"): the vle_team pointer, this thread's index
+   * and the team's size; NULL in the serial body. */
+  LLVMValueRef team, tid, nth;
+  /* A statement split by its destination's elements: the outer loop of cg_nest_begin runs
+   * over [rlo, rhi) only (flat elements, or rows of the r/c nest); NULL: all of them. */
+  LLVMValueRef rlo, rhi;
 } cg;
 
 /* Where a statement's expression is evaluated (see ki_at in kirinterp.c): values of the
@@ -465,14 +472,19 @@ typedef struct cg_nest {
 } cg_nest;
 
 /* Opens the loops over the rows x cols elements of buffer d; fills at->r, c, rc. */
+static LLVMValueRef cg_outer_begin(cg *g, cg_loop *l, long n, const char *name) {
+  if (!g->rlo) return cg_loop_begin(g, l, cg_i(g, n), name);
+  return cg_iadd(g, g->rlo, cg_loop_begin(g, l, LLVMBuildSub(g->b, g->rhi, g->rlo, ""), name));
+}
+
 static void cg_nest_begin(cg *g, cg_nest *n, const kir_buf *d, bool split, cg_at *at) {
   n->split = split;
   if (!split) {
-    at->rc = cg_loop_begin(g, &n->r, cg_i(g, kir_size(d)), "i");
+    at->rc = cg_outer_begin(g, &n->r, kir_size(d), "i");
     at->r = at->c = NULL;
     return;
   }
-  at->r = cg_loop_begin(g, &n->r, cg_i(g, d->rows), "r");
+  at->r = cg_outer_begin(g, &n->r, d->rows, "r");
   at->c = cg_loop_begin(g, &n->c, cg_i(g, d->cols), "c");
   at->rc = cg_iadd(g, cg_imul(g, at->r, cg_i(g, d->cols)), at->c);
 }
@@ -1319,10 +1331,11 @@ static void cg_sweepb_panel(cg *g, const kir_stmt *s, LLVMValueRef p0, LLVMValue
 
 /* work[b, r] = (scale / batch) row[b, r]: the update's coefficients, computed once rather
  * than in every tile (a multiply beside each pair of multiply-adds). */
-static void cg_sweep_coefs(cg *g, const kir_stmt *s, LLVMValueRef cmul) {
+static void cg_sweep_coefs(cg *g, const kir_stmt *s, LLVMValueRef cmul, LLVMValueRef first,
+                           LLVMValueRef rows) {
   cg_loop lb, lr;
   LLVMValueRef b = cg_loop_begin(g, &lb, g->batch, "b");
-  LLVMValueRef r = cg_loop_begin(g, &lr, cg_i(g, g->p->bufs[s->mat].rows), "r");
+  LLVMValueRef r = cg_iadd(g, first, cg_loop_begin(g, &lr, rows, "r"));
   cg_st(g, cg_work_elem(g, s, b, r), cg_sweep_coef(g, s, cmul, b, r));
   cg_loop_end(g, &lr);
   cg_loop_end(g, &lb);
@@ -1330,15 +1343,18 @@ static void cg_sweep_coefs(cg *g, const kir_stmt *s, LLVMValueRef cmul) {
 
 /* The panels: one copy of the panel code, its row count min(P, rows - p0) a run-time value
  * (unless the matrix is a single panel). */
-static void cg_sweepb(cg *g, const kir_stmt *s, LLVMValueRef cmul) {
+static void cg_sweepb(cg *g, const kir_stmt *s, LLVMValueRef cmul, LLVMValueRef first,
+                      LLVMValueRef nrows) {
   long rows = g->p->bufs[s->mat].rows, P = cg_panel_rows(g, s);
-  if (rows <= P) {
-    cg_sweepb_panel(g, s, cg_i(g, 0), cg_i(g, rows), cmul);
+  if (LLVMIsAConstantInt(nrows) && rows <= P) {
+    cg_sweepb_panel(g, s, first, nrows, cmul);
     return;
   }
   cg_loop lp;
-  LLVMValueRef p0 = cg_imul(g, cg_loop_begin(g, &lp, cg_i(g, (rows + P - 1) / P), "panel"), cg_i(g, P));
-  LLVMValueRef left = LLVMBuildSub(g->b, cg_i(g, rows), p0, "");
+  LLVMValueRef np = LLVMBuildUDiv(g->b, cg_iadd(g, nrows, cg_i(g, P - 1)), cg_i(g, P), "");
+  LLVMValueRef p0 = cg_imul(g, cg_loop_begin(g, &lp, np, "panel"), cg_i(g, P));
+  LLVMValueRef left = LLVMBuildSub(g->b, nrows, p0, "");
+  p0 = cg_iadd(g, first, p0);
   LLVMValueRef whole = LLVMBuildICmp(g->b, LLVMIntSGE, left, cg_i(g, P), "");
   cg_sweepb_panel(g, s, p0, LLVMBuildSelect(g->b, whole, cg_i(g, P), left, ""), cmul);
   cg_loop_end(g, &lp);
@@ -1349,23 +1365,28 @@ static void cg_sweepb(cg *g, const kir_stmt *s, LLVMValueRef cmul) {
  * updated: one read and one write of M per step, the bound of a fused hand-written step.
  * Batch 1 (the common case of online learning) gets a single loop per block; batches go
  * panel by panel (cg_sweepb_panel). */
-static void cg_sweep(cg *g, const kir_stmt *s) {
+static void cg_sweep_in(cg *g, const kir_stmt *s, LLVMValueRef first, LLVMValueRef rows) {
   cg_sweep_arg a = {0};
   if (s->row >= 0)
     a.cmul = cg_fmul(g, cg_ld(g, cg_elem(g, s->scale, NULL, cg_i(g, 0))), cg_inv_batch(g));
-  if (s->row >= 0 && s->work >= 0) cg_sweep_coefs(g, s, a.cmul);
+  if (s->row >= 0 && s->work >= 0) cg_sweep_coefs(g, s, a.cmul, first, rows);
   if (s->dst2 >= 0) cg_zero_batched(g, s->dst2);
   LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(g->cx, g->fn, "sweep1");
   LLVMBasicBlockRef many = LLVMAppendBasicBlockInContext(g->cx, g->fn, "sweepb");
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->cx, g->fn, "swept");
   LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, g->batch, cg_i(g, 1), ""), one, many);
   LLVMPositionBuilderAtEnd(g->b, one);
-  cg_row_blocks(g, s, cg_sweep1_block, &a);
+  cg_blocks_in(g, s, first, rows, CG_ROWS, cg_sweep1_block, &a);
   LLVMBuildBr(g->b, done);
   LLVMPositionBuilderAtEnd(g->b, many);
-  cg_sweepb(g, s, a.cmul);
+  cg_sweepb(g, s, a.cmul, first, rows);
   LLVMBuildBr(g->b, done);
   LLVMPositionBuilderAtEnd(g->b, done);
+}
+
+/* The whole sweep: the rows [0, rows) of M. */
+static void cg_sweep(cg *g, const kir_stmt *s) {
+  cg_sweep_in(g, s, cg_i(g, 0), cg_i(g, g->p->bufs[s->mat].rows));
 }
 
 static void cg_stmt(cg *g, const kir_stmt *s) {
@@ -1375,6 +1396,286 @@ static void cg_stmt(cg *g, const kir_stmt *s) {
   case KS_BREDUCE: cg_breduce(g, s); return;
   case KS_VREDUCE: cg_vreduce(g, s); return;
   case KS_SWEEP: cg_sweep(g, s); return;
+  }
+}
+
+/* An i64 field of the vle_team at ptr team, at byte offset off. */
+static LLVMValueRef cg_team_field(cg *g, LLVMValueRef team, size_t off, const char *name) {
+  LLVMValueRef o = cg_i(g, (long)off);
+  LLVMValueRef p = LLVMBuildGEP2(g->b, LLVMInt8TypeInContext(g->cx), team, &o, 1, "");
+  LLVMValueRef v = LLVMBuildLoad2(g->b, g->i64, p, name);
+  LLVMSetAlignment(v, 8);
+  return v;
+}
+
+/* ---- threads (docs/backend.md "Threads") -------------------------------------------
+ *
+ * The threaded body runs in every member of a team (vle_team, vle_vocab.h) at once, each with
+ * the same buffers and batch. Every statement is split so that each element it writes is
+ * computed by exactly one thread, by the same code and so with the same operations in the
+ * same order as in the serial body: the results do not depend on the number of threads.
+ *   CG_PART_BATCH  a batched destination (MAP, MATVEC, VREDUCE): the batch elements are
+ *                  shared out; the statement runs on a sub-batch (the batched buffers'
+ *                  pointers moved to its first element), as the serial code would on the
+ *                  whole batch, element for element the same.
+ *   CG_PART_ELEMS  a shared destination large enough (MAP, BREDUCE): its elements (or rows)
+ *                  are shared out; each keeps its batch sum in batch order.
+ *   CG_PART_ONE    anything small or not splittable: thread 0.
+ *   KS_SWEEP       two phases: the forward and backward products with the old matrix by
+ *                  batch elements (CG_PART_BATCH), then, after a barrier, the update by rows
+ *                  (CG_PART_ROWS: each weight's batch sum in batch order), rows in whole blocks
+ *                  of KIR_WORK_ROWS so that no two threads write one block of the
+ *                  coefficients. Consecutive sweeps do all their products, then all their
+ *                  updates (cg_sweep_run): one barrier for a layer stack, not one per layer.
+ * Barriers go only where a statement depends on another thread's work (cg_sync). */
+typedef enum { CG_PART_BATCH, CG_PART_ELEMS, CG_PART_ONE, CG_PART_ROWS } cg_part;
+
+/* Elements below which a shared destination is left to thread 0 (and weights below which a
+ * kernel gets no threaded body): a few microseconds of work, less than a barrier costs. */
+enum { CG_PAR_MIN = 4096, CG_PAR_UNIT = 16 };
+
+static cg_part cg_partition(const cg *g, const kir_stmt *s) {
+  const kir_buf *d = s->dst >= 0 ? &g->p->bufs[s->dst] : NULL;
+  switch (s->op) {
+  case KS_MAP:
+  case KS_BREDUCE:
+    if (s->op == KS_MAP && d->batched) return CG_PART_BATCH;
+    return kir_size(d) >= CG_PAR_MIN ? CG_PART_ELEMS : CG_PART_ONE;
+  case KS_MATVEC:
+  case KS_VREDUCE: return d->batched ? CG_PART_BATCH : CG_PART_ONE;
+  case KS_SWEEP: return s->dst >= 0 || s->dst2 >= 0 ? CG_PART_BATCH : CG_PART_ROWS;
+  }
+  return CG_PART_ONE;
+}
+
+/* Does the kernel have work worth a team: a product with a large matrix, or a large shared
+ * destination? Kernels without get no threaded body (thread 0 runs the serial one). */
+static bool cg_worth_threads(const cg *g, const kir_kernel *k) {
+  for (int i = 0; i < k->nstmts; i++) {
+    const kir_stmt *s = &k->stmts[i];
+    if ((s->op == KS_MATVEC || s->op == KS_SWEEP) && kir_size(&g->p->bufs[s->mat]) >= CG_PAR_MIN)
+      return true;
+    if (cg_partition(g, s) == CG_PART_ELEMS) return true;
+  }
+  return false;
+}
+
+/* This thread's share [lo, hi) of n units: lo = n tid / nth (n, nth small: no overflow). */
+static void cg_share(cg *g, LLVMValueRef n, LLVMValueRef *lo, LLVMValueRef *hi) {
+  *lo = LLVMBuildUDiv(g->b, cg_imul(g, n, g->tid), g->nth, "lo");
+  *hi = LLVMBuildUDiv(g->b, cg_imul(g, n, cg_iadd(g, g->tid, cg_i(g, 1))), g->nth, "hi");
+}
+
+/* The share of `total` elements in units of `unit`: [lo, hi) clamped to total. */
+static void cg_share_units(cg *g, long total, long unit, LLVMValueRef *lo, LLVMValueRef *hi) {
+  cg_share(g, cg_i(g, (total + unit - 1) / unit), lo, hi);
+  LLVMValueRef t = cg_i(g, total);
+  *lo = cg_imul(g, *lo, cg_i(g, unit));
+  *hi = cg_imul(g, *hi, cg_i(g, unit));
+  *lo = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntULT, *lo, t, ""), *lo, t, "");
+  *hi = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntULT, *hi, t, ""), *hi, t, "");
+}
+
+/* Opens `if (cond)`; cg_if_end closes it. */
+static LLVMBasicBlockRef cg_if(cg *g, LLVMValueRef cond, const char *name) {
+  LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(g->cx, g->fn, name);
+  LLVMBasicBlockRef after = LLVMAppendBasicBlockInContext(g->cx, g->fn, "endif");
+  LLVMBuildCondBr(g->b, cond, then, after);
+  LLVMPositionBuilderAtEnd(g->b, then);
+  return after;
+}
+
+static void cg_if_end(cg *g, LLVMBasicBlockRef after) {
+  LLVMBuildBr(g->b, after);
+  LLVMPositionBuilderAtEnd(g->b, after);
+}
+
+/* team->barrier(team): every member waits until all have arrived. */
+static void cg_barrier(cg *g) {
+  LLVMTypeRef fty = LLVMFunctionType(g->vd, &g->ptr, 1, 0);
+  LLVMValueRef off = cg_i(g, (long)offsetof(vle_team, barrier));
+  LLVMValueRef slot = LLVMBuildGEP2(g->b, LLVMInt8TypeInContext(g->cx), g->team, &off, 1, "");
+  LLVMValueRef fn = LLVMBuildLoad2(g->b, g->ptr, slot, "barrier");
+  LLVMBuildCall2(g->b, fty, fn, &g->team, 1, "");
+}
+
+/* One statement, or a run of n fused maps, in the threaded body (its partition: part). */
+static void cg_gen(cg *g, const kir_stmt *st, int n) {
+  if (n > 1) cg_maps(g, st, n);
+  else cg_stmt(g, st);
+}
+
+static void cg_par_batch(cg *g, const kir_stmt *st, int n) {
+  LLVMValueRef b0, b1;
+  cg_share(g, g->batch, &b0, &b1);
+  LLVMBasicBlockRef after = cg_if(g, LLVMBuildICmp(g->b, LLVMIntULT, b0, b1, ""), "bpart");
+  int nb = g->p->nbufs;
+  LLVMValueRef *saved = malloc(sizeof *saved * (size_t)nb), batch = g->batch;
+  memcpy(saved, g->base, sizeof *saved * (size_t)nb);
+  for (int id = 0; id < nb; id++)
+    if (g->base[id] && g->p->bufs[id].batched) {
+      LLVMValueRef off = cg_imul(g, b0, cg_i(g, kir_size(&g->p->bufs[id])));
+      g->base[id] = LLVMBuildInBoundsGEP2(g->b, g->real, g->base[id], &off, 1, "");
+    }
+  g->batch = LLVMBuildSub(g->b, b1, b0, "subbatch");
+  cg_gen(g, st, n);
+  memcpy(g->base, saved, sizeof *saved * (size_t)nb);
+  g->batch = batch;
+  free(saved);
+  cg_if_end(g, after);
+}
+
+static void cg_par_elems(cg *g, const kir_stmt *st, int n) {
+  const kir_buf *d = &g->p->bufs[st->dst];
+  bool rows = n == 1 && cg_uses_rc(st->expr);
+  cg_share_units(g, rows ? d->rows : kir_size(d), rows ? 1 : CG_PAR_UNIT, &g->rlo, &g->rhi);
+  LLVMBasicBlockRef after = cg_if(g, LLVMBuildICmp(g->b, LLVMIntULT, g->rlo, g->rhi, ""), "epart");
+  cg_gen(g, st, n);
+  g->rlo = g->rhi = NULL;
+  cg_if_end(g, after);
+}
+
+static void cg_par_one(cg *g, const kir_stmt *st, int n) {
+  LLVMBasicBlockRef after = cg_if(g, LLVMBuildICmp(g->b, LLVMIntEQ, g->tid, cg_i(g, 0), ""), "one");
+  cg_gen(g, st, n);
+  cg_if_end(g, after);
+}
+
+/* The update phase of a sweep: rows in whole blocks of KIR_WORK_ROWS. */
+static void cg_par_update(cg *g, const kir_stmt *s) {
+  kir_stmt u = *s;
+  u.dst = u.dst2 = -1;
+  LLVMValueRef r0, r1;
+  cg_share_units(g, g->p->bufs[s->mat].rows, KIR_WORK_ROWS, &r0, &r1);
+  LLVMBasicBlockRef after = cg_if(g, LLVMBuildICmp(g->b, LLVMIntULT, r0, r1, ""), "upart");
+  cg_sweep_in(g, &u, r0, LLVMBuildSub(g->b, r1, r0, ""));
+  cg_if_end(g, after);
+}
+
+/* What the statements since the last barrier read and wrote: per buffer, a mask of the
+ * partitions (1 << cg_part) that did. A statement needs a barrier first when it reads a
+ * buffer written, or writes a buffer read or written, under another partition, or under
+ * CG_PART_ELEMS / CG_PART_ROWS (whose shares depend on the statement's shape). Under
+ * CG_PART_BATCH every statement shares out the same batch elements and touches only its own;
+ * under CG_PART_ONE everything is thread 0's: a thread then sees only its own writes. */
+typedef struct cg_sync {
+  unsigned char *rd, *wr;
+} cg_sync;
+
+typedef struct cg_use {
+  int rd[8], wr[8];
+  int nrd, nwr;
+} cg_use;
+
+static void cg_use_expr(const kir_expr *e, cg_use *a) {
+  if (!e) return;
+  if (e->op == KE_LOAD && a->nrd < 8) a->rd[a->nrd++] = e->buf;
+  cg_use_expr(e->a[0], a);
+  cg_use_expr(e->a[1], a);
+}
+
+/* The buffers a statement (a sweep: its products, or with `update` its update) reads and
+ * writes; an expression with more than 8 loads counts as reading everything (-2). */
+static void cg_access(const kir_stmt *s, bool update, cg_use *a) {
+  *a = (cg_use){0};
+  if (s->op == KS_SWEEP) {
+    int r[4] = { s->mat, update ? s->row : s->src, update ? s->src : s->src2,
+                 update ? s->scale : -1 };
+    for (int i = 0; i < 4; i++)
+      if (r[i] >= 0) a->rd[a->nrd++] = r[i];
+    int w[2] = { update ? s->mat : s->dst, update ? s->work : s->dst2 };
+    for (int i = 0; i < 2; i++)
+      if (w[i] >= 0) a->wr[a->nwr++] = w[i];
+    return;
+  }
+  if (s->op == KS_MATVEC) {
+    a->rd[a->nrd++] = s->mat;
+    a->rd[a->nrd++] = s->src;
+  }
+  cg_use_expr(s->expr, a);
+  if (a->nrd == 8) a->nrd = -2;
+  if (s->accumulate) a->rd[a->nrd < 0 ? 7 : a->nrd++] = s->dst;
+  a->wr[a->nwr++] = s->dst;
+}
+
+/* Before statements st[0 .. n) (accesses a[0 .. n)) under `part`: a barrier if needed, then
+ * their accesses recorded. */
+static void cg_sync_before(cg *g, cg_sync *y, cg_part part, const cg_use *a, int n) {
+  unsigned ok = part == CG_PART_BATCH || part == CG_PART_ONE ? 1u << part : 0;
+  int nb = g->p->nbufs;
+  bool hazard = false;
+  for (int k = 0; k < n && !hazard; k++) {
+    if (a[k].nrd < 0) {
+      for (int id = 0; id < nb && !hazard; id++) hazard = (y->wr[id] & ~ok) != 0;
+    }
+    for (int i = 0; i < a[k].nrd && !hazard; i++) hazard = (y->wr[a[k].rd[i]] & ~ok) != 0;
+    for (int i = 0; i < a[k].nwr && !hazard; i++)
+      hazard = ((y->rd[a[k].wr[i]] | y->wr[a[k].wr[i]]) & ~ok) != 0;
+  }
+  if (hazard) {
+    cg_barrier(g);
+    memset(y->rd, 0, (size_t)nb);
+    memset(y->wr, 0, (size_t)nb);
+  }
+  for (int k = 0; k < n; k++) {
+    if (a[k].nrd < 0)
+      for (int id = 0; id < nb; id++) y->rd[id] |= (unsigned char)(1u << part);
+    for (int i = 0; i < a[k].nrd; i++) y->rd[a[k].rd[i]] |= (unsigned char)(1u << part);
+    for (int i = 0; i < a[k].nwr; i++) y->wr[a[k].wr[i]] |= (unsigned char)(1u << part);
+  }
+}
+
+/* Consecutive sweeps whose products may all run before any of their updates: distinct
+ * matrices, and no product writes what an earlier sweep's update reads. Then the products of
+ * all go first and the updates after, with one barrier between instead of one per sweep. */
+static int cg_sweep_run(const kir_stmt *st, int n) {
+  int k = 1;
+  for (; k < n && st[k].op == KS_SWEEP; k++) {
+    bool ok = true;
+    for (int j = 0; j < k && ok; j++) {
+      const kir_stmt *a = &st[j], *b = &st[k];
+      int reads[3] = { a->row, a->src, a->scale };
+      ok = a->mat != b->mat;
+      for (int i = 0; i < 3 && ok; i++) ok = reads[i] < 0 || (reads[i] != b->dst && reads[i] != b->dst2);
+    }
+    if (!ok) break;
+  }
+  return k;
+}
+
+/* Statements st[0 .. n) (a run of fused maps, or one statement) in the threaded body. */
+static void cg_par_stmt(cg *g, cg_sync *y, const kir_stmt *st, int n) {
+  cg_part part = cg_partition(g, st);
+  cg_use a[64];
+  int m = n < 64 ? n : 64;
+  for (int k = 0; k < m; k++) cg_access(&st[k], false, &a[k]);
+  if (n > 64) a[0].nrd = -2;   /* a very long run: everything read */
+  cg_sync_before(g, y, part, a, m);
+  switch (part) {
+  case CG_PART_BATCH: cg_par_batch(g, st, n); return;
+  case CG_PART_ELEMS: cg_par_elems(g, st, n); return;
+  case CG_PART_ONE: cg_par_one(g, st, n); return;
+  case CG_PART_ROWS: cg_par_update(g, st); return;
+  }
+}
+
+/* A run of n sweeps (cg_sweep_run): every product (by batch elements), then every update (by
+ * rows). */
+static void cg_par_sweeps(cg *g, cg_sync *y, const kir_stmt *st, int n) {
+  cg_use a;
+  for (int k = 0; k < n; k++) {
+    if (st[k].dst < 0 && st[k].dst2 < 0) continue;
+    kir_stmt p = st[k];
+    p.row = p.work = -1;
+    cg_access(&st[k], false, &a);
+    cg_sync_before(g, y, CG_PART_BATCH, &a, 1);
+    cg_par_batch(g, &p, 1);
+  }
+  for (int k = 0; k < n; k++) {
+    if (st[k].row < 0) continue;
+    cg_access(&st[k], true, &a);
+    cg_sync_before(g, y, CG_PART_ROWS, &a, 1);
+    cg_par_update(g, &st[k]);
   }
 }
 
@@ -1406,15 +1707,17 @@ static int cg_used(const kir_program *p, const kir_kernel *k, bool *used) {
   return n;
 }
 
-/* The body: void (ptr noalias x nused, i64 batch), internal and always inlined. */
+/* The body: void (ptr noalias x nused, i64 batch[, ptr team]), internal and always inlined;
+ * with `par`, the threaded body (cg_par_stmt) that every member of the team runs. */
 static LLVMValueRef cg_body(cg *g, const kir_kernel *k, const bool *used, int nused,
-                            const char *sym) {
-  LLVMTypeRef *params = calloc((size_t)nused + 1, sizeof *params);
+                            const char *sym, bool par) {
+  LLVMTypeRef *params = calloc((size_t)nused + 2, sizeof *params);
   for (int i = 0; i < nused; i++) params[i] = g->ptr;
   params[nused] = g->i64;
+  params[nused + 1] = g->ptr;
   char name[300];
-  snprintf(name, sizeof name, "%.250s.body", sym);
-  g->fn = LLVMAddFunction(g->m, name, LLVMFunctionType(g->vd, params, (unsigned)nused + 1, 0));
+  snprintf(name, sizeof name, "%.250s.%s", sym, par ? "par" : "body");
+  g->fn = LLVMAddFunction(g->m, name, LLVMFunctionType(g->vd, params, (unsigned)nused + 1 + par, 0));
   free(params);
   LLVMSetLinkage(g->fn, LLVMInternalLinkage);
   cg_fnattr(g, g->fn, "alwaysinline", 0);
@@ -1433,28 +1736,45 @@ static LLVMValueRef cg_body(cg *g, const kir_kernel *k, const bool *used, int nu
   LLVMBasicBlockRef start = LLVMAppendBasicBlockInContext(g->cx, g->fn, "start");
   LLVMPositionBuilderAtEnd(g->ab, entry);
   LLVMPositionBuilderAtEnd(g->b, start);
+  g->team = g->tid = g->nth = NULL;
+  if (par) {
+    g->team = LLVMGetParam(g->fn, (unsigned)nused + 1);
+    LLVMSetValueName2(g->team, "team", 4);
+    g->tid = cg_team_field(g, g->team, offsetof(vle_team, tid), "tid");
+    g->nth = cg_team_field(g, g->team, offsetof(vle_team, nthreads), "nth");
+  }
+  cg_sync y = { calloc((size_t)g->p->nbufs + 1, 1), calloc((size_t)g->p->nbufs + 1, 1) };
   for (int i = 0; i < k->nstmts;) {
-    int n = cg_map_run(g, &k->stmts[i], k->nstmts - i);
-    if (n > 1) cg_maps(g, &k->stmts[i], n);
-    else cg_stmt(g, &k->stmts[i]);
+    const kir_stmt *st = &k->stmts[i];
+    int n = par && st->op == KS_SWEEP ? cg_sweep_run(st, k->nstmts - i)
+                                      : cg_map_run(g, st, k->nstmts - i);
+    if (!par) cg_gen(g, st, n);
+    else if (st->op == KS_SWEEP) cg_par_sweeps(g, &y, st, n);
+    else cg_par_stmt(g, &y, st, n);
     i += n;
   }
+  free(y.rd);
+  free(y.wr);
   LLVMBuildRetVoid(g->b);
   LLVMBuildBr(g->ab, start);    /* the entry block holds only the allocas */
+  g->team = g->tid = g->nth = NULL;
   return g->fn;
 }
 
-/* The ABI entry point: loads the used bufs[i] once and calls the body. */
-static void cg_entry(cg *g, LLVMValueRef body, const bool *used, int nused, const char *sym) {
+/* The ABI entry point: loads the used bufs[i] once and calls a body. Without a team
+ * (ctx NULL, or a team of one) the serial body; in a team of several, the threaded body
+ * (`par`), or, for a kernel without one, the serial body in thread 0 alone. */
+static void cg_entry(cg *g, LLVMValueRef body, LLVMValueRef par, const bool *used, int nused,
+                     const char *sym) {
   LLVMTypeRef params[3] = {g->ptr, g->ptr, g->i64};
   LLVMValueRef f = LLVMAddFunction(g->m, sym, LLVMFunctionType(g->vd, params, 3, 0));
   cg_fnattr(g, f, "nounwind", 0);
-  LLVMValueRef bufs = LLVMGetParam(f, 1);
-  LLVMSetValueName2(LLVMGetParam(f, 0), "ctx", 3);
+  LLVMValueRef ctx = LLVMGetParam(f, 0), bufs = LLVMGetParam(f, 1);
+  LLVMSetValueName2(ctx, "ctx", 3);
   LLVMSetValueName2(bufs, "bufs", 4);
   LLVMSetValueName2(LLVMGetParam(f, 2), "batch", 5);
   LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->cx, f, "entry"));
-  LLVMValueRef *args = calloc((size_t)nused + 1, sizeof *args);
+  LLVMValueRef *args = calloc((size_t)nused + 2, sizeof *args);
   for (int id = 0, j = 0; id < g->p->nbufs; id++) {
     if (!used[id]) continue;
     LLVMValueRef idx = cg_i(g, id);
@@ -1463,22 +1783,30 @@ static void cg_entry(cg *g, LLVMValueRef body, const bool *used, int nused, cons
     LLVMSetAlignment(args[j++], 8);
   }
   args[nused] = LLVMGetParam(f, 2);
+  args[nused + 1] = ctx;
+  LLVMBasicBlockRef serial = LLVMAppendBasicBlockInContext(g->cx, f, "serial");
+  LLVMBasicBlockRef team = LLVMAppendBasicBlockInContext(g->cx, f, "team");
+  LLVMBasicBlockRef many = LLVMAppendBasicBlockInContext(g->cx, f, "many");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->cx, f, "done");
+  LLVMBuildCondBr(g->b, LLVMBuildIsNull(g->b, ctx, ""), serial, team);
+  LLVMPositionBuilderAtEnd(g->b, team);
+  LLVMValueRef nth = cg_team_field(g, ctx, offsetof(vle_team, nthreads), "nth");
+  LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLE, nth, cg_i(g, 1), ""), serial, many);
+  LLVMPositionBuilderAtEnd(g->b, many);
+  if (par) {
+    LLVMBuildCall2(g->b, LLVMGlobalGetValueType(par), par, args, (unsigned)nused + 2, "");
+    LLVMBuildBr(g->b, done);
+  } else {
+    LLVMValueRef tid = cg_team_field(g, ctx, offsetof(vle_team, tid), "tid");
+    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, tid, cg_i(g, 0), ""), serial, done);
+  }
+  LLVMPositionBuilderAtEnd(g->b, serial);
   LLVMBuildCall2(g->b, LLVMGlobalGetValueType(body), body, args, (unsigned)nused + 1, "");
+  LLVMBuildBr(g->b, done);
+  LLVMPositionBuilderAtEnd(g->b, done);
   LLVMBuildRetVoid(g->b);
   free(args);
 }
-
-static void cg_kernel(cg *g, const kir_kernel *k) {
-  char sym[256];
-  cg_symbol(sym, sizeof sym, g->p->model, k->name);
-  bool *used = calloc((size_t)g->p->nbufs + 1, sizeof *used);
-  int nused = cg_used(g->p, k, used);
-  LLVMValueRef body = cg_body(g, k, used, nused, sym);
-  cg_entry(g, body, used, nused, sym);
-  free(used);
-}
-
-/* ---- globals ----------------------------------------------------------------------- */
 
 static void cg_const_global(cg *g, const char *name, LLVMValueRef init, unsigned align) {
   LLVMValueRef gv = LLVMAddGlobal(g->m, LLVMTypeOf(init), name);
@@ -1486,6 +1814,25 @@ static void cg_const_global(cg *g, const char *name, LLVMValueRef init, unsigned
   LLVMSetGlobalConstant(gv, 1);
   LLVMSetAlignment(gv, align);
 }
+
+static void cg_kernel(cg *g, const kir_kernel *k) {
+  char sym[256];
+  cg_symbol(sym, sizeof sym, g->p->model, k->name);
+  bool *used = calloc((size_t)g->p->nbufs + 1, sizeof *used);
+  int nused = cg_used(g->p, k, used);
+  LLVMValueRef body = cg_body(g, k, used, nused, sym, false);
+  LLVMValueRef par = cg_worth_threads(g, k) ? cg_body(g, k, used, nused, sym, true) : NULL;
+  cg_entry(g, body, par, used, nused, sym);
+  if (par) {   /* the runtime runs this kernel on its team; the others on one thread */
+    char name[300];
+    snprintf(name, sizeof name, "%.250s_threaded", sym);
+    cg_const_global(g, name, LLVMConstInt(LLVMInt32TypeInContext(g->cx), 1, 0), 4);
+  }
+  free(used);
+}
+
+/* ---- globals ----------------------------------------------------------------------- */
+
 
 static void cg_string_global(cg *g, const char *name, const char *s) {
   cg_const_global(g, name, LLVMConstStringInContext(g->cx, s, (unsigned)strlen(s), 0), 1);
@@ -1498,6 +1845,10 @@ static void cg_globals(cg *g) {
   cg_const_global(g, name, LLVMConstInt(LLVMInt32TypeInContext(g->cx), 1, 0), 4);
   snprintf(name, sizeof name, "vle_%s_meta", g->p->model);
   cg_string_global(g, name, g->p->meta ? g->p->meta : "");
+  /* the kernels accept a vle_team as ctx (docs/abi.md "Threads"): a runtime runs a model
+   * without this symbol (built before threads) on one thread */
+  snprintf(name, sizeof name, "vle_%s_threads", g->p->model);
+  cg_const_global(g, name, LLVMConstInt(LLVMInt32TypeInContext(g->cx), 1, 0), 4);
 }
 
 /* ---- modules ----------------------------------------------------------------------- */

@@ -67,6 +67,7 @@ static int rn_sim_options(rn_run *r, vle_sim_options *so, vle_error *err) {
   so->check_every = (long)o->check_every;
   so->adjoint_memory = (size_t)o->adjoint_memory << 20;
   so->memory_limit = (size_t)o->max_memory << 20;
+  so->threads = o->threads;
   r->sets = calloc((size_t)o->nsets + 1, sizeof *r->sets);
   r->inits = calloc((size_t)o->ninits + 1, sizeof *r->inits);
   if (!r->sets || !r->inits) return vle_fail(err, "out of memory");

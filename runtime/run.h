@@ -38,6 +38,7 @@ typedef struct rn_options {
   int64_t window;             /* --window (adjoint); -1: the whole run */
   int64_t adjoint_memory;     /* --adjoint-memory MB (adjoint); 0: the runtime's default */
   int64_t max_memory;         /* --max-memory MB for the sim's state; 0: physical memory */
+  int threads;                /* --threads N; 0: auto (vle_sim_options.threads) */
   rn_kv *sets, *inits, *inputs, *targets;
   int nsets, ninits, ninputs, ntargets;
   bool no_learn;              /* --no-learn */

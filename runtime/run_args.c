@@ -174,6 +174,13 @@ static int rn_value_opt(rn_options *o, const char *name, const char *v, FILE *er
   }
   if (!strcmp(name, "time"))
     return rn_real(v, &o->time) && o->time > 0 ? 0 : rn_usage(err, g, "--time %s: expected a positive number", v);
+  if (!strcmp(name, "threads")) {
+    if (!strcmp(v, "auto")) o->threads = 0;
+    else if (!rn_int(v, 1, &iv) || iv > 1024)
+      return rn_usage(err, g, "--threads %s: expected auto or an integer in [1, 1024]", v);
+    else o->threads = (int)iv;
+    return 0;
+  }
   if (!strcmp(name, "dt"))
     return rn_real(v, &o->dt) && o->dt > 0 ? 0 : rn_usage(err, g, "--dt %s: expected a positive number", v);
   if (!strcmp(name, "errors")) return rn_errors_opt(o, v, err);
@@ -202,7 +209,7 @@ static bool rn_known_value_opt(const char *name) {
                                  "set", "init", "input", "target", "record", "record-every",
                                  "param-every", "out", "epochs", "check-every", "save-state", "load-state",
                                  "warmup", "adjoint-memory", "max-memory", "eval-input",
-                                 "eval-target", "readout", "readout-last", "lr-schedule" };
+                                 "eval-target", "readout", "readout-last", "lr-schedule", "threads" };
   for (size_t i = 0; i < sizeof names / sizeof *names; i++)
     if (!strcmp(name, names[i])) return true;
   return false;
@@ -324,6 +331,7 @@ const char *rn_help(bool grad_mode) {
       "  --force                  write into a non-empty DIR that holds no vle run\n"
       "  --check-every N          NaN/Inf check interval in steps (default 1, 0: off)\n"
       "  --max-memory MB          memory the simulation may take (default: the machine's)\n"
+      "  --threads N|auto         threads of the kernels (default auto; same results for any N)\n"
       "  --save-state FILE  --load-state FILE   checkpoint at the end / resume\n"
       "  --quiet, -q              no progress bar or summary\n";
 }

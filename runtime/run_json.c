@@ -41,6 +41,7 @@ static json_t *rn_options_json(const rn_run *r) {
   json_object_set_new(j, "window", o->window >= 0 ? json_integer(o->window) : json_null());
   json_object_set_new(j, "adjoint_memory_mb", o->adjoint_memory ? json_integer(o->adjoint_memory) : json_null());
   json_object_set_new(j, "max_memory_mb", o->max_memory ? json_integer(o->max_memory) : json_null());
+  json_object_set_new(j, "threads", o->threads ? json_integer(o->threads) : json_string("auto"));
   json_object_set_new(j, "set", rn_kv_json(o->sets, o->nsets));
   json_object_set_new(j, "init", rn_kv_json(o->inits, o->ninits));
   json_object_set_new(j, "input", rn_kv_json(o->inputs, o->ninputs));
@@ -114,6 +115,9 @@ static json_t *rn_resolved_json(const rn_run *r) {
   json_object_set_new(j, "dt", json_real(vle_sim_dt(r->sim)));
   json_object_set_new(j, "batch", json_integer(vle_sim_batch(r->sim)));
   json_object_set_new(j, "errors", json_string(vle_sim_errors(r->sim)));
+  const char *why;
+  json_object_set_new(j, "threads", json_integer(vle_sim_threads(r->sim, &why)));
+  json_object_set_new(j, "threads_why", json_string(why));
   json_object_set_new(j, "scheme", json_string(vle_model_settings(r->m)->scheme));
   json_object_set_new(j, "learn", json_boolean(!r->o->no_learn && !r->o->grad_mode &&
                                                vle_model_nlearn(r->m) > 0));

@@ -199,6 +199,9 @@ typedef struct vle_sim_options {
   size_t memory_limit;        /* bytes the sim's state (and its NaN-check snapshot) may take,
                                  refused before allocating; 0: the machine's physical
                                  memory; SIZE_MAX: no bound */
+  int threads;                /* threads of the kernels: 0 auto (docs/runtime.md "Threads":
+                                 one for small networks and batch 1, else every core), N
+                                 exactly N; the results are the same bits for every N */
 } vle_sim_options;
 
 /* Fills o with the defaults above. */
@@ -220,6 +223,8 @@ double  vle_sim_time(const vle_sim *s);         /* t of the next step */
 long    vle_sim_batch(const vle_sim *s);
 double  vle_sim_dt(const vle_sim *s);
 const char *vle_sim_errors(const vle_sim *s);  /* the error scheme in use */
+/* The threads the sim's kernels run on, and (if why) a sentence saying why that many. */
+int     vle_sim_threads(const vle_sim *s, const char **why);
 const vle_model *vle_sim_model(const vle_sim *s);
 /* While held, steps neither run the optimizers nor add to the gradient sums (a warm-up
  * without learning); parameters and optimizer state stay as they are. Default: not held. */

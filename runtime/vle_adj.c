@@ -284,7 +284,7 @@ static int va_back_step(vle_sim *s, int64_t j, int64_t slot, const vle_adjoint_h
   if (va_feed(s, h, w->step, err)) return -1;
   vs_streams(s, w);
   va_point(s, w, slot);
-  a->back(NULL, w->bufs, s->batch);
+  vs_kernel(s, a->back, w->bufs);
   return va_observe(s, h, w->step, err);
 }
 

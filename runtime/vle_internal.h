@@ -6,6 +6,7 @@
 #ifndef VLE_INTERNAL_H
 #define VLE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,8 @@ struct vle_model {
   vle_learn_info *learn;
   const char **kernel_names;
   vle_kernel_fn kernels[VK_COUNT];   /* NULL where the model has none */
+  bool threads;                  /* its kernels take a vle_team (vle_<model>_threads) */
+  bool threaded[VK_COUNT];       /* the kernel shares its work out (vle_<model>_<k>_threaded) */
   int sig_t, sig_dt, sig_gamma, sig_loss, sig_energy, sig_objective, sig_beta;
   int *bptt_pubs, nbptt_pubs;    /* the pubs back_bptt reads (-1: not listed, every pub) */
 };
@@ -124,7 +127,12 @@ struct vle_sim {
   vle_adj adj;
   vle_sim_state *view;           /* what vle_sim_get/_buffer read: &st, or the adjoint's
                                     sweep state during its observer (vle_adj.c) */
+  struct tm_team *team;          /* the kernels' threads (team.h), NULL for one */
+  char threads_why[200];         /* why that many (vle_sim_threads) */
 };
+
+/* Calls a kernel on the sim's buffers `bufs`: on its team when it has one. */
+void vs_kernel(const vle_sim *s, vle_kernel_fn fn, void *const *bufs);
 
 /* Doubles after the buffers in mem: optimizer state, then the grad sums. */
 static inline double *vs_opt_mem(const vle_sim *s, const vle_sim_state *st) {

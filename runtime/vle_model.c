@@ -37,6 +37,17 @@ static int vm_resolve_kernels(vle_model *m, void *(*resolve)(void *, const char 
       if (!strcmp(m->kernel_names[i], vd_kernel_name(k)))
         *(void **)&m->kernels[k] = fn;   /* POSIX: object and function pointers convert */
   }
+  /* models built before threads lack it: they run on one thread */
+  char sym[256];
+  snprintf(sym, sizeof sym, "vle_%s_threads", m->name);
+  const int32_t *thr = resolve(user, sym);
+  m->threads = thr && *thr == 1;
+  for (int k = 0; m->threads && k < VK_COUNT; k++) {
+    if (!m->kernels[k]) continue;
+    snprintf(sym, sizeof sym, "vle_%s_%s_threaded", m->name, vd_kernel_name(k));
+    const int32_t *t = resolve(user, sym);
+    m->threaded[k] = t && *t == 1;
+  }
   return 0;
 }
 

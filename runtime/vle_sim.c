@@ -3,6 +3,7 @@
  * docs/abi.md. One vle_sim owns all of its memory; nothing here is static.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "opt.h"
 #include "vle_err.h"
 #include "vle_desc.h"
+#include "team.h"
 #include "vle_internal.h"
 #include "vocab.h"
 
@@ -198,6 +200,7 @@ void vle_sim_free(vle_sim *s) {
   free(s->buf_off);
   free(s->opt_off);
   free(s->gsum_off);
+  tm_free(s->team);
   free(s);
 }
 
@@ -471,16 +474,85 @@ static int vs_check_memory(const vle_sim *s, const vle_sim_options *o, vle_error
                   o->memory_limit ? "allowed" : "of memory of this machine");
 }
 
+/* Multiply-adds per step below which threads do not pay (docs/runtime.md "Threads"):
+ * measured with bench/threads.sh on 2 cores. */
+#define VS_THREADS_MIN_WORK 2e6
+
+/* The 1-minute load average (/proc/loadavg), 0 where unknown. */
+static double vs_loadavg(void) {
+  double load = 0;
+  FILE *f = fopen("/proc/loadavg", "r");
+  if (f) {
+    if (fscanf(f, "%lf", &load) != 1) load = 0;
+    fclose(f);
+  }
+  return load >= 0 ? load : 0;
+}
+
+/* How many threads the kernels run on (o->threads, or auto), and why; starts the team. */
+static int vs_threads(vle_sim *s, const vle_sim_options *o, vle_error *err) {
+  const vle_model *m = s->m;
+  int cores = tm_cores(), n = 1;
+  double work = 0;                 /* multiply-adds of the products per step, about */
+  for (int p = 0; p < m->nparams; p++) {
+    const vle_buffer_info *b = &m->bufs[m->params[p].buf];
+    if (b->rows > 1 && b->cols > 1) work += (double)b->rows * (double)b->cols;
+  }
+  work *= (double)s->batch;
+  char *why = s->threads_why;
+  size_t len = sizeof s->threads_why;
+  if (o->threads < 0)
+    return vle_fail(err, "threads: %d is not a thread count (0 for auto, or 1 or more)",
+                    o->threads);
+  if (!m->threads) {
+    snprintf(why, len, "the model was built without threads (rebuild it with this vlec)");
+  } else if (o->threads > 0) {
+    n = o->threads;
+    snprintf(why, len, "%d as asked", n);
+  } else if (cores < 2) {
+    snprintf(why, len, "auto: this process may run on 1 core");
+  } else if (s->batch < 2) {
+    snprintf(why, len, "auto: batch 1 (threads share out batch elements and rows; at batch 1 "
+             "a step is too short to pay for them)");
+  } else if (work < VS_THREADS_MIN_WORK) {
+    snprintf(why, len, "auto: %.3g multiply-adds per step (weights x batch), below %.0e where "
+             "threads pay", work, VS_THREADS_MIN_WORK);
+  } else {
+    /* cores other processes keep busy: a thread that has to share a core holds up every
+     * barrier of the team (a step then takes longer than on one thread) */
+    double load = vs_loadavg();
+    int idle = (int)floor((double)cores - load + 1.5);   /* + 1: this process itself */
+    int use = idle < cores ? idle : cores;
+    n = use < s->batch ? use : (int)s->batch;
+    if (n < 2)
+      snprintf(why, len, "auto: the machine is busy (load %.2f on %d cores)", load, cores);
+    else
+      snprintf(why, len, "auto: %.3g multiply-adds per step (weights x batch), %d of %d cores "
+               "(load %.2f)", work, n, cores, load);
+    if (n < 1) n = 1;
+  }
+  if (n < 2) return 0;
+  const char *fail = NULL;
+  if (!(s->team = tm_new(n, &fail))) return vle_fail(err, "threads: %s", fail);
+  return 0;
+}
+
+int vle_sim_threads(const vle_sim *s, const char **why) {
+  if (why) *why = s->threads_why;
+  return tm_size(s->team);
+}
+
 static int vs_init(vle_sim *s, const vle_sim_options *o, vle_error *err) {
-  if (vs_apply_options(s, o, err) || vs_layout(s, err) || vs_check_memory(s, o, err) ||
+  if (vs_apply_options(s, o, err) || vs_threads(s, o, err) || vs_layout(s, err) ||
+      vs_check_memory(s, o, err) ||
       vs_state_alloc(s, &s->st, err) ||
       vs_write_consts(s, o, err) || vs_init_params(s, o, false, err))
     return -1;
   rng_seed(&s->st.rng, o->seed);
-  s->m->kernels[VK_INIT](NULL, s->st.bufs, s->batch);
+  vs_kernel(s, s->m->kernels[VK_INIT], s->st.bufs);
   if (vs_init_params(s, o, true, err) || vs_check_tau(s, err)) return -1;
   /* after every parameter: a published value may depend on time constants */
-  s->m->kernels[VK_PUB_INIT](NULL, s->st.bufs, s->batch);
+  vs_kernel(s, s->m->kernels[VK_PUB_INIT], s->st.bufs);
   if (s->check_every && (vs_state_alloc(s, &s->snap, err) || vs_snap_ranges(s, err))) return -1;
   if (s->check_every) vs_state_copy(s, &s->snap, &s->st);
   return 0;
@@ -552,13 +624,13 @@ void vs_accumulate(vle_sim *s) {
 void vs_streams(vle_sim *s, vle_sim_state *st) {
   const vle_model *m = s->m;
   re_set(st->bufs[m->sig_t], 0, m->es, (double)st->step * s->dt);
-  if (m->kernels[VK_STREAMS]) m->kernels[VK_STREAMS](NULL, st->bufs, s->batch);
+  if (m->kernels[VK_STREAMS]) vs_kernel(s, m->kernels[VK_STREAMS], st->bufs);
   vs_apply_feeds(s, st);
 }
 
 void vs_forward(vle_sim *s, vle_sim_state *st) {
   vs_streams(s, st);
-  s->step_fn(NULL, st->bufs, s->batch);
+  vs_kernel(s, s->step_fn, st->bufs);
 }
 
 void vs_advance(vle_sim *s, vle_sim_state *st) {
@@ -576,16 +648,26 @@ static void vs_step_once(vle_sim *s) {
   if (s->adj.open) va_before_step(s);
   if (fused || !s->step_fn) {   /* no plain step: the _sgd one, rates at 0 while held */
     vs_streams(s, &s->st);
-    s->step_sgd(NULL, s->st.bufs, s->batch);
+    vs_kernel(s, s->step_sgd, s->st.bufs);
   } else {
     vs_forward(s, &s->st);
   }
   if (s->adj.open) va_after_step(s);
   vle_kernel_fn grads = fused ? s->grads_sgd : m->kernels[VK_GRADS];
-  if ((learn || acc) && grads) grads(NULL, s->st.bufs, s->batch);
+  if ((learn || acc) && grads) vs_kernel(s, grads, s->st.bufs);
   if (acc) vs_accumulate(s);
   if (learn) vs_learn(s, fused);
   vs_advance(s, &s->st);
+}
+
+/* A kernel that shares its work out runs on the team; the others (small ones: streams,
+ * biases) on this thread alone, without waking the team. */
+void vs_kernel(const vle_sim *s, vle_kernel_fn fn, void *const *bufs) {
+  bool team = false;
+  for (int k = 0; s->team && k < VK_COUNT && !team; k++)
+    team = s->m->kernels[k] == fn && s->m->threaded[k];
+  if (team) tm_run(s->team, fn, bufs, s->batch);
+  else fn(NULL, bufs, s->batch);
 }
 
 

@@ -66,4 +66,19 @@ typedef enum { VLE_SCHEMES(VLE_SCHEME_ENUM_) VLE_NSCHEMES } vle_scheme;
 #define VLE_SCHEME_LIST_(id, name, kernel, sgd, back, split) name ", "
 #define VLE_SCHEME_NAMES VLE_SCHEMES(VLE_SCHEME_LIST_)
 
+/* The team a kernel call belongs to (docs/abi.md "Threads"): with ctx = a vle_team of
+ * nthreads > 1, every member calls the kernel at once with the same bufs and batch and its own
+ * tid (0 .. nthreads-1); a model's threaded kernels share the work out so that each result is
+ * computed by one member, in the order of the serial code (the results do not depend on
+ * nthreads), and call barrier(team) between dependent statements: it returns once every member
+ * has called it. ctx NULL (or nthreads 1): the serial code. Generated code reads the fields at
+ * their offsetof; the layout is part of the ABI. */
+#include <stdint.h>
+typedef struct vle_team {
+  int64_t tid;                               /* this member: 0 .. nthreads-1 */
+  int64_t nthreads;
+  void (*barrier)(const struct vle_team *);  /* waits for every member */
+  void *pool;                                /* the runtime's, for barrier */
+} vle_team;
+
 #endif

@@ -16,7 +16,8 @@ import torch  # noqa: E402
 
 import gle_common  # noqa: E402
 
-torch.set_num_threads(1)
+# GLE_TORCH_THREADS: bench/threads.sh's threaded peer column (default 1, as every baseline)
+torch.set_num_threads(int(os.environ.get("GLE_TORCH_THREADS", "1")))
 torch.set_grad_enabled(False)
 
 

@@ -189,13 +189,14 @@ class Model:
 
     def sim(self, batch=0, seed=0, errors=None, set=None, init=None, dt=None, gamma=None,
             learn=True, accumulate_grads=False, check_every=1, adjoint_memory=0,
-            memory_limit=0):
+            memory_limit=0, threads=0):
         """A new simulation (vle_sim_new): batch 0 and errors None are the model's;
-        set={const: value(s)} as --set, init={param: array or .npy path} as --init."""
+        set={const: value(s)} as --set, init={param: array or .npy path} as --init;
+        threads 0 is auto (docs/runtime.md "Threads"), N exactly N (the same results)."""
         return Sim(self, batch=batch, seed=seed, errors=errors, set=set, init=init, dt=dt,
                    gamma=gamma, learn=learn, accumulate_grads=accumulate_grads,
                    check_every=check_every, adjoint_memory=adjoint_memory,
-                   memory_limit=memory_limit)
+                   memory_limit=memory_limit, threads=threads)
 
     def grad(self, steps=None, inputs=None, targets=None, errors=None, batch=0, seed=0,
              set=None, init=None, dt=None, window=-1, **run):
@@ -268,7 +269,7 @@ class Sim:
     """A simulation: its buffers, optimizer and random state (vle_sim)."""
 
     def __init__(self, model, batch, seed, errors, set, init, dt, gamma, learn,
-                 accumulate_grads, check_every, adjoint_memory, memory_limit):
+                 accumulate_grads, check_every, adjoint_memory, memory_limit, threads=0):
         self.model, self._lib = model, model._lib
         self._tmp = tempfile.mkdtemp(prefix="vle-sim-")
         o = _capi.SimOptions()
@@ -282,6 +283,7 @@ class Sim:
         o.learn, o.accumulate_grads = bool(learn), bool(accumulate_grads)
         o.check_every = int(check_every)
         o.adjoint_memory, o.memory_limit = int(adjoint_memory), int(memory_limit)
+        o.threads = int(threads)
         keep = []          # what the C structs point to, alive until vle_sim_new returns
         sets = list((set or {}).items())
         ov = (_capi.Override * max(len(sets), 1))()
@@ -338,6 +340,13 @@ class Sim:
     @property
     def errors(self):
         return self._lib.vle_sim_errors(self._ptr).decode()
+
+    @property
+    def threads(self):
+        """(threads the kernels run on, why that many)"""
+        why = C.c_char_p()
+        n = self._lib.vle_sim_threads(self._ptr, C.byref(why))
+        return n, why.value.decode()
 
     def get(self, name):
         """A buffer's values as float64 (flat: batch * rows * cols for a batched one)."""

@@ -20,7 +20,7 @@ class SimOptions(C.Structure):
                 ("nsets", C.c_size_t), ("inits", C.c_void_p), ("ninits", C.c_size_t),
                 ("learn", C.c_bool), ("accumulate_grads", C.c_bool),
                 ("check_every", C.c_long), ("adjoint_memory", C.c_size_t),
-                ("memory_limit", C.c_size_t)]
+                ("memory_limit", C.c_size_t), ("threads", C.c_int)]
 
 
 class Override(C.Structure):
@@ -116,6 +116,7 @@ _SIGNATURES = {   # name: (restype, argtypes)
     "vle_sim_batch": (C.c_long, [P]),
     "vle_sim_dt": (C.c_double, [P]),
     "vle_sim_errors": (C.c_char_p, [P]),
+    "vle_sim_threads": (C.c_int, [P, C.POINTER(C.c_char_p)]),
     "vle_sim_count": (C.c_size_t, [P, C.c_char_p]),
     "vle_sim_get": (C.c_int, [P, C.c_char_p, C.c_void_p, C.c_size_t, E]),
     "vle_sim_set": (C.c_int, [P, C.c_char_p, C.c_void_p, C.c_size_t, E]),

@@ -297,5 +297,28 @@ class Interrupt(Base):
         self.assertEqual((s.steps_done, r["loss"].shape), (done + 20, (20,)))
 
 
+
+class Threads(Base):
+    """sim(threads=N) through the built .so: the same bits on 1 and 2 threads, and what the
+    runtime chose (docs/runtime.md "Threads")."""
+
+    def test_same_bits_on_two_threads(self):
+        m = vle.compile(os.path.join(SRC, "bench", "models", "gle_100-100-10.vle"), cache=False)
+        runs = []
+        for n in (1, 2):
+            s = m.sim(batch=7, seed=3, threads=n)
+            self.assertEqual(s.threads[0], n)
+            res = s.run(steps=60, record=["o.rate"])
+            runs.append((res["o.rate"], s.params["W1"], s.params["W2"]))
+        w0 = m.sim(batch=7, seed=3).params["W1"]
+        self.assertGreater(np.abs(runs[0][1] - w0).max(), 0)   # learning moved W1
+        for a, b in zip(runs[0], runs[1]):
+            self.assertTrue(np.array_equal(a, b))
+
+    def test_auto_uses_one_thread_for_a_small_network(self):
+        n, why = self.m.sim().threads
+        self.assertEqual(n, 1)
+        self.assertTrue(why.startswith("auto"), why)
+
 if __name__ == "__main__":
     unittest.main()
