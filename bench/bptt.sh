@@ -4,7 +4,8 @@
 # against the same number of prospective training steps (forward, back-projection, update),
 # both measured here, in the same script, on the benchmark networks (bench/models); and
 # PyTorch autograd BPTT of the same step as the peer column (Debian's python3-torch; n/a
-# without it). Best of --runs R. Results: bench/results/bptt.txt. See bench/README.md "BPTT".
+# without it). One thread everywhere (--threads 1, torch.set_num_threads(1)). Best of --runs
+# R. Results: bench/results/bptt.txt. See bench/README.md "BPTT".
 #
 #   VLEC=build/vlec bench/bptt.sh [--runs R] [--window W] [--quick]
 set -euo pipefail
@@ -31,7 +32,7 @@ vle_rate() {
   local model=$1 errors=$2 batch=$3 prec=$4 steps=$5 best=0 r
   for _ in $(seq "$runs"); do
     "$VLEC" run "$model" --errors "$errors" --window "$window" --steps "$steps" --batch "$batch" \
-      --precision "$prec" --no-cache --out "$tmp/r" -q >/dev/null
+      --precision "$prec" --threads 1 --no-cache --out "$tmp/r" -q >/dev/null
     r=$(sed -n 's/.*"steps_per_second": \([0-9.e+]*\).*/\1/p' "$tmp/r/run.json")
     best=$(awk -v a="$best" -v b="$r" 'BEGIN { print (b > a ? b : a) }')
   done
