@@ -4,6 +4,7 @@
  * replaced by their usual names: φ′(ŭ_p), r_p = φ(ŭ_p), and ŭ_p = u_p + τʳ_p ⊙ u̇_p.
  */
 #include "derive.h"
+#include "locality.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -44,6 +45,11 @@ static dp_names dp_make_names(dv_system *s) {
 static ex_node *dp_show(dv_system *s, const dp_names *nm, ex_node *e) {
   for (int i = 0; i < nm->n; i++) e = ex_subst(s->x, e, &nm->from[i], &nm->to[i], 1);
   return e;
+}
+
+ex_node *dv_display(dv_system *s, ex_node *e) {
+  dp_names nm = dp_make_names(s);
+  return dp_show(s, &nm, e);
 }
 
 static const char *dp_str(dv_system *s, const dp_names *nm, ex_node *e, ex_style st) {
@@ -300,6 +306,7 @@ static void dp_json(FILE *out, dv_system *s) {
   json_object_set_new(root, "objective", json_pack("{s:o, s:o}", "beta",
                       dp_jexpr(s, &nm, s->beta), "integrand", dp_jexpr(s, &nm,
                       s->objective_sym)));
+  json_object_set_new(root, "locality", (json_t *)lc_json(s, lc_build(s)));
   json_object_set_new(root, "stats", json_pack("{s:f, s:I, s:I}", "derive_ms", s->millis,
                       "nodes_created", (json_int_t)s->nodes_raw,
                       "nodes_result", (json_int_t)s->nodes_final));
