@@ -71,6 +71,15 @@ typedef struct vle_adj {
   vle_sim_state work, fwd;       /* the sweep's buffers; a segment's recomputation */
 } vle_adj;
 
+/* Equilibrium propagation (vle_ep.c): the free state kept across the nudged phases, and
+ * the phases' gradients. */
+typedef struct vle_ep {
+  bool on;
+  unsigned char *save;           /* the evolving bytes of the free equilibrium */
+  int parity;                    /* its pub swap parity */
+  double *g0, *g1;               /* grads of the learned parameters (opt_params order) */
+} vle_ep;
+
 typedef struct vs_range { size_t off, len; } vs_range;   /* bytes of a state's mem */
 typedef struct vs_pair { int pub, next; } vs_pair;       /* buffer indices */
 
@@ -117,6 +126,7 @@ struct vle_sim {
   double **feed;                 /* per buffer: fed values [batch][size], or NULL */
   int *fed, nfed;                /* the buffers with a feed (each step applies only them) */
   vle_adj adj;
+  vle_ep ep;                     /* settings.eqprop: each step is one EP sample (vle_ep.c) */
   vle_sim_state *view;           /* what vle_sim_get/_buffer read: &st, or the adjoint's
                                     sweep state during its observer (vle_adj.c) */
 };
@@ -173,6 +183,12 @@ int vs_check_buffer(const vle_sim *s, const vle_sim_state *st, int b, const char
 void va_before_step(vle_sim *s);
 void va_after_step(vle_sim *s);
 void va_free(vle_adj *a);
+
+/* vle_ep.c: set up equilibrium propagation (after the layout and the learned parameters'
+ * index), one step of it (one sample), and its cleanup. */
+int vs_ep_init(vle_sim *s, vle_error *err);
+void vs_ep_step(vle_sim *s);
+void vs_ep_free(vle_ep *e);
 
 /* Reals in buffer i for a batch of `batch`. */
 size_t vm_buf_count(const vle_model *m, int i, long batch);
