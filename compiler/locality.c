@@ -208,6 +208,10 @@ static void lc_rule(dv_system *s, int k, lc_item *it) {
   ex_node *G = p->G;
   lc_walk_into(s, it, &f, &G, 1);
   for (int i = 0; i < s->npops; i++) it->reads_error |= it->reads[i];
+  if (s->model->eqprop) {   /* Δθ = −(η/β)(G^β − G⁰): β and the phase are global signals */
+    lc_walk w = { s, it, 0, s->model->inputs.len };
+    lc_add(&w, LC_GLOBAL, "\u03b2, the phase", "the nudge and the phase signal");
+  }
 }
 
 /* Space locality through the errors read: the greatest fixpoint (recurrent reads start
@@ -244,13 +248,19 @@ lc_report *lc_build(dv_system *s) {
     lc_rule(s, k, &r->rules[r->nrules++]);
   }
   lc_close(r);
-  r->scheme = s->model->errors ? s->model->errors : "";
+  r->scheme = s->model->eqprop ? "eqprop" : s->model->errors ? s->model->errors : "";
   return r;
 }
 
 bool lc_time_local(const lc_item *it, int scheme) {
   return !it->reads_error || vv_scheme((vle_scheme)scheme)->local;
 }
+
+/* Equilibrium propagation has no error scheme: its rules read what is at the synapse at
+ * the end of each phase, forward in time (no backward sweep), the free phase's product
+ * kept until the nudged phase ends. */
+static const char LC_EP_TIME[] = "two phases forward in time, no backward sweep (the synapse "
+                                 "keeps its free-phase product until the nudged phase ends)";
 
 /* ---- text ------------------------------------------------------------------------------ */
 
@@ -293,6 +303,10 @@ static void lc_text_why(FILE *out, const lc_report *r, const lc_item *it) {
 }
 
 static void lc_text_schemes(FILE *out, const lc_item *it, const char *scheme) {
+  if (!strcmp(scheme, "eqprop")) {
+    fprintf(out, "    in time: yes, %s\n", LC_EP_TIME);
+    return;
+  }
   fprintf(out, "    in time:");
   for (int k = 0; k < VLE_NSCHEMES; k++)
     fprintf(out, "%s %s%s %s", k ? "," : "", vv_scheme((vle_scheme)k)->name,
@@ -316,7 +330,9 @@ void lc_print_text(FILE *out, dv_system *s, const lc_report *r) {
     fputc('\n', out);
     lc_text_factors(out, it);
     if (it->defined) lc_text_schemes(out, it, r->scheme);
-    else fprintf(out, "    no error scheme is defined (the split fails)\n");
+    else fprintf(out, "    no error scheme is defined (%s)\n", s->pops[i].decl->flow ?
+                 "gradient flow: no error, the model learns by equilibrium propagation"
+                 : "the split fails");
   }
   for (int i = 0; i < r->nrules; i++) {
     const lc_item *it = &r->rules[i];
@@ -347,6 +363,15 @@ static json_t *lc_jitem(const lc_report *r, const lc_item *it, bool error) {
   json_object_set_new(o, error ? "defined" : "learned", json_boolean(it->defined));
   json_object_set_new(o, "local_in_space", json_boolean(it->space));
   json_t *sch = json_object();
+  if (!strcmp(r->scheme, "eqprop")) {
+    bool t = !error;   /* a gradient-flow population has no error to be local */
+    json_object_set_new(sch, "eqprop", json_pack("{s:b, s:b, s:s}", "local_in_time", t,
+                        "local", t && it->space, "note", LC_EP_TIME));
+    json_object_set_new(o, "schemes", sch);
+    json_object_set_new(o, "local_in_time", json_boolean(t));
+    json_object_set_new(o, "local", json_boolean(t && it->space));
+    return o;
+  }
   for (int k = 0; k < VLE_NSCHEMES; k++) {
     bool t = lc_time_local(it, k);
     json_object_set_new(sch, vv_scheme((vle_scheme)k)->name, json_pack("{s:b, s:b}",

@@ -223,3 +223,29 @@ Test(locality, text_and_refusal) {
            ru_src("examples/gle_small/model.vle"));
   cr_expect_eq(tu_sh(cmd, out, sizeof out), 2, "%s", out);
 }
+
+/* Equilibrium propagation (tests/data/ep_small.vle): ∂E/∂W1 = −r_h xᵀ reads the pre rate and
+ * the post rate, plus the global nudge; no error, no weight transport: local in space, and
+ * in time (two forward phases). */
+Test(locality, eqprop_is_local) {
+  json_t *loc = lo_derive(ru_src("tests/data/ep_small.vle"));
+  cr_expect_str_eq(json_string_value(json_object_get(loc, "errors_scheme")), "eqprop");
+  json_t *w1 = lo_rule(loc, "W1"), *w2 = lo_rule(loc, "W2"), *b1 = lo_rule(loc, "b1");
+  cr_expect_str_eq(lo_class(w1, "x"), "pre");
+  cr_expect_str_eq(lo_class(w1, "r_h"), "post");
+  cr_expect_str_eq(lo_class(w1, "\u03b2, the phase"), "global");
+  cr_expect_eq(lo_nfactors(w1), 3);
+  cr_expect_str_eq(lo_class(w2, "r_h"), "pre");
+  cr_expect_str_eq(lo_class(w2, "r_o"), "post");
+  cr_expect_str_eq(lo_class(b1, "r_h"), "own");
+  const char *rules[] = { "W1", "W2", "b1", "b2" };
+  for (int i = 0; i < 4; i++) {
+    json_t *r = lo_rule(loc, rules[i]);
+    cr_expect(lo_bool(r, "local"), "%s", rules[i]);
+    cr_expect_eq(lo_count_class(r, "nonlocal"), 0, "%s", rules[i]);
+    cr_expect_eq((int)json_object_size(json_object_get(r, "schemes")), 1);
+    cr_expect(lo_time(r, "eqprop"), "%s", rules[i]);
+  }
+  cr_expect_not(lo_bool(lo_err(loc, "h"), "defined"));
+  json_decref(loc);
+}
