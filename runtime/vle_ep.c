@@ -7,8 +7,9 @@
  *             G⁰ = ∂E/∂θ at u⁰ (the grads kernel, batch mean)
  *   nudged    from u⁰, ep_nudged steps with γ = +1 (the cost weighted γβ): G⁺ at u^β
  *   symmetric from u⁰ again, ep_nudged steps with γ = −1: G⁻ at u^{−β}
- *   update    grad = (G⁺ − G⁰)/β, or (G⁺ − G⁻)/(2β) when symmetric; the optimizer (or the
- *             grad sums of `vlec grad`) takes it as it takes any gradient
+ *   update    the contrast G⁺ − G⁰, or (G⁺ − G⁻)/2 when symmetric: the optimizer takes it
+ *             divided by β, the grad sums (vle_sim_grad_sum) add dt times it, which
+ *             `vlec grad` divides by β as for every scheme
  *
  * and the state returns to the free equilibrium u⁰, which the step's recordings see and the
  * next sample starts from. β is the weight of the cost in the energy (the beta signal the
@@ -105,6 +106,15 @@ static void ep_grads(vle_sim *s, double *g, double scale) {
   }
 }
 
+static void ep_scale_grads(vle_sim *s, double f) {
+  const vle_model *m = s->m;
+  for (int k = 0; k < s->nopt_all; k++) {
+    int b = m->params[s->opt_params[k]].grad;
+    for (size_t i = 0; i < s->count[b]; i++)
+      re_set(s->st.bufs[b], i, m->es, f * re_get(s->st.bufs[b], i, m->es));
+  }
+}
+
 void vs_ep_step(vle_sim *s) {
   const vle_settings *st = &s->m->settings;
   bool learn = s->learn && !s->hold, acc = s->acc && !s->hold;
@@ -119,13 +129,18 @@ void vs_ep_step(vle_sim *s) {
       ep_grads(s, s->ep.g1, 0);                /* G⁺ */
       ep_restore(s);
       ep_phase(s, -1, st->ep_nudged);
-      ep_grads(s, s->ep.g1, -1 / (2 * beta));  /* grad = (G⁺ − G⁻)/(2β) */
+      ep_grads(s, s->ep.g1, -0.5);             /* grad = (G⁺ − G⁻)/2 */
     } else {
-      ep_grads(s, s->ep.g0, 1 / beta);         /* grad = (G⁺ − G⁰)/β */
+      ep_grads(s, s->ep.g0, 1);                /* grad = G⁺ − G⁰ */
     }
     ep_restore(s);
+    /* The grad sums hold Σ dt·grad, which `vlec grad` divides by β like every scheme's
+     * (docs/theory.md, the objective J); the optimizer takes grad/β. */
     if (acc) vs_accumulate(s);
-    if (learn) vs_learn(s, false);
+    if (learn) {
+      ep_scale_grads(s, 1 / beta);
+      vs_learn(s, false);
+    }
   }
   ep_set_gamma(s, s->gamma);
   vs_advance(s, &s->st);

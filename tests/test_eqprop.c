@@ -78,7 +78,7 @@ static double ep_cost(const vle_model *m, const double *th) {
   return 0.5 * (0.8 - r) * (0.8 - r);
 }
 
-/* The EP estimate at th (the grad sum of one step is dt times it). */
+/* The EP estimate at th (the grad sum of one step is dt β times it). */
 static void ep_estimate(const vle_model *m, double beta, const double *th, double *g) {
   vle_sim *s = ep_sim(m, beta, true);
   ep_set_params(s, th);
@@ -88,7 +88,7 @@ static void ep_estimate(const vle_model *m, double beta, const double *th, doubl
   for (int i = 0, j = 0; i < 4; j += (int)ep_sizes[i], i++)
     cr_assert_eq(vle_sim_grad_sum(s, ep_params[i], g + j, ep_sizes[i], &err), 0, "%s",
                  err.msg);
-  for (int i = 0; i < EP_N; i++) g[i] /= dt;
+  for (int i = 0; i < EP_N; i++) g[i] /= dt * beta;
   vle_sim_free(s);
 }
 
@@ -178,4 +178,100 @@ Test(eqprop, update_agrees_with_finite_differences) {
   /* one-sided O(β): a third of β, about a third of the error; symmetric O(β²) */
   cr_expect_lt(one[2], 0.2 * one[0]);
   cr_expect_lt(sym[2], 0.05 * sym[0]);
+}
+
+/* `vlec grad --steps 1` writes dt times the estimate; `vlec run` learns the
+ * sample (its cost falls); a `.so` from `vlec build` steps like the JIT. */
+Test(eqprop, grad_run_and_shared_object) {
+  char path[512];   /* (ru_at's buffers rotate) */
+  snprintf(path, sizeof path, "%s", ep_model("cli.vle", "settings { dt = 0.1; free_steps = "
+                                             "300; nudged_steps = 150 }"));
+  ld_model lm;
+  ru_open(&lm, path);
+  vle_sim *s = ep_sim(lm.model, 0.1, false);
+  double th[EP_N], g[EP_N];
+  ep_get_params(s, th);
+  vle_sim_free(s);
+  ep_estimate(lm.model, 0.1, th, g);
+  cr_assert_eq(ru_vlec(&lm, true, "--steps", "1", "--seed", "4", "--out", ru_at("g"), "-q",
+                       NULL), 0, "%s", ru_log);
+  for (int i = 0, j = 0; i < 4; j += (int)ep_sizes[i], i++) {
+    char rel[64];
+    snprintf(rel, sizeof rel, "g/grad/%s.npy", ep_params[i]);
+    npy_array a = ru_npy(rel);
+    cr_assert_eq(a.count, ep_sizes[i]);
+    for (size_t k = 0; k < ep_sizes[i]; k++)
+      cr_expect_float_eq(ru_data(&a)[k], 0.1 * g[j + (int)k], 1e-12 * (1 + fabs(g[j])),
+                         "%s[%zu]", ep_params[i], k);
+    npy_free(&a);
+  }
+  /* learning: 500 presentations of the one sample with sgd(1) */
+  cr_assert_eq(ru_vlec(&lm, false, "--steps", "500", "--seed", "4", "--record", "loss", "--out",
+                       ru_at("r"), "-q", NULL), 0, "%s", ru_log);
+  npy_array loss = ru_npy("r/loss.npy");
+  cr_assert_eq(loss.count, 500u);
+  double first = ru_data(&loss)[0], last = ru_data(&loss)[499];
+  cr_log_info("cost %g -> %g over 500 EP steps\n", first, last);
+  cr_expect_lt(last, 0.5 * first, "EP does not learn: cost %g -> %g", first, last);
+  npy_free(&loss);
+  /* the .so: three learning steps, the same parameters as the JIT's */
+  char cmd[1024], out[4096];
+  snprintf(cmd, sizeof cmd, "'%s' build '%s' -o '%s' 2>&1", VLEC_PATH, path, ru_at("ep.so"));
+  cr_assert_eq(tu_sh(cmd, out, sizeof out), 0, "%s", out);
+  ld_model so;
+  ru_open(&so, ru_at("ep.so"));
+  double pj[EP_N], ps[EP_N];
+  vle_sim *a = ru_sim(lm.model, NULL, true, 4), *b = ru_sim(so.model, NULL, true, 4);
+  vle_error err;
+  cr_assert_eq(vle_sim_step(a, 3, &err), 0, "%s", err.msg);
+  cr_assert_eq(vle_sim_step(b, 3, &err), 0, "%s", err.msg);
+  cr_expect_str_eq(vle_sim_errors(b), "eqprop");
+  ep_get_params(a, pj);
+  ep_get_params(b, ps);
+  ep_get_params(ru_sim(so.model, NULL, false, 4), th);
+  cr_expect_gt(ru_maxdiff(pj, th, EP_N), 1e-6, "the parameters did not move");
+  cr_expect_lt(ru_maxdiff(pj, ps, EP_N), 1e-13, "the .so and the JIT differ");
+  vle_sim_free(a);
+  vle_sim_free(b);
+  ld_close(&so);
+  ld_close(&lm);
+}
+
+/* The checker: both kinds of population mixed, tau_r on a gradient-flow population, EP
+ * settings without one, a bad dynamics word; the derivation: no cost. */
+Test(eqprop, refusals) {
+  struct { const char *from, *to, *msg; } cases[] = {
+    { "population o[1] { tau_m = 1; phi = sigmoid; dynamics = gradient }",
+      "population o[1] { tau_m = 1; tau_r = 1; phi = sigmoid }",
+      "error: population 'o' owns a mismatch, but 'h' follows the gradient flow" },
+    { "population o[1] { tau_m = 1; phi = sigmoid; dynamics = gradient }",
+      "population o[1] { tau_m = 1; tau_r = 0.5; phi = sigmoid; dynamics = gradient }",
+      "error: population 'o' follows the gradient flow (dynamics = gradient): its rate is "
+      "phi(u), it has no tau_r" },
+    { "dynamics = gradient }\npopulation o",
+      "dynamics = uphill }\npopulation o", "error: dynamics must be mismatch or gradient, got uphill" },
+    { "+ beta * C", "+ 0 * C", "error: equilibrium propagation nudges the network with beta * C" },
+  };
+  char cmd[1024], out[8192];
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    FILE *f = fopen(ru_src("tests/data/ep_small.vle"), "r");
+    char text[4096], buf[4096];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    char *at = strstr(text, cases[k].from);
+    cr_assert(at, "%s", cases[k].from);
+    snprintf(buf, sizeof buf, "%.*s%s%s", (int)(at - text), text, cases[k].to,
+             at + strlen(cases[k].from));
+    snprintf(cmd, sizeof cmd, "'%s' derive '%s' 2>&1", VLEC_PATH, ru_write("bad.vle", buf));
+    cr_expect_eq(tu_sh(cmd, out, sizeof out), 1, "%s", out);
+    cr_expect(strstr(out, cases[k].msg), "case %zu: %s", k, out);
+  }
+  /* EP settings in a model without gradient flow */
+  snprintf(cmd, sizeof cmd, "sed 's/errors = prospective/errors = prospective; free_steps = 5/' "
+           "'%s' > '%s' && '%s' check '%s' 2>&1", ru_src("examples/gle_small/model.vle"),
+           ru_at("gle.vle"), VLEC_PATH, ru_at("gle.vle"));
+  cr_expect_eq(tu_sh(cmd, out, sizeof out), 1, "%s", out);
+  cr_expect(strstr(out, "error: equilibrium propagation settings, but no population follows "
+                        "the gradient flow"), "%s", out);
 }
