@@ -293,6 +293,10 @@ static int vs_apply_options(vle_sim *s, const vle_sim_options *o, vle_error *err
   if (!(s->dt > 0) || !isfinite(s->dt)) return vle_fail(err, "dt = %g: expected a positive number", s->dt);
   if (!isfinite(s->gamma)) return vle_fail(err, "gamma = %g: expected a finite number", s->gamma);
   if (vs_index_buffers(s, err)) return -1;
+  if (m->settings.eqprop && o->errors)
+    return vle_fail(err, "model '%s' learns by equilibrium propagation (its populations follow "
+                    "the gradient flow): it has no error scheme, so errors=%s does not apply",
+                    m->name, o->errors);
   return vs_scheme(s, o->errors ? o->errors : m->settings.errors, err);
 }
 

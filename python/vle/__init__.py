@@ -113,6 +113,9 @@ class Model:
         s = lib.vle_model_settings(ptr).contents
         self.settings = {"dt": s.dt, "gamma": s.gamma, "errors": s.errors.decode(),
                          "scheme": s.scheme.decode(), "batch": s.batch}
+        if s.eqprop:   # equilibrium propagation (docs/theory.md §10b)
+            self.settings["eqprop"] = {"symmetric": bool(s.ep_symmetric),
+                                       "free_steps": s.ep_free, "nudged_steps": s.ep_nudged}
         self._read_info()
 
     def _read_info(self):
