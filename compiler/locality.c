@@ -314,25 +314,36 @@ static void lc_text_schemes(FILE *out, const lc_item *it, const char *scheme) {
   fprintf(out, "%s\n", it->reads_error ? "" : "   (reads no error)");
 }
 
-void lc_print_text(FILE *out, dv_system *s, const lc_report *r) {
-  fprintf(out, "locality (docs/derive.md \"Locality\"); classes:\n");
-  for (int c = 0; c < LC_NCLASSES; c++) fprintf(out, "  %-9s%s\n", lc_names[c], lc_whats[c]);
+static void lc_text_scheme_header(FILE *out, const lc_report *r) {
   fprintf(out, "a scheme not local in time (");
   for (int k = 0, n = 0; k < VLE_NSCHEMES; k++)
     if (!vv_scheme((vle_scheme)k)->local)
       fprintf(out, "%s%s", n++ ? ", " : "", vv_scheme((vle_scheme)k)->name);
   fprintf(out, ") runs a backward sweep over a stored trajectory;\n"
           "* marks the model's scheme (settings.errors = %s)\n\n", r->scheme);
+}
+
+void lc_print_text(FILE *out, dv_system *s, const lc_report *r) {
+  fprintf(out, "locality (docs/derive.md \"Locality\"); classes:\n");
+  for (int c = 0; c < LC_NCLASSES; c++) fprintf(out, "  %-9s%s\n", lc_names[c], lc_whats[c]);
+  if (!strcmp(r->scheme, "eqprop")) {
+    fprintf(out, "the model learns by equilibrium propagation: no errors, no error scheme\n\n");
+  } else {
+    lc_text_scheme_header(out, r);
+  }
   for (int i = 0; i < r->nerrors; i++) {
     const lc_item *it = &r->errors[i];
+    if (s->pops[i].decl->flow) {
+      fprintf(out, "error of %s   none (gradient flow: the model learns by equilibrium "
+              "propagation)\n", it->name);
+      continue;
+    }
     fprintf(out, "error of %s   local in space: ", it->name);
     lc_text_why(out, r, it);
     fputc('\n', out);
     lc_text_factors(out, it);
     if (it->defined) lc_text_schemes(out, it, r->scheme);
-    else fprintf(out, "    no error scheme is defined (%s)\n", s->pops[i].decl->flow ?
-                 "gradient flow: no error, the model learns by equilibrium propagation"
-                 : "the split fails");
+    else fprintf(out, "    no error scheme is defined (the split fails)\n");
   }
   for (int i = 0; i < r->nrules; i++) {
     const lc_item *it = &r->rules[i];
@@ -343,7 +354,6 @@ void lc_print_text(FILE *out, dv_system *s, const lc_report *r) {
     lc_text_factors(out, it);
     lc_text_schemes(out, it, r->scheme);
   }
-  (void)s;
 }
 
 /* ---- JSON ------------------------------------------------------------------------------ */
