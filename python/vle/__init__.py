@@ -206,7 +206,9 @@ class Model:
         {name: sum_k dt G_k / beta} (float64, the parameter's shape)."""
         s = self.sim(batch=batch, seed=seed, errors=errors, set=set, init=init, dt=dt,
                      learn=False, accumulate_grads=True)
-        s.run(steps=steps, inputs=inputs, targets=targets, window=window, learn=False, **run)
+        # (the sim's optimizers are off; holding learning in the run would also stop the
+        # grad sums of the local schemes and of equilibrium propagation)
+        s.run(steps=steps, inputs=inputs, targets=targets, window=window, **run)
         return s.grads()
 
 
