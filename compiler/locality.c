@@ -36,11 +36,17 @@ typedef struct lc_frame {
   int param;               /* the rule's parameter, or -1 */
 } lc_frame;
 
+/* A (node, frame) pair already walked: walking it again adds no factor. Keys live in an
+ * open-addressing table, so that a DAG with much sharing is walked in linear time. */
+typedef struct lc_seen { const ex_node *x; lc_frame f; } lc_seen;
+
 typedef struct lc_walk {
   dv_system *s;
   lc_item *it;
   int cap;
   int nin;                 /* inputs */
+  lc_seen *seen;           /* the table (x NULL: empty), nseen of cseen slots used */
+  size_t nseen, cseen;
 } lc_walk;
 
 static vl_arena *lc_arena(lc_walk *w) { return ex_arena(w->s->x); }
@@ -157,7 +163,42 @@ static void lc_product(lc_walk *w, const lc_frame *f, const ex_node *x) {
   lc_expr(w, &in, v);
 }
 
+static bool lc_same_frame(const lc_frame *a, const lc_frame *b) {
+  return a->own == b->own && a->post == b->post && a->pre == b->pre && a->via == b->via &&
+         a->param == b->param;
+}
+
+static size_t lc_hash(const ex_node *x, const lc_frame *f) {
+  size_t h = (size_t)x->id * 2654435761u;
+  h ^= (size_t)(f->own + 7) * 40503u ^ (size_t)(f->post + 11) * 9973u ^
+       (size_t)(f->pre + 13) * 7919u ^ (size_t)(f->param + 17) * 104729u ^ (size_t)f->via;
+  return h;
+}
+
+/* Marks (x, f) walked; false when it already was. */
+static bool lc_first_visit(lc_walk *w, const ex_node *x, const lc_frame *f) {
+  if (2 * (w->nseen + 1) > w->cseen) {   /* grow (and rehash) at half full */
+    size_t c = w->cseen ? 2 * w->cseen : 256;
+    lc_seen *t = AR_NEWN(lc_arena(w), lc_seen, c);
+    for (size_t i = 0; i < w->cseen; i++) {
+      if (!w->seen[i].x) continue;
+      size_t j = lc_hash(w->seen[i].x, &w->seen[i].f) & (c - 1);
+      while (t[j].x) j = (j + 1) & (c - 1);
+      t[j] = w->seen[i];
+    }
+    w->seen = t;
+    w->cseen = c;
+  }
+  size_t j = lc_hash(x, f) & (w->cseen - 1);
+  for (; w->seen[j].x; j = (j + 1) & (w->cseen - 1))
+    if (w->seen[j].x == x && lc_same_frame(&w->seen[j].f, f)) return false;
+  w->seen[j] = (lc_seen){ x, *f };
+  w->nseen++;
+  return true;
+}
+
 static void lc_expr(lc_walk *w, const lc_frame *f, const ex_node *x) {
+  if (x->op != X_NUM && !lc_first_visit(w, x, f)) return;
   switch (x->op) {
   case X_NUM: return;
   case X_SYM: lc_leaf(w, f, x); return;
@@ -179,7 +220,7 @@ static lc_item lc_item_new(dv_system *s, const char *name) {
 
 static void lc_walk_into(dv_system *s, lc_item *it, const lc_frame *f, ex_node *const *xs,
                          int n) {
-  lc_walk w = { s, it, 0, s->model->inputs.len };
+  lc_walk w = { s, it, 0, s->model->inputs.len, NULL, 0, 0 };
   for (int i = 0; i < n; i++)
     if (xs[i]) lc_expr(&w, f, dv_display(s, xs[i]));
 }
@@ -197,7 +238,7 @@ static void lc_rule(dv_system *s, int k, lc_item *it) {
   const dv_param *p = &s->params[k];
   *it = lc_item_new(s, p->name);
   it->defined = p->learn >= 0 || (p->fb_of >= 0 && p->fb_decl->fb_rule);
-  lc_walk w0 = { s, it, 0, s->model->inputs.len };
+  lc_walk w0 = { s, it, 0, s->model->inputs.len, NULL, 0, 0 };
   lc_frame f = { -1, -1, -1, NULL, k };
   if (p->kind == PK_WEIGHT) {
     f.post = lc_unit_of_decl(&w0, p->decl->post);
@@ -209,7 +250,7 @@ static void lc_rule(dv_system *s, int k, lc_item *it) {
   lc_walk_into(s, it, &f, &G, 1);
   for (int i = 0; i < s->npops; i++) it->reads_error |= it->reads[i];
   if (s->model->eqprop) {   /* Δθ = −(η/β)(G^β − G⁰): β and the phase are global signals */
-    lc_walk w = { s, it, 0, s->model->inputs.len };
+    lc_walk w = { s, it, 0, s->model->inputs.len, NULL, 0, 0 };
     lc_add(&w, LC_GLOBAL, "\u03b2, the phase", "the nudge and the phase signal");
   }
 }

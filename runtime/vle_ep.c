@@ -73,8 +73,7 @@ static void ep_phase(vle_sim *s, double gamma, long n) {
   ep_set_gamma(s, gamma);
   for (long i = 0; i < n; i++) {
     s->step_fn(NULL, s->st.bufs, s->batch);
-    s->st.parity ^= 1;
-    s->st.bufs = s->st.tab + (size_t)s->st.parity * (size_t)s->m->nbufs;
+    vs_set_parity(s, &s->st, s->st.parity ^ 1);
   }
 }
 
@@ -85,8 +84,7 @@ static void ep_save(vle_sim *s) {
 
 static void ep_restore(vle_sim *s) {
   memcpy(s->st.mem + ep_lo(s), s->ep.save, ep_len(s));
-  s->st.parity = s->ep.parity;
-  s->st.bufs = s->st.tab + (size_t)s->st.parity * (size_t)s->m->nbufs;
+  vs_set_parity(s, &s->st, s->ep.parity);
 }
 
 /* The grads kernel at the current state, copied out to g (or, with scale != 0, combined

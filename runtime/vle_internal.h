@@ -165,6 +165,8 @@ int  vs_state_alloc(vle_sim *s, vle_sim_state *st, vle_error *err);
 void vs_state_free(vle_sim_state *st);
 /* The scheme's part of step st->step on st: t, streams, fed data, the step kernel. */
 void vs_forward(vle_sim *s, vle_sim_state *st);
+/* Makes table `parity` st's buffer pointers (0: as placed, 1: every pub pair swapped). */
+void vs_set_parity(const vle_sim *s, vle_sim_state *st, int parity);
 /* Swaps every pub/pubnext pair of st and advances its step counter. */
 void vs_advance(vle_sim *s, vle_sim_state *st);
 /* Writes t = k dt, calls streams and applies the fed data, on st. */

@@ -136,7 +136,7 @@ void vs_state_free(vle_sim_state *st) {
 }
 
 /* Makes table `parity` the buffer pointers of st. */
-static void vs_set_parity(const vle_sim *s, vle_sim_state *st, int parity) {
+void vs_set_parity(const vle_sim *s, vle_sim_state *st, int parity) {
   st->parity = parity;
   st->bufs = st->tab + (size_t)parity * (size_t)s->m->nbufs;
 }
