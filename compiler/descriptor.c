@@ -158,6 +158,10 @@ const char *ds_descriptor(lw *L, const lw_options *o) {
   json_object_set_new(root, "settings", json_pack("{s:f, s:f, s:s, s:s, s:I}", "dt", m->dt,
       "gamma", m->gamma, "errors", m->errors ? m->errors : "prospective",
       "scheme", m->scheme ? m->scheme : "sync", "batch", (json_int_t)m->batch));
+  if (m->eqprop)   /* equilibrium propagation (docs/abi.md): only then, older ones unchanged */
+    json_object_set_new(json_object_get(root, "settings"), "eqprop", json_pack(
+        "{s:b, s:I, s:I}", "symmetric", m->ep_symmetric, "free_steps", (json_int_t)m->ep_free,
+        "nudged_steps", (json_int_t)m->ep_nudged));
   json_object_set_new(root, "params", lw_jparams(L));   /* before buffers: may add none */
   json_object_set_new(root, "buffers", lw_jbuffers(L));
   json_t *ks = json_array();

@@ -495,7 +495,10 @@ static void lw_prepare(lw *L, lw_sync *y) {
   y->b = AR_NEWN(L->a, ex_node *, np + 1);
   y->q = AR_NEWN(L->a, ex_node *, np + 1);
   y->c = AR_NEWN(L->a, ex_node *, np + 1);
-  ex_node *F = lw_publish(L, s->rest, -1, false);
+  /* Equilibrium propagation: F = E_γ, the energy with the phase's nudge (derive.c dv_flow),
+   * and no error terms (e = 0). */
+  bool ep = s->model->eqprop;
+  ex_node *F = lw_publish(L, ep ? s->F : s->rest, -1, false);
   /* In a sync step every mismatch equals γ e by construction (u̇ solves m = γ e), so the
    * energy needs no second evaluation of the mismatches: E = ½ γ² Σ ‖e_p‖² + rest. */
   y->energy = F;
@@ -506,6 +509,7 @@ static void lw_prepare(lw *L, lw_sync *y) {
     y->b[i] = lw_publish(L, p->b, i, false);
     y->q[i] = lw_publish(L, p->q, i, false);
     y->c[i] = lw_publish(L, p->c, i, false);
+    if (ep) continue;
     ex_node *m = lw_publish(L, p->m, i, false);
     F = ex_add(x, F, ex_dot(x, m, p->e));
     y->energy = ex_add(x, y->energy, ex_mul(x, ex_mul(x, ex_num(x, 0.5), ex_pow(x, s->gamma,
@@ -866,6 +870,14 @@ kir_program *lw_lower(dv_system *s, const lw_options *o, dg_ctx *d) {
   lw_streams(&L);
   const char *errors = o && o->errors ? o->errors : s->model->errors;
   bool all = !o || !o->only || !errors;
+  if (s->model->eqprop) {   /* its forward step (e = 0, γ the phase's nudge) and grads */
+    lw_step(&L, &y, VLE_SCHEME_ADJOINT, VK_FREE);
+    lw_grads(&L, &y, false);
+    lw_pub_init(&L);
+    L.p->meta = ds_descriptor(&L, o);
+    if (L.failed || !kir_verify(L.p, d->out)) return NULL;
+    return L.p;
+  }
   lw_find_fused(&L, &y);
   bool fuse = lw_any_fused(&L);
   int want = all ? -1 : vv_scheme_find(errors);

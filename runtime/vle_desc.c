@@ -114,7 +114,9 @@ static int check_keys(dp *p, json_t *o, const char *where, dp_keys keys) {
 static const dp_keys keys_root = {
   KEYS("abi", "model", "hash", "precision", "settings", "buffers", "kernels", "signals"),
   KEYS("params", "populations", "inputs", "targets", "consts", "learn", "bptt_pubs") };
-static const dp_keys keys_settings = { KEYS("dt", "gamma", "errors", "scheme", "batch"), NULL };
+static const dp_keys keys_settings = { KEYS("dt", "gamma", "errors", "scheme", "batch"),
+                                       KEYS("eqprop") };
+static const dp_keys keys_eqprop = { KEYS("symmetric", "free_steps", "nudged_steps"), NULL };
 static const dp_keys keys_buffer = { KEYS("name", "role", "rows", "cols", "batched", "pair"), NULL };
 static const dp_keys keys_population = {
   KEYS("name", "size", "u", "udot", "e", "g", "v", "rate", "tau_m", "tau_r"), NULL };
@@ -144,6 +146,15 @@ static int parse_settings(dp *p, json_t *root) {
     return -1;
   if (!(st->dt > 0)) return bad(p, "settings.dt", "a positive number");
   if (vv_scheme_find(st->errors) < 0) return bad(p, "settings.errors", "an error scheme");
+  json_t *ep = json_object_get(s, "eqprop");
+  if (!ep) return 0;
+  if (!json_is_object(ep)) return bad(p, "settings.eqprop", "an object");
+  st->eqprop = true;
+  if (check_keys(p, ep, "settings.eqprop", keys_eqprop) ||
+      get_bool(p, ep, "symmetric", "settings.eqprop", false, &st->ep_symmetric) ||
+      get_long(p, ep, "free_steps", "settings.eqprop", 1, 100000000, &st->ep_free) ||
+      get_long(p, ep, "nudged_steps", "settings.eqprop", 1, 100000000, &st->ep_nudged))
+    return -1;
   return 0;
 }
 

@@ -143,7 +143,7 @@ void vs_state_free(vle_sim_state *st) {
 }
 
 /* Makes table `parity` the buffer pointers of st. */
-static void vs_set_parity(const vle_sim *s, vle_sim_state *st, int parity) {
+void vs_set_parity(const vle_sim *s, vle_sim_state *st, int parity) {
   st->parity = parity;
   st->bufs = st->tab + (size_t)parity * (size_t)s->m->nbufs;
 }
@@ -193,6 +193,7 @@ void vle_sim_free(vle_sim *s) {
   vs_state_free(&s->st);
   vs_state_free(&s->snap);
   va_free(&s->adj);
+  vs_ep_free(&s->ep);
   for (int i = 0; s->feed && i < s->m->nbufs; i++) free(s->feed[i]);
   free(s->feed);
   free(s->fed);
@@ -211,6 +212,10 @@ static int vs_scheme(vle_sim *s, const char *errors, vle_error *err) {
   if (strcmp(m->settings.scheme, "sync"))
     return vle_fail(err, "model '%s': scheme '%s' is not supported by this runtime (only sync)",
                     m->name, m->settings.scheme);
+  if (m->settings.eqprop) {   /* learns by equilibrium propagation (vle_ep.c), not by errors */
+    s->errors = "eqprop";
+    return 0;
+  }
   int id = vv_scheme_find(errors);
   if (id < 0)
     return vle_fail(err, "unknown error scheme '%s' (expected one of %.*s)", errors,
@@ -300,6 +305,10 @@ static int vs_apply_options(vle_sim *s, const vle_sim_options *o, vle_error *err
   if (!(s->dt > 0) || !isfinite(s->dt)) return vle_fail(err, "dt = %g: expected a positive number", s->dt);
   if (!isfinite(s->gamma)) return vle_fail(err, "gamma = %g: expected a finite number", s->gamma);
   if (vs_index_buffers(s, err)) return -1;
+  if (m->settings.eqprop && o->errors)
+    return vle_fail(err, "model '%s' learns by equilibrium propagation (its populations follow "
+                    "the gradient flow): it has no error scheme, so errors=%s does not apply",
+                    m->name, o->errors);
   return vs_scheme(s, o->errors ? o->errors : m->settings.errors, err);
 }
 
@@ -544,7 +553,7 @@ int vle_sim_threads(const vle_sim *s, const char **why) {
 
 static int vs_init(vle_sim *s, const vle_sim_options *o, vle_error *err) {
   if (vs_apply_options(s, o, err) || vs_threads(s, o, err) || vs_layout(s, err) ||
-      vs_check_memory(s, o, err) ||
+      (s->m->settings.eqprop && vs_ep_init(s, err)) || vs_check_memory(s, o, err) ||
       vs_state_alloc(s, &s->st, err) ||
       vs_write_consts(s, o, err) || vs_init_params(s, o, false, err))
     return -1;
@@ -641,6 +650,10 @@ void vs_advance(vle_sim *s, vle_sim_state *st) {
 /* One step of docs/abi.md. The local schemes learn (or accumulate) every step; the adjoint's
  * forward pass (step_free, e = 0) has no gradient here: a window's sweep computes it. */
 static void vs_step_once(vle_sim *s) {
+  if (s->ep.on) {   /* one sample of equilibrium propagation */
+    vs_ep_step(s);
+    return;
+  }
   const vle_model *m = s->m;
   bool local = !s->adjoint;   /* not the adjoint's forward pass */
   bool learn = local && s->learn && !s->hold, acc = local && s->acc && !s->hold;
