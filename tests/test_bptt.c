@@ -149,34 +149,14 @@ Test(bptt, mnist1d_network_matches_fd) {
 
 /* ---- windows, checkpoints, learning, the .so ------------------------------------------------ */
 
-/* The grad sums (W1 and b2) of one bptt window of `steps` steps under a memory bound. */
-static void bp_window(const vle_model *m, size_t bound, int64_t steps, double *out,
-                      vle_adjoint_plan *plan) {
-  vle_sim_options o;
-  vle_sim_options_init(&o);
-  o.errors = "bptt";
-  o.learn = false;
-  o.accumulate_grads = true;
-  o.seed = 3;
-  o.adjoint_memory = bound;
-  vle_error err;
-  vle_sim *s = vle_sim_new(m, &o, &err);
-  cr_assert(s, "%s", err.msg);
-  cr_assert_eq(vle_sim_adjoint_plan(s, steps, plan, &err), 0, "%s", err.msg);
-  cr_assert_eq(vle_sim_adjoint_window(s, steps, NULL, &err), 0, "%s", err.msg);
-  cr_assert_eq(vle_sim_grad_sum(s, "W1", out, 6, &err), 0, "%s", err.msg);
-  cr_assert_eq(vle_sim_grad_sum(s, "b2", out + 6, 2, &err), 0, "%s", err.msg);
-  vle_sim_free(s);
-}
-
 /* Checkpointed segments recompute the forward pass exactly: the same bits as a stored window. */
 Test(bptt, checkpointed_window_equals_stored) {
   ld_model m;
   ru_open(&m, ru_src("tests/data/fd_232.vle"));
   double full[8], ckpt[8];
   vle_adjoint_plan pf, pc;
-  bp_window(m.model, 0, 1000, full, &pf);
-  bp_window(m.model, 30000, 1000, ckpt, &pc);
+  ru_window_grads(m.model, "bptt", 0, 1000, full, &pf);
+  ru_window_grads(m.model, "bptt", 30000, 1000, ckpt, &pc);
   cr_assert_eq(pf.checkpoints, 0);
   cr_assert_gt(pf.step_bytes, 80, "bptt stores the pubs it reads besides u and u'");
   cr_assert_gt(pc.checkpoints, 1, "the small bound must force checkpoints");
