@@ -5,7 +5,8 @@
  * populations of 1-5 neurons and an output, skip connections, loops from a later population
  * back to an earlier one, random smooth phi, inline user functions applied to rates, scaled
  * and precision-weighted mismatches, an extra activity penalty, learnable time constants,
- * per-neuron time constants, scalar and vector constants). The result is a *description*
+ * per-neuron time constants, scalar and vector constants; under flags: lateral recurrence,
+ * priors on parameters, tied weights used transposed, a mismatch owned by the input). The result is a *description*
  * (dtg_model) from which the tests evaluate the energy themselves (dt_ref.h), and
  * dtg_text prints the same model as .vle source. Every number is printed with %.17g, so
  * the compiled model and the description hold the same doubles.
@@ -45,7 +46,17 @@ enum {
   DTG_F_GELU          = 1 << 10, /* phi = gelu (x * Phi(x), added to the language in f0991ae) */
   DTG_F_FAST_LOOP     = 1 << 8,  /* loops as first generated: weight gain 0.5 and no cap on the
                                     loop source's tau_r (tests/data/difftest/fast_loop.vle) */
+  DTG_F_PRIOR         = 1 << 11, /* parameter terms (docs/theory.md §8): up to two priors on
+                                    learned weights or biases, 0.5*lp*|W|^2 or lp*sum(abs(W))
+                                    (an L1 prior's values are kept >= 1e-3 away from 0, so
+                                    that FD of J never crosses the kink) */
+  DTG_F_TIED          = 1 << 12, /* transposes (§8): an existing W[p, q] used again as
+                                    W' @ rate(c) in d's mismatch, |c| = rows, |d| = cols,
+                                    c < d (forward only: no new cycle) */
+  DTG_F_PREDICT_INPUT = 1 << 13, /* a mismatch owned by the input (§8): 0.5*|x - Wd @ rate(h)|^2
+                                    with a learned Wd[x, h]: in R (so J), not in the dynamics */
 };
+enum { DTG_NFLAGS = 14 };
 /* What the compiler handles correctly today; the others stay off until their bug is fixed. */
 #define DTG_DEFAULT_FLAGS (DTG_F_COST_NAME | DTG_F_SIGMA_FACTOR | DTG_F_PROSP_Q | DTG_F_EXTRA_COST | \
                            DTG_F_CONST_FACTOR | DTG_F_LIN_PENALTY | DTG_F_TAU_CONST | DTG_F_GELU | \
@@ -74,6 +85,8 @@ typedef struct dtg_src {
   dtg_src_kind kind;
   int from;          /* input element block (always 0: the one input) or population index */
   int w;             /* parameter index of the weight */
+  bool transpose;    /* W' @ rate(from) (DTG_F_TIED): a second use of a weight declared by
+                        another source, read transposed (W[j, i] for element i) */
   int fn;            /* -1, or the user fn applied to the rate: W @ f(rate(q)) */
 } dtg_src;
 
@@ -95,7 +108,8 @@ typedef struct dtg_pop {
 typedef struct dtg_param {
   char name[24];
   dtg_pkind kind;
-  int pop;           /* the population it belongs to (post side of a weight) */
+  int pop;           /* the population it belongs to (post side of a weight); -1 for the
+                        decoder Wd[x, h] of DTG_F_PREDICT_INPUT (post side: the input) */
   int rows, cols;
   double v[DTG_MAXN * DTG_MAXN];
   bool learn;
@@ -125,6 +139,10 @@ typedef struct dtg_model {
   dtg_fn fn[DTG_MAXFN];
   int beta;                     /* const of the cost weight */
   int lam, lam_pop;             /* activity penalty lam*|rate(pop)|^2, or -1 */
+  int nprior;                   /* DTG_F_PRIOR: lp * (0.5*|par|^2 or sum(abs(par))) */
+  struct { int par, lam; bool l1; } prior[2];
+  int pred_w, pred_pop;         /* DTG_F_PREDICT_INPUT: 0.5*|x - Wd @ rate(pred_pop)|^2 with
+                                   Wd = par[pred_w], or -1 */
   double dt, gamma;
 } dtg_model;
 
@@ -136,6 +154,7 @@ void dtg_generate(dtg_model *m, uint64_t seed, unsigned attempt, unsigned flags)
  *   "nobias P"   drop P's bias          "one P"    P's owned term unscaled (q = 1)
  *   "nofn"       no user fn on rates    "fixtau"   no learned time constants
  *   "nolam"      no activity penalty    "n1 P"     P shrunk to one neuron
+ *   "noprior"    no priors              "nopred"   no input-owned mismatch
  * (P a population index). Returns false, leaving m as it was, if it does not apply. */
 bool dtg_edit(dtg_model *m, const char *edit);
 
