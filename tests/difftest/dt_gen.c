@@ -177,11 +177,6 @@ static void wire_pop(dtg_model *m, dtg_rng *r, int p) {
       add_src(m, r, p, DTG_SRC_RATE, q, fast ? 0.5 : 0.25);
       if (!fast) slow_cycle(m, p, q);
     }
-  if ((m->flags & DTG_F_LATERAL) && rng_chance(r, 0.2)) {   /* a cycle of one population */
-    bool fast = m->flags & DTG_F_FAST_LOOP;
-    add_src(m, r, p, DTG_SRC_RATE, p, fast ? 0.5 : 0.25);
-    if (!fast) slow_cycle(m, p, p);
-  }
   if (rng_chance(r, 0.6)) {
     char name[16];
     snprintf(name, sizeof name, "b%d", p + 1);
@@ -223,6 +218,19 @@ static void make_cost(dtg_model *m, dtg_rng *r, int nhid) {
       m->lam_pop = p;
     }
   }
+}
+
+/* DTG_F_LATERAL: W @ rate(h) in h's own mismatch, in about one population of five: a cycle
+ * of one, capped like every other (tau_r <= tau_m / 2). Drawn from its own stream r, after
+ * the wiring, so that the flag adds lateral sources to the models of the other flags
+ * instead of drawing different ones. */
+static void add_lateral(dtg_model *m, dtg_rng *r) {
+  bool fast = m->flags & DTG_F_FAST_LOOP;
+  for (int p = 0; p < m->npop; p++)
+    if (rng_chance(r, 0.2) && m->pop[p].nsrc < DTG_MAXSRC) {
+      add_src(m, r, p, DTG_SRC_RATE, p, fast ? 0.5 : 0.25);
+      if (!fast) slow_cycle(m, p, p);
+    }
 }
 
 /* Whether population `to` is reachable from `from` along the rates the populations read. */
@@ -335,8 +343,12 @@ void dtg_generate(dtg_model *m, uint64_t seed, unsigned attempt, unsigned flags)
   make_cost(m, &r, nhid);
   m->dt = 0.001;
   m->gamma = rng_round(&r, 0.1, 0.5);
-  /* the constructs of docs/theory.md §8, drawn last and only under their flags: the
-   * models of the other flags stay what they were */
+  /* the constructs of docs/theory.md §8, drawn last and only under their flags: each adds
+   * to the model the other flags draw */
+  if (flags & DTG_F_LATERAL) {
+    dtg_rng r2 = { r.s ^ 0xD1B54A32D192ED03ull };
+    add_lateral(m, &r2);
+  }
   if (flags & DTG_F_TIED) add_tied(m, &r);
   add_pred(m, &r);
   add_priors(m, &r);

@@ -24,8 +24,9 @@
 enum { DTG_MAXPOP = 5, DTG_MAXN = 5, DTG_MAXIN = 4, DTG_MAXSRC = 6, DTG_MAXPAR = 48,
        DTG_MAXCONST = 12, DTG_MAXFN = 2 };
 
-/* Generator flags: features the compiler does not accept yet, and bugs of issue 12 (on
- * those fixed on main: DTG_DEFAULT_FLAGS); DT_FLAGS=N in the environment sets them. */
+/* Generator flags: features the compiler did not accept at first, bugs of issue 12 and the
+ * constructs of issue 14 (on: those that pass, DTG_DEFAULT_FLAGS); DT_FLAGS=N in the
+ * environment sets them. */
 enum {
   DTG_F_COST_NAME     = 1 << 0,  /* bug (issue 12 item 2, fixed): the cost weight under other
                                     names than `beta`; off: it is always called beta */
@@ -34,7 +35,8 @@ enum {
   DTG_F_PROSP_Q       = 1 << 2,  /* bug (item 1, fixed): compare prospective where q != 1; off:
                                     the prospective checks run on the model's q = 1 twin */
   DTG_F_USER_PHI      = 1 << 3,  /* phi = f for a user fn (supported since session 4) */
-  DTG_F_LATERAL       = 1 << 4,  /* Wrec @ rate(h) in h's own mismatch (read as published) */
+  DTG_F_LATERAL       = 1 << 4,  /* Wrec @ rate(h) in h's own mismatch (read as published), a
+                                    cycle of one capped like the others (tau_r <= tau_m / 2) */
   DTG_F_EXTRA_COST    = 1 << 5,  /* an activity penalty lam*|rate(h)|^2 in the energy (J) */
   DTG_F_CONST_FACTOR  = 1 << 6,  /* bug (item 6, docs/theory.md §8, fixed): c*0.5*|m|^2 with c a
                                     named const; off: the factor is written as a number */
@@ -57,10 +59,13 @@ enum {
                                     with a learned Wd[x, h]: in R (so J), not in the dynamics */
 };
 enum { DTG_NFLAGS = 14 };
-/* What the compiler handles correctly today; the others stay off until their bug is fixed. */
+/* What the compiler handles correctly today; the others stay off until their bug is fixed.
+ * The constructs of docs/theory.md §8 (lateral, prior, tied, predict_input) are drawn after
+ * the rest of the model, so they add to the models of the other flags. */
 #define DTG_DEFAULT_FLAGS (DTG_F_COST_NAME | DTG_F_SIGMA_FACTOR | DTG_F_PROSP_Q | DTG_F_EXTRA_COST | \
                            DTG_F_CONST_FACTOR | DTG_F_LIN_PENALTY | DTG_F_TAU_CONST | DTG_F_GELU | \
-                           DTG_F_USER_PHI)
+                           DTG_F_USER_PHI | DTG_F_LATERAL | DTG_F_PRIOR | DTG_F_TIED | \
+                           DTG_F_PREDICT_INPUT)
 unsigned dtg_default_flags(void);   /* DTG_DEFAULT_FLAGS, or $DT_FLAGS (a number) if set */
 const char *dtg_flag_names(unsigned flags, char *buf, size_t len);
 
