@@ -6,7 +6,9 @@
  * prospective = instantaneous where both are exact and both against the adjoint, and every
  * plasticity rule against dE/dtheta with m -> e.
  *
- * `make test` runs seeds 1..60 (four tests of 15, so that ctest's two jobs share them);
+ * `make test` runs seeds 1..75 (five tests of 15, so that ctest's two jobs share them), with
+ * the default flags: since issue 14 also lateral recurrence, priors, tied transposes and a
+ * mismatch owned by the input (docs/theory.md §8), and bptt on every model;
  * `make difftest` runs thousands (tests/difftest/dt_main.c). DT_FLAGS=N turns on generator
  * features (dt_gen.h DTG_F_*), DT_SEEDS=N runs N seeds per test instead of 15.
  *
@@ -85,10 +87,7 @@ Test(difftest, random_models_1) { random_models(0); }
 Test(difftest, random_models_2) { random_models(1); }
 Test(difftest, random_models_3) { random_models(2); }
 Test(difftest, random_models_4) { random_models(3); }
-/* Lateral recurrence (docs/theory.md §8), on its own seeds so that the default draws stay as
- * they were: W @ rate(h) in h's own mismatch, read as published, in about one population of
- * five (a cycle of one: tau_r <= tau_m / 2 like every other cycle). */
-Test(difftest, random_models_lateral) { random_models_with(4, DTG_F_LATERAL); }
+Test(difftest, random_models_5) { random_models(4); }
 
 /* ---- regression cases --------------------------------------------------------------------- */
 
@@ -186,6 +185,63 @@ static dtc_result mutated(const char *what, void (*mutate)(dtg_model *)) {
   dtc_result r;
   cr_assert_not(dtc_run_ref(&m, &ref, dt_dir, false, &r), "%s went unnoticed", what);
   return r;
+}
+
+/* The first seed from 1 on whose model (flags f) has what `has` looks for. */
+static uint64_t seed_with(unsigned f, bool (*has)(const dtg_model *), dtg_model *m) {
+  for (uint64_t s = 1; s < 200; s++) {
+    dtc_generate(m, s, f);
+    if (has(m)) return s;
+  }
+  cr_assert_fail("no model with the construct in seeds 1..199");
+  return 0;
+}
+
+static bool has_prior(const dtg_model *m) { return m->nprior > 0; }
+static bool has_pred(const dtg_model *m) { return m->pred_w >= 0; }
+static bool has_tied(const dtg_model *m) {
+  for (int p = 0; p < m->npop; p++)
+    for (int s = 0; s < m->pop[p].nsrc; s++)
+      if (m->pop[p].src[s].transpose) return true;
+  return false;
+}
+
+/* vle runs the model as drawn, the reference is told the construct differently. */
+static dtc_result mutated_construct(unsigned f, bool (*has)(const dtg_model *),
+                                    void (*mutate)(dtg_model *)) {
+  dtg_model m, ref;
+  uint64_t seed = seed_with(f, has, &m);
+  ref = m;
+  mutate(&ref);
+  dtc_result r;
+  cr_assert_not(dtc_run_ref(&m, &ref, dt_dir, false, &r), "seed %llu: the change went unnoticed",
+                (unsigned long long)seed);
+  return r;
+}
+
+static void other_prior(dtg_model *m) { m->cst[m->prior[0].lam].v[0] *= 1.5; }
+static void no_pred(dtg_model *m) { m->pred_w = m->pred_pop = -1; }
+static void no_tied(dtg_model *m) {
+  for (int p = 0; p < m->npop; p++)
+    for (int s = 0; s < m->pop[p].nsrc; s++)
+      if (m->pop[p].src[s].transpose) {
+        dtg_pop *P = &m->pop[p];
+        memmove(&P->src[s], &P->src[s + 1], (size_t)(P->nsrc - s - 1) * sizeof P->src[0]);
+        P->nsrc--;
+        return;
+      }
+}
+
+/* The constructs of docs/theory.md §8: a prior that the reference weighs differently must
+ * fail bptt (J) and the rule (G); an input mismatch it leaves out of R must fail bptt, with
+ * the same trajectories; a transposed use it does not know must fail the forward check. */
+Test(difftest, the_checks_see_the_general_energies) {
+  dtc_result r = mutated_construct(DTG_F_PRIOR, has_prior, other_prior);
+  cr_expect(r.ok[DTC_FORWARD] && !r.ok[DTC_BPTT] && !r.ok[DTC_RULE], "prior: %s", r.msg);
+  r = mutated_construct(DTG_F_PREDICT_INPUT, has_pred, no_pred);
+  cr_expect(r.ok[DTC_FORWARD] && !r.ok[DTC_BPTT], "input mismatch: %s", r.msg);
+  r = mutated_construct(DTG_F_TIED, has_tied, no_tied);
+  cr_expect(!r.ok[DTC_FORWARD], "tied: %s", r.msg);
 }
 
 static void other_phi(dtg_model *m) { m->pop[0].phi = m->pop[0].phi == DTG_TANH ? DTG_SIN : DTG_TANH; }

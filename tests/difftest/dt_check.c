@@ -677,8 +677,8 @@ bool dtc_reduce(dtg_model *m, const char *dir, bool jit, int kind, char *edits, 
   for (bool progress = true; progress;) {
     progress = false;
     char e[32];
-    static const char *global[] = { "nolam", "nofn", "fixtau" };
-    for (int i = 0; i < 3; i++) progress |= try_edit(m, global[i], dir, jit, kind, edits, len);
+    static const char *global[] = { "nolam", "nofn", "fixtau", "noprior", "nopred" };
+    for (int i = 0; i < 5; i++) progress |= try_edit(m, global[i], dir, jit, kind, edits, len);
     for (int p = 0; p < m->npop; p++) {
       for (int k = m->pop[p].nsrc - 1; k >= 1; k--) {
         snprintf(e, sizeof e, "nosrc %d %d", p, k);

@@ -34,9 +34,10 @@ unsigned dtg_default_flags(void) {
 const char *dtg_flag_names(unsigned flags, char *buf, size_t len) {
   static const char *names[] = { "cost_name", "sigma_factor", "prosp_q", "user_phi", "lateral",
                                  "extra_cost", "const_factor", "lin_penalty", "fast_loop", "tau_const",
-                                 "gelu" };
+                                 "gelu", "prior", "tied", "predict_input" };
+  _Static_assert(sizeof names / sizeof *names == DTG_NFLAGS, "a name for every flag");
   buf[0] = 0;
-  for (int i = 0; i < 11; i++)
+  for (int i = 0; i < DTG_NFLAGS; i++)
     if (flags & (1u << i)) {
       size_t n = strlen(buf);
       snprintf(buf + n, len - n, "%s%s", n ? "," : "", names[i]);
@@ -176,11 +177,6 @@ static void wire_pop(dtg_model *m, dtg_rng *r, int p) {
       add_src(m, r, p, DTG_SRC_RATE, q, fast ? 0.5 : 0.25);
       if (!fast) slow_cycle(m, p, q);
     }
-  if ((m->flags & DTG_F_LATERAL) && rng_chance(r, 0.2)) {   /* a cycle of one population */
-    bool fast = m->flags & DTG_F_FAST_LOOP;
-    add_src(m, r, p, DTG_SRC_RATE, p, fast ? 0.5 : 0.25);
-    if (!fast) slow_cycle(m, p, p);
-  }
   if (rng_chance(r, 0.6)) {
     char name[16];
     snprintf(name, sizeof name, "b%d", p + 1);
@@ -224,6 +220,105 @@ static void make_cost(dtg_model *m, dtg_rng *r, int nhid) {
   }
 }
 
+/* DTG_F_LATERAL: W @ rate(h) in h's own mismatch, in about one population of five: a cycle
+ * of one, capped like every other (tau_r <= tau_m / 2). Drawn from its own stream r, after
+ * the wiring, so that the flag adds lateral sources to the models of the other flags
+ * instead of drawing different ones. */
+static void add_lateral(dtg_model *m, dtg_rng *r) {
+  bool fast = m->flags & DTG_F_FAST_LOOP;
+  for (int p = 0; p < m->npop; p++)
+    if (rng_chance(r, 0.2) && m->pop[p].nsrc < DTG_MAXSRC) {
+      add_src(m, r, p, DTG_SRC_RATE, p, fast ? 0.5 : 0.25);
+      if (!fast) slow_cycle(m, p, p);
+    }
+}
+
+/* Whether population `to` is reachable from `from` along the rates the populations read. */
+static bool reaches(const dtg_model *m, int from, int to) {
+  bool seen[DTG_MAXPOP] = { false };
+  int stack[DTG_MAXPOP], n = 0;
+  stack[n++] = from;
+  seen[from] = true;
+  while (n) {
+    int c = stack[--n];
+    if (c == to) return true;
+    for (int d = 0; d < m->npop; d++)
+      for (int s = 0; s < m->pop[d].nsrc; s++)
+        if (m->pop[d].src[s].kind == DTG_SRC_RATE && m->pop[d].src[s].from == c && !seen[d])
+          seen[d] = true, stack[n++] = d;
+  }
+  return false;
+}
+
+/* DTG_F_TIED: population d reads an earlier population c through the transpose of a weight
+ * already declared, W[p, q] with rows |c| and cols |d| (a decoder reusing an encoder, as in
+ * tests/data/trust/tied.vle). The edge c -> d closes no cycle (d does not reach c): a tied
+ * weight carries the gain of its first use, and on a cycle that gain is what slow_cycle keeps
+ * small (with it, the twins at tau_r := tau_m of EQUAL and LOCAL met the fast_loop.vle
+ * instability: seed 6 of flags 0x16ef, prospective vs instantaneous 1e-8, 3e-5, 1.9 at
+ * dt = 0.002, 0.001, 0.0005, while bptt stayed at 1e-8). */
+static void add_tied(dtg_model *m, dtg_rng *r) {
+  for (int d = 1; d < m->npop; d++) {
+    dtg_pop *D = &m->pop[d];
+    if (!rng_chance(r, 0.5) || D->nsrc >= DTG_MAXSRC) continue;
+    int cand[DTG_MAXPOP * DTG_MAXSRC][2], n = 0;
+    for (int p = 0; p < m->npop; p++)
+      for (int s = 0; s < m->pop[p].nsrc; s++) {
+        const dtg_src *S = &m->pop[p].src[s];
+        const dtg_param *W = &m->par[S->w];
+        if (S->transpose || W->cols != D->n) continue;
+        for (int c = 0; c < d; c++)
+          if (m->pop[c].n == W->rows && !reaches(m, d, c)) cand[n][0] = S->w, cand[n++][1] = c;
+      }
+    if (!n) continue;
+    int k = rng_int(r, 0, n - 1);
+    dtg_src *T = &D->src[D->nsrc++];
+    T->kind = DTG_SRC_RATE;
+    T->from = cand[k][1];
+    T->w = cand[k][0];
+    T->transpose = true;
+    T->fn = m->nfn && rng_chance(r, 0.3) ? rng_int(r, 0, m->nfn - 1) : -1;
+  }
+}
+
+/* DTG_F_PREDICT_INPUT: the network predicts its input from a population's rate through a
+ * decoder Wd[x, h]; the term belongs to the input (e_x = m_x) and stays in R. */
+static void add_pred(dtg_model *m, dtg_rng *r) {
+  m->pred_w = m->pred_pop = -1;
+  if (!(m->flags & DTG_F_PREDICT_INPUT) || !rng_chance(r, 0.5)) return;
+  m->pred_pop = rng_int(r, 0, m->npop - 1);
+  int h = m->pop[m->pred_pop].n;
+  char name[16];
+  snprintf(name, sizeof name, "Wd%d", m->npar);
+  m->pred_w = add_param(m, r, DTG_P_WEIGHT, -1, name, m->nin, h, 1.5 / sqrt(h));
+}
+
+/* DTG_F_PRIOR: up to two priors, each on a learned weight or bias (never twice the same). An
+ * L1 prior's values stay >= 1e-3 from 0: J's central differences (step 1e-6) then never
+ * straddle the kink of |.|. */
+static void add_priors(dtg_model *m, dtg_rng *r) {
+  m->nprior = 0;
+  if (!(m->flags & DTG_F_PRIOR)) return;
+  for (int k = 0; k < 2; k++) {
+    if (!rng_chance(r, 0.5)) continue;
+    int i = rng_int(r, 0, m->npar - 1), tries = 0;
+    while (tries++ < m->npar &&
+           (!m->par[i].learn || (m->nprior && m->prior[0].par == i)))
+      i = (i + 1) % m->npar;
+    if (!m->par[i].learn || (m->nprior && m->prior[0].par == i)) continue;
+    bool l1 = rng_chance(r, 0.5);
+    double v = rng_round(r, 0.01, 0.3);
+    char name[16];
+    snprintf(name, sizeof name, "lp%d", m->nprior + 1);
+    if (l1)
+      for (int j = 0; j < m->par[i].rows * m->par[i].cols; j++)
+        if (fabs(m->par[i].v[j]) < 1e-3) m->par[i].v[j] = m->par[i].v[j] < 0 ? -1e-3 : 1e-3;
+    m->prior[m->nprior].par = i;
+    m->prior[m->nprior].l1 = l1;
+    m->prior[m->nprior++].lam = add_const(m, name, 1, &v);
+  }
+}
+
 static void make_fns(dtg_model *m, dtg_rng *r) {
   m->nfn = rng_int(r, 0, DTG_MAXFN);
   for (int i = 0; i < m->nfn; i++) {
@@ -248,15 +343,49 @@ void dtg_generate(dtg_model *m, uint64_t seed, unsigned attempt, unsigned flags)
   make_cost(m, &r, nhid);
   m->dt = 0.001;
   m->gamma = rng_round(&r, 0.1, 0.5);
+  /* the constructs of docs/theory.md §8, drawn last and only under their flags: each adds
+   * to the model the other flags draw */
+  if (flags & DTG_F_LATERAL) {
+    dtg_rng r2 = { r.s ^ 0xD1B54A32D192ED03ull };
+    add_lateral(m, &r2);
+  }
+  if (flags & DTG_F_TIED) add_tied(m, &r);
+  add_pred(m, &r);
+  add_priors(m, &r);
 }
 
 /* ---- edits (reduction of a failing model) ----------------------------------------------- */
 
+/* Whether weight w has a use other than source k of population p. */
+static bool other_use(const dtg_model *m, int w, int p, int k) {
+  for (int q = 0; q < m->npop; q++)
+    for (int s = 0; s < m->pop[q].nsrc; s++)
+      if (m->pop[q].src[s].w == w && !(q == p && s == k)) return true;
+  return false;
+}
+
+/* Drops the priors on parameter i (it is about to be dropped). */
+static void drop_priors(dtg_model *m, int i) {
+  for (int k = 0; k < m->nprior; k++)
+    if (m->prior[k].par == i) {
+      m->cst[m->prior[k].lam].literal = true;   /* not declared any more */
+      memmove(&m->prior[k], &m->prior[k + 1], (size_t)(m->nprior - k - 1) * sizeof m->prior[0]);
+      m->nprior--;
+      k--;
+    }
+}
+
 static bool edit_nosrc(dtg_model *m, int p, int k) {
   dtg_pop *P = &m->pop[p];
   if (k < 1 || k >= P->nsrc) return false;
-  m->par[P->src[k].w].dead = true;
-  m->par[P->src[k].w].learn = false;
+  int w = P->src[k].w;
+  /* the use that declares a weight goes only with its transposed uses */
+  if (!P->src[k].transpose && other_use(m, w, p, k)) return false;
+  if (!P->src[k].transpose) {
+    m->par[w].dead = true;
+    m->par[w].learn = false;
+    drop_priors(m, w);
+  }
   memmove(&P->src[k], &P->src[k + 1], (size_t)(P->nsrc - k - 1) * sizeof P->src[0]);
   P->nsrc--;
   return true;
@@ -266,6 +395,7 @@ static bool edit_nobias(dtg_model *m, int p) {
   if (m->pop[p].bias < 0) return false;
   m->par[m->pop[p].bias].dead = true;
   m->par[m->pop[p].bias].learn = false;
+  drop_priors(m, m->pop[p].bias);
   m->pop[p].bias = -1;
   return true;
 }
@@ -288,16 +418,38 @@ static bool edit_all(dtg_model *m, int what) {
 
 /* Keeps neuron 0 of population p: the first row of what p receives, the first column of
  * what it sends, the first element of its vectors. */
+/* Whether population p's size is tied to another's by a transposed use (DTG_F_TIED): W[a, b]
+ * read as W' @ rate(c) in d needs |c| = |a| and |d| = |b|. */
+static bool tied_size(const dtg_model *m, int p) {
+  for (int d = 0; d < m->npop; d++)
+    for (int s = 0; s < m->pop[d].nsrc; s++) {
+      const dtg_src *T = &m->pop[d].src[s];
+      if (!T->transpose) continue;
+      if (d == p || T->from == p || m->par[T->w].pop == p) return true;
+      for (int q = 0; q < m->npop; q++)
+        for (int k = 0; k < m->pop[q].nsrc; k++) {
+          const dtg_src *S = &m->pop[q].src[k];
+          if (S->w == T->w && !S->transpose && S->kind == DTG_SRC_RATE && S->from == p) return true;
+        }
+    }
+  return false;
+}
+
 static bool edit_n1(dtg_model *m, int p) {
   dtg_pop *P = &m->pop[p];
-  if (P->n == 1) return false;
+  if (P->n == 1 || tied_size(m, p)) return false;
+  if (m->pred_pop == p) {   /* the decoder Wd[x, p] keeps its first column */
+    dtg_param *d = &m->par[m->pred_w];
+    for (int row = 0; row < d->rows; row++) d->v[row] = d->v[row * d->cols];
+    d->cols = 1;
+  }
   for (int i = 0; i < m->npar; i++) {
     dtg_param *q = &m->par[i];
     if (q->pop == p) q->rows = 1;
     for (int r = 0; r < m->npop; r++)
       for (int s = 0; s < m->pop[r].nsrc; s++)
         if (m->pop[r].src[s].w == i && m->pop[r].src[s].kind == DTG_SRC_RATE &&
-            m->pop[r].src[s].from == p) {
+            !m->pop[r].src[s].transpose && m->pop[r].src[s].from == p) {
           for (int row = 0; row < q->rows; row++) q->v[row] = q->v[row * q->cols];
           q->cols = 1;
         }
@@ -315,6 +467,19 @@ bool dtg_edit(dtg_model *m, const char *edit) {
   bool has_p = n >= 2 && p >= 0 && p < m->npop;
   if (n >= 1 && !strcmp(op, "nofn")) return edit_all(m, 0);
   if (n >= 1 && !strcmp(op, "fixtau")) return edit_all(m, 1);
+  if (n >= 1 && !strcmp(op, "noprior")) {
+    bool any = m->nprior > 0;
+    while (m->nprior) drop_priors(m, m->prior[0].par);
+    return any;
+  }
+  if (n >= 1 && !strcmp(op, "nopred")) {
+    if (m->pred_w < 0) return false;
+    m->par[m->pred_w].dead = true;
+    m->par[m->pred_w].learn = false;
+    drop_priors(m, m->pred_w);
+    m->pred_w = m->pred_pop = -1;
+    return true;
+  }
   if (n >= 1 && !strcmp(op, "nolam")) {
     bool any = m->lam >= 0;
     m->lam = m->lam_pop = -1;
@@ -446,13 +611,17 @@ static void print_pops(const dtg_model *m, FILE *o) {
 static void print_params(const dtg_model *m, FILE *o) {
   for (int i = 0; i < m->npar; i++) {
     const dtg_param *p = &m->par[i];
-    const char *post = m->pop[p->pop].name;
     if (p->dead) continue;
+    if (i == m->pred_w) {
+      fprintf(o, "weight %s[x, %s]\n", p->name, m->pop[m->pred_pop].name);
+      continue;
+    }
+    const char *post = m->pop[p->pop].name;
     if (p->kind == DTG_P_BIAS) fprintf(o, "bias %s[%s]\n", p->name, post);
     if (p->kind != DTG_P_WEIGHT) continue;
     for (int q = 0; q < m->npop; q++)
       for (int s = 0; s < m->pop[q].nsrc; s++)
-        if (m->pop[q].src[s].w == i) {
+        if (m->pop[q].src[s].w == i && !m->pop[q].src[s].transpose) {
           const dtg_src *S = &m->pop[q].src[s];
           fprintf(o, "weight %s[%s, %s]\n", p->name, post,
                   S->kind == DTG_SRC_INPUT ? "x" : m->pop[S->from].name);
@@ -464,7 +633,7 @@ static void print_drive(const dtg_model *m, const dtg_pop *P, FILE *o) {
   fputc('(', o);
   for (int s = 0; s < P->nsrc; s++) {
     const dtg_src *S = &P->src[s];
-    fprintf(o, "%s%s @ ", s ? " + " : "", m->par[S->w].name);
+    fprintf(o, "%s%s%s @ ", s ? " + " : "", m->par[S->w].name, S->transpose ? "'" : "");
     if (S->kind == DTG_SRC_INPUT) fputc('x', o);
     else if (S->fn >= 0) fprintf(o, "%s(rate(%s))", m->fn[S->fn].name, m->pop[S->from].name);
     else fprintf(o, "rate(%s)", m->pop[S->from].name);
@@ -499,6 +668,14 @@ static void print_energy(const dtg_model *m, FILE *o) {
   }
   fprintf(o, "\n       + %s * C", m->cst[m->beta].name);
   if (m->lam >= 0) fprintf(o, " + %s * |rate(%s)|^2", m->cst[m->lam].name, m->pop[m->lam_pop].name);
+  if (m->pred_w >= 0)
+    fprintf(o, "\n       + 0.5 * |x - %s @ rate(%s)|^2", m->par[m->pred_w].name,
+            m->pop[m->pred_pop].name);
+  for (int k = 0; k < m->nprior; k++) {
+    const char *lp = m->cst[m->prior[k].lam].name, *w = m->par[m->prior[k].par].name;
+    if (m->prior[k].l1) fprintf(o, "\n       + %s * sum(abs(%s))", lp, w);
+    else fprintf(o, "\n       + 0.5 * %s * |%s|^2", lp, w);
+  }
   fputc('\n', o);
 }
 

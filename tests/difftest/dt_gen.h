@@ -5,7 +5,8 @@
  * populations of 1-5 neurons and an output, skip connections, loops from a later population
  * back to an earlier one, random smooth phi, inline user functions applied to rates, scaled
  * and precision-weighted mismatches, an extra activity penalty, learnable time constants,
- * per-neuron time constants, scalar and vector constants). The result is a *description*
+ * per-neuron time constants, scalar and vector constants; under flags: lateral recurrence,
+ * priors on parameters, tied weights used transposed, a mismatch owned by the input). The result is a *description*
  * (dtg_model) from which the tests evaluate the energy themselves (dt_ref.h), and
  * dtg_text prints the same model as .vle source. Every number is printed with %.17g, so
  * the compiled model and the description hold the same doubles.
@@ -23,8 +24,9 @@
 enum { DTG_MAXPOP = 5, DTG_MAXN = 5, DTG_MAXIN = 4, DTG_MAXSRC = 6, DTG_MAXPAR = 48,
        DTG_MAXCONST = 12, DTG_MAXFN = 2 };
 
-/* Generator flags: features the compiler does not accept yet, and bugs of issue 12 (on
- * those fixed on main: DTG_DEFAULT_FLAGS); DT_FLAGS=N in the environment sets them. */
+/* Generator flags: features the compiler did not accept at first, bugs of issue 12 and the
+ * constructs of issue 14 (on: those that pass, DTG_DEFAULT_FLAGS); DT_FLAGS=N in the
+ * environment sets them. */
 enum {
   DTG_F_COST_NAME     = 1 << 0,  /* bug (issue 12 item 2, fixed): the cost weight under other
                                     names than `beta`; off: it is always called beta */
@@ -33,7 +35,8 @@ enum {
   DTG_F_PROSP_Q       = 1 << 2,  /* bug (item 1, fixed): compare prospective where q != 1; off:
                                     the prospective checks run on the model's q = 1 twin */
   DTG_F_USER_PHI      = 1 << 3,  /* phi = f for a user fn (supported since session 4) */
-  DTG_F_LATERAL       = 1 << 4,  /* Wrec @ rate(h) in h's own mismatch (read as published) */
+  DTG_F_LATERAL       = 1 << 4,  /* Wrec @ rate(h) in h's own mismatch (read as published), a
+                                    cycle of one capped like the others (tau_r <= tau_m / 2) */
   DTG_F_EXTRA_COST    = 1 << 5,  /* an activity penalty lam*|rate(h)|^2 in the energy (J) */
   DTG_F_CONST_FACTOR  = 1 << 6,  /* bug (item 6, docs/theory.md §8, fixed): c*0.5*|m|^2 with c a
                                     named const; off: the factor is written as a number */
@@ -45,11 +48,24 @@ enum {
   DTG_F_GELU          = 1 << 10, /* phi = gelu (x * Phi(x), added to the language in f0991ae) */
   DTG_F_FAST_LOOP     = 1 << 8,  /* loops as first generated: weight gain 0.5 and no cap on the
                                     loop source's tau_r (tests/data/difftest/fast_loop.vle) */
+  DTG_F_PRIOR         = 1 << 11, /* parameter terms (docs/theory.md §8): up to two priors on
+                                    learned weights or biases, 0.5*lp*|W|^2 or lp*sum(abs(W))
+                                    (an L1 prior's values are kept >= 1e-3 away from 0, so
+                                    that FD of J never crosses the kink) */
+  DTG_F_TIED          = 1 << 12, /* transposes (§8): an existing W[p, q] used again as
+                                    W' @ rate(c) in d's mismatch, |c| = rows, |d| = cols,
+                                    c < d (forward only: no new cycle) */
+  DTG_F_PREDICT_INPUT = 1 << 13, /* a mismatch owned by the input (§8): 0.5*|x - Wd @ rate(h)|^2
+                                    with a learned Wd[x, h]: in R (so J), not in the dynamics */
 };
-/* What the compiler handles correctly today; the others stay off until their bug is fixed. */
+enum { DTG_NFLAGS = 14 };
+/* What the compiler handles correctly today; the others stay off until their bug is fixed.
+ * The constructs of docs/theory.md §8 (lateral, prior, tied, predict_input) are drawn after
+ * the rest of the model, so they add to the models of the other flags. */
 #define DTG_DEFAULT_FLAGS (DTG_F_COST_NAME | DTG_F_SIGMA_FACTOR | DTG_F_PROSP_Q | DTG_F_EXTRA_COST | \
                            DTG_F_CONST_FACTOR | DTG_F_LIN_PENALTY | DTG_F_TAU_CONST | DTG_F_GELU | \
-                           DTG_F_USER_PHI)
+                           DTG_F_USER_PHI | DTG_F_LATERAL | DTG_F_PRIOR | DTG_F_TIED | \
+                           DTG_F_PREDICT_INPUT)
 unsigned dtg_default_flags(void);   /* DTG_DEFAULT_FLAGS, or $DT_FLAGS (a number) if set */
 const char *dtg_flag_names(unsigned flags, char *buf, size_t len);
 
@@ -74,6 +90,8 @@ typedef struct dtg_src {
   dtg_src_kind kind;
   int from;          /* input element block (always 0: the one input) or population index */
   int w;             /* parameter index of the weight */
+  bool transpose;    /* W' @ rate(from) (DTG_F_TIED): a second use of a weight declared by
+                        another source, read transposed (W[j, i] for element i) */
   int fn;            /* -1, or the user fn applied to the rate: W @ f(rate(q)) */
 } dtg_src;
 
@@ -95,7 +113,8 @@ typedef struct dtg_pop {
 typedef struct dtg_param {
   char name[24];
   dtg_pkind kind;
-  int pop;           /* the population it belongs to (post side of a weight) */
+  int pop;           /* the population it belongs to (post side of a weight); -1 for the
+                        decoder Wd[x, h] of DTG_F_PREDICT_INPUT (post side: the input) */
   int rows, cols;
   double v[DTG_MAXN * DTG_MAXN];
   bool learn;
@@ -125,6 +144,10 @@ typedef struct dtg_model {
   dtg_fn fn[DTG_MAXFN];
   int beta;                     /* const of the cost weight */
   int lam, lam_pop;             /* activity penalty lam*|rate(pop)|^2, or -1 */
+  int nprior;                   /* DTG_F_PRIOR: lp * (0.5*|par|^2 or sum(abs(par))) */
+  struct { int par, lam; bool l1; } prior[2];
+  int pred_w, pred_pop;         /* DTG_F_PREDICT_INPUT: 0.5*|x - Wd @ rate(pred_pop)|^2 with
+                                   Wd = par[pred_w], or -1 */
   double dt, gamma;
 } dtg_model;
 
@@ -136,6 +159,7 @@ void dtg_generate(dtg_model *m, uint64_t seed, unsigned attempt, unsigned flags)
  *   "nobias P"   drop P's bias          "one P"    P's owned term unscaled (q = 1)
  *   "nofn"       no user fn on rates    "fixtau"   no learned time constants
  *   "nolam"      no activity penalty    "n1 P"     P shrunk to one neuron
+ *   "noprior"    no priors              "nopred"   no input-owned mismatch
  * (P a population index). Returns false, leaving m as it was, if it does not apply. */
 bool dtg_edit(dtg_model *m, const char *edit);
 

@@ -49,8 +49,9 @@ void dtr_mismatch(const dtg_model *m, int p, const double *u, const double *ud,
   for (int s = 0; s < P->nsrc; s++) {
     const double *W = m->par[P->src[s].w].v;
     int n = source(m, &P->src[s], pub, x, v);
+    /* W' @ v: W is [n, P->n], element i reads its column i */
     for (int i = 0; i < P->n; i++)
-      for (int j = 0; j < n; j++) drive[i] += W[i * n + j] * v[j];
+      for (int j = 0; j < n; j++) drive[i] += (P->src[s].transpose ? W[j * P->n + i] : W[i * n + j]) * v[j];
   }
   const double *tm = m->par[P->tau_m].v;
   for (int i = 0; i < P->n; i++) {
@@ -76,6 +77,44 @@ static void publish(const dtg_model *m, int p, const double *u, const double *ud
   for (int i = 0; i < P->n; i++) r[i] = dtg_rate_eval(m, P, u[i] + tr[i] * ud[i]);
 }
 
+/* The mismatch owned by the input (DTG_F_PREDICT_INPUT), m_x = x - Wd r_h with r_h as
+ * published; 0 if the model has none. Its error is m_x itself (docs/theory.md §8). */
+static int pred_mismatch(const dtg_model *m, const double *pub, const double *x, double *out) {
+  if (m->pred_w < 0) return 0;
+  int off[DTG_MAXPOP];
+  dtr_layout(m, off);
+  const dtg_param *W = &m->par[m->pred_w];
+  for (int i = 0; i < m->nin; i++) {
+    out[i] = x[i];
+    for (int j = 0; j < W->cols; j++) out[i] -= W->v[i * W->cols + j] * pub[off[m->pred_pop] + j];
+  }
+  return m->nin;
+}
+
+/* The parameter terms (DTG_F_PRIOR): sum of lp * 0.5*|theta|^2 or lp * sum|theta|. */
+static double priors(const dtg_model *m) {
+  double E = 0;
+  for (int k = 0; k < m->nprior; k++) {
+    const dtg_param *p = &m->par[m->prior[k].par];
+    double s = 0;
+    for (int j = 0; j < p->rows * p->cols; j++) s += m->prior[k].l1 ? fabs(p->v[j]) : 0.5 * p->v[j] * p->v[j];
+    E += m->cst[m->prior[k].lam].v[0] * s;
+  }
+  return E;
+}
+
+/* Adds the priors' d/dtheta of parameter i, lp * theta or lp * sign(theta), to g (the
+ * generator keeps an L1 prior's values away from 0, so sign is never at its kink). */
+static void prior_grad(const dtg_model *m, int i, double *g) {
+  for (int k = 0; k < m->nprior; k++) {
+    if (m->prior[k].par != i) continue;
+    const dtg_param *p = &m->par[i];
+    double lp = m->cst[m->prior[k].lam].v[0];
+    for (int j = 0; j < p->rows * p->cols; j++)
+      g[j] += lp * (m->prior[k].l1 ? (p->v[j] > 0 ? 1 : -1) : p->v[j]);
+  }
+}
+
 /* R_k / beta at one step from the rates r it reads: at step k those published at step k-1
  * (zero at step 0), with the target at t_k (theory.md §6 item 2: the cost, and so the
  * objective, reads the published output, as the `loss` and `objective` signals do). */
@@ -83,7 +122,7 @@ static double integrand(const dtg_model *m, const double *r, double t) {
   int off[DTG_MAXPOP];
   dtr_layout(m, off);
   int o = m->npop - 1;
-  double y[DTG_MAXN], C = 0, pen = 0;
+  double y[DTG_MAXN], x[DTG_MAXIN], mx[DTG_MAXIN], C = 0, pen = 0, other = priors(m);
   dtr_target(m, t, y);
   for (int i = 0; i < m->pop[o].n; i++) C += 0.5 * (y[i] - r[off[o] + i]) * (y[i] - r[off[o] + i]);
   if (m->lam >= 0)
@@ -91,8 +130,11 @@ static double integrand(const dtg_model *m, const double *r, double t) {
       double v = r[off[m->lam_pop] + i];
       pen += v * v;
     }
+  /* the input's own mismatch stays in R, read like the cost: published rates, x(t_k) */
+  dtr_input(m, t, x);
+  for (int i = 0, n = pred_mismatch(m, r, x, mx); i < n; i++) other += 0.5 * mx[i] * mx[i];
   double beta = m->cst[m->beta].v[0];
-  return C + (m->lam >= 0 ? m->cst[m->lam].v[0] * pen / beta : 0);
+  return C + ((m->lam >= 0 ? m->cst[m->lam].v[0] * pen : 0) + other) / beta;
 }
 
 /* The forward pass; returns J as a by-product. */
@@ -142,23 +184,34 @@ void dtr_rule(const dtg_model *m, int i, const double *u, const double *ud, cons
               const double *x, const double *e, double *g) {
   int off[DTG_MAXPOP];
   dtr_layout(m, off);
-  int p = m->par[i].pop, n = m->pop[p].n;
   dtg_model *c = malloc(sizeof *c);
   *c = *m;
-  double *v = c->par[i].v, mp[DTG_MAXN], mm[DTG_MAXN];
-  /* Only population p's mismatch depends on a weight, bias or tau_m of p, and it is affine
-   * in them: a central difference with a huge step is exact, and its rounding relative to
-   * the derivative is that of one subtraction. */
+  double *v = c->par[i].v, mp[DTG_MAXN], mm[DTG_MAXN], ex[DTG_MAXIN];
+  int nx = pred_mismatch(m, pub, x, ex);   /* e_x = m_x */
+  /* Every mismatch is affine in a weight, bias or tau_m (a weight may be used by two
+   * populations, once transposed; the decoder by the input's mismatch): a central difference
+   * with a huge step is exact, and its rounding relative to the derivative is that of one
+   * subtraction. A mismatch that does not read the parameter differs by exactly 0. */
   for (int j = 0; j < c->par[i].rows * c->par[i].cols; j++) {
     double v0 = v[j], h = 1e4 * fmax(1, fabs(v0));
-    v[j] = v0 + h;
-    dtr_mismatch(c, p, u + off[p], ud + off[p], pub, x, mp);
-    v[j] = v0 - h;
-    dtr_mismatch(c, p, u + off[p], ud + off[p], pub, x, mm);
-    v[j] = v0;
     g[j] = 0;
-    for (int k = 0; k < n; k++) g[j] += e[off[p] + k] * ((mp[k] - mm[k]) / (2 * h));
+    for (int p = 0; p < m->npop; p++) {
+      v[j] = v0 + h;
+      dtr_mismatch(c, p, u + off[p], ud + off[p], pub, x, mp);
+      v[j] = v0 - h;
+      dtr_mismatch(c, p, u + off[p], ud + off[p], pub, x, mm);
+      for (int k = 0; k < m->pop[p].n; k++) g[j] += e[off[p] + k] * ((mp[k] - mm[k]) / (2 * h));
+    }
+    if (nx) {
+      v[j] = v0 + h;
+      pred_mismatch(c, pub, x, mp);
+      v[j] = v0 - h;
+      pred_mismatch(c, pub, x, mm);
+      for (int k = 0; k < nx; k++) g[j] += ex[k] * ((mp[k] - mm[k]) / (2 * h));
+    }
+    v[j] = v0;
   }
+  prior_grad(m, i, g);
   free(c);
 }
 
@@ -169,7 +222,7 @@ void dtr_rule(const dtg_model *m, int i, const double *u, const double *ud, cons
  * apart so that a term a rate does not reach cancels exactly in a difference. Returns the
  * number of terms. */
 static int terms_pub(const dtg_model *m, const double *uh, const double *e, const double *x,
-                     double t, double *T) {
+                     const double *xprev, double t, double *T) {
   int off[DTG_MAXPOP], o = m->npop - 1, n = 0;
   dtr_layout(m, off);
   double pub[NMAX], zero[DTG_MAXN] = { 0 }, mp[DTG_MAXN], y[DTG_MAXN];
@@ -189,6 +242,8 @@ static int terms_pub(const dtg_model *m, const double *uh, const double *e, cons
     double r = pub[off[m->lam_pop] + i];
     T[n++] = m->cst[m->lam].v[0] * r * r;
   }
+  double mx[DTG_MAXIN];
+  for (int i = 0, nx = pred_mismatch(m, pub, xprev, mx); i < nx; i++) T[n++] = 0.5 * mx[i] * mx[i];
   return n;
 }
 
@@ -197,7 +252,8 @@ void dtr_rule_tau_r(const dtg_model *m, int i, const double *ud, const double *u
   int off[DTG_MAXPOP];
   dtr_layout(m, off);
   int p = m->par[i].pop;
-  double uh[NMAX], T[4][2 * NMAX];
+  double uh[NMAX], T[4][2 * NMAX + DTG_MAXIN], xprev[DTG_MAXIN];
+  dtr_input(m, t - m->dt, xprev);
   memcpy(uh, uh_pub, sizeof uh);
   /* a five-point stencil, term by term: truncation O(h^4) ~ 1e-12, rounding ~ 1e-16 / h of
    * the terms the rate reaches */
@@ -207,10 +263,11 @@ void dtr_rule_tau_r(const dtg_model *m, int i, const double *ud, const double *u
     int n = 0;
     for (int s = 0; s < 4; s++) {
       *v = v0 + at[s] * h;
-      n = terms_pub(m, uh, e_pub, x, t, T[s]);
+      n = terms_pub(m, uh, e_pub, x, xprev, t, T[s]);
     }
     *v = v0;
     for (int k = 0; k < n; k++) d += (T[0][k] - T[3][k]) + 8 * (T[2][k] - T[1][k]);
     g[j] = ud[off[p] + j] * d / (12 * h);
   }
+  prior_grad(m, i, g);
 }
