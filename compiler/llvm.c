@@ -631,6 +631,11 @@ static void cg_maps(cg *g, const kir_stmt *st, int n) {
  * order, so the generated code and the interpreter agree bit for bit. */
 
 enum { CG_ROWS = 4 };   /* rows per block at batch 1: 4 dot accumulators, one AVX2 vector each */
+/* A product alone (no back-projection or update to fill the FMA pipes between a row's
+ * dependent multiply-adds) takes blocks of CG_ROWS_DOT rows: 8 independent chains hide the
+ * FMA latency (784-300-100-10 at batch 1, the forward pass of bptt: see bench/README.md).
+ * Each row's sum is the same, lane for lane: only how many rows go side by side changes. */
+enum { CG_ROWS_DOT = 8, CG_ROWS_MAX = 8 };
 
 static int cg_lanes(const cg *g) { return kir_dot_lanes(g->o->f32); }
 static LLVMTypeRef cg_vt(cg *g) { return LLVMVectorType(g->real, (unsigned)g->vw); }
@@ -716,16 +721,16 @@ static LLVMValueRef cg_lanes_sum(cg *g, LLVMValueRef v) {
  * and update tiles, which are elementwise in the columns and so free of the dot order. */
 enum { CG_BATS = 6, CG_TILE_BYTES = 64 };
 typedef struct cg_block {
-  int n;                        /* rows in the block, 1 .. CG_ROWS */
+  int n;                        /* rows in the block, 1 .. CG_ROWS_MAX */
   int nbat;                     /* batch elements, 1 .. CG_BATS */
   LLVMValueRef r0;              /* first row (i64) */
   LLVMValueRef b[CG_BATS];      /* the batch elements (NULL: unbatched) */
   int src;                      /* x: the dot's and the update's vector (-1: neither) */
   bool dot;                     /* dot[k][j] = sum_c M[r0+k, c] x[b_j, c] */
   int dst2;                     /* back-projection: dst2[b_j, c] = fma(M[r0+k, c], e[k][j], .) */
-  LLVMValueRef e[CG_ROWS][CG_BATS];   /*   for k in order (needs dst2 >= 0) */
-  LLVMValueRef k[CG_ROWS];      /* update (or NULL; nbat 1): M[r0+k, c] = fma(k[k], x[b, c], M) */
-  LLVMValueRef dots[CG_ROWS][CG_BATS];  /* out: the dots, when dot */
+  LLVMValueRef e[CG_ROWS_MAX][CG_BATS];   /*   for k in order (needs dst2 >= 0) */
+  LLVMValueRef k[CG_ROWS_MAX];  /* update (or NULL; nbat 1): M[r0+k, c] = fma(k[k], x[b, c], M) */
+  LLVMValueRef dots[CG_ROWS_MAX][CG_BATS];  /* out: the dots, when dot */
 } cg_block;
 
 /* The dots alone (a batched forward pass): the rows' weights first, then each batch
@@ -733,7 +738,7 @@ typedef struct cg_block {
  * is 2 + 1 registers beside the 12 accumulators (x first, all of them live at once, spilled). */
 static void cg_block_dots_at(cg *g, const kir_stmt *s, cg_block *bl, LLVMValueRef c,
                              const LLVMValueRef *rowbase, long t, LLVMValueRef acc[][CG_BATS]) {
-  LLVMValueRef m[CG_ROWS];
+  LLVMValueRef m[CG_ROWS_MAX];
   for (int k = 0; k < bl->n; k++)
     m[k] = cg_vldm(g, cg_elem(g, s->mat, NULL, cg_iadd(g, rowbase[k], c)), t);
   for (int j = 0; j < bl->nbat; j++) {
@@ -859,7 +864,7 @@ static void cg_block_sums(cg *g, cg_block *bl, LLVMValueRef vacc[][CG_BATS]) {
 
 /* The block's pass along its whole rows. */
 static void cg_block_cols(cg *g, const kir_stmt *s, cg_block *bl) {
-  LLVMValueRef rowbase[CG_ROWS], vacc[CG_ROWS][CG_BATS];
+  LLVMValueRef rowbase[CG_ROWS_MAX], vacc[CG_ROWS_MAX][CG_BATS];
   cg_block_setup(g, s, bl, rowbase, vacc, NULL);
   cg_block_range(g, s, bl, rowbase, vacc, cg_i(g, 0), g->p->bufs[s->mat].cols);
   cg_block_sums(g, bl, vacc);
@@ -1376,7 +1381,8 @@ static void cg_sweep_in(cg *g, const kir_stmt *s, LLVMValueRef first, LLVMValueR
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->cx, g->fn, "swept");
   LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, g->batch, cg_i(g, 1), ""), one, many);
   LLVMPositionBuilderAtEnd(g->b, one);
-  cg_blocks_in(g, s, first, rows, CG_ROWS, cg_sweep1_block, &a);
+  bool dots = s->dst2 < 0 && s->row < 0;   /* a product alone */
+  cg_blocks_in(g, s, first, rows, dots ? CG_ROWS_DOT : CG_ROWS, cg_sweep1_block, &a);
   LLVMBuildBr(g->b, done);
   LLVMPositionBuilderAtEnd(g->b, many);
   cg_sweepb(g, s, a.cmul, first, rows);
