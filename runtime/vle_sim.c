@@ -723,6 +723,35 @@ static bool vs_range_nonfinite(const unsigned char *p, size_t len, size_t es) {
   return ((acc0[0] | acc0[1] | acc0[2] | acc0[3]) & top) != 0;
 }
 
+/* The scan of vs_range_nonfinite shared out over a team: member t scans its share of
+ * the range in runs of 64 bytes (the scan's unit) and says whether it found one. */
+typedef struct vs_scan {
+  const unsigned char *p;
+  size_t len, es;
+  bool hit[64];
+} vs_scan;
+
+static void vs_scan_share(const vle_team *m, void *arg) {
+  vs_scan *a = arg;
+  size_t runs = a->len / 64, n = (size_t)m->nthreads, t = (size_t)m->tid;
+  size_t lo = runs * t / n * 64, hi = runs * (t + 1) / n * 64;
+  if (t < 64) a->hit[t] = hi > lo && vs_range_nonfinite(a->p + lo, hi - lo, a->es);
+}
+
+/* Below this many bytes the scan is not worth waking the team (~10 us). */
+enum { VS_SCAN_TEAM_MIN = 256 << 10 };
+
+static bool vs_range_nonfinite_team(const vle_sim *s, const unsigned char *p, size_t len) {
+  int n = tm_size(s->team);
+  if (!s->team || n > 64 || len < VS_SCAN_TEAM_MIN || len % 64)
+    return vs_range_nonfinite(p, len, s->m->es);
+  vs_scan a = { .p = p, .len = len, .es = s->m->es };
+  tm_each(s->team, vs_scan_share, &a);
+  bool hit = false;
+  for (int t = 0; t < n; t++) hit |= a.hit[t];
+  return hit;
+}
+
 /* NaN/Inf anywhere in the evolving buffers after step s->st.step - 1? This runs every step,
  * so the common case is one scan over one byte range: the states and signals and the slots
  * the pubs now point at (vs_group; and the parameters when learning): only on a hit are the
@@ -733,7 +762,7 @@ static int vs_check_finite(vle_sim *s, bool params, vle_error *err) {
   const size_t *g = s->group_off;
   size_t from = g[s->st.parity ? VS_G_CHECKED : VS_G_PUB];
   size_t to = params && s->learn ? g[VS_G_OTHER] : g[s->st.parity ? VS_G_PARAM : VS_G_PUBNEXT];
-  if (!vs_range_nonfinite(s->st.mem + from, to - from, s->m->es)) return 0;
+  if (!vs_range_nonfinite_team(s, s->st.mem + from, to - from)) return 0;
   int n = params ? s->nall : s->nchecked;
   for (int c = 0; c < n; c++) {
     int b = s->checked[c];
