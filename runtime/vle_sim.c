@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "npy.h"
@@ -473,15 +474,29 @@ static int vs_check_memory(const vle_sim *s, const vle_sim_options *o, vle_error
  * measured with bench/threads.sh on 2 cores. */
 #define VS_THREADS_MIN_WORK 2e6
 
-/* The 1-minute load average (/proc/loadavg), 0 where unknown. */
-static double vs_loadavg(void) {
-  double load = 0;
-  FILE *f = fopen("/proc/loadavg", "r");
-  if (f) {
-    if (fscanf(f, "%lf", &load) != 1) load = 0;
-    fclose(f);
+/* Threads of other processes running now: the runnable count of /proc/loadavg (which
+ * counts this thread) less one, the median of 5 samples 2 ms apart (a snapshot catches
+ * the machine between two time slices; the 1-minute average lags a minute behind a machine
+ * that has gone quiet); 0 where unknown. */
+static int vs_others_running(void) {
+  int v[5], n = 0;
+  for (int k = 0; k < 5; k++) {
+    FILE *f = fopen("/proc/loadavg", "r");
+    int run = 0, all = 0;
+    if (f) {
+      if (fscanf(f, "%*f %*f %*f %d/%d", &run, &all) != 2) run = 1;
+      fclose(f);
+      v[n++] = run > 1 ? run - 1 : 0;
+    }
+    if (k < 4) nanosleep(&(struct timespec){ .tv_nsec = 2000000 }, NULL);
   }
-  return load >= 0 ? load : 0;
+  for (int i = 1; i < n; i++)       /* insertion sort of <= 5 */
+    for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+      int t = v[j];
+      v[j] = v[j - 1];
+      v[j - 1] = t;
+    }
+  return n ? v[n / 2] : 0;
 }
 
 /* How many threads the kernels run on (o->threads, or auto), and why; starts the team. */
@@ -515,15 +530,14 @@ static int vs_threads(vle_sim *s, const vle_sim_options *o, vle_error *err) {
   } else {
     /* cores other processes keep busy: a thread that has to share a core holds up every
      * barrier of the team (a step then takes longer than on one thread) */
-    double load = vs_loadavg();
-    int idle = (int)floor((double)cores - load + 1.5);   /* + 1: this process itself */
-    int use = idle < cores ? idle : cores;
-    n = use < s->batch ? use : (int)s->batch;
+    int others = vs_others_running(), idle = cores - others;
+    n = idle < s->batch ? idle : (int)s->batch;
     if (n < 2)
-      snprintf(why, len, "auto: the machine is busy (load %.2f on %d cores)", load, cores);
+      snprintf(why, len, "auto: the machine is busy (%d other threads running on %d cores)",
+               others, cores);
     else
       snprintf(why, len, "auto: %.3g multiply-adds per step (weights x batch), %d of %d cores "
-               "(load %.2f)", work, n, cores, load);
+               "(%d other threads running)", work, n, cores, others);
     if (n < 1) n = 1;
   }
   if (n < 2) return 0;
