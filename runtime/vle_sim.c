@@ -470,9 +470,10 @@ static int vs_check_memory(const vle_sim *s, const vle_sim_options *o, vle_error
                   o->memory_limit ? "allowed" : "of memory of this machine");
 }
 
-/* Multiply-adds per step below which threads do not pay (docs/runtime.md "Threads"):
- * measured with bench/threads.sh on 2 cores. */
-#define VS_THREADS_MIN_WORK 2e6
+/* Multiply-adds per step below which threads do not pay (docs/runtime.md "Threads"): a step
+ * of ~1 ms. On the shared 2-core machine 784-300-100-10 at batch 10 (2.7e6, ~0.25 ms a step)
+ * ran 1.4-5x slower on 2 threads under load; at batch 100 (2.7e7) 1.2-1.3x faster. */
+#define VS_THREADS_MIN_WORK 1e7
 
 /* Threads of other processes running now: the runnable count of /proc/loadavg (which
  * counts this thread) less one, the median of 5 samples 2 ms apart (a snapshot catches
