@@ -136,6 +136,10 @@ struct vl_decl {
   vl_builtin phi;          /* after check; BI_LINEAR by default, BI_NONE with phi_fn */
   vl_decl *phi_fn;         /* after check: phi = a user fn of one argument, or NULL */
   vl_expr *phi_rate;       /* with phi_fn: the checked expansion of fn(prosp(h)), the rate */
+  bool flow;               /* `dynamics = gradient` (docs/theory.md §10b): owns no mismatch,
+                              follows τᵐ ⊙ u̇ = −∂E/∂u with r = φ(u); after check tau_r is
+                              tau_m's expression (unused: ŭ = u) */
+  vl_field *dynamics;      /* the `dynamics` field as written, or NULL */
 
   /* D_WEIGHT [post, pre], D_BIAS [post] */
   const char *post_name, *pre_name;
@@ -203,6 +207,11 @@ typedef struct vl_model {
   double dt, gamma;
   const char *errors, *scheme;
   long batch;
+  /* Equilibrium propagation (docs/theory.md §10b): set when every population follows the
+   * gradient flow; `eqprop = one_sided | symmetric`, `free_steps`, `nudged_steps`. */
+  bool eqprop, ep_symmetric;
+  long ep_free, ep_nudged;
+  vl_span ep_span;         /* the first `eqprop`/`free_steps`/`nudged_steps` setting, or line 0 */
 } vl_model;
 
 /* Debug printing of expressions in source syntax (used by tests and diagnostics). */

@@ -249,33 +249,53 @@ static void ck_phi(ck_ctx *c, vl_decl *p, vl_field *f) {
 }
 
 /* A known field given for the first time (seen[] remembers the first of each key). */
-static vl_field *ck_pop_field(ck_ctx *c, vl_field *f, vl_field *seen[3]) {
-  static const char *const keys[3] = { "tau_m", "tau_r", "phi" };
-  for (int k = 0; k < 3; k++) {
+static vl_field *ck_pop_field(ck_ctx *c, vl_field *f, vl_field *seen[4]) {
+  static const char *const keys[4] = { "tau_m", "tau_r", "phi", "dynamics" };
+  for (int k = 0; k < 4; k++) {
     if (strcmp(f->key, keys[k])) continue;
     if (!seen[k]) return seen[k] = f;
     ck_err(c, f->key_span, "field '%s' is given twice", f->key);
     ck_note(c, seen[k]->key_span, "first given here");
     return NULL;
   }
-  ck_err(c, f->key_span, "unknown population field '%s' (fields: tau_m, tau_r, phi)", f->key);
+  ck_err(c, f->key_span, "unknown population field '%s' (fields: tau_m, tau_r, phi, dynamics)",
+         f->key);
   return NULL;
 }
 
 /* population NAME[n] { tau_m = ...; tau_r = ...; phi = ... } */
+/* dynamics = mismatch (the default: the population owns a mismatch term) | gradient (it
+ * follows the gradient flow of the energy, docs/theory.md §10b). */
+static void ck_dynamics(ck_ctx *c, vl_decl *p, vl_field *f) {
+  const vl_expr *v = f->value;
+  p->dynamics = f;
+  if (v->kind == EX_NAME && !strcmp(v->name, "gradient")) p->flow = true;
+  else if (!(v->kind == EX_NAME && !strcmp(v->name, "mismatch")))
+    ck_err(c, v->span, "dynamics must be mismatch or gradient, got %s",
+           ast_expr_string_short(c->a, v, 24));
+}
+
 static void ck_pop(ck_ctx *c, vl_decl *p) {
   ck_size(c, p);
-  vl_field *seen[3] = { 0 };
+  vl_field *seen[4] = { 0 };
   for (int i = 0; i < p->nfields; i++) {
     vl_field *f = ck_pop_field(c, &p->fields[i], seen);
     if (!f) continue;
     if (!strcmp(f->key, "phi")) { ck_phi(c, p, f); continue; }
+    if (!strcmp(f->key, "dynamics")) { ck_dynamics(c, p, f); continue; }
     ck_tau(c, p, f);
     if (!strcmp(f->key, "tau_m")) p->tau_m = f->value;
     else p->tau_r = f->value;
   }
   if (!p->tau_m) ck_err(c, p->name_span, "population '%s' has no tau_m", p->name);
-  if (!p->tau_r) ck_err(c, p->name_span, "population '%s' has no tau_r", p->name);
+  if (p->flow && p->tau_r) {
+    ck_err(c, seen[1]->key_span, "population '%s' follows the gradient flow (dynamics = "
+           "gradient): its rate is phi(u), it has no tau_r", p->name);
+  } else if (p->flow) {
+    p->tau_r = p->tau_m;   /* a buffer like any population's; ŭ = u does not read it */
+  } else if (!p->tau_r) {
+    ck_err(c, p->name_span, "population '%s' has no tau_r", p->name);
+  }
   vec_push(c->a, &c->m->pops, p);
 }
 
@@ -422,6 +442,33 @@ static void ck_defaults(vl_model *m) {
   m->errors = "prospective";
   m->scheme = "sync";
   m->batch = 1;
+  m->ep_free = 100;
+  m->ep_nudged = 20;
+}
+
+/* Equilibrium propagation: a model whose populations follow the gradient flow learns by it;
+ * then all of them must (docs/theory.md §10b), and its settings mean nothing elsewhere. */
+static void ck_eqprop(ck_ctx *c) {
+  vl_model *m = c->m;
+  const vl_decl *flow = NULL, *owner = NULL;
+  for (int i = 0; i < m->pops.len; i++) {
+    const vl_decl *p = m->pops.items[i];
+    if (p->flow && !flow) flow = p;
+    if (!p->flow && !owner) owner = p;
+  }
+  if (flow && owner) {
+    ck_err(c, owner->name_span, "population '%s' owns a mismatch, but '%s' follows the "
+           "gradient flow (dynamics = gradient): equilibrium propagation needs every population "
+           "to follow it (mixing both kinds is not supported)", owner->name, flow->name);
+    ck_note(c, flow->dynamics->key_span, "'%s' follows the gradient flow here", flow->name);
+  }
+  if (!flow && m->ep_span.line)
+    ck_err(c, m->ep_span, "equilibrium propagation settings, but no population follows the "
+           "gradient flow (give populations `dynamics = gradient`)");
+  if (flow && m->feedbacks.len)
+    ck_err(c, ((vl_decl *)m->feedbacks.items[0])->span, "feedback matrices replace the "
+           "back-projections of errors; an equilibrium propagation model has none");
+  m->eqprop = flow != NULL;
 }
 
 bool ck_check(vl_model *m, dg_ctx *d) {
@@ -436,6 +483,7 @@ bool ck_check(vl_model *m, dg_ctx *d) {
   vl_decl *settings = NULL;
   for (int i = 0; i < m->decls.len; i++) ck_decl(&c, m->decls.items[i], &settings);
   ck_feedback_learning(&c);
+  ck_eqprop(&c);
   ck_model_rules(&c);
   if (d->errors == errors) ck_unused(&c);
   return d->errors == errors;

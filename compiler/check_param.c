@@ -300,10 +300,12 @@ void ck_feedback_learning(ck_ctx *c) {
 /* ---- settings ------------------------------------------------------------------------- */
 
 /* The error schemes: runtime/vle_vocab.h, the list the runtime reads too. */
-#define CK_SCHEME_NAME_(id, name, kernel, sgd, back) name,
+#define CK_SCHEME_NAME_(id, name, kernel, sgd, back, split) name,
 static const char *const ck_errors_names[] = { VLE_SCHEMES(CK_SCHEME_NAME_) NULL };
 /* The update schemes the back end implements (docs/theory.md §6); add new ones here. */
 static const char *const ck_scheme_names[] = { "sync", NULL };
+/* Equilibrium propagation's nudging (docs/theory.md §10b). */
+static const char *const ck_eqprop_names[] = { "one_sided", "symmetric", NULL };
 
 /* errors = NAME | scheme = NAME: one of a list (a string is accepted too). */
 static const char *ck_setting_word(ck_ctx *c, vl_field *f, const char *const *allowed) {
@@ -325,6 +327,15 @@ static void ck_setting(ck_ctx *c, vl_model *m, vl_field *f) {
     if ((w = ck_setting_word(c, f, ck_errors_names))) m->errors = w;
   } else if (!strcmp(f->key, "scheme")) {
     if ((w = ck_setting_word(c, f, ck_scheme_names))) m->scheme = w;
+  } else if (!strcmp(f->key, "eqprop")) {
+    if ((w = ck_setting_word(c, f, ck_eqprop_names))) m->ep_symmetric = !strcmp(w, "symmetric");
+    if (!m->ep_span.line) m->ep_span = f->key_span;
+  } else if (!strcmp(f->key, "free_steps") || !strcmp(f->key, "nudged_steps")) {
+    long n;
+    bool free = f->key[0] == 'f';
+    f->value = ck_value(c, f->value);
+    if (ck_eval_int(c, f->value, f->key, 1, 100000000, &n)) *(free ? &m->ep_free : &m->ep_nudged) = n;
+    if (!m->ep_span.line) m->ep_span = f->key_span;
   } else if (!strcmp(f->key, "batch")) {
     long b;
     f->value = ck_value(c, f->value);
@@ -342,19 +353,21 @@ static void ck_setting(ck_ctx *c, vl_model *m, vl_field *f) {
 
 /* The index of a settings key, or -1. */
 static int ck_setting_key(const char *key) {
-  static const char *const keys[] = { "dt", "gamma", "errors", "scheme", "batch" };
+  static const char *const keys[] = { "dt", "gamma", "errors", "scheme", "batch", "eqprop",
+                                      "free_steps", "nudged_steps" };
   for (int k = 0; k < (int)(sizeof keys / sizeof keys[0]); k++)
     if (!strcmp(keys[k], key)) return k;
   return -1;
 }
 
 void ck_settings(ck_ctx *c, vl_decl *d) {
-  vl_field *seen[5] = { 0 };
+  vl_field *seen[8] = { 0 };
   for (int i = 0; i < d->nfields; i++) {
     vl_field *f = &d->fields[i];
     int k = ck_setting_key(f->key);
     if (k < 0) {
-      ck_err(c, f->key_span, "unknown setting '%s' (expected dt, gamma, errors, scheme or batch)", f->key);
+      ck_err(c, f->key_span, "unknown setting '%s' (expected dt, gamma, errors, scheme, batch, "
+             "eqprop, free_steps or nudged_steps)", f->key);
     } else if (seen[k]) {
       ck_err(c, f->key_span, "setting '%s' is given twice", f->key);
       ck_note(c, seen[k]->key_span, "first given here");

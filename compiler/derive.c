@@ -78,7 +78,8 @@ static void dv_pop_syms(dv_system *s, vl_arena *a, dv_pop *p) {
                    ar_printf(a, "\\dot{u}_{%s}", n));
   p->ub   = dv_sym(s, S_UB, p->index, v, ar_printf(a, "\u016d_%s", n),
                    ar_printf(a, "\\breve{u}_{%s}", n));
-  p->ub_def = ex_add(s->x, p->u, ex_mul(s->x, p->taur, p->udot));
+  /* a gradient-flow population's rate is φ(u): ŭ = u (docs/theory.md §10b) */
+  p->ub_def = p->decl->flow ? p->u : ex_add(s->x, p->u, ex_mul(s->x, p->taur, p->udot));
   s->ub_syms[p->index] = p->ub;
   s->ub_defs[p->index] = p->ub_def;
 }
@@ -1187,6 +1188,64 @@ static bool dv_objective(dv_state *st) {
   return true;
 }
 
+/* Gradient-flow populations (docs/theory.md §10b): with E_γ = E + (γ − 1) β C, the cost
+ * scaled by the phase's nudge γ (0 free, 1 nudged, −1 the symmetric negative phase; the
+ * nudge strength is γβ), τᵐ ⊙ u̇ = −∂E_γ/∂u, written as the mismatch m = τᵐ ⊙ u̇ + ∂E_γ/∂u
+ * (a = τᵐ, c = ∂E_γ/∂u) so that the adjoint's forward step (e = 0) integrates it; no error
+ * (g = 0, no split: the model learns by equilibrium propagation) and G = ∂E_γ/∂θ, which the
+ * runtime evaluates at the end of each phase. The objective is the cost C. */
+static bool dv_flow(dv_state *st) {
+  dv_system *s = st->s;
+  vl_model *m = s->model;
+  ex_ctx *x = s->x;
+  int np = s->npops;
+  for (int i = 0; i < np; i++)
+    if (ex_contains(s->energy, s->pops[i].udot)) {
+      dg_error(st->d, m->energy->value->span, "the energy reads the velocity of population %s, "
+               "which follows the gradient flow (dynamics = gradient): tau_m u' = -dE/du needs "
+               "an energy of u alone (write rate(%s) or %s, not prosp(%s, tau))",
+               s->pops[i].decl->name, s->pops[i].decl->name, s->pops[i].decl->name,
+               s->pops[i].decl->name);
+      return false;
+    }
+  if (!m->cost || ex_is_zero(s->beta)) {
+    dg_error(st->d, m->cost ? m->cost->name_span : m->energy->value->span, "equilibrium "
+             "propagation nudges the network with beta * C: the energy needs a declared cost C "
+             "with a nonzero weight beta (docs/theory.md §10b)");
+    return false;
+  }
+  ex_node *Eg = ex_add(x, s->energy, ex_mul(x, ex_sub(x, s->gamma, ex_num(x, 1)),
+                                            ex_mul(x, s->beta, s->cost)));
+  s->F = Eg;
+  ex_node **wrt = AR_NEWN(st->a, ex_node *, np + 1), **du = AR_NEWN(st->a, ex_node *, np + 1);
+  for (int i = 0; i < np; i++) wrt[i] = s->pops[i].u;
+  ex_grad(x, Eg, wrt, np, du);
+  for (int i = 0; i < np; i++) {
+    dv_pop *p = &s->pops[i];
+    dv_pop_rate(st, p);
+    p->a = p->taum;
+    p->c = ex_simplify(x, du[i]);
+    p->m = p->m_sym = ex_add(x, ex_mul(x, p->a, p->udot), p->c);
+    p->udot_rhs = ex_simplify(x, ex_div(x, ex_neg(x, p->c), p->a));
+    p->g = p->g_show = ex_zero_like(x, p->u->shape);
+    p->q = ex_num(x, 1);
+    p->b = p->taur;
+    p->split_ok = false;
+    p->split_why = "it follows the gradient flow (dynamics = gradient): no error, the model "
+                   "learns by equilibrium propagation";
+  }
+  for (int i = 0; i < s->nparams; i++)
+    if (s->params[i].learn >= 0 && (s->params[i].kind == PK_TAU_M ||
+                                    s->params[i].kind == PK_TAU_R)) {
+      dg_error(st->d, s->params[i].decl->name_span, "%s: equilibrium propagation learns "
+               "weights and biases, not time constants", s->params[i].name);
+      return false;
+    }
+  s->objective_sym = s->cost_sym;
+  s->objective = s->cost;
+  return true;
+}
+
 static double dv_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1210,9 +1269,9 @@ dv_system *dv_derive(vl_model *m, dg_ctx *d, vl_arena *a) {
   if (!m->energy || !m->energy->value) return NULL;
   s->energy = dv_build(&st, m->energy->value);
   dv_collect_terms(&st, m->energy->value, false);
-  if (d->errors != errs || !dv_assign_owners(&st)) return NULL;
+  if (d->errors != errs || (!m->eqprop && !dv_assign_owners(&st))) return NULL;
 
-  dv_find_clamped(&st);
+  if (!m->eqprop) dv_find_clamped(&st);
   s->rest_sym = ex_num(s->x, 0);
   for (int i = 0; i < st.nterms; i++)
     if (st.terms[i].owner < 0) s->rest_sym = ex_add(s->x, s->rest_sym, st.terms[i].x);
@@ -1221,28 +1280,33 @@ dv_system *dv_derive(vl_model *m, dg_ctx *d, vl_arena *a) {
   s->cost = dv_expand(s, s->cost_sym);
   if (!dv_objective(&st)) return NULL;
   s->energy = dv_expand(s, s->energy);
-  s->F = s->rest;
-  for (int i = 0; i < s->npops; i++) {   /* a lateral read is a plain rate for plasticity */
-    dv_pop *p = &s->pops[i];
-    s->F = ex_add(s->x, s->F, ex_dot(s->x, p->lateral ? dv_expand(s, p->m) : p->m, p->e));
-    dv_pop_rate(&st, p);
-  }
-
-  long raw0 = ex_total_nodes(s->x);
-  for (int i = 0; i < s->npops; i++) dv_forward(s, &s->pops[i]);
-  dv_errors(s, a);
-  for (int i = 0; i < s->nparams; i++) {
-    dv_param *w = &s->params[i];
-    if (w->fb >= 0 && !w->fb_hit)
-      dg_error(d, w->fb_decl->fb_w_span, "%s is never back-projected: no error is sent back "
-               "through it as %s' e, so feedback matrix %s would not be used (a weight that "
-               "the energy uses only transposed, %s' @ v, sends its errors back as %s e, which "
-               "feedback does not replace)", w->name, w->name, s->params[w->fb].name, w->name,
-               w->name);
+  long raw0;
+  if (m->eqprop) {
+    raw0 = ex_total_nodes(s->x);
+    if (!dv_flow(&st)) return NULL;
+  } else {
+    s->F = s->rest;
+    for (int i = 0; i < s->npops; i++) {   /* a lateral read is a plain rate for plasticity */
+      dv_pop *p = &s->pops[i];
+      s->F = ex_add(s->x, s->F, ex_dot(s->x, p->lateral ? dv_expand(s, p->m) : p->m, p->e));
+      dv_pop_rate(&st, p);
+    }
+    raw0 = ex_total_nodes(s->x);
+    for (int i = 0; i < s->npops; i++) dv_forward(s, &s->pops[i]);
+    dv_errors(s, a);
+    for (int i = 0; i < s->nparams; i++) {
+      dv_param *w = &s->params[i];
+      if (w->fb >= 0 && !w->fb_hit)
+        dg_error(d, w->fb_decl->fb_w_span, "%s is never back-projected: no error is sent back "
+                 "through it as %s' e, so feedback matrix %s would not be used (a weight that "
+                 "the energy uses only transposed, %s' @ v, sends its errors back as %s e, "
+                 "which feedback does not replace)", w->name, w->name, s->params[w->fb].name,
+                 w->name, w->name);
+    }
   }
   dv_plasticity(s, &st);
   dv_order(s);
-  dv_warn_fast_loops(&st);
+  if (!m->eqprop) dv_warn_fast_loops(&st);
   s->nodes_raw = ex_total_nodes(s->x) - raw0;
   ex_node **roots = AR_NEWN(a, ex_node *, 3 * s->npops + s->nparams + 1);
   int nr = 0;

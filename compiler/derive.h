@@ -173,6 +173,9 @@ void dv_schemes_with(dv_system *s, const dv_pop *p, ex_node *g, dv_schemes *out)
  * whose terms are mostly negated); anything else unchanged. */
 ex_node *dv_tidy_sign(ex_ctx *x, ex_node *g);
 
+/* e with the display names of `vlec derive`: r_p for φ(ŭ_p), ŭ_p for u_p + τʳ_p ⊙ u̇_p. */
+ex_node *dv_display(dv_system *s, ex_node *e);
+
 typedef enum { DV_TEXT, DV_LATEX, DV_JSON } dv_format;
 void dv_print(FILE *out, dv_system *s, dv_format f);
 

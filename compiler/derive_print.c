@@ -4,6 +4,8 @@
  * replaced by their usual names: φ′(ŭ_p), r_p = φ(ŭ_p), and ŭ_p = u_p + τʳ_p ⊙ u̇_p.
  */
 #include "derive.h"
+#include "locality.h"
+#include "vocab.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -37,13 +39,19 @@ static dp_names dp_make_names(dv_system *s) {
     dp_add(a, &nm, p->rate, r, cap);
     dp_add(a, &nm, ex_subst(x, p->rate, &p->ub_def, &p->ub, 1), r, cap);
   }
-  for (int i = 0; i < s->npops; i++) dp_add(a, &nm, s->pops[i].ub_def, s->pops[i].ub, cap);
+  for (int i = 0; i < s->npops; i++)   /* (a gradient-flow population's ŭ is u itself) */
+    if (!s->pops[i].decl->flow) dp_add(a, &nm, s->pops[i].ub_def, s->pops[i].ub, cap);
   return nm;
 }
 
 static ex_node *dp_show(dv_system *s, const dp_names *nm, ex_node *e) {
   for (int i = 0; i < nm->n; i++) e = ex_subst(s->x, e, &nm->from[i], &nm->to[i], 1);
   return e;
+}
+
+ex_node *dv_display(dv_system *s, ex_node *e) {
+  dp_names nm = dp_make_names(s);
+  return dp_show(s, &nm, e);
 }
 
 static const char *dp_str(dv_system *s, const dp_names *nm, ex_node *e, ex_style st) {
@@ -76,9 +84,33 @@ static const char *dp_phi_name(const dv_pop *p) {
   return p->decl->phi_fn ? p->decl->phi_fn->name : ast_builtin_name(p->decl->phi);
 }
 
+/* dv_tidy_sign on every term of a sum (for printing). */
+static ex_node *dp_tidy_terms(ex_ctx *x, ex_node *e) {
+  ex_node **t;
+  int n = ex_terms(e, &t);
+  ex_node *sum = ex_num(x, 0);
+  for (int i = 0; i < n; i++) sum = ex_add(x, sum, dv_tidy_sign(x, t[i]));
+  return sum;
+}
+
+/* A gradient-flow population (docs/theory.md §10b): its dynamics, no error. */
+static void dp_text_flow(FILE *out, dv_system *s, const dp_names *nm, dv_pop *p) {
+  ex_ctx *x = s->x;
+  fprintf(out, "population %s [%ld]   \u03c6 = %s   gradient flow (dynamics = gradient)\n",
+          p->decl->name, p->n, dp_phi_name(p));
+  fprintf(out, "  dynamics       %s = \u2212\u2202E\u03b3/\u2202u_%s = %s\n",
+          dp_str(s, nm, ex_mul(x, p->a, p->udot), EXP_TEXT), p->decl->name,
+          dp_str(s, nm, dp_tidy_terms(x, ex_simplify(x, ex_neg(x, p->c))), EXP_TEXT));
+  fprintf(out, "  error          none: the model learns by equilibrium propagation\n\n");
+}
+
 static void dp_text_pop(FILE *out, dv_system *s, const dp_names *nm, dv_pop *p) {
   ex_ctx *x = s->x;
   ex_style T = EXP_TEXT;
+  if (p->decl->flow) {
+    dp_text_flow(out, s, nm, p);
+    return;
+  }
   fprintf(out, "population %s [%ld]   \u03c6 = %s\n", p->decl->name, p->n,
           dp_phi_name(p));
   fprintf(out, "  mismatch       m = %s\n", dp_str(s, nm, p->m, T));
@@ -90,8 +122,7 @@ static void dp_text_pop(FILE *out, dv_system *s, const dp_names *nm, dv_pop *p) 
   if (!p->split_ok) {
     fprintf(out, "  the split Q = q e - g, P = a e - b g fails: %s\n", p->split_why);
     fprintf(out, "  no error scheme of docs/theory.md §4 (adjoint, instantaneous, prospective) is "
-            "defined for this population;\n  the forward dynamics run (vlec run --no-learn "
-            "--errors adjoint)\n\n");
+            "defined for this population;\n  bptt (§9, below) gives the exact gradient\n\n");
     return;
   }
   dv_schemes sc;
@@ -148,6 +179,38 @@ static void dp_text_feedback(FILE *out, dv_system *s) {
   fputc('\n', out);
 }
 
+/* Equilibrium propagation: the phases, the update, and ∂E/∂θ of every learned parameter. */
+static void dp_text_eqprop(FILE *out, dv_system *s, const dp_names *nm) {
+  vl_model *m = s->model;
+  fprintf(out, "equilibrium propagation (docs/theory.md \u00a710b), per sample:\n"
+          "  free phase     %ld steps with \u03b3 = 0 (E\u03b3 = E + (\u03b3 \u2212 1) "
+          "\u03b2 C: the cost off)\n", m->ep_free);
+  if (m->ep_symmetric)
+    fprintf(out, "  nudged phases  %ld steps with \u03b3 = +1 and %ld with \u03b3 = \u22121, "
+            "both from the free state\n  update         \u0394\u03b8 = \u2212(\u03b7/(2\u03b2))"
+            " (\u2202E/\u2202\u03b8|\u03b3=+1 \u2212 \u2202E/\u2202\u03b8|\u03b3=\u22121)\n",
+            m->ep_nudged, m->ep_nudged);
+  else
+    fprintf(out, "  nudged phase   %ld steps with \u03b3 = 1 from the free state\n"
+            "  update         \u0394\u03b8 = \u2212(\u03b7/\u03b2) (\u2202E/\u2202\u03b8|"
+            "\u03b3=1 \u2212 \u2202E/\u2202\u03b8|\u03b3=0)\n", m->ep_nudged);
+  fprintf(out, "  \u03b2 = %s; then the state returns to the free equilibrium\n\n",
+          dp_str(s, nm, s->beta, EXP_TEXT));
+  fprintf(out, "\u2202E\u03b3/\u2202\u03b8 (evaluated at the end of each phase)\n");
+  for (int i = 0; i < s->nparams; i++) {
+    dv_param *p = &s->params[i];
+    if (!p->used) continue;
+    const char *lhs = ar_printf(ex_arena(s->x), "\u2202E/\u2202%s", p->sym->name);
+    fprintf(out, "  %s%*s = %s%s\n", lhs, 12 - dp_width(lhs), "",
+            dp_str(s, nm, dv_tidy_sign(s->x, p->G), EXP_TEXT),
+            p->learn >= 0 ? "" : "   (not learned)");
+  }
+  fprintf(out, "\ncost           C = %s   (the objective: C at the free equilibrium)\n",
+          dp_str(s, nm, s->cost_sym, EXP_TEXT));
+  fprintf(out, "\n(derived in %.2f ms; %ld expression nodes created, %ld in the result)\n",
+          s->millis, s->nodes_raw, s->nodes_final);
+}
+
 static void dp_text(FILE *out, dv_system *s) {
   dp_names nm = dp_make_names(s);
   ex_ctx *x = s->x;
@@ -160,6 +223,10 @@ static void dp_text(FILE *out, dv_system *s) {
             c->name, c->n, dp_str(s, &nm, c->m, EXP_TEXT));
   }
   dp_text_feedback(out, s);
+  if (s->model->eqprop) {
+    dp_text_eqprop(out, s, &nm);
+    return;
+  }
   fprintf(out, "plasticity (\u03b8\u0307 = \u2212\u03b7 \u2202E/\u2202\u03b8 with m \u2192 e)\n");
   for (int i = 0; i < s->nparams; i++) {
     dv_param *p = &s->params[i];
@@ -174,6 +241,12 @@ static void dp_text(FILE *out, dv_system *s) {
           "               (R: the energy without the populations' mismatches; vlec grad "
           "reports \u2202J/\u2202\u03b8)\n", dp_str(s, &nm, s->beta, EXP_TEXT),
           dp_str(s, &nm, s->objective_sym, EXP_TEXT));
+  fprintf(out, "bptt           \u03bb_k = (\u2202F_k/\u2202s_k)\u1d40 \u03bb_k+1 + dt "
+          "\u2202j_k/\u2202s_k,  \u2202J_d/\u2202\u03b8 = \u03a3_k (\u2202F_k/\u2202\u03b8)"
+          "\u1d40 \u03bb_k+1 + dt \u2202j_k/\u2202\u03b8\n"
+          "               (docs/theory.md \u00a79: the exact gradient of the discrete J_d, by "
+          "reverse mode of the step F_k\n               with e = 0; defined for every model "
+          "that runs: `vlec emit --kir` shows back_bptt)\n");
   fprintf(out, "\n(derived in %.2f ms; %ld expression nodes created, %ld in the result)\n",
           s->millis, s->nodes_raw, s->nodes_final);
 }
@@ -188,6 +261,12 @@ static void dp_latex(FILE *out, dv_system *s) {
           s->model->name ? s->model->name : "?");
   for (int i = 0; i < s->npops; i++) {
     dv_pop *p = &s->pops[i];
+    if (p->decl->flow) {   /* gradient flow: the dynamics only (docs/theory.md §10b) */
+      fprintf(out, "&\\text{population } %s: && %s &= %s \\\\\n", p->decl->name,
+              dp_str(s, &nm, ex_mul(x, p->a, p->udot), L),
+              dp_str(s, &nm, dp_tidy_terms(x, ex_simplify(x, ex_neg(x, p->c))), L));
+      continue;
+    }
     dv_schemes sc;
     dv_schemes_with(s, p, p->g_show, &sc);
     fprintf(out, "&\\text{population } %s: && m &= %s \\\\\n", p->decl->name,
@@ -208,6 +287,11 @@ static void dp_latex(FILE *out, dv_system *s) {
   for (int i = 0; i < s->nparams; i++) {
     dv_param *p = &s->params[i];
     if (!p->used && p->fb_of < 0) continue;
+    if (s->model->eqprop) {   /* equilibrium propagation: ∂E_γ/∂θ, taken at each phase */
+      fprintf(out, "&&& \\frac{\\partial E_\\gamma}{\\partial %s} &= %s \\\\\n",
+              p->sym->latex ? p->sym->latex : p->sym->name, dp_str(s, &nm, p->G, L));
+      continue;
+    }
     fprintf(out, "&&& %s &= %s \\\\\n", dp_dotted(ex_arena(x), p->sym->latex ? p->sym->latex
             : p->sym->name, true),
             p->fb_of >= 0 && p->learn < 0 ? "0" : dp_str(s, &nm, dp_rule(s, p), L));
@@ -296,10 +380,22 @@ static void dp_json(FILE *out, dv_system *s) {
   }
   json_object_set_new(root, "params", params);
   if (s->model->feedbacks.len) json_object_set_new(root, "feedback", dp_jfeedback(s));
+  if (s->model->eqprop)   /* only then: older documents stay as they were */
+    json_object_set_new(root, "eqprop", json_pack("{s:b, s:I, s:I}", "symmetric",
+                        s->model->ep_symmetric, "free_steps", (json_int_t)s->model->ep_free,
+                        "nudged_steps", (json_int_t)s->model->ep_nudged));
   json_object_set_new(root, "cost", dp_jexpr(s, &nm, s->cost_sym));
+  json_t *avail = json_object();   /* the error schemes defined for this model */
+  bool split = true;
+  for (int i = 0; i < s->npops; i++) split = split && s->pops[i].split_ok;
+  for (int id = 0; id < VLE_NSCHEMES; id++)
+    json_object_set_new(avail, vv_scheme((vle_scheme)id)->name,
+                        json_boolean(split || !vv_scheme((vle_scheme)id)->split));
+  json_object_set_new(root, "schemes", avail);
   json_object_set_new(root, "objective", json_pack("{s:o, s:o}", "beta",
                       dp_jexpr(s, &nm, s->beta), "integrand", dp_jexpr(s, &nm,
                       s->objective_sym)));
+  json_object_set_new(root, "locality", (json_t *)lc_json(s, lc_build(s)));
   json_object_set_new(root, "stats", json_pack("{s:f, s:I, s:I}", "derive_ms", s->millis,
                       "nodes_created", (json_int_t)s->nodes_raw,
                       "nodes_result", (json_int_t)s->nodes_final));

@@ -158,12 +158,21 @@ const char *ds_descriptor(lw *L, const lw_options *o) {
   json_object_set_new(root, "settings", json_pack("{s:f, s:f, s:s, s:s, s:I}", "dt", m->dt,
       "gamma", m->gamma, "errors", m->errors ? m->errors : "prospective",
       "scheme", m->scheme ? m->scheme : "sync", "batch", (json_int_t)m->batch));
+  if (m->eqprop)   /* equilibrium propagation (docs/abi.md): only then, older ones unchanged */
+    json_object_set_new(json_object_get(root, "settings"), "eqprop", json_pack(
+        "{s:b, s:I, s:I}", "symmetric", m->ep_symmetric, "free_steps", (json_int_t)m->ep_free,
+        "nudged_steps", (json_int_t)m->ep_nudged));
   json_object_set_new(root, "params", lw_jparams(L));   /* before buffers: may add none */
   json_object_set_new(root, "buffers", lw_jbuffers(L));
   json_t *ks = json_array();
   for (int i = 0; i < L->p->nkernels; i++)
     json_array_append_new(ks, json_string(L->p->kernels[i]->name));
   json_object_set_new(root, "kernels", ks);
+  if (kir_kernel_find(L->p, "back_bptt")) {   /* what its trajectory must hold besides u, u' */
+    json_t *bp = json_array();
+    for (int i = 0; i < L->nbptt_pubs; i++) json_array_append_new(bp, json_integer(L->bptt_pubs[i]));
+    json_object_set_new(root, "bptt_pubs", bp);
+  }
   json_object_set_new(root, "populations", lw_jpops(L));
   json_object_set_new(root, "inputs", lw_jstreams(L, &m->inputs, S_INPUT));
   json_object_set_new(root, "targets", lw_jstreams(L, &m->targets, S_TARGET));

@@ -307,7 +307,6 @@ void lw_flush(lw *L, kir_kernel *k) {
 }
 
 /* A buffer holding vector n (n itself when it is a buffer leaf). */
-static int lw_vecbuf(lw *L, kir_kernel *k, ex_node *n);
 
 static int lw_reduce(lw *L, kir_kernel *k, ex_node *v, bool is_max, ex_node *shift) {
   int dst = lw_temp(L, 1);
@@ -366,7 +365,7 @@ static int lw_materialise(lw *L, kir_kernel *k, ex_node *n) {
   return b;
 }
 
-static int lw_vecbuf(lw *L, kir_kernel *k, ex_node *n) {
+int lw_vecbuf(lw *L, kir_kernel *k, ex_node *n) {
   if (n->op == X_SYM && n->shape.kind != EXS_SCALAR) {
     int b = lw_leaf_buf(L, n);
     if (L->p->bufs[b].batched) return b;   /* matrix products read batched vectors */
@@ -450,7 +449,7 @@ kir_expr *lw_elem(lw *L, kir_kernel *k, ex_node *n, lw_mode mode) {
 
 /* ---- literal vectors ---------------------------------------------------------------------- */
 
-static int lw_add_literal(lw *L, ex_node *node, const double *vals, long n) {
+int lw_add_literal(lw *L, ex_node *node, const double *vals, long n) {
   for (int i = 0; i < L->nlitv; i++)
     if (node && L->lits[i].node == node) return L->lits[i].buf;
   L->lits = ar_grow(L->a, L->lits, L->nlitv, &L->litcap, sizeof *L->lits);
@@ -496,7 +495,10 @@ static void lw_prepare(lw *L, lw_sync *y) {
   y->b = AR_NEWN(L->a, ex_node *, np + 1);
   y->q = AR_NEWN(L->a, ex_node *, np + 1);
   y->c = AR_NEWN(L->a, ex_node *, np + 1);
-  ex_node *F = lw_publish(L, s->rest, -1, false);
+  /* Equilibrium propagation: F = E_γ, the energy with the phase's nudge (derive.c dv_flow),
+   * and no error terms (e = 0). */
+  bool ep = s->model->eqprop;
+  ex_node *F = lw_publish(L, ep ? s->F : s->rest, -1, false);
   /* In a sync step every mismatch equals γ e by construction (u̇ solves m = γ e), so the
    * energy needs no second evaluation of the mismatches: E = ½ γ² Σ ‖e_p‖² + rest. */
   y->energy = F;
@@ -507,6 +509,7 @@ static void lw_prepare(lw *L, lw_sync *y) {
     y->b[i] = lw_publish(L, p->b, i, false);
     y->q[i] = lw_publish(L, p->q, i, false);
     y->c[i] = lw_publish(L, p->c, i, false);
+    if (ep) continue;
     ex_node *m = lw_publish(L, p->m, i, false);
     F = ex_add(x, F, ex_dot(x, m, p->e));
     y->energy = ex_add(x, y->energy, ex_mul(x, ex_mul(x, ex_num(x, 0.5), ex_pow(x, s->gamma,
@@ -643,7 +646,7 @@ static void lw_step(lw *L, const lw_sync *y, vle_scheme scheme, vle_kernel_id ke
 
 /* G = c * (a r^T) with c a product of scalars: returns the outer product, and the scalar
  * factor in *coef. */
-static ex_node *lw_outer_of(lw *L, ex_node *G, ex_node **coef) {
+ex_node *lw_outer_of(lw *L, ex_node *G, ex_node **coef) {
   *coef = ex_num(L->x, 1);
   if (G->op == X_OUTER) return G;
   if (G->op != X_MUL) return NULL;
@@ -867,18 +870,26 @@ kir_program *lw_lower(dv_system *s, const lw_options *o, dg_ctx *d) {
   lw_streams(&L);
   const char *errors = o && o->errors ? o->errors : s->model->errors;
   bool all = !o || !o->only || !errors;
+  if (s->model->eqprop) {   /* its forward step (e = 0, γ the phase's nudge) and grads */
+    lw_step(&L, &y, VLE_SCHEME_ADJOINT, VK_FREE);
+    lw_grads(&L, &y, false);
+    lw_pub_init(&L);
+    L.p->meta = ds_descriptor(&L, o);
+    if (L.failed || !kir_verify(L.p, d->out)) return NULL;
+    return L.p;
+  }
   lw_find_fused(&L, &y);
   bool fuse = lw_any_fused(&L);
   int want = all ? -1 : vv_scheme_find(errors);
   if (!all && want < 0) dg_plain(d, "error: unknown error scheme '%s'", errors);
-  /* The local schemes and the continuous adjoint need the split of docs/theory.md §4 for
-   * every population; bptt (§9) does not. */
+  /* Every scheme but bptt (§9) needs the split of docs/theory.md §4 for every population
+   * (vle_vocab.h); without it the continuous adjoint's forward pass still runs. */
   bool local = true;
   for (int i = 0; i < s->npops; i++) {
     if (s->pops[i].split_ok) continue;
     local = false;
-    if (!all && want >= 0 && want != VLE_SCHEME_BPTT &&
-        (want != VLE_SCHEME_ADJOINT || o->learn == 1))
+    if (!all && want >= 0 && vv_scheme((vle_scheme)want)->split &&
+        (vv_scheme((vle_scheme)want)->local || o->learn == 1))
       dg_error(d, s->pops[i].decl->name_span, "errors = %s needs the split of docs/theory.md §4 for "
                "population %s, which fails: %s; errors = bptt (the exact discrete adjoint, "
                "docs/theory.md §9) works for this model", errors, s->pops[i].decl->name,

@@ -60,6 +60,7 @@ typedef struct lw {
   struct lw_fused *fused;  /* per parameter: its fused SGD sweep, or NULL */
   bool *bp_fused;          /* per back-projection: computed by a sweep */
   struct lw_lit *lits; int nlitv, litcap;
+  int *bptt_pubs, nbptt_pubs;  /* the pubs back_bptt reads (lower_bptt.c), or 0 of them */
 } lw;
 
 /* The derived system in sync form (lower.c lw_prepare): every population's expressions with
@@ -76,6 +77,10 @@ int       lw_buf(lw *L, const char *name, kir_role role, long rows, long cols, b
 int       lw_temp(lw *L, long rows);                 /* a batched scratch vector */
 ex_node  *lw_vecsym(lw *L, int buf);                 /* a buffer as a vector symbol */
 kir_expr *lw_elem(lw *L, kir_kernel *k, ex_node *n, lw_mode mode);
+int       lw_vecbuf(lw *L, kir_kernel *k, ex_node *n);   /* a batched buffer holding n */
+int       lw_add_literal(lw *L, ex_node *node, const double *vals, long n);   /* a const */
+/* G = coef * (a r^T), coef a product of scalars: the outer product, coef in *coef; or NULL. */
+ex_node  *lw_outer_of(lw *L, ex_node *G, ex_node **coef);
 kir_stmt *lw_assign(lw *L, kir_kernel *k, int dst, ex_node *n, const char *what);
 /* Queue dst = n for the current phase; lw_flush emits the phase's assignments grouped by
  * loop shape; lw_phase forgets the temporaries materialised so far (buffers changed). */

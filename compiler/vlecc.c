@@ -25,9 +25,13 @@ static const drv_cmd drv_cmds[] = {
     "file:line:col: error: message, with the source line and a caret.\n"
     "Exit status: 0 clean (or warnings only), 1 errors, 2 usage.\n" },
   { "derive", cmd_derive, "print the derived dynamics, errors and plasticity",
-    "usage: vlec derive MODEL.vle [--format text|latex|json]\n\n"
+    "usage: vlec derive MODEL.vle [--format text|latex|json] [--locality] [--json]\n\n"
     "Print, per population, the mismatch, the forward dynamics, the back-propagated error g,\n"
-    "the three error schemes (adjoint, instantaneous, prospective) and every plasticity rule.\n" },
+    "the error schemes (adjoint, instantaneous, prospective) and every plasticity rule.\n"
+    "--locality: instead, the locality report: every factor of every error and rule\n"
+    "classified (pre, post, own, global, nonlocal), and whether each is local in space and\n"
+    "in time under each error scheme (docs/derive.md \"Locality\"). --json: --format json\n"
+    "(whose document always has the \"locality\" object).\n" },
   { "build", cmd_build, "compile a model to a shared object and a C header",
     "usage: vlec build MODEL.vle -o OUT.so | --cached [--precision f64|f32]\n\n"
     "Ahead-of-time compile MODEL.vle to OUT.so (depending only on libc and libm) and OUT.h.\n"

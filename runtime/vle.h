@@ -122,6 +122,11 @@ typedef struct vle_settings {
   const char *errors;                 /* "prospective", "instantaneous" or "adjoint" */
   const char *scheme;                 /* "sync" */
   long batch;
+  /* Equilibrium propagation (docs/theory.md §10b, docs/runtime.md): a model whose
+   * populations follow the gradient flow learns by it, each step one sample: a free phase
+   * of ep_free steps, then ep_nudged nudged steps (+β, and −β when symmetric). */
+  bool eqprop, ep_symmetric;
+  long ep_free, ep_nudged;
 } vle_settings;
 
 typedef enum { VLE_F64, VLE_F32 } vle_precision;

@@ -33,17 +33,27 @@ static bool va_evolving(vle_role r) {
 
 static size_t va_buf_bytes(const vle_sim *s, int b) { return b < 0 ? 0 : s->count[b] * s->m->es; }
 
-/* bptt's backward step differentiates the step itself, which reads the published buffers. */
-static bool va_stores_pubs(const vle_sim *s) { return s->back == VK_BACK_BPTT; }
+/* bptt's backward step differentiates the step itself, which reads published buffers: those
+ * the descriptor lists (bptt_pubs), or every pub for a model that does not say. Returns how
+ * many; *bufs (may be NULL) their indices. */
+static int va_stored_pubs(const vle_sim *s, const int **bufs) {
+  static const int none = 0;
+  const vle_model *m = s->m;
+  if (s->back != VK_BACK_BPTT) { if (bufs) *bufs = &none; return 0; }
+  if (m->nbptt_pubs >= 0) { if (bufs) *bufs = m->bptt_pubs; return m->nbptt_pubs; }
+  if (bufs) *bufs = NULL;
+  return s->npubs;
+}
 
-static size_t va_pub_bytes(const vle_sim *s) {
-  size_t n = 0;
-  for (int k = 0; k < s->npubs; k++) n += va_buf_bytes(s, s->pubs[k].pub);
-  return n;
+static int va_stored_pub(const vle_sim *s, const int *bufs, int k) {
+  return bufs ? bufs[k] : s->pubs[k].pub;
 }
 
 static size_t va_step_bytes(const vle_sim *s) {
-  size_t n = va_stores_pubs(s) ? va_pub_bytes(s) : 0;
+  const int *pb;
+  int np = va_stored_pubs(s, &pb);
+  size_t n = 0;
+  for (int k = 0; k < np; k++) n += va_buf_bytes(s, va_stored_pub(s, pb, k));
   for (int p = 0; p < s->m->npops; p++)
     n += va_buf_bytes(s, s->m->pops[p].u) + va_buf_bytes(s, s->m->pops[p].udot);
   return n;
@@ -106,30 +116,48 @@ static int va_list_evolving(vle_sim *s, vle_error *err) {
   return 0;
 }
 
-static void va_copy(unsigned char *slot, void *buf, size_t n, bool restore) {
-  if (n && restore) memcpy(buf, slot, n);
-  else if (n) memcpy(slot, buf, n);
-}
-
 /* Copies u (udot false: before the step, with the pubs it reads when the slots hold them)
- * or u' (true: after it) of every population between st and trajectory slot `slot`;
- * restore: slot -> st. A slot holds, per population, u then u', then the pubs. The pubs go
- * by buffer index: what st->bufs[pub] points at is what the step reads, whatever the swap
- * parity of st. */
-static void va_traj(vle_sim *s, vle_sim_state *st, int64_t slot, bool udot, bool restore) {
+ * or u' (true: after it) of every population from st into trajectory slot `slot`. A slot
+ * holds, per population, u then u', then the pubs. The pubs go by buffer index: what
+ * st->bufs[pub] points at is what the step reads, whatever the swap parity of st. */
+static void va_traj(vle_sim *s, vle_sim_state *st, int64_t slot, bool udot) {
   vle_adj *a = &s->adj;
   unsigned char *at = a->traj + (size_t)slot * a->step_bytes;
   for (int p = 0; p < s->m->npops; p++) {
     const vle_population_info *q = &s->m->pops[p];
     size_t nu = va_buf_bytes(s, q->u), nd = va_buf_bytes(s, q->udot);
-    if (udot) va_copy(at + nu, st->bufs[q->udot], nd, restore);
-    else va_copy(at, st->bufs[q->u], nu, restore);
+    if (udot) memcpy(at + nu, st->bufs[q->udot], nd);
+    else memcpy(at, st->bufs[q->u], nu);
     at += nu + nd;
   }
-  for (int k = 0; a->pubs && !udot && k < s->npubs; k++) {
-    size_t n = va_buf_bytes(s, s->pubs[k].pub);
-    va_copy(at, st->bufs[s->pubs[k].pub], n, restore);
+  const int *pb;
+  int np = va_stored_pubs(s, &pb);
+  for (int k = 0; !udot && k < np; k++) {
+    int b = va_stored_pub(s, pb, k);
+    size_t n = va_buf_bytes(s, b);
+    memcpy(at, st->bufs[b], n);
     at += n;
+  }
+}
+
+/* The backward step reads slot `slot` in place: st's pointers of u, u' and the stored pubs
+ * point into it (no copy; vs_state_tab puts them back after the sweep). */
+static void va_point(vle_sim *s, vle_sim_state *st, int64_t slot) {
+  vle_adj *a = &s->adj;
+  unsigned char *at = a->traj + (size_t)slot * a->step_bytes;
+  for (int p = 0; p < s->m->npops; p++) {
+    const vle_population_info *q = &s->m->pops[p];
+    st->bufs[q->u] = at;
+    at += va_buf_bytes(s, q->u);
+    st->bufs[q->udot] = at;
+    at += va_buf_bytes(s, q->udot);
+  }
+  const int *pb;
+  int np = va_stored_pubs(s, &pb);
+  for (int k = 0; k < np; k++) {
+    int b = va_stored_pub(s, pb, k);
+    st->bufs[b] = at;
+    at += va_buf_bytes(s, b);
   }
 }
 
@@ -153,13 +181,13 @@ static bool va_checkpointing(const vle_adj *a) { return a->seg < a->len; }
 void va_before_step(vle_sim *s) {
   vle_adj *a = &s->adj;
   if (va_checkpointing(a) && a->done % a->seg == 0) va_ckpt(s, &s->st, a->done / a->seg, false);
-  va_traj(s, &s->st, a->done % a->seg, false, false);
+  va_traj(s, &s->st, a->done % a->seg, false);
 }
 
 /* After it: u'(k). */
 void va_after_step(vle_sim *s) {
   vle_adj *a = &s->adj;
-  va_traj(s, &s->st, a->done % a->seg, true, false);
+  va_traj(s, &s->st, a->done % a->seg, true);
   a->done++;
 }
 
@@ -187,7 +215,6 @@ int vle_sim_adjoint_begin(vle_sim *s, int64_t nsteps, vle_error *err) {
   if (vle_sim_adjoint_plan(s, nsteps, &plan, err)) return -1;
   a->step_bytes = plan.step_bytes;
   a->back = s->m->kernels[s->back];
-  a->pubs = va_stores_pubs(s);
   a->ckpt_bytes = plan.checkpoint_bytes;
   if (va_list_evolving(s, err) ||
       va_reserve(&a->traj, &a->traj_cap, (size_t)plan.segment * a->step_bytes, err) ||
@@ -239,9 +266,9 @@ static int va_recompute(vle_sim *s, int64_t j0, int64_t j1, const vle_adjoint_ho
   f->step = a->k0 + j0;
   for (int64_t j = j0; j < j1; j++) {
     if (va_feed(s, h, a->k0 + j, err)) return -1;
-    va_traj(s, f, j - j0, false, false);
+    va_traj(s, f, j - j0, false);
     vs_forward(s, f);
-    va_traj(s, f, j - j0, true, false);
+    va_traj(s, f, j - j0, true);
     vs_advance(s, f);
   }
   return 0;
@@ -256,8 +283,7 @@ static int va_back_step(vle_sim *s, int64_t j, int64_t slot, const vle_adjoint_h
   w->step = a->k0 + j;
   if (va_feed(s, h, w->step, err)) return -1;
   vs_streams(s, w);
-  va_traj(s, w, slot, false, true);
-  va_traj(s, w, slot, true, true);
+  va_point(s, w, slot);
   vs_kernel(s, a->back, w->bufs);
   return va_observe(s, h, w->step, err);
 }
@@ -285,14 +311,15 @@ static int va_sweep(vle_sim *s, const vle_adjoint_hooks *h, vle_error *err) {
   va_zero(s, &a->work);
   if (va_checkpointing(a)) vs_state_copy(s, &a->fwd, &s->st);
   int64_t nseg = va_ceil_div(a->done, a->seg);
-  for (int64_t g = nseg - 1; g >= 0; g--) {
+  int rc = 0;
+  for (int64_t g = nseg - 1; g >= 0 && !rc; g--) {
     int64_t j0 = g * a->seg, j1 = j0 + a->seg < a->done ? j0 + a->seg : a->done;
     /* the forward pass left the last segment in the trajectory */
-    if (g < nseg - 1 && va_recompute(s, j0, j1, h, err)) return -1;
-    for (int64_t j = j1 - 1; j >= j0; j--)
-      if (va_back_step(s, j, j - j0, h, err)) return -1;
+    if (g < nseg - 1) rc = va_recompute(s, j0, j1, h, err);
+    for (int64_t j = j1 - 1; j >= j0 && !rc; j--) rc = va_back_step(s, j, j - j0, h, err);
   }
-  return va_check_grads(s, err);
+  vs_state_tab(s, &a->work);                  /* its pointers back from the trajectory */
+  return rc ? rc : va_check_grads(s, err);
 }
 
 int vle_sim_adjoint_end(vle_sim *s, const vle_adjoint_hooks *hooks, vle_error *err) {

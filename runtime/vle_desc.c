@@ -113,8 +113,10 @@ static int check_keys(dp *p, json_t *o, const char *where, dp_keys keys) {
 #define KEYS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 static const dp_keys keys_root = {
   KEYS("abi", "model", "hash", "precision", "settings", "buffers", "kernels", "signals"),
-  KEYS("params", "populations", "inputs", "targets", "consts", "learn") };
-static const dp_keys keys_settings = { KEYS("dt", "gamma", "errors", "scheme", "batch"), NULL };
+  KEYS("params", "populations", "inputs", "targets", "consts", "learn", "bptt_pubs") };
+static const dp_keys keys_settings = { KEYS("dt", "gamma", "errors", "scheme", "batch"),
+                                       KEYS("eqprop") };
+static const dp_keys keys_eqprop = { KEYS("symmetric", "free_steps", "nudged_steps"), NULL };
 static const dp_keys keys_buffer = { KEYS("name", "role", "rows", "cols", "batched", "pair"), NULL };
 static const dp_keys keys_population = {
   KEYS("name", "size", "u", "udot", "e", "g", "v", "rate", "tau_m", "tau_r"), NULL };
@@ -144,6 +146,15 @@ static int parse_settings(dp *p, json_t *root) {
     return -1;
   if (!(st->dt > 0)) return bad(p, "settings.dt", "a positive number");
   if (vv_scheme_find(st->errors) < 0) return bad(p, "settings.errors", "an error scheme");
+  json_t *ep = json_object_get(s, "eqprop");
+  if (!ep) return 0;
+  if (!json_is_object(ep)) return bad(p, "settings.eqprop", "an object");
+  st->eqprop = true;
+  if (check_keys(p, ep, "settings.eqprop", keys_eqprop) ||
+      get_bool(p, ep, "symmetric", "settings.eqprop", false, &st->ep_symmetric) ||
+      get_long(p, ep, "free_steps", "settings.eqprop", 1, 100000000, &st->ep_free) ||
+      get_long(p, ep, "nudged_steps", "settings.eqprop", 1, 100000000, &st->ep_nudged))
+    return -1;
   return 0;
 }
 
@@ -449,6 +460,28 @@ static int parse_target(dp *p, json_t *o, int i) {
   return parse_stream(p, o, "targets", i, VLE_ROLE_TARGET, &p->m->targets[i]);
 }
 
+/* bptt_pubs: the pub buffers back_bptt reads, which its trajectory stores (absent: every pub). */
+static int parse_bptt_pubs(dp *p, json_t *root) {
+  json_t *a = json_object_get(root, "bptt_pubs");
+  vle_model *m = p->m;
+  m->nbptt_pubs = -1;
+  if (!a) return 0;
+  if (!json_is_array(a)) return bad(p, "bptt_pubs", "an array of buffer indices");
+  m->nbptt_pubs = (int)json_array_size(a);
+  m->bptt_pubs = calloc((size_t)m->nbptt_pubs + 1, sizeof *m->bptt_pubs);
+  if (!m->bptt_pubs) return vle_fail(p->err, "out of memory");
+  for (int i = 0; i < m->nbptt_pubs; i++) {
+    json_t *b = json_array_get(a, (size_t)i);
+    char w[48];
+    snprintf(w, sizeof w, "bptt_pubs[%d]", i);
+    if (!json_is_integer(b) || json_integer_value(b) < 0 || json_integer_value(b) >= m->nbufs ||
+        m->bufs[json_integer_value(b)].role != VLE_ROLE_PUB)
+      return bad(p, w, "the index of a pub buffer");
+    m->bptt_pubs[i] = (int)json_integer_value(b);
+  }
+  return 0;
+}
+
 static int parse_signals(dp *p, json_t *root) {
   json_t *s = json_object_get(root, "signals");
   vle_model *m = p->m;
@@ -501,7 +534,7 @@ int vd_parse(vle_model *m, const char *meta, vle_error *err) {
   json_t *learn = json_object_get(root, "learn");
   m->nlearn = json_is_array(learn) ? (int)json_array_size(learn) : 0;
   if (parse_header(&p, root) || parse_settings(&p, root) || parse_buffers(&p, root) ||
-      parse_kernels(&p, root) || parse_signals(&p, root) ||
+      parse_kernels(&p, root) || parse_bptt_pubs(&p, root) || parse_signals(&p, root) ||
       parse_section(&p, root, "populations", sizeof *m->pops, (void **)&m->pops, &m->npops,
                     parse_population) ||
       parse_section(&p, root, "inputs", sizeof *m->inputs, (void **)&m->inputs, &m->ninputs,
@@ -524,7 +557,7 @@ void vd_free(vle_model *m) {
   for (int i = 0; m->consts && i < m->nconsts; i++) free((void *)m->consts[i].value);
   for (int i = 0; m->learn && i < m->nlearn; i++) free((void *)m->learn[i].params);
   free(m->bufs); free(m->pops); free(m->inputs); free(m->targets); free(m->consts);
-  free(m->params); free(m->learn); free(m->kernel_names);
+  free(m->params); free(m->learn); free(m->kernel_names); free(m->bptt_pubs);
   json_decref((json_t *)m->json);
 }
 

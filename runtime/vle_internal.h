@@ -38,6 +38,7 @@ struct vle_model {
   bool threads;                  /* its kernels take a vle_team (vle_<model>_threads) */
   bool threaded[VK_COUNT];       /* the kernel shares its work out (vle_<model>_<k>_threaded) */
   int sig_t, sig_dt, sig_gamma, sig_loss, sig_energy, sig_objective, sig_beta;
+  int *bptt_pubs, nbptt_pubs;    /* the pubs back_bptt reads (-1: not listed, every pub) */
 };
 
 /* The mutable state of a sim that a save, a load and a NaN rollback move as a whole. */
@@ -67,7 +68,6 @@ typedef struct vle_adj {
   int64_t seg;                   /* steps per segment (== len: everything stored) */
   size_t step_bytes;             /* u and u' of every population (+ pubs), one step */
   vle_kernel_fn back;            /* the backward step: back_adj or back_bptt */
-  bool pubs;                     /* bptt: the slots hold the pub buffers too */
   size_t ckpt_bytes;             /* the evolving buffers, one checkpoint */
   int *ckpt_bufs;                /* their indices (state, pub, pubnext, signal, input, target) */
   int nckpt_bufs;
@@ -76,6 +76,15 @@ typedef struct vle_adj {
   size_t traj_cap, ckpt_cap;     /* bytes allocated */
   vle_sim_state work, fwd;       /* the sweep's buffers; a segment's recomputation */
 } vle_adj;
+
+/* Equilibrium propagation (vle_ep.c): the free state kept across the nudged phases, and
+ * the phases' gradients. */
+typedef struct vle_ep {
+  bool on;
+  unsigned char *save;           /* the evolving bytes of the free equilibrium */
+  int parity;                    /* its pub swap parity */
+  double *g0, *g1;               /* grads of the learned parameters (opt_params order) */
+} vle_ep;
 
 typedef struct vs_range { size_t off, len; } vs_range;   /* bytes of a state's mem */
 typedef struct vs_pair { int pub, next; } vs_pair;       /* buffer indices */
@@ -125,6 +134,7 @@ struct vle_sim {
   double **feed;                 /* per buffer: fed values [batch][size], or NULL */
   int *fed, nfed;                /* the buffers with a feed (each step applies only them) */
   vle_adj adj;
+  vle_ep ep;                     /* settings.eqprop: each step is one EP sample (vle_ep.c) */
   vle_sim_state *view;           /* what vle_sim_get/_buffer read: &st, or the adjoint's
                                     sweep state during its observer (vle_adj.c) */
   struct tm_team *team;          /* the kernels' threads (team.h), NULL for one */
@@ -165,9 +175,14 @@ int vs_state_from_bytes(vle_sim *s, const char *path, const unsigned char *p, si
 static inline void vs_set_replay(vle_sim *s, bool on) { s->replay = on; }
 /* A zeroed state of the sim's layout, and its release (vle_sim.c). */
 int  vs_state_alloc(vle_sim *s, vle_sim_state *st, vle_error *err);
+/* The two pointer tables of st as placed (vs_state_alloc), e.g. after pointing some
+ * buffers elsewhere (the backward sweep reads the stored trajectory in place). */
+void vs_state_tab(const vle_sim *s, vle_sim_state *st);
 void vs_state_free(vle_sim_state *st);
 /* The scheme's part of step st->step on st: t, streams, fed data, the step kernel. */
 void vs_forward(vle_sim *s, vle_sim_state *st);
+/* Makes table `parity` st's buffer pointers (0: as placed, 1: every pub pair swapped). */
+void vs_set_parity(const vle_sim *s, vle_sim_state *st, int parity);
 /* Swaps every pub/pubnext pair of st and advances its step counter. */
 void vs_advance(vle_sim *s, vle_sim_state *st);
 /* Writes t = k dt, calls streams and applies the fed data, on st. */
@@ -186,6 +201,12 @@ int vs_check_buffer(const vle_sim *s, const vle_sim_state *st, int b, const char
 void va_before_step(vle_sim *s);
 void va_after_step(vle_sim *s);
 void va_free(vle_adj *a);
+
+/* vle_ep.c: set up equilibrium propagation (after the layout and the learned parameters'
+ * index), one step of it (one sample), and its cleanup. */
+int vs_ep_init(vle_sim *s, vle_error *err);
+void vs_ep_step(vle_sim *s);
+void vs_ep_free(vle_ep *e);
 
 /* Reals in buffer i for a batch of `batch`. */
 size_t vm_buf_count(const vle_model *m, int i, long batch);

@@ -122,14 +122,19 @@ int vs_state_alloc(vle_sim *s, vle_sim_state *st, vle_error *err) {
   if (!st->mem || !st->tab || !st->opt_t)
     return vle_fail(err, "out of memory for %zu bytes of simulation state", s->mem_size);
   memset(st->mem, 0, s->mem_size);
+  vs_state_tab(s, st);
+  st->bufs = st->tab;
+  st->parity = 0;
+  return 0;
+}
+
+void vs_state_tab(const vle_sim *s, vle_sim_state *st) {
+  size_t n = (size_t)s->m->nbufs;
   for (size_t i = 0; i < n; i++) st->tab[i] = st->tab[n + i] = st->mem + s->buf_off[i];
   for (int k = 0; k < s->npubs; k++) {
     st->tab[n + (size_t)s->pubs[k].pub] = st->tab[s->pubs[k].next];
     st->tab[n + (size_t)s->pubs[k].next] = st->tab[s->pubs[k].pub];
   }
-  st->bufs = st->tab;
-  st->parity = 0;
-  return 0;
 }
 
 void vs_state_free(vle_sim_state *st) {
@@ -139,7 +144,7 @@ void vs_state_free(vle_sim_state *st) {
 }
 
 /* Makes table `parity` the buffer pointers of st. */
-static void vs_set_parity(const vle_sim *s, vle_sim_state *st, int parity) {
+void vs_set_parity(const vle_sim *s, vle_sim_state *st, int parity) {
   st->parity = parity;
   st->bufs = st->tab + (size_t)parity * (size_t)s->m->nbufs;
 }
@@ -189,6 +194,7 @@ void vle_sim_free(vle_sim *s) {
   vs_state_free(&s->st);
   vs_state_free(&s->snap);
   va_free(&s->adj);
+  vs_ep_free(&s->ep);
   for (int i = 0; s->feed && i < s->m->nbufs; i++) free(s->feed[i]);
   free(s->feed);
   free(s->fed);
@@ -207,6 +213,10 @@ static int vs_scheme(vle_sim *s, const char *errors, vle_error *err) {
   if (strcmp(m->settings.scheme, "sync"))
     return vle_fail(err, "model '%s': scheme '%s' is not supported by this runtime (only sync)",
                     m->name, m->settings.scheme);
+  if (m->settings.eqprop) {   /* learns by equilibrium propagation (vle_ep.c), not by errors */
+    s->errors = "eqprop";
+    return 0;
+  }
   int id = vv_scheme_find(errors);
   if (id < 0)
     return vle_fail(err, "unknown error scheme '%s' (expected one of %.*s)", errors,
@@ -296,6 +306,10 @@ static int vs_apply_options(vle_sim *s, const vle_sim_options *o, vle_error *err
   if (!(s->dt > 0) || !isfinite(s->dt)) return vle_fail(err, "dt = %g: expected a positive number", s->dt);
   if (!isfinite(s->gamma)) return vle_fail(err, "gamma = %g: expected a finite number", s->gamma);
   if (vs_index_buffers(s, err)) return -1;
+  if (m->settings.eqprop && o->errors)
+    return vle_fail(err, "model '%s' learns by equilibrium propagation (its populations follow "
+                    "the gradient flow): it has no error scheme, so errors=%s does not apply",
+                    m->name, o->errors);
   return vs_scheme(s, o->errors ? o->errors : m->settings.errors, err);
 }
 
@@ -554,7 +568,7 @@ int vle_sim_threads(const vle_sim *s, const char **why) {
 
 static int vs_init(vle_sim *s, const vle_sim_options *o, vle_error *err) {
   if (vs_apply_options(s, o, err) || vs_threads(s, o, err) || vs_layout(s, err) ||
-      vs_check_memory(s, o, err) ||
+      (s->m->settings.eqprop && vs_ep_init(s, err)) || vs_check_memory(s, o, err) ||
       vs_state_alloc(s, &s->st, err) ||
       vs_write_consts(s, o, err) || vs_init_params(s, o, false, err))
     return -1;
@@ -651,6 +665,10 @@ void vs_advance(vle_sim *s, vle_sim_state *st) {
 /* One step of docs/abi.md. The local schemes learn (or accumulate) every step; the adjoint's
  * forward pass (step_free, e = 0) has no gradient here: a window's sweep computes it. */
 static void vs_step_once(vle_sim *s) {
+  if (s->ep.on) {   /* one sample of equilibrium propagation */
+    vs_ep_step(s);
+    return;
+  }
   const vle_model *m = s->m;
   bool local = !s->adjoint;   /* not the adjoint's forward pass */
   bool learn = local && s->learn && !s->hold, acc = local && s->acc && !s->hold;

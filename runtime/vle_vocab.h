@@ -49,20 +49,21 @@
 typedef enum { VLE_KERNELS(VLE_KERNEL_ENUM_) VK_COUNT } vle_kernel_id;
 
 /* Error schemes (docs/theory.md §4, §9): X(ID, "name", step kernel, step kernel with fused
- * SGD, backward kernel). A local scheme (no backward kernel: VK_COUNT) runs forward in time
- * with the step; the adjoint and bptt run their forward pass with e = 0 (step_free) over a
- * window and then a backward sweep, one backward kernel call per step. */
+ * SGD, backward kernel, split). A local scheme (no backward kernel: VK_COUNT) runs forward in
+ * time with the step; the adjoint and bptt run their forward pass with e = 0 (step_free) over
+ * a window and then a backward sweep, one backward kernel call per step. split: the scheme is
+ * written in terms of the split of §4 (q, a, b) and exists only where it holds. */
 #define VLE_SCHEMES(X)                                                                     \
-  X(PROSPECTIVE, "prospective", VK_PROSP, VK_PROSP_SGD, VK_COUNT)  /* GLE, §4c (default) */\
-  X(INSTANTANEOUS, "instantaneous", VK_INST, VK_INST_SGD, VK_COUNT) /* LE, §4b */          \
-  X(ADJOINT, "adjoint", VK_FREE, VK_COUNT, VK_BACK_ADJ)  /* continuous adjoint, §4a */     \
-  X(BPTT, "bptt", VK_FREE, VK_COUNT, VK_BACK_BPTT)       /* discrete adjoint, §9 */
+  X(PROSPECTIVE, "prospective", VK_PROSP, VK_PROSP_SGD, VK_COUNT, 1) /* GLE, §4c, default */\
+  X(INSTANTANEOUS, "instantaneous", VK_INST, VK_INST_SGD, VK_COUNT, 1) /* LE, §4b */       \
+  X(ADJOINT, "adjoint", VK_FREE, VK_COUNT, VK_BACK_ADJ, 1) /* continuous adjoint, §4a */   \
+  X(BPTT, "bptt", VK_FREE, VK_COUNT, VK_BACK_BPTT, 0)      /* discrete adjoint, §9 */
 
-#define VLE_SCHEME_ENUM_(id, name, kernel, sgd, back) VLE_SCHEME_##id,
+#define VLE_SCHEME_ENUM_(id, name, kernel, sgd, back, split) VLE_SCHEME_##id,
 typedef enum { VLE_SCHEMES(VLE_SCHEME_ENUM_) VLE_NSCHEMES } vle_scheme;
 
 /* The names of all schemes, "prospective, instantaneous, adjoint, bptt", for messages. */
-#define VLE_SCHEME_LIST_(id, name, kernel, sgd, back) name ", "
+#define VLE_SCHEME_LIST_(id, name, kernel, sgd, back, split) name ", "
 #define VLE_SCHEME_NAMES VLE_SCHEMES(VLE_SCHEME_LIST_)
 
 /* The team a kernel call belongs to (docs/abi.md "Threads"): with ctx = a vle_team of

@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#define VV_SCHEME_(id, nm, k, sgd, back) [VLE_SCHEME_##id] = { nm, k, sgd, back, back == VK_COUNT },
+#define VV_SCHEME_(id, nm, k, sgd, back, split) [VLE_SCHEME_##id] = { nm, k, sgd, back, back == VK_COUNT, split },
 static const vv_scheme_info vv_schemes[VLE_NSCHEMES] = { VLE_SCHEMES(VV_SCHEME_) };
 
 #define VV_KERNEL_(id, nm) [VK_##id] = nm,

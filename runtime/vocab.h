@@ -14,6 +14,7 @@ typedef struct vv_scheme_info {
   vle_kernel_id sgd;      /* the step with fused SGD, VK_COUNT when there is none */
   vle_kernel_id back;     /* its backward step (adjoint, bptt), VK_COUNT when local */
   bool local;             /* runs forward with the step (no backward sweep) */
+  bool split;             /* needs the split of theory.md §4 (every scheme but bptt) */
 } vv_scheme_info;
 
 const vv_scheme_info *vv_scheme(vle_scheme s);

@@ -162,4 +162,25 @@ static inline double ru_signal_sum(const vle_model *m, const char *param, size_t
   return sum;
 }
 
+/* The grad sums of W1 and b2 (out[0..8): fd_232.vle's) after one window of `steps` steps of a
+ * backward scheme (adjoint, bptt) from seed 3, learning off, under a memory bound (bytes). */
+static inline void ru_window_grads(const vle_model *m, const char *errors, size_t bound,
+                                   int64_t steps, double *out, vle_adjoint_plan *plan) {
+  vle_sim_options o;
+  vle_sim_options_init(&o);
+  o.errors = errors;
+  o.learn = false;
+  o.accumulate_grads = true;
+  o.seed = 3;
+  o.adjoint_memory = bound;
+  vle_error err;
+  vle_sim *s = vle_sim_new(m, &o, &err);
+  cr_assert(s, "%s", err.msg);
+  cr_assert_eq(vle_sim_adjoint_plan(s, steps, plan, &err), 0, "%s", err.msg);
+  cr_assert_eq(vle_sim_adjoint_window(s, steps, NULL, &err), 0, "%s", err.msg);
+  cr_assert_eq(vle_sim_grad_sum(s, "W1", out, 6, &err), 0, "%s", err.msg);
+  cr_assert_eq(vle_sim_grad_sum(s, "b2", out + 6, 2, &err), 0, "%s", err.msg);
+  vle_sim_free(s);
+}
+
 #endif

@@ -50,33 +50,13 @@ Test(adjoint, grad_matches_finite_differences) {
 
 /* ---- checkpoints, windows, data, errors ---------------------------------------------------- */
 
-/* The grad sums of one window of `steps` steps on a sim with the given memory bound. */
-static void window_grads(const vle_model *m, size_t bound, int64_t steps, double *out,
-                         vle_adjoint_plan *plan) {
-  vle_sim_options o;
-  vle_sim_options_init(&o);
-  o.errors = "adjoint";
-  o.learn = false;
-  o.accumulate_grads = true;
-  o.seed = 3;
-  o.adjoint_memory = bound;
-  vle_error err;
-  vle_sim *s = vle_sim_new(m, &o, &err);
-  cr_assert(s, "%s", err.msg);
-  cr_assert_eq(vle_sim_adjoint_plan(s, steps, plan, &err), 0, "%s", err.msg);
-  cr_assert_eq(vle_sim_adjoint_window(s, steps, NULL, &err), 0, "%s", err.msg);
-  cr_assert_eq(vle_sim_grad_sum(s, "W1", out, 6, &err), 0, "%s", err.msg);
-  cr_assert_eq(vle_sim_grad_sum(s, "b2", out + 6, 2, &err), 0, "%s", err.msg);
-  vle_sim_free(s);
-}
-
 Test(adjoint, checkpointed_window_equals_stored) {
   ld_model m;
   ru_open(&m, ru_src("tests/data/fd_232.vle"));
   double full[8], ckpt[8];
   vle_adjoint_plan pf, pc;
-  window_grads(m.model, 0, 1000, full, &pf);
-  window_grads(m.model, 20000, 1000, ckpt, &pc);  /* 80 B a step: 80 kB do not fit */
+  ru_window_grads(m.model, "adjoint", 0, 1000, full, &pf);
+  ru_window_grads(m.model, "adjoint", 20000, 1000, ckpt, &pc);  /* 80 B a step: 80 kB do not fit */
   cr_assert_eq(pf.checkpoints, 0);
   cr_assert_eq(pf.bytes, 1000 * pf.step_bytes);
   cr_assert_gt(pc.checkpoints, 1, "the small bound must force checkpoints");
@@ -142,7 +122,7 @@ Test(adjoint, memory_bound_and_misuse_are_errors) {
   vle_sim *s = ru_sim(m.model, "prospective", false, 0);
   vle_error err;
   cr_assert_eq(vle_sim_adjoint_begin(s, 10, &err), -1);
-  cr_assert(strstr(err.msg, "needs errors=adjoint"), "%s", err.msg);
+  cr_assert(strstr(err.msg, "a window needs a backward scheme, errors=adjoint or bptt"), "%s", err.msg);
   vle_sim_free(s);
   s = ru_sim(m.model, "adjoint", true, 0);
   cr_assert_eq(vle_sim_adjoint_end(s, NULL, &err), -1);

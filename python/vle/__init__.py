@@ -113,6 +113,9 @@ class Model:
         s = lib.vle_model_settings(ptr).contents
         self.settings = {"dt": s.dt, "gamma": s.gamma, "errors": s.errors.decode(),
                          "scheme": s.scheme.decode(), "batch": s.batch}
+        if s.eqprop:   # equilibrium propagation (docs/theory.md §10b)
+            self.settings["eqprop"] = {"symmetric": bool(s.ep_symmetric),
+                                       "free_steps": s.ep_free, "nudged_steps": s.ep_nudged}
         self._read_info()
 
     def _read_info(self):
@@ -204,7 +207,9 @@ class Model:
         {name: sum_k dt G_k / beta} (float64, the parameter's shape)."""
         s = self.sim(batch=batch, seed=seed, errors=errors, set=set, init=init, dt=dt,
                      learn=False, accumulate_grads=True)
-        s.run(steps=steps, inputs=inputs, targets=targets, window=window, learn=False, **run)
+        # (the sim's optimizers are off; holding learning in the run would also stop the
+        # grad sums of the local schemes and of equilibrium propagation)
+        s.run(steps=steps, inputs=inputs, targets=targets, window=window, **run)
         return s.grads()
 
 

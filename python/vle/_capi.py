@@ -74,7 +74,8 @@ class ParamInfo(C.Structure):
 
 class Settings(C.Structure):
     _fields_ = [("dt", C.c_double), ("gamma", C.c_double), ("errors", C.c_char_p),
-                ("scheme", C.c_char_p), ("batch", C.c_long)]
+                ("scheme", C.c_char_p), ("batch", C.c_long), ("eqprop", C.c_bool),
+                ("ep_symmetric", C.c_bool), ("ep_free", C.c_long), ("ep_nudged", C.c_long)]
 
 
 STRUCTS = {"vle_error": Error, "vle_sim_options": SimOptions, "vle_override": Override,

@@ -25,7 +25,7 @@ enum { K_RULE = 60 };
 static int steps(const dtg_model *m, double T) { return (int)lround(T / m->dt); }
 
 const char *dtc_name(dtc_kind k) {
-  static const char *n[DTC_N] = { "forward", "adjoint", "equal", "local", "rule" };
+  static const char *n[DTC_N] = { "forward", "adjoint", "bptt", "equal", "local", "rule" };
   if ((unsigned)k >= DTC_N) abort();
   return n[k];
 }
@@ -208,14 +208,14 @@ static int write_inits(const dtg_model *m, const char *dir, char **argv, int arg
   return argc;
 }
 
-static int vlec_grad(const vle_model *vm, const dtg_model *m, const char *dir, char *log,
-                     size_t loglen) {
+static int vlec_grad(const vle_model *vm, const dtg_model *m, const char *errors,
+                     const char *dir, char *log, size_t loglen) {
   char *argv[2 * DTG_MAXPAR + 16], nsteps[16], out[512], dt[32];
   snprintf(nsteps, sizeof nsteps, "%d", steps(m, T_ADJOINT));
   snprintf(out, sizeof out, "%s/grad", dir);
   int argc = 0;
   snprintf(dt, sizeof dt, "%.17g", m->dt);
-  const char *fixed[] = { "grad", "model.vle", "--errors", "adjoint", "--steps", nsteps, "--dt", dt,
+  const char *fixed[] = { "grad", "model.vle", "--errors", errors, "--steps", nsteps, "--dt", dt,
                           "--out", out, "-q" };
   for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) argv[argc++] = (char *)fixed[i];
   int first = argc;
@@ -233,14 +233,15 @@ static int vlec_grad(const vle_model *vm, const dtg_model *m, const char *dir, c
   return rc;
 }
 
-/* The adjoint of vlec grad against FD of J at m's dt: the worst tensor cosine, the relative
- * difference over all tensors, and the first tensor that fails (NULL: none). -1 (msg set)
- * if vle or the harness failed. */
-static int adjoint_at(const vle_model *vm, const dtg_model *m, const char *dir, double *cosine,
-                      double *wrel, const char **bad, char *msg, size_t len) {
-  static double g[DTG_MAXPAR * PMAX], fd[DTG_MAXPAR * PMAX];
+/* `vlec grad --errors E` and the reference's central differences of J at m's dt, flat in
+ * parameter order; returns how many values, or -1 (msg set) if vle or the harness failed. */
+static int grads_and_fd(const vle_model *vm, const dtg_model *m, const char *errors,
+                        const char *dir, double *g, double *fd, char *msg, size_t len) {
   char log[2048] = "";
-  if (vlec_grad(vm, m, dir, log, sizeof log)) { snprintf(msg, len, "vlec grad: %s", log); return -1; }
+  if (vlec_grad(vm, m, errors, dir, log, sizeof log)) {
+    snprintf(msg, len, "vlec grad --errors %s: %s", errors, log);
+    return -1;
+  }
   int off = 0;
   for (int i = 0; i < m->npar; i++) {
     const dtg_param *p = &m->par[i];
@@ -258,6 +259,17 @@ static int adjoint_at(const vle_model *vm, const dtg_model *m, const char *dir, 
     dtr_fd_grad(m, i, steps(m, T_ADJOINT), m->dt, fd + off);
     off += n;
   }
+  return off;
+}
+
+/* The adjoint of vlec grad against FD of J at m's dt: the worst tensor cosine, the relative
+ * difference over all tensors, and the first tensor that fails (NULL: none). -1 (msg set)
+ * if vle or the harness failed. */
+static int adjoint_at(const vle_model *vm, const dtg_model *m, const char *dir, double *cosine,
+                      double *wrel, const char **bad, char *msg, size_t len) {
+  static double g[DTG_MAXPAR * PMAX], fd[DTG_MAXPAR * PMAX];
+  int off = grads_and_fd(vm, m, "adjoint", dir, g, fd, msg, len);
+  if (off < 0) return -1;
   double rel, wc;
   *bad = compare_tensors(m, g, fd, cosine, &rel);
   compare(g, fd, off, &wc, wrel);   /* all tensors together: the scale (cosines ignore it) */
@@ -294,6 +306,34 @@ static void check_adjoint(const vle_model *vm, const dtg_model *m, const char *d
   }
   r->cos[DTC_ADJOINT] = c;
   r->dev[DTC_ADJOINT] = w;
+}
+
+/* ---- BPTT: `vlec grad --errors bptt`, the exact gradient of the discrete J --------------- */
+
+/* Per tensor |g - fd| / |fd| <= DTC_TOL_BPTT, or for a tensor whose gradient is tiny beside
+ * the whole one |g - fd| <= DTC_TOL_BPTT |fd (all tensors)| (its FD is mostly rounding). */
+static void check_bptt(const vle_model *vm, const dtg_model *m, const char *dir, dtc_result *r) {
+  static double g[DTG_MAXPAR * PMAX], fd[DTG_MAXPAR * PMAX];
+  char msg[2600];
+  r->ran[DTC_BPTT] = true;
+  int total = grads_and_fd(vm, m, "bptt", dir, g, fd, msg, sizeof msg);
+  if (total < 0) { fail(r, DTC_BPTT, "%s", msg); return; }
+  double whole = sqrt(dot(fd, fd, total));
+  for (int i = 0, off = 0; i < m->npar; i++) {
+    const dtg_param *p = &m->par[i];
+    if (!p->learn) continue;
+    int n = p->rows * p->cols;
+    double c, rel, dd = 0;
+    compare(g + off, fd + off, n, &c, &rel);
+    for (int j = 0; j < n; j++) dd += (g[off + j] - fd[off + j]) * (g[off + j] - fd[off + j]);
+    off += n;
+    if (rel <= DTC_TOL_BPTT || sqrt(dd) <= DTC_TOL_BPTT * whole) {
+      r->dev[DTC_BPTT] = fmax(r->dev[DTC_BPTT], fmin(rel, sqrt(dd) / fmax(whole, 1e-300)));
+      continue;
+    }
+    r->dev[DTC_BPTT] = fmax(r->dev[DTC_BPTT], rel);
+    fail(r, DTC_BPTT, "%s: |bptt - fd| / |fd| = %.3g (dt %g)", p->name, rel, m->dt);
+  }
 }
 
 /* ---- EQUAL and LOCAL: the local schemes where they are exact (tau_r = tau_m) ------------- */
@@ -563,23 +603,25 @@ bool dtc_run_ref(const dtg_model *vm, const dtg_model *m, const char *dir, bool 
   if (!r->compiled) return false;
   bool twin = dtg_has_q(m) && !(m->flags & DTG_F_PROSP_Q);
   unsigned schemes = twin ? 1 : 3;
-  double t[6];
+  double t[DTC_N + 1];
   t[0] = pl_now_ms();
   check_forward(lm.model, m, r);
   t[1] = pl_now_ms();
   check_adjoint(lm.model, m, dir, r);
   t[2] = pl_now_ms();
-  if (!twin) check_equal(lm.model, m, r);
+  check_bptt(lm.model, m, dir, r);
   t[3] = pl_now_ms();
-  check_local(lm.model, m, schemes, r);
+  if (!twin) check_equal(lm.model, m, r);
   t[4] = pl_now_ms();
-  check_rule(lm.model, m, schemes, r);
+  check_local(lm.model, m, schemes, r);
   t[5] = pl_now_ms();
+  check_rule(lm.model, m, schemes, r);
+  t[6] = pl_now_ms();
   r->ms_compile = lm.ms_compile;
   dtl_close(&lm);
   if (twin) check_prospective(m, dir, jit, r);
   for (int k = 0; k < DTC_N; k++) r->ms[k] = t[k + 1] - t[k];
-  r->ms[DTC_EQUAL] += pl_now_ms() - t[5];
+  r->ms[DTC_EQUAL] += pl_now_ms() - t[DTC_N];
   bool ok = true;
   for (int k = 0; k < DTC_N; k++) ok = ok && r->ok[k];
   return ok;

@@ -13,6 +13,9 @@
  *           small beside the whole gradient, |g - fd| <= DTC_TOL_FLOOR |fd (all tensors)|),
  *           and |g - fd| / |fd| <= DTC_TOL_WHOLE over all tensors together (the scale);
  *           where that fails at dt, both must hold at dt/2 and the gap must shrink;
+ *  BPTT     `vlec grad --errors bptt` against the same central differences at dt, per
+ *           tensor: |g - fd| / |fd| <= DTC_TOL_BPTT (or, for a tensor whose gradient is
+ *           tiny beside the whole one, |g - fd| <= DTC_TOL_BPTT |fd (all tensors)|);
  *  EQUAL    with tau_r := tau_m (a = q b), prospective = instantaneous, errors fed back
  *           with gain DTC_SMALL_GAMMA: the summed G of every tensor over T_LOCAL,
  *           |Gp - Gi| / |Gi| <= DTC_TOL_EQUAL;
@@ -39,11 +42,12 @@
 #define DTC_TOL_COS 0.999
 #define DTC_TOL_EQUAL 1e-9
 #define DTC_TOL_RULE 1e-8
+#define DTC_TOL_BPTT 1e-6      /* BPTT: |g - fd| / |fd| per tensor (issue 14) */
 #define DTC_TOL_WHOLE 0.05     /* ADJOINT: |g - fd| / |fd| over all tensors together */
 #define DTC_TOL_FLOOR 0.01     /* a small tensor passes with |g - ref| <= 1% of |ref (all)| */
 #define DTC_LOCAL_SHRINK 0.8   /* gap(dt/2) < 0.8 gap(dt), unless both are below 1e-6 */
 
-typedef enum { DTC_FORWARD, DTC_ADJOINT, DTC_EQUAL, DTC_LOCAL, DTC_RULE, DTC_N } dtc_kind;
+typedef enum { DTC_FORWARD, DTC_ADJOINT, DTC_BPTT, DTC_EQUAL, DTC_LOCAL, DTC_RULE, DTC_N } dtc_kind;
 
 typedef struct dtc_result {
   bool compiled;          /* false: vle refused the model (msg says why) */

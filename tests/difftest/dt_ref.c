@@ -76,7 +76,9 @@ static void publish(const dtg_model *m, int p, const double *u, const double *ud
   for (int i = 0; i < P->n; i++) r[i] = dtg_rate_eval(m, P, u[i] + tr[i] * ud[i]);
 }
 
-/* R_k / beta at one step: the cost on the rate published at step k, plus the penalty. */
+/* R_k / beta at one step from the rates r it reads: at step k those published at step k-1
+ * (zero at step 0), with the target at t_k (theory.md §6 item 2: the cost, and so the
+ * objective, reads the published output, as the `loss` and `objective` signals do). */
 static double integrand(const dtg_model *m, const double *r, double t) {
   int off[DTG_MAXPOP];
   dtr_layout(m, off);
@@ -107,7 +109,7 @@ static double run(const dtg_model *m, int K, double dt, double *U, double *UD, d
     if (U) memcpy(U + (size_t)k * N, u, (size_t)N * sizeof *u);
     if (UD) memcpy(UD + (size_t)k * N, ud, (size_t)N * sizeof *u);
     if (R) memcpy(R + (size_t)k * N, next, (size_t)N * sizeof *u);
-    J += dt * integrand(m, next, t);
+    J += dt * integrand(m, pub, t);
     for (int i = 0; i < N; i++) u[i] += dt * ud[i];
     memcpy(pub, next, sizeof pub);
   }

@@ -180,13 +180,49 @@ class SameAsVlecRun(Base):
         self.assertEqual(res["loss"].dtype, np.float32)
 
     def test_grad_equals_vlec_grad(self):
-        out = self.path("cli-grad")
-        vlec("grad", P1, "--out", out, "--quiet", "--steps", "200", "--errors", "adjoint",
+        for errors in ("adjoint", "bptt"):
+            out = self.path("cli-grad-" + errors)
+            vlec("grad", P1, "--out", out, "--quiet", "--steps", "200", "--errors", errors,
+                 "--window", "50", "--seed", "4")
+            g = self.m.grad(steps=200, errors=errors, window=50, seed=4)
+            self.assertEqual(sorted(g), ["W1", "W2", "b1", "b2"])
+            for n, v in g.items():
+                want = np.load(os.path.join(out, "grad", n + ".npy"))
+                self.assertTrue(np.array_equal(v, want), errors + " " + n)
+
+
+class EqProp(Base):
+    """A model that learns by equilibrium propagation (docs/theory.md §10b) through Python:
+    its settings, and a learning run and the gradient equal to vlec's."""
+
+    def test_settings_run_and_grad_equal_vlec(self):
+        ep = os.path.join(SRC, "tests", "data", "ep_small.vle")
+        m = vle.compile(ep, cache=False)
+        self.assertEqual(m.settings["eqprop"], {"symmetric": False, "free_steps": 100,
+                                                "nudged_steps": 20})
+        out = self.path("ep-run")
+        vlec("run", ep, "--out", out, "--quiet", "--steps", "30", "--seed", "2",
+             "--record", "loss")
+        res = m.sim(seed=2).run(steps=30, record=["loss"])
+        self.assert_same_as_cli(res, out, ["loss"])
+        out = self.path("ep-grad")
+        vlec("grad", ep, "--out", out, "--quiet", "--steps", "3", "--seed", "2")
+        g = m.grad(steps=3, seed=2)
+        for n, v in g.items():
+            self.assertTrue(np.array_equal(v, np.load(os.path.join(out, "grad", n + ".npy"))), n)
+
+
+class GradLocal(Base):
+    def test_grad_of_a_local_scheme_equals_vlec_grad(self):
+        """Model.grad with the prospective scheme: the grad sums run (they once stayed zero,
+        because the run held learning, which also holds the sums)."""
+        out = self.path("cli-grad-prosp")
+        vlec("grad", P1, "--out", out, "--quiet", "--steps", "100", "--errors", "prospective",
              "--seed", "4")
-        g = self.m.grad(steps=200, errors="adjoint", seed=4)
-        self.assertEqual(sorted(g), ["W1", "W2", "b1", "b2"])
+        g = self.m.grad(steps=100, errors="prospective", seed=4)
         for n, v in g.items():
             want = np.load(os.path.join(out, "grad", n + ".npy"))
+            self.assertTrue(np.abs(want).max() > 0, n)
             self.assertTrue(np.array_equal(v, want), n)
 
 
