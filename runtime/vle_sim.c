@@ -486,7 +486,8 @@ static int vs_check_memory(const vle_sim *s, const vle_sim_options *o, vle_error
 
 /* Multiply-adds per step below which threads do not pay (docs/runtime.md "Threads"): a step
  * of ~1 ms. On the shared 2-core machine 784-300-100-10 at batch 10 (2.7e6, ~0.25 ms a step)
- * ran 1.4-5x slower on 2 threads under load; at batch 100 (2.7e7) 1.2-1.3x faster. */
+ * ran 3x slower on 2 threads under load; 100-100-10 at batch 100 (1.1e6) 0.7x on a quiet
+ * machine; at batch 100 784-300-100-10 (2.7e7) 1.2-1.6x faster. */
 #define VS_THREADS_MIN_WORK 1e7
 
 /* Threads of other processes running now: the runnable count of /proc/loadavg (which
