@@ -44,7 +44,7 @@ cc -O2 -mfma -mavx2 -pthread "$HERE/c/par_bound.c" -o "$WORK/par_bound" &&
 steps_for() {
     awk -v s="$1" -v b="$2" 'BEGIN { n = split(s, d, "-"); w = 0;
         for (i = 2; i <= n; i++) w += d[i] * d[i-1];
-        k = int(4e9 / (w * b)); if (k < 20) k = 20; if (k > 20000) k = 20000; print k }'
+        k = int(1.2e10 / (w * b)); if (k < 40) k = 40; if (k > 50000) k = 50000; print k }'
 }
 
 sps() { grep -oE '"steps_per_second": *[0-9.eE+-]+' "$1/run.json" | sed 's/.*: *//'; }

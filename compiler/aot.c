@@ -73,7 +73,9 @@ void aot_write_header(FILE *out, const kir_program *p, const cg_options *o) {
   fprintf(out, "_NBUFS %d\n\n", p->nbufs);
   fprintf(out, "extern const char vle_model_name[];\n");
   fprintf(out, "extern const uint32_t vle_%s_abi;\n", m);
-  fprintf(out, "extern const char vle_%s_meta[];\n\n", m);
+  fprintf(out, "extern const char vle_%s_meta[];\n", m);
+  fprintf(out, "/* 1: ctx may be a vle_team (vle_vocab.h; docs/abi.md \"Threads\") */\n");
+  fprintf(out, "extern const int32_t vle_%s_threads;\n\n", m);
   for (int k = 0; k < p->nkernels; k++)
     fprintf(out, "void vle_%s_%s(const void *ctx, void *const *bufs, int64_t batch);\n", m,
             p->kernels[k]->name);

@@ -1505,7 +1505,7 @@ static void cg_barrier(cg *g) {
   LLVMBuildCall2(g->b, fty, fn, &g->team, 1, "");
 }
 
-/* One statement, or a run of n fused maps, in the threaded body (its partition: part). */
+/* One statement, or a run of n fused maps: their serial code (in either body). */
 static void cg_gen(cg *g, const kir_stmt *st, int n) {
   if (n > 1) cg_maps(g, st, n);
   else cg_stmt(g, st);

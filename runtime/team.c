@@ -33,9 +33,11 @@ struct tm_team {
   pthread_t *th;
   vle_team *members;              /* n: tid, nthreads, barrier, pool = this team */
   tm_word job;                    /* bumped per tm_run (and to quit) */
-  tm_kernel fn;                   /* the job */
+  tm_kernel fn;                   /* the job: a kernel, */
   void *const *bufs;
   int64_t batch;
+  tm_task task;                   /* or (fn NULL) a runtime task */
+  void *arg;
   _Atomic int quit;
   _Atomic uint32_t arrived;       /* at the barrier */
   tm_word bar;
@@ -86,7 +88,8 @@ static void *tm_worker(void *arg) {
     tm_wait(&t->job, seen);
     seen = atomic_load(&t->job.gen);
     if (atomic_load(&t->quit)) return NULL;
-    t->fn(m, t->bufs, t->batch);
+    if (t->fn) t->fn(m, t->bufs, t->batch);
+    else t->task(m, t->arg);
     tm_barrier(m);
   }
 }
@@ -125,6 +128,15 @@ void tm_free(tm_team *t) {
 }
 
 int tm_size(const tm_team *t) { return t ? t->n : 1; }
+
+void tm_each(tm_team *t, tm_task task, void *arg) {
+  t->fn = NULL;
+  t->task = task;
+  t->arg = arg;
+  tm_bump(&t->job);
+  task(&t->members[0], arg);
+  tm_barrier(&t->members[0]);
+}
 
 void tm_run(tm_team *t, tm_kernel fn, void *const *bufs, int64_t batch) {
   t->fn = fn;

@@ -22,6 +22,10 @@ tm_team *tm_new(int nthreads, const char **why);
 void     tm_free(tm_team *t);
 int      tm_size(const tm_team *t);
 void     tm_run(tm_team *t, tm_kernel fn, void *const *bufs, int64_t batch);
+/* task(member, arg) on every member at once (the caller is member 0): the runtime's own
+ * per-step work, shared out by member->tid. */
+typedef void (*tm_task)(const vle_team *member, void *arg);
+void     tm_each(tm_team *t, tm_task task, void *arg);
 
 /* The cores this process may run on (sched_getaffinity), at least 1. */
 int      tm_cores(void);

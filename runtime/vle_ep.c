@@ -72,7 +72,7 @@ static void ep_set_gamma(vle_sim *s, double g) {
 static void ep_phase(vle_sim *s, double gamma, long n) {
   ep_set_gamma(s, gamma);
   for (long i = 0; i < n; i++) {
-    s->step_fn(NULL, s->st.bufs, s->batch);
+    vs_kernel(s, s->step_fn, s->st.bufs);
     vs_set_parity(s, &s->st, s->st.parity ^ 1);
   }
 }
@@ -91,7 +91,7 @@ static void ep_restore(vle_sim *s) {
  * into the grad buffers: grad = scale * (grad − g)). */
 static void ep_grads(vle_sim *s, double *g, double scale) {
   const vle_model *m = s->m;
-  m->kernels[VK_GRADS](NULL, s->st.bufs, s->batch);
+  vs_kernel(s, m->kernels[VK_GRADS], s->st.bufs);
   size_t j = 0;
   for (int k = 0; k < s->nopt_all; k++) {
     int b = m->params[s->opt_params[k]].grad;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "npy.h"
@@ -483,19 +484,35 @@ static int vs_check_memory(const vle_sim *s, const vle_sim_options *o, vle_error
                   o->memory_limit ? "allowed" : "of memory of this machine");
 }
 
-/* Multiply-adds per step below which threads do not pay (docs/runtime.md "Threads"):
- * measured with bench/threads.sh on 2 cores. */
-#define VS_THREADS_MIN_WORK 2e6
+/* Multiply-adds per step below which threads do not pay (docs/runtime.md "Threads"): a step
+ * of ~1 ms. On the shared 2-core machine 784-300-100-10 at batch 10 (2.7e6, ~0.25 ms a step)
+ * ran 3x slower on 2 threads under load; 100-100-10 at batch 100 (1.1e6) 0.7x on a quiet
+ * machine; at batch 100 784-300-100-10 (2.7e7) 1.2-1.6x faster. */
+#define VS_THREADS_MIN_WORK 1e7
 
-/* The 1-minute load average (/proc/loadavg), 0 where unknown. */
-static double vs_loadavg(void) {
-  double load = 0;
-  FILE *f = fopen("/proc/loadavg", "r");
-  if (f) {
-    if (fscanf(f, "%lf", &load) != 1) load = 0;
-    fclose(f);
+/* Threads of other processes running now: the runnable count of /proc/loadavg (which
+ * counts this thread) less one, the median of 5 samples 2 ms apart (a snapshot catches
+ * the machine between two time slices; the 1-minute average lags a minute behind a machine
+ * that has gone quiet); 0 where unknown. */
+static int vs_others_running(void) {
+  int v[5], n = 0;
+  for (int k = 0; k < 5; k++) {
+    FILE *f = fopen("/proc/loadavg", "r");
+    int run = 0, all = 0;
+    if (f) {
+      if (fscanf(f, "%*f %*f %*f %d/%d", &run, &all) != 2) run = 1;
+      fclose(f);
+      v[n++] = run > 1 ? run - 1 : 0;
+    }
+    if (k < 4) nanosleep(&(struct timespec){ .tv_nsec = 2000000 }, NULL);
   }
-  return load >= 0 ? load : 0;
+  for (int i = 1; i < n; i++)       /* insertion sort of <= 5 */
+    for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+      int t = v[j];
+      v[j] = v[j - 1];
+      v[j - 1] = t;
+    }
+  return n ? v[n / 2] : 0;
 }
 
 /* How many threads the kernels run on (o->threads, or auto), and why; starts the team. */
@@ -529,15 +546,14 @@ static int vs_threads(vle_sim *s, const vle_sim_options *o, vle_error *err) {
   } else {
     /* cores other processes keep busy: a thread that has to share a core holds up every
      * barrier of the team (a step then takes longer than on one thread) */
-    double load = vs_loadavg();
-    int idle = (int)floor((double)cores - load + 1.5);   /* + 1: this process itself */
-    int use = idle < cores ? idle : cores;
-    n = use < s->batch ? use : (int)s->batch;
+    int others = vs_others_running(), idle = cores - others;
+    n = idle < s->batch ? idle : (int)s->batch;
     if (n < 2)
-      snprintf(why, len, "auto: the machine is busy (load %.2f on %d cores)", load, cores);
+      snprintf(why, len, "auto: the machine is busy (%d other threads running on %d cores)",
+               others, cores);
     else
       snprintf(why, len, "auto: %.3g multiply-adds per step (weights x batch), %d of %d cores "
-               "(load %.2f)", work, n, cores, load);
+               "(%d other threads running)", work, n, cores, others);
     if (n < 1) n = 1;
   }
   if (n < 2) return 0;
@@ -741,6 +757,35 @@ static bool vs_range_nonfinite(const unsigned char *p, size_t len, size_t es) {
   return ((acc0[0] | acc0[1] | acc0[2] | acc0[3]) & top) != 0;
 }
 
+/* The scan of vs_range_nonfinite shared out over a team: member t scans its share of
+ * the range in runs of 64 bytes (the scan's unit) and says whether it found one. */
+typedef struct vs_scan {
+  const unsigned char *p;
+  size_t len, es;
+  bool hit[64];
+} vs_scan;
+
+static void vs_scan_share(const vle_team *m, void *arg) {
+  vs_scan *a = arg;
+  size_t runs = a->len / 64, n = (size_t)m->nthreads, t = (size_t)m->tid;
+  size_t lo = runs * t / n * 64, hi = runs * (t + 1) / n * 64;
+  if (t < 64) a->hit[t] = hi > lo && vs_range_nonfinite(a->p + lo, hi - lo, a->es);
+}
+
+/* Below this many bytes the scan is not worth waking the team (~10 us). */
+enum { VS_SCAN_TEAM_MIN = 256 << 10 };
+
+static bool vs_range_nonfinite_team(const vle_sim *s, const unsigned char *p, size_t len) {
+  int n = tm_size(s->team);
+  if (!s->team || n > 64 || len < VS_SCAN_TEAM_MIN || len % 64)
+    return vs_range_nonfinite(p, len, s->m->es);
+  vs_scan a = { .p = p, .len = len, .es = s->m->es };
+  tm_each(s->team, vs_scan_share, &a);
+  bool hit = false;
+  for (int t = 0; t < n; t++) hit |= a.hit[t];
+  return hit;
+}
+
 /* NaN/Inf anywhere in the evolving buffers after step s->st.step - 1? This runs every step,
  * so the common case is one scan over one byte range: the states and signals and the slots
  * the pubs now point at (vs_group; and the parameters when learning): only on a hit are the
@@ -751,7 +796,7 @@ static int vs_check_finite(vle_sim *s, bool params, vle_error *err) {
   const size_t *g = s->group_off;
   size_t from = g[s->st.parity ? VS_G_CHECKED : VS_G_PUB];
   size_t to = params && s->learn ? g[VS_G_OTHER] : g[s->st.parity ? VS_G_PARAM : VS_G_PUBNEXT];
-  if (!vs_range_nonfinite(s->st.mem + from, to - from, s->m->es)) return 0;
+  if (!vs_range_nonfinite_team(s, s->st.mem + from, to - from)) return 0;
   int n = params ? s->nall : s->nchecked;
   for (int c = 0; c < n; c++) {
     int b = s->checked[c];

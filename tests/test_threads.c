@@ -211,3 +211,30 @@ Test(threads, cli_option_and_run_json, .timeout = 60) {
                        NULL), 0, "%s", ru_log);
   ld_close(&m);
 }
+
+/* The per-step NaN check, shared out over the team when the state is large: a NaN in the
+ * last batch element (the last thread's share) is found, named, and rolled back. */
+Test(threads, nan_check_in_every_share, .timeout = 30) {
+  ld_model m;
+  ru_open(&m, th_write("nan.vle", TH_SGD));
+  vle_sim_options o;
+  vle_sim_options_init(&o);
+  o.batch = 64;             /* ~700 KB of checked state: the scan goes to the team */
+  o.threads = 2;
+  o.learn = false;          /* a snapshot at every check: the rollback goes one step back */
+  vle_error err;
+  vle_sim *s = vle_sim_new(m.model, &o, &err);
+  cr_assert(s, "%s", err.msg);
+  cr_assert_eq(vle_sim_step(s, 3, &err), 0, "%s", err.msg);
+  size_t n = vle_sim_count(s, "h2");
+  double *v = malloc(n * sizeof *v);
+  cr_assert_eq(vle_sim_get(s, "h2", v, n, &err), 0, "%s", err.msg);
+  v[n - 1] = NAN;
+  cr_assert_eq(vle_sim_set(s, "h2", v, n, &err), 0, "%s", err.msg);
+  cr_assert_eq(vle_sim_step(s, 1, &err), -1, "a NaN went unnoticed");
+  cr_expect(strstr(err.msg, "batch element 63"), "%s", err.msg);
+  cr_expect_eq(vle_sim_steps_done(s), 3, "rolled back to the last good state");
+  free(v);
+  vle_sim_free(s);
+  ld_close(&m);
+}
