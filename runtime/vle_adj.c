@@ -34,15 +34,12 @@ static bool va_evolving(vle_role r) {
 static size_t va_buf_bytes(const vle_sim *s, int b) { return b < 0 ? 0 : s->count[b] * s->m->es; }
 
 /* bptt's backward step differentiates the step itself, which reads published buffers: those
- * the descriptor lists (bptt_pubs), or every pub for a model that does not say. Returns how
- * many; *bufs (may be NULL) their indices. */
+ * the descriptor lists (bptt_pubs), or every pub for a model that does not say (*bufs NULL:
+ * s->pubs). Returns how many; va_stored_pub gives the k-th. */
 static int va_stored_pubs(const vle_sim *s, const int **bufs) {
-  static const int none = 0;
-  const vle_model *m = s->m;
-  if (s->back != VK_BACK_BPTT) { if (bufs) *bufs = &none; return 0; }
-  if (m->nbptt_pubs >= 0) { if (bufs) *bufs = m->bptt_pubs; return m->nbptt_pubs; }
-  if (bufs) *bufs = NULL;
-  return s->npubs;
+  *bufs = s->m->nbptt_pubs >= 0 ? s->m->bptt_pubs : NULL;
+  if (s->back != VK_BACK_BPTT) return 0;
+  return s->m->nbptt_pubs >= 0 ? s->m->nbptt_pubs : s->npubs;
 }
 
 static int va_stored_pub(const vle_sim *s, const int *bufs, int k) {
