@@ -62,7 +62,8 @@ static int cmd_model_uses(const char *model, bool f32, char **list, const char *
   return k;
 }
 
-static int cmd_run_or_grad(int argc, char **argv, bool grad) {
+static int cmd_run_or_grad(int argc, char **argv, bool grad, const drv_env *env) {
+  const vle_replicas *rep = env && env->replicas && env->replicas->size > 1 ? env->replicas : NULL;
   bool f32 = false, given = false;
   if (fl_precision(&argc, argv, &f32, &given, stderr)) return 2;
   bool no_cache = fl_flag(&argc, argv, "--no-cache");
@@ -72,7 +73,9 @@ static int cmd_run_or_grad(int argc, char **argv, bool grad) {
     ld_model m = { 0 };
     bool vle = !ld_is_so(o.model);
     rc = vle && !no_cache ? cmd_open_cached(&m, o.model, f32) : -1;
-    if (rc < 0) rc = ld_open_for(&m, o.model, f32, o.errors, grad || o.no_learn ? 0 : 1, stderr);
+    /* (MPI: the ranks combine gradients: not the fused-SGD-only kernels of a learning run) */
+    if (rc < 0) rc = ld_open_for(&m, o.model, f32, o.errors, grad || o.no_learn ? 0 : rep ? -1 : 1,
+                                 stderr);
     if (rc == 0 && !vle && given && (vle_model_precision(m.model) == VLE_F32) != f32) {
       /* a .so has the precision it was built with: the option would do nothing */
       fprintf(stderr, "vlec: --precision %s does nothing for %s, built in %s (rebuild it with "
@@ -85,6 +88,7 @@ static int cmd_run_or_grad(int argc, char **argv, bool grad) {
     if (vle) o.model_source = o.model;   /* copied as DIR/model.vle */
     if (rc == 0 && vle && !no_cache) o.nmodel_uses = cmd_model_uses(o.model, f32, &uses, &paths);
     o.model_uses = paths;
+    o.replicas = rep;
     if (rc == 0) rc = rn_main(m.model, &o, stderr);
     free(paths);
     free(uses);
@@ -94,5 +98,5 @@ static int cmd_run_or_grad(int argc, char **argv, bool grad) {
   return rc;
 }
 
-int cmd_run(int argc, char **argv) { return cmd_run_or_grad(argc, argv, false); }
-int cmd_grad(int argc, char **argv) { return cmd_run_or_grad(argc, argv, true); }
+int cmd_run(int argc, char **argv, const drv_env *env) { return cmd_run_or_grad(argc, argv, false, env); }
+int cmd_grad(int argc, char **argv, const drv_env *env) { return cmd_run_or_grad(argc, argv, true, env); }

@@ -6,7 +6,9 @@
  * goes on from it, anything else starts over (docs/cli.md "vlec sweep").
  *
  * Each run is this very executable (/proc/self/exe) with `run`, so a sweep runs exactly what
- * the same `vlec run` command would.
+ * the same `vlec run` command would. Under mpirun the runs are dealt out to the ranks (run i
+ * to rank i mod R, each rank -j at a time; a shared --out directory), and rank 0 writes the
+ * summary once all are done.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -48,6 +50,7 @@ typedef struct sw_run {
   pid_t pid;
   int status;                     /* exit status; -1 not run yet */
   bool skipped;                   /* complete before this sweep */
+  bool other;                     /* another MPI rank's */
 } sw_run;
 
 static const char sw_usage_text[] =
@@ -65,7 +68,9 @@ static const char sw_usage_text[] =
   "                           repeatable (at most 8)\n"
   "  -j N                     runs at once, as local processes (default 1)\n"
   "Every other option goes to each run unchanged (not --out, --seed, --errors, or a --set of\n"
-  "a varied NAME). Each run's messages go to DIR/logs/NAME.log.\n";
+  "a varied NAME). Each run's messages go to DIR/logs/NAME.log.\n"
+  "Under mpirun -np R the runs are spread over the ranks (run i on rank i mod R, -j at a\n"
+  "time on each; DIR must be shared by all); rank 0 writes the summary.\n";
 
 const char *cmd_sweep_help(void) { return sw_usage_text; }
 
@@ -221,6 +226,24 @@ static bool sw_complete(json_t *j) {
 
 static bool sw_exists(const char *path) { return path && access(path, F_OK) == 0; }
 
+/* A run started by a sweep under mpirun is a process of its own, not an MPI rank: the
+ * launcher's variables would make it start MPI (mpirep.c). */
+static void sw_scrub_mpi_env(void) {
+  extern char **environ;
+  static const char *prefixes[] = { "OMPI_", "PMIX_", "PMI_" };
+  for (bool again = true; again;) {
+    again = false;
+    for (char **e = environ; *e && !again; e++)
+      for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes && !again; i++) {
+        if (strncmp(*e, prefixes[i], strlen(prefixes[i]))) continue;
+        char name[256];
+        size_t n = strcspn(*e, "=");
+        snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), *e);
+        again = unsetenv(name) == 0;
+      }
+  }
+}
+
 /* Starts one run: `vlec run MODEL PASS... --out DIR/NAME --seed S --errors E --set N=V -q`. */
 static int sw_start(const sw_args *s, sw_run *run) {
   char **argv = calloc((size_t)s->npass + 3 * (size_t)s->naxes + 12, sizeof *argv);
@@ -263,6 +286,7 @@ static int sw_start(const sw_args *s, sw_run *run) {
   if (pid == 0) {
     int fd = open(logf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
+    sw_scrub_mpi_env();
     execv("/proc/self/exe", argv);
     fprintf(stderr, "vlec sweep: cannot start vlec: %s\n", strerror(errno));
     _exit(127);
@@ -358,7 +382,9 @@ static int sw_wait(sw_run *runs, int n) {
   return -1;
 }
 
-int cmd_sweep(int argc, char **argv) {
+int cmd_sweep(int argc, char **argv, const drv_env *env) {
+  const vle_replicas *mpi = env && env->replicas && env->replicas->size > 1 ? env->replicas : NULL;
+  int me = mpi ? mpi->rank : 0, ranks = mpi ? mpi->size : 1;
   sw_args s;
   int rc = sw_parse(argc, argv, &s);
   if (rc) {
@@ -375,16 +401,20 @@ int cmd_sweep(int argc, char **argv) {
     return 1;
   }
   free(logs);
-  int todo = 0, done = 0, failed = 0;
+  int todo = 0, done = 0, failed = 0, already = 0;
   for (int r = 0; r < n; r++) {
     sw_make_run(&s, r, &runs[r]);
     json_t *j = sw_run_json(&s, &runs[r]);
     runs[r].skipped = sw_complete(j);
+    runs[r].other = r % ranks != me;
     json_decref(j);
-    todo += !runs[r].skipped;
+    todo += !runs[r].skipped && !runs[r].other;
+    already += runs[r].skipped;
   }
-  fprintf(stderr, "vlec sweep: %d runs in %s, %d complete already, %d to run, %d at a time\n",
-          n, s.out, n - todo, todo, s.jobs);
+  char who[32] = "";
+  if (mpi) snprintf(who, sizeof who, " (MPI rank %d of %d)", me, ranks);
+  fprintf(stderr, "vlec sweep%s: %d runs in %s, %d complete already, %d to run here, %d at a "
+          "time\n", who, n, s.out, already, todo, s.jobs);
   /* SIGINT reaches the runs too (one process group): they stop with complete outputs; the
    * sweep waits for them and writes the summary. */
   struct sigaction ign = { .sa_handler = SIG_IGN }, old;
@@ -395,7 +425,7 @@ int cmd_sweep(int argc, char **argv) {
   while (next < n || running) {
     while (!stop && running < s.jobs && next < n) {
       sw_run *run = &runs[next++];
-      if (run->skipped) continue;
+      if (run->skipped || run->other) continue;
       if (sw_start(&s, run)) { stop = true; break; }
       running++;
     }
@@ -406,14 +436,28 @@ int cmd_sweep(int argc, char **argv) {
     done++;
     failed += runs[r].status != 0;
     if (runs[r].status == 130 || runs[r].status == 128 + SIGINT) stop = true;   /* Ctrl-C */
-    fprintf(stderr, "vlec sweep: [%d/%d] %s: %s (exit %d)\n", done, todo, runs[r].name,
+    fprintf(stderr, "vlec sweep%s: [%d/%d] %s: %s (exit %d)\n", who, done, todo, runs[r].name,
             runs[r].status ? "failed, see logs/" : "done", runs[r].status);
-    sw_summary(&s, runs, n);
+    if (me == 0) sw_summary(&s, runs, n);
   }
   sigaction(SIGINT, &old, NULL);
-  rc = sw_summary(&s, runs, n) ? 1 : 0;
-  fprintf(stderr, "vlec sweep: %d of %d runs complete; summary in %s/summary.csv\n",
-          n - todo + done - failed, n, s.out);
+  if (mpi) {               /* every rank's runs done (the exchange waits for them all) */
+    int mine[2] = { failed, stop }, all[2 * ranks];
+    mpi->allgather(mpi->ctx, mine, all, sizeof mine);
+    for (int q = 0; q < ranks; q++)
+      if (q != me) failed += all[2 * q], stop |= all[2 * q + 1];
+  }
+  rc = me == 0 && sw_summary(&s, runs, n) ? 1 : 0;
+  if (me == 0) {
+    int complete = 0;
+    for (int r = 0; r < n; r++) {
+      json_t *j = sw_run_json(&s, &runs[r]);
+      complete += sw_complete(j);
+      json_decref(j);
+    }
+    fprintf(stderr, "vlec sweep: %d of %d runs complete; summary in %s/summary.csv\n",
+            complete, n, s.out);
+  }
   free(runs);
   sw_free(&s);
   if (stop) return 130;

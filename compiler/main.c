@@ -18,7 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "driver.h"
 #include "mckey.h"
+#include "mpirep.h"
 #include "run.h"
 #include "runflags.h"
 
@@ -42,7 +44,7 @@ static char *vl_cached(const char *model, bool f32) {
 }
 
 /* vlec run|grad (argv[1]) of a cached model; -1: not served here (argv untouched). */
-static int vl_run_cached(int argc, char **argv) {
+static int vl_run_cached(int argc, char **argv, const drv_env *env) {
   bool grad = !strcmp(argv[1], "grad");
   char **av = malloc((size_t)argc * sizeof *av);
   if (!av) return -1;
@@ -63,6 +65,7 @@ static int vl_run_cached(int argc, char **argv) {
   vle_model *m = so ? vle_model_load_so(so, NULL) : NULL;   /* damaged: the compiler rebuilds */
   if (m) {
     o.model_source = o.model;                          /* copied as DIR/model.vle */
+    o.replicas = env->replicas && env->replicas->size > 1 ? env->replicas : NULL;
     status = rn_main(m, &o, stderr);
     vle_model_free(m);
   }
@@ -107,20 +110,32 @@ static void *vl_open_compiler(char *tried, size_t n) {
   return h;
 }
 
-int main(int argc, char **argv) {
+static int vl_main(int argc, char **argv, const drv_env *env) {
   if (argc >= 2 && !vl_wants_help(argc, argv)) {
     int rc = -1;
-    if (!strcmp(argv[1], "run") || !strcmp(argv[1], "grad")) rc = vl_run_cached(argc, argv);
+    if (!strcmp(argv[1], "run") || !strcmp(argv[1], "grad")) rc = vl_run_cached(argc, argv, env);
     else if (!strcmp(argv[1], "build")) rc = vl_build_cached(argc, argv);
     if (rc >= 0) return rc;
   }
   char path[4200] = "";
   void *h = vl_open_compiler(path, sizeof path);
-  int (*compiler_main)(int, char **) = h ? (int (*)(int, char **))dlsym(h, "vlec_compiler_main") : NULL;
+  int (*compiler_main)(int, char **, const drv_env *) = h
+    ? (int (*)(int, char **, const drv_env *))dlsym(h, "vlec_compiler_main") : NULL;
   if (!compiler_main) {
     fprintf(stderr, "vlec: cannot load the compiler %s: %s\n", path[0] ? path : "libvlecc.so",
             h || path[0] ? dlerror() : "no path to this program");
     return 1;
   }
-  return compiler_main(argc, argv);
+  return compiler_main(argc, argv, env);
+}
+
+/* Under mpirun, run, grad and sweep start MPI (mpirep.h): the ranks split the batch, or the
+ * sweep's runs. Every other command runs as it would alone, on every rank. */
+int main(int argc, char **argv) {
+  vle_replicas rep = { 0 };
+  bool ranked = argc >= 2 && (!strcmp(argv[1], "run") || !strcmp(argv[1], "grad") ||
+                              !strcmp(argv[1], "sweep"));
+  if (ranked && mr_start(&argc, &argv, &rep, stderr) < 0) return 1;
+  drv_env env = { rep.size > 0 ? &rep : NULL };
+  return mr_stop(&rep, vl_main(argc, argv, &env));
 }

@@ -14,17 +14,18 @@
 typedef struct drv_cmd {
   const char *name;
   int (*fn)(int argc, char **argv);
+  int (*fn_env)(int argc, char **argv, const drv_env *env);   /* instead: the MPI ranks too */
   const char *summary;
   const char *help;
 } drv_cmd;
 
 static const drv_cmd drv_cmds[] = {
-  { "check", cmd_check, "parse and check a model; print diagnostics",
+  { "check", cmd_check, NULL, "parse and check a model; print diagnostics",
     "usage: vlec check MODEL.vle\n\n"
     "Parse and check MODEL.vle and every file it uses. Diagnostics go to stderr as\n"
     "file:line:col: error: message, with the source line and a caret.\n"
     "Exit status: 0 clean (or warnings only), 1 errors, 2 usage.\n" },
-  { "derive", cmd_derive, "print the derived dynamics, errors and plasticity",
+  { "derive", cmd_derive, NULL, "print the derived dynamics, errors and plasticity",
     "usage: vlec derive MODEL.vle [--format text|latex|json] [--locality] [--json]\n\n"
     "Print, per population, the mismatch, the forward dynamics, the back-propagated error g,\n"
     "the error schemes (adjoint, instantaneous, prospective) and every plasticity rule.\n"
@@ -32,21 +33,21 @@ static const drv_cmd drv_cmds[] = {
     "classified (pre, post, own, global, nonlocal), and whether each is local in space and\n"
     "in time under each error scheme (docs/derive.md \"Locality\"). --json: --format json\n"
     "(whose document always has the \"locality\" object).\n" },
-  { "build", cmd_build, "compile a model to a shared object and a C header",
+  { "build", cmd_build, NULL, "compile a model to a shared object and a C header",
     "usage: vlec build MODEL.vle -o OUT.so | --cached [--precision f64|f32]\n\n"
     "Ahead-of-time compile MODEL.vle to OUT.so (depending only on libc and libm) and OUT.h.\n"
     "--cached: the compile cache's .so of MODEL.vle instead (built if missing), its path\n"
     "printed (docs/python.md \"The compile cache\").\n" },
-  { "run", cmd_run, "compile (or take from the cache) and simulate or train a model",
+  { "run", NULL, cmd_run, "compile (or take from the cache) and simulate or train a model",
     "usage: vlec run MODEL.vle|MODEL.so [options]   (see docs/cli.md)\n" },
-  { "grad", cmd_grad, "write the gradient estimate of every learnable parameter",
+  { "grad", NULL, cmd_grad, "write the gradient estimate of every learnable parameter",
     "usage: vlec grad MODEL.vle|MODEL.so [options]   (see docs/cli.md)\n" },
-  { "emit", cmd_emit, "print the optimised LLVM IR",
+  { "emit", cmd_emit, NULL, "print the optimised LLVM IR",
     "usage: vlec emit MODEL.vle --llvm|--kir [--precision f64|f32]\n"
     "  --llvm  the optimised LLVM IR;  --kir  the kernel IR (the lowered step, statement by\n"
     "  statement)\n" },
-  { "plot", cmd_plot, "draw recorded signals of a run as SVG", NULL },   /* cmd_plot_help */
-  { "sweep", cmd_sweep, "run a grid of runs (seeds, schemes, consts) with a summary", NULL },
+  { "plot", cmd_plot, NULL, "draw recorded signals of a run as SVG", NULL },   /* cmd_plot_help */
+  { "sweep", NULL, cmd_sweep, "run a grid of runs (seeds, schemes, consts) with a summary", NULL },
 };
 enum { DRV_NCMDS = sizeof drv_cmds / sizeof drv_cmds[0] };
 
@@ -93,7 +94,7 @@ int drv_help(const char *cmd) {
   return 2;
 }
 
-int vlec_compiler_main(int argc, char **argv) {
+int vlec_compiler_main(int argc, char **argv, const drv_env *env) {
   if (argc < 2) { drv_overview(stderr); return 2; }
   const char *cmd = argv[1];
   if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) return drv_help(NULL);
@@ -103,7 +104,8 @@ int vlec_compiler_main(int argc, char **argv) {
     if (strcmp(cmd, drv_cmds[i].name)) continue;
     for (int j = 2; j < argc; j++)
       if (!strcmp(argv[j], "--help") || !strcmp(argv[j], "-h")) return drv_help(cmd);
-    return drv_cmds[i].fn(argc - 1, argv + 1);
+    const drv_cmd *c = &drv_cmds[i];
+    return c->fn ? c->fn(argc - 1, argv + 1) : c->fn_env(argc - 1, argv + 1, env);
   }
   fprintf(stderr, "vlec: unknown command '%s' (see 'vlec --help')\n", cmd);
   return 2;

@@ -193,6 +193,8 @@ ds_spec ds_spec_of(const rn_options *o, long batch) {
 int ds_load(ds_set *d, const vle_model *m, const ds_spec *spec, vle_error *err) {
   memset(d, 0, sizeof *d);
   d->batch = spec->batch;
+  d->lane0 = spec->lanes ? spec->lane0 : 0;
+  d->lanes = spec->lanes ? spec->lanes : spec->batch;
   d->seed = spec->seed;
   d->shuffle = spec->shuffle;
   d->perm_epoch = -1;
@@ -236,7 +238,8 @@ static void ds_epoch_perm(ds_set *d, int64_t epoch) {
   d->perm_epoch = epoch;
 }
 
-/* The sample batch lane b reads at step k from stream s, and the step within it (*kk). */
+/* The sample batch lane b (of the whole batch) reads at step k from stream s, and the step
+ * within it (*kk). */
 static int64_t ds_sample(ds_set *d, const ds_stream *s, int64_t k, long b, int64_t *kk) {
   *kk = k;
   if (s->kind == DS_SHARED) return 0;
@@ -247,10 +250,10 @@ static int64_t ds_sample(ds_set *d, const ds_stream *s, int64_t k, long b, int64
   return d->perm[(block % d->nbatches) * d->batch + b];
 }
 
-/* Fills d->row with step k's values of stream s. */
+/* Fills d->row with step k's values of stream s for the lanes this process runs. */
 static void ds_fill(ds_set *d, const ds_stream *s, int64_t k) {
-  for (long b = 0; b < d->batch; b++) {
-    int64_t kk, sample = ds_sample(d, s, k, b, &kk);
+  for (long b = 0; b < d->lanes; b++) {
+    int64_t kk, sample = ds_sample(d, s, k, d->lane0 + b, &kk);
     double *out = d->row + b * s->size;
     if (s->onehot) {
       double label = s->values[sample * (s->steps ? s->steps : 1) + (s->steps ? kk : 0)];
@@ -268,7 +271,7 @@ int ds_feed(ds_set *d, vle_sim *s, int64_t k, vle_error *err) {
       return vle_fail(err, "%s: %lld steps of data, the run needs step %lld", st->path,
                       (long long)st->steps, (long long)k);
     ds_fill(d, st, k);
-    if (vs_feed_at(s, st->buf, d->row, (size_t)d->batch * (size_t)st->size, err)) return -1;
+    if (vs_feed_at(s, st->buf, d->row, (size_t)d->lanes * (size_t)st->size, err)) return -1;
   }
   return 0;
 }
@@ -276,7 +279,7 @@ int ds_feed(ds_set *d, vle_sim *s, int64_t k, vle_error *err) {
 long ds_label(ds_set *d, int st, int64_t k, long b) {
   const ds_stream *s = &d->s[st];
   if (!s->onehot || (s->kind != DS_DATASET && s->steps && k >= s->steps)) return -1;
-  int64_t kk, sample = ds_sample(d, s, k, b, &kk);
+  int64_t kk, sample = ds_sample(d, s, k, d->lane0 + b, &kk);
   return (long)s->values[sample * (s->steps ? s->steps : 1) + (s->steps ? kk : 0)];
 }
 

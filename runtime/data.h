@@ -41,6 +41,7 @@ typedef struct ds_set {
   ds_stream *s;
   int n;
   long batch;
+  long lane0, lanes;          /* the lanes this process feeds (MPI: a slice of the batch) */
   uint64_t seed;
   bool shuffle;
   bool dataset;               /* some stream is a dataset */
@@ -55,6 +56,7 @@ typedef struct ds_spec {
   const rn_kv *inputs, *targets;
   int ninputs, ntargets;
   long batch;
+  long lane0, lanes;          /* the lanes fed (a rank's slice under MPI); lanes 0: all */
   uint64_t seed;
   bool shuffle;
   bool dataset;               /* --dataset: [samples, ...] files are datasets */
@@ -65,7 +67,7 @@ typedef struct ds_spec {
 ds_spec ds_spec_of(const rn_options *o, long batch);
 /* Loads and checks every stream of spec for model m. */
 int ds_load(ds_set *d, const vle_model *m, const ds_spec *spec, vle_error *err);
-/* The class of the sample batch lane b reads at step k from the onehot target stream st
+/* The class of the sample the fed lane b (0: lane0) reads at step k from the onehot target stream st
  * (an index into d->s), or -1 when that stream has no label there. */
 long ds_label(ds_set *d, int st, int64_t k, long b);
 /* The index of the first onehot target stream, or -1. */

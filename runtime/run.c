@@ -58,7 +58,8 @@ const char *rn_signal_name(int sig) {
 static int rn_sim_options(rn_run *r, vle_sim_options *so, vle_error *err) {
   const rn_options *o = r->o;
   vle_sim_options_init(so);
-  so->batch = o->batch;
+  so->batch = r->lanes;          /* the whole batch, or this rank's lanes of it */
+  so->replicas = r->dp ? &r->rep : NULL;
   so->seed = o->seed;
   so->dt = o->dt;
   so->errors = o->errors;
@@ -179,8 +180,10 @@ static char *rn_default_out(const rn_run *r) {
   return buf;
 }
 
-/* --out, or the default; no length limit (no fixed buffer to cut a path at). */
+/* --out, or the default; no length limit (no fixed buffer to cut a path at). Under MPI
+ * only rank 0 has one. */
 static int rn_out_dir(rn_run *r, vle_error *err) {
+  if (r->mute) return 0;
   r->out = r->o->out ? strdup(r->o->out) : rn_default_out(r);
   if (!r->out) return vle_fail(err, "out of memory");
   r->out_created = access(r->out, F_OK) != 0;
@@ -287,6 +290,35 @@ static int rn_replay(rn_run *r, int64_t k, vle_error *err) {
   return -1;
 }
 
+/* Step k: data, the step, recordings, the adjoint window's sweep, metrics and epochs.
+ * Under MPI the ranks agree after the step (a NaN on one stops all: no replay, which
+ * would step the ranks apart) and at the end; in between every exchange runs on every
+ * rank, whatever failed on one (run_rep.c). */
+static int rn_step(rn_run *r, int64_t i, vle_error *err) {
+  int64_t k = r->k0 + i;
+  if (rn_window_begin(r, i, err) || (r->data.n && ds_feed(&r->data, r->sim, k, err)))
+    return -1;
+  vle_sim_hold_learning(r->sim, i < r->o->warmup);      /* --warmup: no learning yet */
+  int rc = vle_sim_step(r->sim, 1, err), sig = 0;
+  if (r->dp && rn_rep_agree(r, rc, &sig, err)) return -1;
+  if (rc) return vle_sim_steps_done(r->sim) <= k ? rn_replay(r, k, err) : -1;
+  r->steps_run++;
+  rc = rn_record_step(r, err);
+  if (!rc || r->dp) rc |= rn_window_end(r, i, false, err);
+  if (!rc || r->dp) {
+    rn_track_loss(r);
+    rn_ep_step(r, k);
+    rc |= rn_ep_end(r, k, r->log, err);
+  }
+  if (r->dp) {
+    sig = rn_sigint;
+    rc = rn_rep_agree(r, rc, &sig, err);
+    if (sig) r->signal = sig;      /* every rank stops before the next step */
+  }
+  if (!rc) rn_progress(r, r->steps_run, false);
+  return rc ? -1 : 0;
+}
+
 static int rn_loop(rn_run *r, vle_error *err) {
   r->t_start = rn_now();
   time_t now = time(NULL);
@@ -294,23 +326,12 @@ static int rn_loop(rn_run *r, vle_error *err) {
   gmtime_r(&now, &tm);
   strftime(r->started, sizeof r->started, "%Y-%m-%dT%H:%M:%SZ", &tm);
   for (int64_t i = 0; i < r->steps_planned; i++) {
-    if (rn_sigint) {
+    if (r->dp ? r->signal != 0 : rn_sigint != 0) {
       r->interrupted = true;
-      r->signal = rn_sigint;
+      if (!r->dp) r->signal = rn_sigint;
       return rn_window_end(r, i, true, err);
     }
-    int64_t k = r->k0 + i;
-    if (rn_window_begin(r, i, err) || (r->data.n && ds_feed(&r->data, r->sim, k, err)))
-      return -1;
-    vle_sim_hold_learning(r->sim, i < r->o->warmup);      /* --warmup: no learning yet */
-    if (vle_sim_step(r->sim, 1, err))
-      return vle_sim_steps_done(r->sim) <= k ? rn_replay(r, k, err) : -1;
-    r->steps_run++;
-    if (rn_record_step(r, err) || rn_window_end(r, i, false, err)) return -1;
-    rn_track_loss(r);
-    rn_ep_step(r, k);
-    if (rn_ep_end(r, k, r->log, err)) return -1;
-    rn_progress(r, r->steps_run, false);
+    if (rn_step(r, i, err)) return -1;
   }
   return 0;
 }
@@ -324,6 +345,7 @@ static void rn_free(rn_run *r) {
   free(r->sets);
   free(r->inits);
   rn_ep_free(r);
+  rn_rep_free(r);
   ds_free(&r->data);
   vle_sim_free(r->sim);
   rn_dir_release(r, false);
@@ -368,12 +390,15 @@ static int rn_check_resume(rn_run *r, vle_error *err) {
 /* Everything before the first step. */
 static int rn_setup(rn_run *r, vle_error *err) {
   vle_sim_options so;
-  if (rn_sim_options(r, &so, err)) return -1;
+  long batch = r->o->batch > 0 ? r->o->batch : vle_model_settings(r->m)->batch;
+  if (rn_rep_setup(r, batch, err) || rn_sim_options(r, &so, err)) return -1;
   if (!(r->sim = vle_sim_new(r->m, &so, err))) return -1;
   if (r->o->load_state && (vle_sim_load(r->sim, r->o->load_state, err) || rn_check_resume(r, err)))
     return -1;
   r->k0 = vle_sim_steps_done(r->sim);
-  ds_spec spec = ds_spec_of(r->o, vle_sim_batch(r->sim));
+  ds_spec spec = ds_spec_of(r->o, r->batch);
+  spec.lane0 = r->lane0;
+  spec.lanes = r->lanes;
   if (ds_load(&r->data, r->m, &spec, err) || rn_plan_steps(r, err) || rn_plan_windows(r, err) ||
       rn_ep_setup(r, err) || rn_records_check(r, err) || rn_out_dir(r, err) ||
       rn_json_reserve(r, err) || rn_records_open(r, err) || rn_ep_open_log(r, err))
@@ -385,6 +410,10 @@ static int rn_setup(rn_run *r, vle_error *err) {
  * whatever happened to the others (a full disk: keep what fits); the first error is
  * reported. */
 static int rn_finish(rn_run *r, vle_error *err) {
+  if (r->mute) {                        /* another MPI rank: rank 0 writes */
+    rn_records_abort(r);
+    return 0;
+  }
   vle_error e[5] = { { { 0 } } };
   int bad[5] = {
     rn_records_close(r, &e[0]), rn_write_params(r, &e[1]),
@@ -451,7 +480,7 @@ static int rn_execute(rn_run *r, FILE *log, vle_error *err) {
     }
     status = 1;
   }
-  if (rn_write_json(r, &ferr)) {
+  if (!r->mute && rn_write_json(r, &ferr)) {
     if (r->error[0]) vle_fail(err, "%s (and run.json: %s)", r->error, ferr.msg);
     else *err = ferr;
     return 1;
@@ -471,10 +500,13 @@ int rn_main(const vle_model *m, const rn_options *o, FILE *log) {
   sigemptyset(&sa.sa_mask);
   rn_sigint = 0;
   for (int i = 0; i < RN_NSIGNALS; i++) sigaction(rn_signals[i], &sa, &old[i]);
-  r.progress = !o->quiet && isatty(fileno(stderr));
+  if (o->replicas && o->replicas->size > 1 && o->replicas->rank != 0)
+    r.log = log = NULL;               /* MPI: rank 0 speaks for all (rn_rep_agree) */
+  r.progress = !o->quiet && log && isatty(fileno(stderr));
   r.loss = vle_model_signal(m, "loss");
-  int status;
-  if (rn_setup(&r, &err)) {
+  int status, sig = 0, rc = rn_setup(&r, &err);
+  if (r.dp) rc = rn_rep_agree(&r, rc, &sig, &err);
+  if (rc) {
     status = 1;
     rn_records_abort(&r);
     if (r.json.fp) af_abort(&r.json);

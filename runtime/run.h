@@ -65,6 +65,10 @@ typedef struct rn_options {
   int64_t check_every;        /* --check-every N: NaN/Inf check interval (default 1; 0 off) */
   const char *save_state;     /* --save-state FILE: the sim's state at the end */
   const char *load_state;     /* --load-state FILE: resume from a saved state */
+  int64_t combine_every;      /* --combine-every K under MPI: 1 (default) gradients every
+                                 step; K > 1 local SGD (vle.h "replicas") */
+  const vle_replicas *replicas;   /* the MPI ranks this process is one of (the driver's
+                                 transport, docs/cli.md "MPI"); NULL: alone */
   char **owned_;              /* strings and arrays rn_options_free releases */
   int nowned_;
 } rn_options;

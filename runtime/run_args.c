@@ -154,7 +154,8 @@ static int rn_value_opt(rn_options *o, const char *name, const char *v, FILE *er
     { "steps", &o->steps, 0 }, { "window", &o->window, 1 }, { "record-every", &o->record_every, 1 },
     { "param-every", &o->param_every, 1 },
     { "epochs", &o->epochs, 1 }, { "readout-last", &o->readout_last, 1 }, { "check-every", &o->check_every, 0 }, { "warmup", &o->warmup, 0 },
-    { "adjoint-memory", &o->adjoint_memory, 1 }, { "max-memory", &o->max_memory, 1 } };
+    { "adjoint-memory", &o->adjoint_memory, 1 }, { "max-memory", &o->max_memory, 1 },
+    { "combine-every", &o->combine_every, 1 } };
   for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
     if (!strcmp(name, ints[i].name))
       return rn_int(v, ints[i].lo, ints[i].dst) ? 0
@@ -209,7 +210,8 @@ static bool rn_known_value_opt(const char *name) {
                                  "set", "init", "input", "target", "record", "record-every",
                                  "param-every", "out", "epochs", "check-every", "save-state", "load-state",
                                  "warmup", "adjoint-memory", "max-memory", "eval-input",
-                                 "eval-target", "readout", "readout-last", "lr-schedule", "threads" };
+                                 "eval-target", "readout", "readout-last", "lr-schedule", "threads",
+                                 "combine-every" };
   for (size_t i = 0; i < sizeof names / sizeof *names; i++)
     if (!strcmp(name, names[i])) return true;
   return false;
@@ -332,6 +334,8 @@ const char *rn_help(bool grad_mode) {
       "  --check-every N          NaN/Inf check interval in steps (default 1, 0: off)\n"
       "  --max-memory MB          memory the simulation may take (default: the machine's)\n"
       "  --threads N|auto         threads of the kernels (default auto; same results for any N)\n"
+      "  --combine-every K        under mpirun: average the ranks' parameters every K optimizer\n"
+      "                           steps (local SGD) instead of combining gradients every step\n"
       "  --save-state FILE  --load-state FILE   checkpoint at the end / resume\n"
       "  --quiet, -q              no progress bar or summary\n";
 }

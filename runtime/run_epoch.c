@@ -102,10 +102,20 @@ static void ep_loss(rn_run *r, rn_metric *m) {
   m->loss_n++;
 }
 
+/* After the run's step k, whose loss rn_track_loss has just taken (loss_final). */
 void rn_ep_step(rn_run *r, int64_t k) {
   if (!r->ep.on) return;
-  ep_loss(r, &r->ep.train);
+  if (r->loss >= 0) {
+    r->ep.train.loss_sum += r->loss_final;
+    r->ep.train.loss_n++;
+  }
   ep_readout(r, &r->data, k, &r->ep.train);
+}
+
+/* The predictions of every MPI rank's lanes (the losses are the whole batch's already). */
+static void ep_metrics_total(rn_run *r, rn_metric *m) {
+  m->correct = rn_rep_count(r, m->correct);
+  m->total = rn_rep_count(r, m->total);
 }
 
 static double ep_mean_loss(const rn_metric *m) { return m->loss_n ? m->loss_sum / (double)m->loss_n : NAN; }
@@ -128,11 +138,14 @@ static int ep_evaluate(rn_run *r, rn_metric *m, vle_error *err) {
   int64_t len = ep->eval.nbatches * ep->eval.sample_steps;
   for (int64_t k = 0; k < len && !rc; k++) {
     rc = ds_feed(&ep->eval, r->sim, k, err) || vle_sim_step(r->sim, 1, err) ? -1 : 0;
+    int sig = 0;
+    if (r->dp) rc = rn_rep_agree(r, rc, &sig, err);   /* a NaN on one rank stops all */
     if (!rc) {
       ep_loss(r, m);
       ep_readout(r, &ep->eval, k, m);
     }
   }
+  ep_metrics_total(r, m);
   vle_error e2;
   if (vs_state_from_bytes(r->sim, "the state before the evaluation", saved, n, &e2) && !rc)
     rc = vle_fail(err, "%s", e2.msg);
@@ -309,7 +322,8 @@ static int ep_load_eval(rn_run *r, vle_error *err) {
   if (!o->neval_inputs && !o->neval_targets) return 0;
   ds_spec spec = { .inputs = o->eval_inputs, .targets = o->eval_targets,
                    .ninputs = o->neval_inputs, .ntargets = o->neval_targets,
-                   .batch = vle_sim_batch(r->sim), .shuffle = false, .dataset = true,
+                   .batch = r->dp ? r->batch : vle_sim_batch(r->sim), .lane0 = r->lane0,
+                   .lanes = r->dp ? r->lanes : 0, .shuffle = false, .dataset = true,
                    .opt = "eval-" };
   if (ds_load(&ep->eval, r->m, &spec, err)) return -1;
   ep->has_eval = true;
@@ -353,7 +367,7 @@ int rn_ep_setup(rn_run *r, vle_error *err) {
 
 int rn_ep_open_log(rn_run *r, vle_error *err) {
   rn_epochs *ep = &r->ep;
-  if (!ep->on) return 0;
+  if (!ep->on || r->mute) return 0;
   char *path = rn_join(r->out, "epochs.csv");
   if (!path) return vle_fail(err, "out of memory");
   ep->log = fopen(path, "w");
@@ -391,6 +405,7 @@ static int ep_checkpoint(rn_run *r, vle_error *err) {
 int rn_ep_end(rn_run *r, int64_t k, FILE *log, vle_error *err) {
   rn_epochs *ep = &r->ep;
   if (!ep->on || (k + 1) % ep->len) return 0;
+  ep_metrics_total(r, &ep->train);
   rn_epoch_row row = { .epoch = (k + 1) / ep->len, .step = k + 1,
                        .train_loss = ep_mean_loss(&ep->train), .train_acc = ep_accuracy(&ep->train),
                        .eval_loss = NAN, .eval_acc = NAN,
@@ -406,10 +421,12 @@ int rn_ep_end(rn_run *r, int64_t k, FILE *log, vle_error *err) {
   ep_schedule(&ep->sched, row.epoch, ep_metric(&row), ep_base_lr(r));
   if (vle_sim_set_lr_scale(r->sim, ep->sched.scale, err) || ep_add_row(ep, &row, err)) return -1;
   ep->done = row.epoch;
+  if (r->mute) return 0;
   ep_write_row(ep->log, &row);
   if (fflush(ep->log)) return vle_fail(err, "%s/epochs.csv: %s", r->out, strerror(errno));
   ep_print(r, &row, log);
-  return ep_checkpoint(r, err);
+  /* under MPI the state is split over the ranks: no checkpoint (docs/cli.md "MPI") */
+  return r->dp ? 0 : ep_checkpoint(r, err);
 }
 
 void rn_ep_free(rn_run *r) {

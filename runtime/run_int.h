@@ -97,6 +97,14 @@ typedef struct rn_run {
                                  run.json too (its files are this run's) */
   int nkept;
   rn_epochs ep;               /* --dataset: epochs, evaluation, schedule, log */
+  long batch;                 /* the run's batch (all ranks together) */
+  long lane0, lanes;          /* the lanes of it this process runs (all, when alone) */
+  bool dp, mute;              /* split over MPI ranks (run_rep.c); another rank writes */
+  vle_replicas rep;           /* the sim's view of the ranks (dp), counting bytes */
+  uint64_t rep_bytes;         /* bytes this rank received */
+  long rep_max_lanes;         /* the most lanes a rank runs */
+  void *rep_send, *rep_all, *rep_row;   /* exchange scratch (rn_rep_reserve) */
+  size_t rep_room;            /* bytes per lane it has room for */
   FILE *log;                  /* messages (rn_main's log; NULL: none) */
 } rn_run;
 
@@ -108,7 +116,7 @@ char *rn_join(const char *dir, const char *name);
 /* mkdir -p */
 int rn_mkdirs(const char *path, vle_error *err);
 /* The batch mean of a batched scalar buffer (loss, energy) after the last step. */
-double rn_batch_mean(const rn_run *r, int buf);
+double rn_batch_mean(rn_run *r, int buf);
 
 /* run_rec.c: --record, params/, grad/ */
 int  rn_records_check(rn_run *r, vle_error *err);
@@ -134,6 +142,24 @@ char *rn_file_stem(const char *name);
 void rn_output(rn_run *r, const char *dir, const char *name);
 /* Remembers any other output file (relative to the out dir) for run.json. */
 void rn_output_file(rn_run *r, const char *file);
+
+/* run_rep.c: a run split over MPI ranks. Every function here is an exchange every rank
+ * makes at the same point; alone (r->dp false) each returns its own value. */
+enum { RN_REP_MSG = 480 };       /* bytes of a failure's message between ranks */
+/* The split of the batch and the checks; before the sim is made. */
+int  rn_rep_setup(rn_run *r, long batch, vle_error *err);
+/* Scratch for exchanges of up to bytes_per_lane per lane (and messages), before step 0. */
+int  rn_rep_reserve(rn_run *r, size_t bytes_per_lane, vle_error *err);
+void rn_rep_free(rn_run *r);
+/* The whole batch's row of a batched buffer, from every rank's lanes (in rank order). */
+const void *rn_rep_lanes(rn_run *r, const void *mine, size_t bytes_per_lane);
+/* Sums over the ranks, in rank order. */
+double  rn_rep_sum(rn_run *r, double mine);
+int64_t rn_rep_count(rn_run *r, int64_t mine);
+/* Whether every rank may go on: rc is this rank's status (err its message); returns -1 on
+ * every rank when any failed, with the first failing rank's message in err. *signal: this
+ * rank's interrupting signal (0: none), set to any rank's. */
+int  rn_rep_agree(rn_run *r, int rc, int *signal, vle_error *err);
 
 /* run_epoch.c: a training on a dataset (--dataset). rn_ep_setup after the data and the
  * steps are planned (replays a resumed training's schedule); rn_ep_open_log once the run

@@ -109,11 +109,28 @@ static json_t *rn_training_json(const rn_run *r) {
   return j;
 }
 
+/* A run split over MPI ranks (run_rep.c): who ran which lanes, how the ranks combined,
+ * and what rank 0 received per step (every exchange: gradients, means, recordings). */
+static json_t *rn_mpi_json(const rn_run *r) {
+  json_t *j = json_object(), *lanes = json_array();
+  json_object_set_new(j, "ranks", json_integer(r->rep.size));
+  for (int q = 0; q < r->rep.size; q++)
+    json_array_append_new(lanes, json_integer(vle_replica_lanes(r->batch, r->rep.size, q, NULL)));
+  json_object_set_new(j, "lanes", lanes);
+  json_object_set_new(j, "combine", json_string(r->rep.combine_every == 1 ? "gradients every step"
+                                                : "parameters every combine_every updates (local SGD)"));
+  json_object_set_new(j, "combine_every", json_integer(r->rep.combine_every));
+  json_object_set_new(j, "bytes_received", json_integer((json_int_t)r->rep_bytes));
+  json_object_set_new(j, "bytes_per_step", r->steps_run > 0
+                      ? json_real((double)r->rep_bytes / (double)r->steps_run) : json_null());
+  return j;
+}
+
 /* The settings the simulation actually used. */
 static json_t *rn_resolved_json(const rn_run *r) {
   json_t *j = json_object();
   json_object_set_new(j, "dt", json_real(vle_sim_dt(r->sim)));
-  json_object_set_new(j, "batch", json_integer(vle_sim_batch(r->sim)));
+  json_object_set_new(j, "batch", json_integer(r->dp ? r->batch : vle_sim_batch(r->sim)));
   json_object_set_new(j, "errors", json_string(vle_sim_errors(r->sim)));
   const char *why;
   json_object_set_new(j, "threads", json_integer(vle_sim_threads(r->sim, &why)));
@@ -123,6 +140,7 @@ static json_t *rn_resolved_json(const rn_run *r) {
                                                vle_model_nlearn(r->m) > 0));
   json_object_set_new(j, "start_step", json_integer(r->k0));
   if (r->window) json_object_set_new(j, "adjoint", rn_adjoint_json(&r->plan));
+  if (r->dp) json_object_set_new(j, "mpi", rn_mpi_json(r));
   double beta;
   if (r->steps_run > 0 && rn_beta(r, &beta, NULL) == 0)   /* written by every step */
     json_object_set_new(j, "objective", json_pack("{s:s, s:f}", "J",
@@ -216,6 +234,7 @@ static char *rn_json_path(const rn_run *r) {
 }
 
 int rn_json_reserve(rn_run *r, vle_error *err) {
+  if (r->mute) return 0;             /* MPI: rank 0 writes it */
   char *path = rn_json_path(r);
   if (!path) return vle_fail(err, "out of memory");
   int rc = af_open(&r->json, path, err);

@@ -186,8 +186,17 @@ int rn_records_check(rn_run *r, vle_error *err) {
     r->nrecs++;
   }
   rn_record_time(r);
-  return rn_records_unique(r, err);
+  size_t lane = 0;                /* MPI: room to gather a batched row of any recording */
+  for (int i = 0; i < r->nrecs; i++) {
+    const vle_buffer_info *b = vle_model_buffer(m, r->recs[i].buf);
+    size_t n = (size_t)(b->rows * b->cols) * vle_model_real_size(m);
+    if (r->recs[i].kind == RN_BATCHED && n > lane) lane = n;
+  }
+  return rn_records_unique(r, err) || rn_rep_reserve(r, lane, err) ? -1 : 0;
 }
+
+/* The batch the recordings hold: the whole run's (all MPI ranks'). */
+static long rn_batch(const rn_run *r) { return r->dp ? r->batch : vle_sim_batch(r->sim); }
 
 /* A recording's interval in steps: a row after steps K, 2K, ... of the run; 0 (a parameter
  * without --record-every or --param-every): one value at the end. */
@@ -201,7 +210,11 @@ static int rn_record_open(rn_run *r, rn_rec *rec, vle_error *err) {
   int64_t inner[2] = { b->rows * b->cols, 0 };
   int nd = rec->kind == RN_MEAN ? 0 : 1;
   if (rec->kind == RN_PARAM) nd = rn_param_shape(r->m, vle_model_find_param(r->m, rec->name), inner);
-  int64_t batch = rec->kind == RN_BATCHED ? vle_sim_batch(r->sim) : 0;
+  int64_t batch = rec->kind == RN_BATCHED ? rn_batch(r) : 0;
+  if (r->mute) {                  /* another MPI rank writes it: this one only takes part */
+    rec->open = true;
+    return 0;
+  }
   char *path = rn_path(r, NULL, rec->name);
   if (!path) return vle_fail(err, "out of memory");
   int rc = rec_open(&rec->r, path, rn_dtype(r->m), batch, nd, inner, err);
@@ -220,7 +233,7 @@ static double rn_records_bytes(const rn_run *r) {
     if (every == 0) continue;
     const vle_buffer_info *b = vle_model_buffer(r->m, rec->buf);
     double row = rec->kind == RN_MEAN ? 1 : (double)(b->rows * b->cols) *
-                 (rec->kind == RN_BATCHED ? (double)vle_sim_batch(r->sim) : 1);
+                 (rec->kind == RN_BATCHED ? (double)rn_batch(r) : 1);
     bytes += (double)(r->steps_planned / every) * row * (double)vle_model_real_size(r->m);
   }
   return bytes;
@@ -231,7 +244,7 @@ static double rn_records_bytes(const rn_run *r) {
 static int rn_check_disk(const rn_run *r, vle_error *err) {
   struct statvfs fs;
   double need = rn_records_bytes(r);
-  if (need == 0 || statvfs(r->out, &fs) != 0) return 0;   /* no figure: the run finds out */
+  if (need == 0 || r->mute || statvfs(r->out, &fs) != 0) return 0;   /* no figure: the run finds out */
   double free_bytes = (double)fs.f_bavail * (double)fs.f_frsize;
   if (need <= free_bytes) return 0;
   return vle_fail(err, "the recordings of this run need %.3g MB and %s has %.3g MB free: record "
@@ -250,6 +263,7 @@ int rn_records_open(rn_run *r, vle_error *err) {
 }
 
 int rn_records_truncate(rn_run *r, vle_error *err) {
+  for (int i = 0; r->mute && i < r->nrecs; i++) r->recs[i].open = false;
   for (int i = 0; i < r->nrecs; i++) {
     rn_rec *rec = &r->recs[i];
     if (rec->open && rec_truncate(&rec->r, r->steps_run / rn_every(r, rec), err)) return -1;
@@ -257,13 +271,14 @@ int rn_records_truncate(rn_run *r, vle_error *err) {
   return 0;
 }
 
-double rn_batch_mean(const rn_run *r, int buf) {
+/* The mean over the whole batch (all MPI ranks': their sums added in rank order). */
+double rn_batch_mean(rn_run *r, int buf) {
   const void *p = vs_buffer_at(r->sim, buf);
   long batch = vle_sim_batch(r->sim);
   bool f64 = vle_model_real_size(r->m) == 8;
   double sum = 0;
   for (long i = 0; i < batch; i++) sum += f64 ? ((const double *)p)[i] : ((const float *)p)[i];
-  return sum / (double)batch;
+  return r->dp ? rn_rep_sum(r, sum) / (double)r->batch : sum / (double)batch;
 }
 
 /* rn_batch_mean in the model's precision, in r->scratch: a row of a [steps] recording. */
@@ -274,27 +289,39 @@ static const void *rn_batch_mean_row(rn_run *r, int buf) {
   return r->scratch;
 }
 
+/* A recording's row of this step: under MPI every rank's lanes of a batched signal,
+ * gathered (run_rep.c), whichever rank writes it. */
+static const void *rn_record_row(rn_run *r, const rn_rec *rec) {
+  if (rec->kind == RN_MEAN) return rn_batch_mean_row(r, rec->buf);
+  const void *mine = vs_buffer_at(r->sim, rec->buf);
+  if (rec->kind != RN_BATCHED || !r->dp) return mine;
+  const vle_buffer_info *b = vle_model_buffer(r->m, rec->buf);
+  return rn_rep_lanes(r, mine, (size_t)(b->rows * b->cols) * vle_model_real_size(r->m));
+}
+
+/* (Under MPI a rank whose write failed goes on taking part in the other recordings'
+ * exchanges; the error is reported at the step's end: run_rep.c.) */
 int rn_record_step(rn_run *r, vle_error *err) {
-  for (int i = 0; i < r->nrecs; i++) {
+  int rc = 0;
+  for (int i = 0; i < r->nrecs && (!rc || r->dp); i++) {
     rn_rec *rec = &r->recs[i];
     if (!rec->open || r->steps_run % rn_every(r, rec)) continue;
-    const void *row = rec->kind == RN_MEAN
-      ? rn_batch_mean_row(r, rec->buf)
-      : vs_buffer_at(r->sim, rec->buf);
-    if (rec_append(&rec->r, row, err)) return -1;
+    const void *row = rn_record_row(r, rec);
+    if (!r->mute && !rc) rc = rec_append(&rec->r, row, err);
   }
-  return 0;
+  return rc;
 }
 
 int rn_record_sweep(rn_run *r, int64_t k, vle_error *err) {
-  for (int i = 0; i < r->nrecs; i++) {
+  int rc = 0;
+  for (int i = 0; i < r->nrecs && (!rc || r->dp); i++) {
     rn_rec *rec = &r->recs[i];
     int64_t every = rn_every(r, rec), n = k - r->k0 + 1;   /* steps of the run up to k */
     if (!rec->open || !rec->sweep || n % every) continue;
-    const void *row = vs_buffer_at(r->sim, rec->buf);
-    if (rec_put(&rec->r, n / every - 1, row, err)) return -1;
+    const void *row = rn_record_row(r, rec);
+    if (!r->mute && !rc) rc = rec_put(&rec->r, n / every - 1, row, err);
   }
-  return 0;
+  return rc;
 }
 
 /* A parameter's current value to a complete .npy. */
@@ -333,7 +360,7 @@ int rn_records_close(rn_run *r, vle_error *err) {
 
 void rn_records_abort(rn_run *r) {
   for (int i = 0; r->recs && i < r->nrecs; i++)
-    if (r->recs[i].open) rec_abort(&r->recs[i].r);
+    if (r->recs[i].open && !r->mute) rec_abort(&r->recs[i].r);
   free(r->recs);
   free(r->scratch);
   for (int i = 0; i < r->noutputs; i++) free(r->outputs[i]);

@@ -207,7 +207,35 @@ typedef struct vle_sim_options {
   int threads;                /* threads of the kernels: 0 auto (docs/runtime.md "Threads":
                                  one for small networks and batch 1, else every core), N
                                  exactly N; the results are the same bits for every N */
+  const struct vle_replicas *replicas;  /* data parallelism (below); NULL: this sim alone */
 } vle_sim_options;
+
+/* ---- replicas: data parallelism (docs/scaling.md) -------------------------------------- *
+ * R replicas of one simulation (processes, typically MPI ranks) each run a slice of the
+ * global batch: replica q the vle_replica_lanes(batch, R, q) lanes starting at *first (the
+ * sim's batch option must be that count). They keep identical parameters:
+ *   combine_every 1: every optimizer step uses the gradient of the whole batch: each
+ *     replica's batch-mean gradient, gathered, and summed in rank order weighted by its
+ *     share of the lanes, so every replica sees the same bits and the result does not
+ *     depend on how the transport moves the bytes;
+ *   combine_every K > 1 (local SGD, a different algorithm): each replica applies its own
+ *     gradient, and every K optimizer steps the parameters are replaced by their
+ *     lane-weighted mean in rank order (optimizer state stays per replica).
+ * The transport is the caller's: allgather puts every replica's n bytes `mine` into
+ * all[R][n] in rank order, on every replica; it cannot fail (a transport that does ends
+ * the job, as MPI's default error handler does). vlec's is MPI (docs/cli.md "MPI").
+ * Every replica must make the same calls in the same order. Not with accumulate_grads. */
+typedef struct vle_replicas {
+  int rank, size;             /* this replica, and how many */
+  long batch;                 /* the global batch they split */
+  int combine_every;          /* 1: gradients every step; K > 1: parameters every K steps */
+  void (*allgather)(void *ctx, const void *mine, void *all, size_t n);
+  void *ctx;
+} vle_replicas;
+
+/* The lanes of a batch of `batch` that replica `rank` of `size` runs, and (if first) the
+ * first of them: contiguous slices in rank order, the first batch % size one lane longer. */
+long vle_replica_lanes(long batch, int size, int rank, long *first);
 
 /* Fills o with the defaults above. */
 void vle_sim_options_init(vle_sim_options *o);

@@ -20,7 +20,7 @@ static const vle_abi_entry vle_abi_table[] = {
   VLE_ABI_(vle_learn_info),   VLE_ABI_(vle_settings),      VLE_ABI_(vle_override),
   VLE_ABI_(vle_init_file),    VLE_ABI_(vle_sim_options),   VLE_ABI_(vle_adjoint_hooks),
   VLE_ABI_(vle_adjoint_plan), VLE_ABI_(vle_stream_file),   VLE_ABI_(vle_run_spec),
-  VLE_ABI_(vle_record_info),
+  VLE_ABI_(vle_record_info),  VLE_ABI_(vle_replicas),
 };
 #undef VLE_ABI_
 

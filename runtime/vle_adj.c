@@ -324,7 +324,7 @@ int vle_sim_adjoint_end(vle_sim *s, const vle_adjoint_hooks *hooks, vle_error *e
   if (!a->open) return vle_fail(err, "no adjoint window is open (vle_sim_adjoint_begin)");
   a->open = false;
   if (!a->done) return 0;
-  if (va_sweep(s, hooks, err)) return -1;
+  if (vp_agree(s, va_sweep(s, hooks, err), err)) return -1;   /* replicas: all or none */
   const vle_model *m = s->m;
   for (int p = 0; p < m->nparams; p++) {
     int g = m->params[p].grad;

@@ -137,12 +137,28 @@ struct vle_sim {
   vle_ep ep;                     /* settings.eqprop: each step is one EP sample (vle_ep.c) */
   vle_sim_state *view;           /* what vle_sim_get/_buffer read: &st, or the adjoint's
                                     sweep state during its observer (vle_adj.c) */
+  const vle_replicas *rep;       /* the replicas it is one of (vle_rep.c), NULL: alone */
+  double *rep_w;                 /* [size]: each replica's share of the batch */
+  unsigned char *rep_mine, *rep_all;   /* the learned parameters' reals: this replica's, all */
+  size_t rep_n;                  /* reals of the learned parameters */
+  int64_t rep_updates;           /* optimizer steps so far (local SGD's period) */
   struct tm_team *team;          /* the kernels' threads (team.h), NULL for one */
   char threads_why[200];         /* why that many (vle_sim_threads) */
 };
 
 /* Calls a kernel on the sim's buffers `bufs`: on its team when it has one. */
 void vs_kernel(const vle_sim *s, vle_kernel_fn fn, void *const *bufs);
+
+/* vle_rep.c: replicas that split the batch. vp_init checks the options (after the
+ * learned parameters are indexed); vs_learn calls vp_before_update (gradients combined)
+ * and vp_after_update (local SGD: parameters averaged every K updates). */
+int  vp_init(vle_sim *s, const vle_sim_options *o, vle_error *err);
+void vp_free(vle_sim *s);
+void vp_before_update(vle_sim *s);
+void vp_after_update(vle_sim *s);
+/* Whether every replica may go on after a step that can fail on one alone (an adjoint
+ * sweep): rc this replica's status; -1 on every replica when any failed. */
+int  vp_agree(vle_sim *s, int rc, vle_error *err);
 
 /* Doubles after the buffers in mem: optimizer state, then the grad sums. */
 static inline double *vs_opt_mem(const vle_sim *s, const vle_sim_state *st) {

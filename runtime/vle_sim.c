@@ -202,6 +202,7 @@ void vle_sim_free(vle_sim *s) {
   free(s->buf_off);
   free(s->opt_off);
   free(s->gsum_off);
+  vp_free(s);
   tm_free(s->team);
   free(s);
 }
@@ -228,7 +229,8 @@ static int vs_scheme(vle_sim *s, const char *errors, vle_error *err) {
   s->step_fn = m->kernels[sc->kernel];
   /* Learning with SGD: the variant that updates the fused weights in its sweeps over them
    * (docs/abi.md), when the model has one; grads_sgd then leaves those weights out. */
-  if (s->learn && !s->acc && sc->sgd != VK_COUNT && m->kernels[sc->sgd] &&
+  bool combined = s->rep && s->rep->combine_every == 1;   /* grads leave the step kernel */
+  if (s->learn && !s->acc && !combined && sc->sgd != VK_COUNT && m->kernels[sc->sgd] &&
       m->kernels[VK_GRADS_SGD]) {
     s->step_sgd = m->kernels[sc->sgd];
     s->grads_sgd = m->kernels[VK_GRADS_SGD];
@@ -239,6 +241,10 @@ static int vs_scheme(vle_sim *s, const char *errors, vle_error *err) {
     return vle_fail(err, "model '%s' has no kernel %s for errors=%s (no error scheme of "
                     "docs/theory.md §4 is defined for it: `vlec derive` says why)", m->name,
                     vv_kernel_name(sc->kernel), errors);
+  if (combined && s->learn && (!s->step_fn || (sc->local && !m->kernels[VK_GRADS])))
+    return vle_fail(err, "model '%s' was built for fused SGD only (no %s kernel): replicas "
+                    "that combine gradients need it (build it with `vlec build`)", m->name,
+                    s->step_fn ? vv_kernel_name(VK_GRADS) : vv_kernel_name(sc->kernel));
   if (!sc->local && (s->learn || s->acc) && !m->kernels[sc->back])
     return vle_fail(err, "model '%s' has no kernel %s (%s): errors=%s can only run its forward "
                     "pass, with learning off (--no-learn) and no gradients; errors=bptt "
@@ -305,7 +311,7 @@ static int vs_apply_options(vle_sim *s, const vle_sim_options *o, vle_error *err
   }
   if (!(s->dt > 0) || !isfinite(s->dt)) return vle_fail(err, "dt = %g: expected a positive number", s->dt);
   if (!isfinite(s->gamma)) return vle_fail(err, "gamma = %g: expected a finite number", s->gamma);
-  if (vs_index_buffers(s, err)) return -1;
+  if (vs_index_buffers(s, err) || vp_init(s, o, err)) return -1;
   if (m->settings.eqprop && o->errors)
     return vle_fail(err, "model '%s' learns by equilibrium propagation (its populations follow "
                     "the gradient flow): it has no error scheme, so errors=%s does not apply",
@@ -617,6 +623,7 @@ void vs_learn(vle_sim *s, bool fused) {
   const vle_model *m = s->m;
   vle_sim_state *st = &s->st;
   for (int g = 0; g < m->nlearn; g++) st->opt_t[g]++;
+  vp_before_update(s);
   int n_opt = fused ? s->nopt_fused : s->nopt_all;
   for (int k = 0; k < n_opt; k++) {
     int p = s->opt_params[k];
@@ -633,6 +640,7 @@ void vs_learn(vle_sim *s, bool fused) {
     }
     opt_clamp(st->bufs[q->buf], n, m->es, l->clamp, l->clamp_value);
   }
+  vp_after_update(s);
 }
 
 void vs_accumulate(vle_sim *s) {

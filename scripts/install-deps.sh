@@ -12,6 +12,7 @@ PKGS=(
   libjansson-dev                            # JSON (run.json, golden data)
   python3 python3-numpy                     # the vle Python package and its tests
   python3-matplotlib python3-nbconvert python3-ipykernel jupyter-nbconvert   # the notebook test
+  libopenmpi-dev openmpi-bin                # MPI data parallelism (optional: the build works without)
 )
 
 missing=()

@@ -20,7 +20,8 @@ class SimOptions(C.Structure):
                 ("nsets", C.c_size_t), ("inits", C.c_void_p), ("ninits", C.c_size_t),
                 ("learn", C.c_bool), ("accumulate_grads", C.c_bool),
                 ("check_every", C.c_long), ("adjoint_memory", C.c_size_t),
-                ("memory_limit", C.c_size_t), ("threads", C.c_int)]
+                ("memory_limit", C.c_size_t), ("threads", C.c_int),
+                ("replicas", C.c_void_p)]
 
 
 class Override(C.Structure):

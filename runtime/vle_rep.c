@@ -1,0 +1,114 @@
+/*
+ * vle_rep.c (vp_) - replicas of a sim that split the batch (data parallelism, vle.h "replicas").
+ *
+ * Expects: the sim's learned parameters indexed (s->opt_params), its batch the replica's
+ * lanes. Guarantees: after vp_before_update every replica holds, in the grad buffers of the
+ * learned parameters, the same bits: the whole batch's mean gradient, summed in rank order;
+ * after vp_after_update (every combine_every-th optimizer step when > 1) the same
+ * parameters, their lane-weighted mean. Nothing here knows the transport.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vle_err.h"
+#include "vle_internal.h"
+
+long vle_replica_lanes(long batch, int size, int rank, long *first) {
+  if (size < 1 || rank < 0 || rank >= size || batch < 0) {
+    if (first) *first = 0;
+    return 0;
+  }
+  long base = batch / size, extra = batch % size;
+  if (first) *first = rank * base + (rank < extra ? rank : extra);
+  return base + (rank < extra);
+}
+
+int vp_init(vle_sim *s, const vle_sim_options *o, vle_error *err) {
+  const vle_replicas *rp = o->replicas;
+  if (!rp) return 0;
+  if (rp->size < 1 || rp->rank < 0 || rp->rank >= rp->size || !rp->allgather)
+    return vle_fail(err, "replicas: rank %d of %d (expected 0 <= rank < size, and a transport)",
+                    rp->rank, rp->size);
+  if (rp->combine_every < 1)
+    return vle_fail(err, "replicas: combine every %d steps (expected 1 or more)", rp->combine_every);
+  if (rp->batch < rp->size)
+    return vle_fail(err, "a batch of %ld split over %d replicas leaves some without a batch "
+                    "element (give a batch of at least %d)", rp->batch, rp->size, rp->size);
+  long lanes = vle_replica_lanes(rp->batch, rp->size, rp->rank, NULL);
+  if (s->batch != lanes)
+    return vle_fail(err, "replica %d of %d runs %ld of the batch of %ld, not %ld", rp->rank,
+                    rp->size, lanes, rp->batch, s->batch);
+  if (s->acc)
+    return vle_fail(err, "replicas: gradient sums (vlec grad, accumulate_grads) are not "
+                    "combined across replicas: run them in one process");
+  if (rp->size == 1) return 0;           /* alone: nothing to combine */
+  s->rep = rp;
+  size_t n = 0;
+  for (int k = 0; k < s->nopt_all; k++) {   /* (before the layout: from the descriptor) */
+    const vle_buffer_info *b = &s->m->bufs[s->m->params[s->opt_params[k]].buf];
+    n += (size_t)(b->rows * b->cols);
+  }
+  s->rep_n = n;
+  s->rep_w = malloc((size_t)rp->size * sizeof *s->rep_w);
+  s->rep_mine = malloc(n * s->m->es + 1);
+  s->rep_all = malloc(n * s->m->es * (size_t)rp->size + 1);
+  if (!s->rep_w || !s->rep_mine || !s->rep_all) return vle_fail(err, "out of memory");
+  for (int q = 0; q < rp->size; q++)
+    s->rep_w[q] = (double)vle_replica_lanes(rp->batch, rp->size, q, NULL) / (double)rp->batch;
+  return 0;
+}
+
+void vp_free(vle_sim *s) {
+  free(s->rep_w);
+  free(s->rep_mine);
+  free(s->rep_all);
+}
+
+/* The buffer of learned parameter k (grad: its gradient's). */
+static void *vp_buf(vle_sim *s, int k, bool grad) {
+  const vle_param_info *q = &s->m->params[s->opt_params[k]];
+  return s->st.bufs[grad ? q->grad : q->buf];
+}
+
+/* Every replica's values of the learned parameters' buffers, replaced by their weighted
+ * sum over the replicas in rank order (the same bits on each). */
+static void vp_combine(vle_sim *s, bool grad) {
+  size_t es = s->m->es, at = 0;
+  for (int k = 0; k < s->nopt_all; k++) {
+    size_t n = s->count[s->m->params[s->opt_params[k]].buf];
+    memcpy(s->rep_mine + at * es, vp_buf(s, k, grad), n * es);
+    at += n;
+  }
+  s->rep->allgather(s->rep->ctx, s->rep_mine, s->rep_all, s->rep_n * es);
+  at = 0;
+  int R = s->rep->size;
+  for (int k = 0; k < s->nopt_all; k++) {
+    void *p = vp_buf(s, k, grad);
+    size_t n = s->count[s->m->params[s->opt_params[k]].buf];
+    for (size_t i = 0; i < n; i++, at++) {
+      double v = 0;
+      for (int q = 0; q < R; q++) v += s->rep_w[q] * re_get(s->rep_all, (size_t)q * s->rep_n + at, es);
+      re_set(p, i, es, v);
+    }
+  }
+}
+
+void vp_before_update(vle_sim *s) {
+  if (s->rep && s->rep->combine_every == 1) vp_combine(s, true);
+}
+
+void vp_after_update(vle_sim *s) {
+  if (s->rep && s->rep->combine_every > 1 && ++s->rep_updates % s->rep->combine_every == 0)
+    vp_combine(s, false);
+}
+
+int vp_agree(vle_sim *s, int rc, vle_error *err) {
+  if (!s->rep) return rc;
+  int R = s->rep->size, mine = rc != 0, all[R], first = -1;
+  s->rep->allgather(s->rep->ctx, &mine, all, sizeof mine);
+  for (int q = R - 1; q >= 0; q--)
+    if (all[q]) first = q;
+  if (first < 0 || rc) return rc;
+  return vle_fail(err, "replica %d of %d failed in its adjoint sweep (its message says why): "
+                  "every replica stops with it", first, R);
+}
