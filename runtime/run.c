@@ -446,6 +446,9 @@ static void rn_warn_idle_options(const rn_run *r, FILE *log) {
             "leaves them out (%s)\n", (long long)(r->data.nsamples % r->data.batch),
             (long long)r->data.nsamples, r->data.batch, o->no_shuffle ? "the last ones"
             : "different ones each epoch, as shuffled");
+  if (o->combine_every > 0 && !r->dp)
+    fprintf(log, "warning: --combine-every %lld does nothing in a run of one process (it "
+            "is for mpirun -np R: docs/cli.md \"MPI\")\n", (long long)o->combine_every);
   if (o->param_every > 0 && o->param_every > r->steps_planned)
     fprintf(log, "warning: --param-every %lld is longer than the run of %lld steps: no "
             "parameter snapshot is taken\n", (long long)o->param_every, steps);

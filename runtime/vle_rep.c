@@ -70,6 +70,26 @@ static void *vp_buf(vle_sim *s, int k, bool grad) {
   return s->st.bufs[grad ? q->grad : q->buf];
 }
 
+/* dst[i] = sum over q in rank order of w[q] * all[q][i], in double: the same bits on every
+ * replica (0 + w[0] a[0] is w[0] a[0] exactly, so the first term may start the sum). */
+static void vp_sum(void *dst, const unsigned char *all, size_t stride, const double *w, int R,
+                   size_t n, size_t es) {
+  if (es == 8) {             /* the common case, vectorised over i (rank order per element) */
+    double *d = dst;
+    for (int q = 0; q < R; q++) {
+      const double *a = (const double *)(const void *)(all + (size_t)q * stride);
+      if (q == 0) for (size_t i = 0; i < n; i++) d[i] = w[0] * a[i];
+      else for (size_t i = 0; i < n; i++) d[i] += w[q] * a[i];
+    }
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {   /* f32: summed in double, rounded once */
+    double v = 0;
+    for (int q = 0; q < R; q++) v += w[q] * re_get(all + (size_t)q * stride, i, es);
+    re_set(dst, i, es, v);
+  }
+}
+
 /* Every replica's values of the learned parameters' buffers, replaced by their weighted
  * sum over the replicas in rank order (the same bits on each). */
 static void vp_combine(vle_sim *s, bool grad) {
@@ -81,15 +101,10 @@ static void vp_combine(vle_sim *s, bool grad) {
   }
   s->rep->allgather(s->rep->ctx, s->rep_mine, s->rep_all, s->rep_n * es);
   at = 0;
-  int R = s->rep->size;
   for (int k = 0; k < s->nopt_all; k++) {
-    void *p = vp_buf(s, k, grad);
     size_t n = s->count[s->m->params[s->opt_params[k]].buf];
-    for (size_t i = 0; i < n; i++, at++) {
-      double v = 0;
-      for (int q = 0; q < R; q++) v += s->rep_w[q] * re_get(s->rep_all, (size_t)q * s->rep_n + at, es);
-      re_set(p, i, es, v);
-    }
+    vp_sum(vp_buf(s, k, grad), s->rep_all + at * es, s->rep_n * es, s->rep_w, s->rep->size, n, es);
+    at += n;
   }
 }
 
