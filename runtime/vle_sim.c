@@ -714,8 +714,10 @@ static void vs_where(const vle_sim *s, int b, size_t i, char *out, size_t len) {
   size_t per = (size_t)bi->rows * (size_t)bi->cols, j = i % per;
   int o = bi->cols == 1 ? snprintf(out, len, "neuron %zu", j)
                         : snprintf(out, len, "row %zu, col %zu", j / (size_t)bi->cols, j % (size_t)bi->cols);
+  long first = 0;               /* a replica names the element of the whole batch */
+  if (s->rep) vle_replica_lanes(s->rep->batch, s->rep->size, s->rep->rank, &first);
   if (bi->batched && o >= 0 && (size_t)o < len)
-    snprintf(out + o, len - (size_t)o, ", batch element %zu", i / per);
+    snprintf(out + o, len - (size_t)o, ", batch element %zu", i / per + (size_t)first);
 }
 
 /* Index of the first NaN/Inf in p[0..n), or n. Off the per-step path (vs_check_finite

@@ -255,6 +255,7 @@ Test(mpi, failure_on_one_rank_stops_all) {
   int rc = mpi(2, "run " MODEL " --batch 4 --input x=x.npy --target y=y.npy --out bad -q --set gamma=0");
   cr_expect_eq(rc, 1, "exit %d:\n%s", rc, out);
   cr_expect(strstr(out, "MPI rank 1: "), "the message does not name rank 1:\n%s", out);
+  cr_expect(strstr(out, "batch element 3)"), "the message does not name lane 3 of the batch:\n%s", out);
   json_t *j = run_json("bad/run.json");
   const char *e = json_string_value(json_object_get(j, "error"));
   cr_expect(e && strstr(e, "MPI rank 1"), "run.json's error: %s", e ? e : "(none)");
