@@ -55,9 +55,17 @@ static int mpi(int R, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(args, sizeof args, fmt, ap);
   va_end(ap);
+  /* Under ASan, LeakSanitizer would report OpenMPI's own allocations, kept past
+   * MPI_Finalize by components it has already unloaded (no frame to suppress them by):
+   * leak checking is off for the ranks; every other check of ASan/UBSan stays on. */
+#ifdef VLE_SANITIZED
+  const char *env = "LSAN_OPTIONS=detect_leaks=0 ";
+#else
+  const char *env = "";
+#endif
   if (R > 0)
-    snprintf(cmd, sizeof cmd, "cd '%s' && OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-             "'%s' -np %d --oversubscribe --mca btl self,vader '%s' %s 2>&1", dir, VLE_MPIEXEC,
+    snprintf(cmd, sizeof cmd, "cd '%s' && %sOMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+             "'%s' -np %d --oversubscribe --mca btl self,vader '%s' %s 2>&1", dir, env, VLE_MPIEXEC,
              R, VLEC_PATH, args);
   else
     snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", dir, VLEC_PATH, args);
