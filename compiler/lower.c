@@ -750,6 +750,21 @@ static void lw_sgd_updates(lw *L, kir_kernel *k) {
   }
 }
 
+void lw_sweep_mean(lw *L, kir_kernel *k, int gb, ex_node *outer, ex_node *coef,
+                   const char *comment) {
+  int src = lw_vecbuf(L, k, outer->args[1]);
+  int row = lw_vecbuf(L, k, ex_mul(L->x, coef, outer->args[0]));
+  double one = 1;
+  kir_stmt *st = kir_emit(L->p, k, KS_SWEEP, -1);
+  st->mat = gb;
+  st->src = src;
+  st->src2 = st->dst2 = -1;
+  st->row = row;
+  st->scale = lw_add_literal(L, ex_num(L->x, 1), &one, 1);   /* one buffer for all */
+  st->work = lw_temp(L, kir_work_rows(L->p->bufs[gb].rows));
+  st->comment = comment;
+}
+
 /* grad.W = mean_b a rᵀ for a weight whose G is an outer product (one use of the weight):
  * zeroed, then the register-tiled rank-batch sweep of kir.h KS_SWEEP over the grad buffer
  * (grad = fma((1/batch) a[b, r], r[b, c], grad) for b in order), as fast as the fused SGD
@@ -762,17 +777,7 @@ static bool lw_grad_sweep(lw *L, kir_kernel *k, const dv_param *q, ex_node *G, i
   z->expr = kir_const(L->p, 0);
   z->comment = ar_printf(L->a, "grad.%s = 0 (the sweep below adds the batch mean)", q->name);
   lw_phase(L);
-  int src = lw_vecbuf(L, k, outer->args[1]);
-  int row = lw_vecbuf(L, k, ex_mul(L->x, coef, outer->args[0]));
-  double one = 1;
-  kir_stmt *st = kir_emit(L->p, k, KS_SWEEP, -1);
-  st->mat = gb;
-  st->src = src;
-  st->src2 = st->dst2 = -1;
-  st->row = row;
-  st->scale = lw_add_literal(L, ex_num(L->x, 1), &one, 1);
-  st->work = lw_temp(L, kir_work_rows(L->p->bufs[gb].rows));
-  st->comment = ar_printf(L->a, "dE/d%s with m -> e, batch mean", q->name);
+  lw_sweep_mean(L, k, gb, outer, coef, ar_printf(L->a, "dE/d%s with m -> e, batch mean", q->name));
   return true;
 }
 

@@ -97,17 +97,7 @@ static void lb_accumulate(lw *L, kir_kernel *k, const dv_param *q, ex_node *G) {
   int gb = L->p->bufs[L->symbuf[q->sym->sym_kind][q->sym->sym_index]].pair;
   ex_node *coef, *outer = q->kind == PK_WEIGHT ? lw_outer_of(L, G, &coef) : NULL;
   if (outer) {
-    int src = lw_vecbuf(L, k, outer->args[1]);
-    int row = lw_vecbuf(L, k, ex_mul(L->x, coef, outer->args[0]));
-    double one = 1;
-    kir_stmt *st = kir_emit(L->p, k, KS_SWEEP, -1);
-    st->mat = gb;
-    st->src = src;
-    st->src2 = st->dst2 = -1;
-    st->row = row;
-    st->scale = lw_add_literal(L, ex_num(L->x, 1), &one, 1);   /* one buffer for all */
-    st->work = lw_temp(L, kir_work_rows(L->p->bufs[gb].rows));
-    st->comment = what;
+    lw_sweep_mean(L, k, gb, outer, coef, what);
     return;
   }
   kir_expr *e = lw_elem(L, k, G, LM_RC);

@@ -81,6 +81,10 @@ int       lw_vecbuf(lw *L, kir_kernel *k, ex_node *n);   /* a batched buffer hol
 int       lw_add_literal(lw *L, ex_node *node, const double *vals, long n);   /* a const */
 /* G = coef * (a r^T), coef a product of scalars: the outer product, coef in *coef; or NULL. */
 ex_node  *lw_outer_of(lw *L, ex_node *G, ex_node **coef);
+/* mat gb += mean_b (coef a) rᵀ, outer = a ⊗ r (lw_outer_of): the register-tiled sweep of
+ * kir.h KS_SWEEP (each element's batch sum in batch order), for a weight's gradient. */
+void      lw_sweep_mean(lw *L, kir_kernel *k, int gb, ex_node *outer, ex_node *coef,
+                        const char *comment);
 kir_stmt *lw_assign(lw *L, kir_kernel *k, int dst, ex_node *n, const char *what);
 /* Queue dst = n for the current phase; lw_flush emits the phase's assignments grouped by
  * loop shape; lw_phase forgets the temporaries materialised so far (buffers changed). */
