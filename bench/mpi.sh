@@ -3,6 +3,7 @@
 # bench/README.md "MPI").
 #
 #   bench/mpi.sh [--reps R] [--sizes "A B"] [--precs "f64 f32"] [--batch B]
+#   (a size may be a .vle file instead: e.g. examples/mnist1d/model.vle, 3000 steps)
 #   VLEC=build/vlec (default)
 #
 # Per network and precision, interleaved, R repetitions each, best steps/s (run.json's
@@ -55,9 +56,11 @@ printf "%-16s %4s %6s | %9s %9s %9s %9s | %5s %5s %5s | %10s %10s | %s\n" networ
     "1p 1t/s" "1p 2t/s" "2r/s" "2r K10/s" "2t/1" "2r/1" "K10/1" "bytes/step" "grad bytes" "2r vs 1p"
 for sizes in $SIZES; do
     model=$HERE/models/gle_$sizes.vle
+    case $sizes in *.vle) model=$sizes ;; esac      # a model file: its own sizes
     [ -f "$model" ] || { echo "# $model missing (bench/models/gen_models.py $sizes)"; continue; }
     for prec in $PRECS; do
         N=$(steps_for "$sizes" "$BATCH")
+        case $sizes in *.vle) N=3000 ;; esac
         common="--steps $N --batch $BATCH --precision $prec -q --record W1"
         declare -A best=([p1]=0 [p2]=0 [r2]=0 [k10]=0)
         for rep in $(seq "$REPS"); do
@@ -73,6 +76,7 @@ for sizes in $SIZES; do
         bytes=$(field "$WORK/r2" bytes_per_step)
         es=$([ "$prec" = f32 ] && echo 4 || echo 8)
         grad=$(( $(params_of "$sizes") * es ))
+        case $sizes in *.vle) grad=0 ;; esac           # (its parameters: not from a name)
         diff=$(/usr/bin/python3 -c "
 import numpy as np
 a = np.load('$WORK/r2/W1.npy').astype(float); b = np.load('$WORK/p1/W1.npy').astype(float)
