@@ -48,7 +48,9 @@ static const char *at(const char *rel) {
   return p;
 }
 
-/* `mpirun -np R vlec ARGS` (R 0: plain vlec), in dir; output into out. Returns the status. */
+/* `mpirun -np R vlec ARGS` (R 0: plain vlec), in dir; output into out. Returns the status.
+ * Shared memory only, and without the kernel's cross-process copy (CMA), which containers
+ * without ptrace rights refuse (OpenMPI then fails every large message). */
 static int mpi(int R, const char *fmt, ...) {
   char args[4096], cmd[8192];
   va_list ap;
@@ -65,7 +67,7 @@ static int mpi(int R, const char *fmt, ...) {
 #endif
   if (R > 0)
     snprintf(cmd, sizeof cmd, "cd '%s' && %sOMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-             "'%s' -np %d --oversubscribe --mca btl self,vader '%s' %s 2>&1", dir, env, VLE_MPIEXEC,
+             "'%s' -np %d --oversubscribe --mca btl self,vader --mca btl_vader_single_copy_mechanism none '%s' %s 2>&1", dir, env, VLE_MPIEXEC,
              R, VLEC_PATH, args);
   else
     snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", dir, VLEC_PATH, args);
