@@ -49,6 +49,30 @@ static void mr_allgather(void *ctx, const void *mine, void *all, size_t n) {
   }
   free(tmp);
 }
+
+/* MPI_Alltoall of n bytes per rank, in pieces that fit its int counts. */
+static void mr_alltoall(void *ctx, const void *send, void *recv, size_t n) {
+  (void)ctx;
+  int size;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (n <= INT_MAX) {
+    MPI_Alltoall(send, (int)n, MPI_BYTE, recv, (int)n, MPI_BYTE, MPI_COMM_WORLD);
+    return;
+  }
+  size_t piece = (size_t)INT_MAX / 2;
+  unsigned char *out = malloc(piece * (size_t)size), *in = malloc(piece * (size_t)size);
+  if (!out || !in) MPI_Abort(MPI_COMM_WORLD, 1);
+  for (size_t at = 0; at < n; at += piece) {
+    size_t len = n - at < piece ? n - at : piece;
+    for (int q = 0; q < size; q++)
+      memcpy(out + (size_t)q * len, (const unsigned char *)send + (size_t)q * n + at, len);
+    MPI_Alltoall(out, (int)len, MPI_BYTE, in, (int)len, MPI_BYTE, MPI_COMM_WORLD);
+    for (int q = 0; q < size; q++)
+      memcpy((unsigned char *)recv + (size_t)q * n + at, in + (size_t)q * len, len);
+  }
+  free(out);
+  free(in);
+}
 #endif
 
 int mr_start(int *argc, char ***argv, vle_replicas *rep, FILE *err) {
@@ -65,7 +89,7 @@ int mr_start(int *argc, char ***argv, vle_replicas *rep, FILE *err) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   *rep = (vle_replicas){ .rank = rank, .size = size, .combine_every = 1,
-                         .allgather = mr_allgather };
+                         .allgather = mr_allgather, .alltoall = mr_alltoall };
   return 1;
 #else
   (void)argc, (void)argv;

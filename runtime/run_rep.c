@@ -23,6 +23,12 @@ static void rn_rep_allgather(void *ctx, const void *mine, void *all, size_t n) {
   r->o->replicas->allgather(r->o->replicas->ctx, mine, all, n);
 }
 
+static void rn_rep_alltoall(void *ctx, const void *send, void *recv, size_t n) {
+  rn_run *r = ctx;
+  r->rep_bytes += (uint64_t)n * (uint64_t)(r->rep.size - 1);
+  r->o->replicas->alltoall(r->o->replicas->ctx, send, recv, n);
+}
+
 int rn_rep_setup(rn_run *r, long batch, vle_error *err) {
   const rn_options *o = r->o;
   r->batch = batch;
@@ -32,6 +38,7 @@ int rn_rep_setup(rn_run *r, long batch, vle_error *err) {
   r->rep.batch = batch;
   r->rep.combine_every = o->combine_every > 0 ? (int)o->combine_every : 1;
   r->rep.allgather = rn_rep_allgather;
+  r->rep.alltoall = o->replicas->alltoall ? rn_rep_alltoall : NULL;
   r->rep.ctx = r;
   r->dp = true;
   r->mute = r->rep.rank != 0;

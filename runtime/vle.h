@@ -222,15 +222,20 @@ typedef struct vle_sim_options {
  *     gradient, and every K optimizer steps the parameters are replaced by their
  *     lane-weighted mean in rank order (optimizer state stays per replica).
  * The transport is the caller's: allgather puts every replica's n bytes `mine` into
- * all[R][n] in rank order, on every replica; it cannot fail (a transport that does ends
- * the job, as MPI's default error handler does). vlec's is MPI (docs/cli.md "MPI").
- * Every replica must make the same calls in the same order. Not with accumulate_grads. */
+ * all[R][n] in rank order, on every replica; alltoall (optional, NULL: none) sends
+ * send[q][n] to replica q and puts what replica q sent this one into recv[q][n]. Neither
+ * can fail (a transport that does ends the job, as MPI's default error handler does).
+ * vlec's is MPI (docs/cli.md "MPI"). With alltoall and 3 or more replicas, each replica
+ * sums 1/R of the parameters (the same sums, the same bits) and an allgather shares them:
+ * 2 (R - 1)/R of the parameters received instead of R - 1 times them. Every replica must
+ * make the same calls in the same order. Not with accumulate_grads. */
 typedef struct vle_replicas {
   int rank, size;             /* this replica, and how many */
   long batch;                 /* the global batch they split */
   int combine_every;          /* 1: gradients every step; K > 1: parameters every K steps */
   void (*allgather)(void *ctx, const void *mine, void *all, size_t n);
   void *ctx;
+  void (*alltoall)(void *ctx, const void *send, void *recv, size_t n);
 } vle_replicas;
 
 /* The lanes of a batch of `batch` that replica `rank` of `size` runs, and (if first) the

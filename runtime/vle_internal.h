@@ -140,7 +140,9 @@ struct vle_sim {
   const vle_replicas *rep;       /* the replicas it is one of (vle_rep.c), NULL: alone */
   double *rep_w;                 /* [size]: each replica's share of the batch */
   unsigned char *rep_mine, *rep_all;   /* the learned parameters' reals: this replica's, all */
+  unsigned char *rep_part;       /* alltoall: this replica's part of the sums */
   size_t rep_n;                  /* reals of the learned parameters */
+  size_t rep_chunk;              /* alltoall: reals of each replica's part, 0: no alltoall */
   int64_t rep_updates;           /* optimizer steps so far (local SGD's period) */
   struct tm_team *team;          /* the kernels' threads (team.h), NULL for one */
   char threads_why[200];         /* why that many (vle_sim_threads) */

@@ -49,10 +49,15 @@ int vp_init(vle_sim *s, const vle_sim_options *o, vle_error *err) {
     n += (size_t)(b->rows * b->cols);
   }
   s->rep_n = n;
-  s->rep_w = malloc((size_t)rp->size * sizeof *s->rep_w);
-  s->rep_mine = malloc(n * s->m->es + 1);
-  s->rep_all = malloc(n * s->m->es * (size_t)rp->size + 1);
-  if (!s->rep_w || !s->rep_mine || !s->rep_all) return vle_fail(err, "out of memory");
+  size_t R = (size_t)rp->size, es = s->m->es;
+  s->rep_chunk = rp->alltoall && R >= 3 ? (n + R - 1) / R : 0;
+  size_t send = s->rep_chunk ? R * s->rep_chunk : n;      /* parts padded to equal length */
+  s->rep_w = malloc(R * sizeof *s->rep_w);
+  s->rep_mine = calloc(send * es + 1, 1);                 /* (the padding is sent: zeroed) */
+  s->rep_all = malloc(n * es * R + 1);
+  s->rep_part = malloc(s->rep_chunk * es + 1);
+  if (!s->rep_w || !s->rep_mine || !s->rep_all || !s->rep_part)
+    return vle_fail(err, "out of memory");
   for (int q = 0; q < rp->size; q++)
     s->rep_w[q] = (double)vle_replica_lanes(rp->batch, rp->size, q, NULL) / (double)rp->batch;
   return 0;
@@ -62,6 +67,7 @@ void vp_free(vle_sim *s) {
   free(s->rep_w);
   free(s->rep_mine);
   free(s->rep_all);
+  free(s->rep_part);
 }
 
 /* The buffer of learned parameter k (grad: its gradient's). */
@@ -90,22 +96,50 @@ static void vp_sum(void *dst, const unsigned char *all, size_t stride, const dou
   }
 }
 
+/* The learned parameters' buffers (grad: their gradients') into one array, and back. */
+static void vp_pack(vle_sim *s, bool grad, unsigned char *dst) {
+  size_t es = s->m->es;
+  for (int k = 0; k < s->nopt_all; k++) {
+    size_t n = s->count[s->m->params[s->opt_params[k]].buf] * es;
+    memcpy(dst, vp_buf(s, k, grad), n);
+    dst += n;
+  }
+}
+
+static void vp_unpack(vle_sim *s, bool grad, const unsigned char *src) {
+  size_t es = s->m->es;
+  for (int k = 0; k < s->nopt_all; k++) {
+    size_t n = s->count[s->m->params[s->opt_params[k]].buf] * es;
+    memcpy(vp_buf(s, k, grad), src, n);
+    src += n;
+  }
+}
+
 /* Every replica's values of the learned parameters' buffers, replaced by their weighted
- * sum over the replicas in rank order (the same bits on each). */
+ * sum over the replicas in rank order (the same bits on each). Without alltoall: every
+ * replica gets every replica's values and sums all of them. With it: replica q gets part q
+ * of every replica's values (alltoall), sums that part, and an allgather of the parts
+ * gives every replica the whole: the same sum for each value, so the same bits. */
 static void vp_combine(vle_sim *s, bool grad) {
-  size_t es = s->m->es, at = 0;
-  for (int k = 0; k < s->nopt_all; k++) {
-    size_t n = s->count[s->m->params[s->opt_params[k]].buf];
-    memcpy(s->rep_mine + at * es, vp_buf(s, k, grad), n * es);
-    at += n;
+  size_t es = s->m->es, n = s->rep_n, c = s->rep_chunk;
+  int R = s->rep->size;
+  vp_pack(s, grad, s->rep_mine);
+  if (!c) {
+    s->rep->allgather(s->rep->ctx, s->rep_mine, s->rep_all, n * es);
+    size_t at = 0;
+    for (int k = 0; k < s->nopt_all; k++) {
+      size_t len = s->count[s->m->params[s->opt_params[k]].buf];
+      vp_sum(vp_buf(s, k, grad), s->rep_all + at * es, n * es, s->rep_w, R, len, es);
+      at += len;
+    }
+    return;
   }
-  s->rep->allgather(s->rep->ctx, s->rep_mine, s->rep_all, s->rep_n * es);
-  at = 0;
-  for (int k = 0; k < s->nopt_all; k++) {
-    size_t n = s->count[s->m->params[s->opt_params[k]].buf];
-    vp_sum(vp_buf(s, k, grad), s->rep_all + at * es, s->rep_n * es, s->rep_w, s->rep->size, n, es);
-    at += n;
-  }
+  s->rep->alltoall(s->rep->ctx, s->rep_mine, s->rep_all, c * es);
+  size_t lo = (size_t)s->rep->rank * c, len = lo < n ? (n - lo < c ? n - lo : c) : 0;
+  memset(s->rep_part, 0, c * es);
+  vp_sum(s->rep_part, s->rep_all, c * es, s->rep_w, R, len, es);
+  s->rep->allgather(s->rep->ctx, s->rep_part, s->rep_all, c * es);
+  vp_unpack(s, grad, s->rep_all);     /* the parts in rank order: the whole, then padding */
 }
 
 void vp_before_update(vle_sim *s) {

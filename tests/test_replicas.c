@@ -5,7 +5,8 @@
  *   - combining gradients every step, 1000 learning steps in f64 (SGD and Adam, a local
  *     scheme and bptt's windows) end within 1e-12 (relative) of the one sim, for R = 2, 3,
  *     4 over a batch of 6 (so some ranks run one lane more than others);
- *   - the same R twice gives the same bits;
+ *   - the same R twice gives the same bits; from 3 ranks, summing parts after an alltoall
+ *     gives the bits of summing everything after an allgather;
  *   - local SGD that combines only at the end equals the mean of R independent sims, each
  *     trained on its own lanes, bit for bit;
  *   - bad options are refused with a reason.
@@ -72,6 +73,16 @@ static void rp_allgather(void *ctx, const void *mine, void *all, size_t n) {
   pthread_barrier_wait(&me->hub->bar);      /* nobody overwrites a `mine` still being read */
 }
 
+/* recv[q] = what rank q sends this one: its send[me]. */
+static void rp_alltoall(void *ctx, const void *send, void *recv, size_t n) {
+  rp_rank *me = ctx;
+  me->hub->mine[me->rank] = send;
+  pthread_barrier_wait(&me->hub->bar);
+  for (int q = 0; q < me->size; q++)
+    memcpy((char *)recv + (size_t)q * n, (const char *)me->hub->mine[q] + (size_t)me->rank * n, n);
+  pthread_barrier_wait(&me->hub->bar);
+}
+
 /* ---- one sim: a slice of the batch, fed its lanes' inputs -------------------------------- */
 
 /* Input of the batch's lane b at step k: its own phase. */
@@ -127,9 +138,11 @@ static void *rp_thread(void *arg) {
   return NULL;
 }
 
-/* R ranks of the batch, combining every K updates; rank 0's parameters into params, and
- * every rank's checked equal to it (identical parameters on every replica). */
-static void rp_ranks(const vle_model *m, const char *errors, int R, int K, double *params, size_t n) {
+/* R ranks of the batch, combining every K updates (a2a: the transport has alltoall);
+ * rank 0's parameters into params, and every rank's checked equal to it (identical
+ * parameters on every replica). */
+static void rp_ranks_by(const vle_model *m, const char *errors, int R, int K, bool a2a,
+                        double *params, size_t n) {
   rp_hub hub;
   pthread_barrier_init(&hub.bar, NULL, (unsigned)R);
   rp_rank ranks[RP_MAXR];
@@ -140,7 +153,8 @@ static void rp_ranks(const vle_model *m, const char *errors, int R, int K, doubl
                     .params = malloc(n * sizeof(double)) };
     r->lanes = vle_replica_lanes(RP_BATCH, R, q, &r->first);
     r->rep = (vle_replicas){ .rank = q, .size = R, .batch = RP_BATCH, .combine_every = K,
-                             .allgather = rp_allgather, .ctx = r };
+                             .allgather = rp_allgather, .ctx = r,
+                             .alltoall = a2a ? rp_alltoall : NULL };
     cr_assert_eq(pthread_create(&th[q], NULL, rp_thread, r), 0);
   }
   for (int q = 0; q < R; q++) pthread_join(th[q], NULL);
@@ -152,6 +166,10 @@ static void rp_ranks(const vle_model *m, const char *errors, int R, int K, doubl
   memcpy(params, ranks[0].params, n * sizeof(double));
   for (int q = 0; q < R; q++) free(ranks[q].params);
   pthread_barrier_destroy(&hub.bar);
+}
+
+static void rp_ranks(const vle_model *m, const char *errors, int R, int K, double *params, size_t n) {
+  rp_ranks_by(m, errors, R, K, false, params, n);
 }
 
 static double rp_rel(const double *a, const double *b, size_t n) {
@@ -199,6 +217,13 @@ static void rp_agree_all(const char *learn, const char *errors, double tol) {
   rp_ranks(m.model, errors, 2, 1, got, n);
   rp_ranks(m.model, errors, 2, 1, again, n);
   cr_expect(!memcmp(got, again, n * sizeof *got), "%s: the same 2 ranks twice differ", errors);
+  /* with alltoall (from 3 ranks each sums a part): the same sums, the same bits */
+  for (int R = 3; R <= 4; R++) {
+    rp_ranks_by(m.model, errors, R, 1, false, got, n);
+    rp_ranks_by(m.model, errors, R, 1, true, again, n);
+    cr_expect(!memcmp(got, again, n * sizeof *got), "%s, %d ranks: the parts' sums (alltoall) "
+              "differ from the whole sums", errors, R);
+  }
   ld_close(&m);
 }
 
@@ -252,7 +277,8 @@ Test(replicas, bad_options_refused, .timeout = 60) {
     { 0, 2, 1, 6, 3, true, "gradient sums" },
   };
   for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
-    vle_replicas rep = { cases[c].rank, cases[c].size, cases[c].batch, cases[c].every, rp_noop, NULL };
+    vle_replicas rep = { cases[c].rank, cases[c].size, cases[c].batch, cases[c].every, rp_noop,
+                         NULL, NULL };
     vle_sim_options o;
     vle_sim_options_init(&o);
     o.batch = cases[c].lanes;
