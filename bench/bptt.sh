@@ -54,6 +54,7 @@ torch_rate() {
 {
   printf "# bench/bptt.sh, %s, window %d, best of %d, load %s\n" "$(date -u +%FT%TZ)" "$window" \
     "$runs" "$(cut -d' ' -f1-3 /proc/loadavg)"
+  . "$here/peer_blas.sh" && peer_blas
   printf "%-16s %5s %4s %14s %12s %8s %12s %9s\n" network batch prec "prospective/s" "bptt/s" \
     "ratio" "torch bptt/s" "vle/torch"
   for sizes in 100-100-10 784-300-100-10; do

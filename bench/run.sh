@@ -76,6 +76,7 @@ print_table() {
     [ $VLE_OK = 1 ] || echo "# vle: n/a (set VLEC to a vlec whose 'run' works; see the VLE HOOK in bench/run.sh)"
     [ $HAVE_NUMPY = 1 ] || echo "# numpy: n/a ($PY cannot import numpy: apt-get install python3-numpy)"
     [ $HAVE_TORCH = 1 ] || echo "# torch: n/a ($PY cannot import torch: apt-get install python3-torch)"
+    . "$HERE/peer_blas.sh" && peer_blas
     if [ $HAVE_BRIAN = 1 ]; then echo "# brian2: batch 1, f64 only (numpy code generation)"
     elif has_impl brian2; then echo "# brian2: n/a ($PY cannot import brian2: apt-get install python3-brian)"; fi
     awk '

@@ -36,6 +36,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/vlethreads.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 echo "# $(uptime)"
 echo "# cores: $(nproc)"
+. "$HERE/peer_blas.sh" && peer_blas
 
 cc -O2 -mfma -mavx2 -pthread "$HERE/c/par_bound.c" -o "$WORK/par_bound" &&
     "$WORK/par_bound" "$(nproc)" "$REPS" | sed 's/^/# bound: /'
