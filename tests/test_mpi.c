@@ -75,6 +75,16 @@ static int mpi(int R, const char *fmt, ...) {
   return tu_sh(cmd, out, sizeof out);
 }
 
+/* Whether mpirun can start 2 processes here at all (a machine without a working launcher:
+ * the tests of vlec under MPI are skipped, saying why; a failure of vlec itself fails). */
+static void need_launcher(void) {
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 '%s' -np 2 "
+           "--oversubscribe true 2>&1", VLE_MPIEXEC);
+  if (tu_sh(cmd, out, sizeof out) != 0)
+    cr_skip_test("mpirun cannot start 2 processes on this machine: %.500s", out);
+}
+
 static npy_array load(const char *rel) {
   npy_array a;
   vle_error err;
@@ -130,6 +140,7 @@ static json_t *run_json(const char *rel) {
 #define RUN_ARGS "run " MODEL " --batch 5 --input x=x.npy --target y=y.npy --record W1,W2,W3,b3,o.rate,loss -q"
 
 Test(mpi, ranks_agree_with_one_process) {
+  need_launcher();
   write_data(5, 1000);
   cr_assert_eq(mpi(0, RUN_ARGS " --out one"), 0, "%s", out);
   const char *files[] = { "W1.npy", "W2.npy", "W3.npy", "b3.npy" };
@@ -179,6 +190,7 @@ Test(mpi, ranks_agree_with_one_process) {
 /* Local SGD is a different algorithm: it runs, says so, and (combining every 1000 of 1000
  * steps) is not the gradient-combining run. */
 Test(mpi, local_sgd) {
+  need_launcher();
   write_data(4, 200);
   const char *args = "run " MODEL " --batch 4 --input x=x.npy --target y=y.npy --record W3 -q --steps 200";
   cr_assert_eq(mpi(2, "%s --out g", args), 0, "%s", out);
@@ -194,6 +206,7 @@ Test(mpi, local_sgd) {
 /* A training on a dataset with an evaluation set: the epochs' figures of 2 ranks are those
  * of one process (losses: 1e-12; accuracies: the same counts). */
 Test(mpi, dataset_training_with_evaluation) {
+  need_launcher();
   enum { S = 12, T = 20 };
   int64_t xs[3] = { S, T, 2 }, ls[1] = { S };
   double x[S * T * 2], lab[S];
@@ -241,6 +254,7 @@ Test(mpi, dataset_training_with_evaluation) {
  * within 1e-9 of one process. Its gradient is a contrast of two equilibria, (G+ - G0)/beta:
  * the cancellation enlarges the last bits the batch sum's order moves (measured 2.5e-11). */
 Test(mpi, eqprop_dataset) {
+  need_launcher();
   const char *args = "run " VLE_SOURCE_DIR "/examples/eqprop/model.vle --dataset --epochs 50 "
                      "--batch 4 --seed 3 -q --input x=" VLE_SOURCE_DIR "/examples/eqprop/xor_x.npy "
                      "--target y=" VLE_SOURCE_DIR "/examples/eqprop/xor_labels.npy";
@@ -253,6 +267,7 @@ Test(mpi, eqprop_dataset) {
 }
 
 Test(mpi, sweep_spread_over_ranks) {
+  need_launcher();
   write_data(2, 100);
   cr_assert_eq(mpi(2, "sweep " MODEL " --out sw --seeds 1,2,3 --batch 2 --input x=x.npy "
                    "--target y=y.npy"), 0, "%s", out);
@@ -275,6 +290,7 @@ Test(mpi, sweep_spread_over_ranks) {
 /* A NaN in one rank's lanes stops every rank at that step, with that rank's message (rank
  * 0 writes it into run.json). */
 Test(mpi, failure_on_one_rank_stops_all) {
+  need_launcher();
   write_data(4, 100);
   npy_array x = load("x.npy");
   ((double *)x.data)[(3 * 100 + 40) * 2] = 1e308;     /* lane 3 (rank 1's), step 40 */
@@ -293,6 +309,7 @@ Test(mpi, failure_on_one_rank_stops_all) {
 }
 
 Test(mpi, grad_refused) {
+  need_launcher();
   write_data(2, 10);
   int rc = mpi(2, "grad " MODEL " --batch 2 --input x=x.npy --target y=y.npy --out g -q");
   cr_expect_eq(rc, 1, "exit %d:\n%s", rc, out);
