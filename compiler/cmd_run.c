@@ -63,7 +63,7 @@ static int cmd_model_uses(const char *model, bool f32, char **list, const char *
 }
 
 static int cmd_run_or_grad(int argc, char **argv, bool grad, const drv_env *env) {
-  const vle_replicas *rep = env && env->replicas && env->replicas->size > 1 ? env->replicas : NULL;
+  const vle_replicas *rep = env ? env->replicas : NULL;
   bool f32 = false, given = false;
   if (fl_precision(&argc, argv, &f32, &given, stderr)) return 2;
   bool no_cache = fl_flag(&argc, argv, "--no-cache");

@@ -383,7 +383,7 @@ static int sw_wait(sw_run *runs, int n) {
 }
 
 int cmd_sweep(int argc, char **argv, const drv_env *env) {
-  const vle_replicas *mpi = env && env->replicas && env->replicas->size > 1 ? env->replicas : NULL;
+  const vle_replicas *mpi = env ? env->replicas : NULL;
   int me = mpi ? mpi->rank : 0, ranks = mpi ? mpi->size : 1;
   sw_args s;
   int rc = sw_parse(argc, argv, &s);

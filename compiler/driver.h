@@ -9,7 +9,7 @@
 #include "vle.h"
 
 /* What the vlec executable knows before a command runs: the MPI ranks it is one of
- * (mpirep.h; NULL when not launched by mpirun). run, grad and sweep use it. */
+ * (mpirep.h; NULL when not launched by mpirun, or as one rank). run, grad and sweep use it. */
 typedef struct drv_env { const vle_replicas *replicas; } drv_env;
 
 int cmd_check(int argc, char **argv);

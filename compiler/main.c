@@ -65,7 +65,7 @@ static int vl_run_cached(int argc, char **argv, const drv_env *env) {
   vle_model *m = so ? vle_model_load_so(so, NULL) : NULL;   /* damaged: the compiler rebuilds */
   if (m) {
     o.model_source = o.model;                          /* copied as DIR/model.vle */
-    o.replicas = env->replicas && env->replicas->size > 1 ? env->replicas : NULL;
+    o.replicas = env->replicas;
     status = rn_main(m, &o, stderr);
     vle_model_free(m);
   }
@@ -136,6 +136,6 @@ int main(int argc, char **argv) {
   bool ranked = argc >= 2 && (!strcmp(argv[1], "run") || !strcmp(argv[1], "grad") ||
                               !strcmp(argv[1], "sweep"));
   if (ranked && mr_start(&argc, &argv, &rep, stderr) < 0) return 1;
-  drv_env env = { rep.size > 0 ? &rep : NULL };
+  drv_env env = { rep.size > 1 ? &rep : NULL };   /* one rank: the run as it is */
   return mr_stop(&rep, vl_main(argc, argv, &env));
 }

@@ -8,7 +8,6 @@
  */
 #include "mpirep.h"
 
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,50 +27,41 @@ static int mr_env_size(void) {
 }
 
 #ifdef VLE_HAVE_MPI
-/* MPI_Allgather of n bytes, in pieces that fit its int counts. */
-static void mr_allgather(void *ctx, const void *mine, void *all, size_t n) {
-  (void)ctx;
-  int size;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  if (n <= INT_MAX) {
-    MPI_Allgather(mine, (int)n, MPI_BYTE, all, (int)n, MPI_BYTE, MPI_COMM_WORLD);
-    return;
+/* n bytes as `count` elements of a type MPI's int counts can hold: bytes, or for a message
+ * over INT_MAX bytes (gradients of a billion f32 parameters) blocks of a power of two
+ * dividing n (n is a whole number of reals). Free *t with mr_type_free. */
+static void mr_type(size_t n, MPI_Datatype *t, int *count) {
+  size_t unit = 1;
+  while (n / unit > INT_MAX && n % (unit * 2) == 0) unit *= 2;
+  if (n / unit > INT_MAX) MPI_Abort(MPI_COMM_WORLD, 1);   /* no such block: cannot be sent */
+  *count = (int)(n / unit);
+  *t = MPI_BYTE;
+  if (unit > 1) {
+    MPI_Type_contiguous((int)unit, MPI_BYTE, t);
+    MPI_Type_commit(t);
   }
-  size_t piece = (size_t)INT_MAX / 2;
-  unsigned char *tmp = malloc(piece * (size_t)size);
-  if (!tmp) MPI_Abort(MPI_COMM_WORLD, 1);
-  for (size_t at = 0; at < n; at += piece) {
-    size_t len = n - at < piece ? n - at : piece;
-    MPI_Allgather((const unsigned char *)mine + at, (int)len, MPI_BYTE, tmp, (int)len,
-                  MPI_BYTE, MPI_COMM_WORLD);
-    for (int q = 0; q < size; q++)
-      memcpy((unsigned char *)all + (size_t)q * n + at, tmp + (size_t)q * len, len);
-  }
-  free(tmp);
 }
 
-/* MPI_Alltoall of n bytes per rank, in pieces that fit its int counts. */
+static void mr_type_free(MPI_Datatype *t) {
+  if (*t != MPI_BYTE) MPI_Type_free(t);
+}
+
+static void mr_allgather(void *ctx, const void *mine, void *all, size_t n) {
+  (void)ctx;
+  MPI_Datatype t;
+  int count;
+  mr_type(n, &t, &count);
+  MPI_Allgather(mine, count, t, all, count, t, MPI_COMM_WORLD);
+  mr_type_free(&t);
+}
+
 static void mr_alltoall(void *ctx, const void *send, void *recv, size_t n) {
   (void)ctx;
-  int size;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  if (n <= INT_MAX) {
-    MPI_Alltoall(send, (int)n, MPI_BYTE, recv, (int)n, MPI_BYTE, MPI_COMM_WORLD);
-    return;
-  }
-  size_t piece = (size_t)INT_MAX / 2;
-  unsigned char *out = malloc(piece * (size_t)size), *in = malloc(piece * (size_t)size);
-  if (!out || !in) MPI_Abort(MPI_COMM_WORLD, 1);
-  for (size_t at = 0; at < n; at += piece) {
-    size_t len = n - at < piece ? n - at : piece;
-    for (int q = 0; q < size; q++)
-      memcpy(out + (size_t)q * len, (const unsigned char *)send + (size_t)q * n + at, len);
-    MPI_Alltoall(out, (int)len, MPI_BYTE, in, (int)len, MPI_BYTE, MPI_COMM_WORLD);
-    for (int q = 0; q < size; q++)
-      memcpy((unsigned char *)recv + (size_t)q * n + at, in + (size_t)q * len, len);
-  }
-  free(out);
-  free(in);
+  MPI_Datatype t;
+  int count;
+  mr_type(n, &t, &count);
+  MPI_Alltoall(send, count, t, recv, count, t, MPI_COMM_WORLD);
+  mr_type_free(&t);
 }
 #endif
 
@@ -101,14 +91,6 @@ int mr_start(int *argc, char ***argv, vle_replicas *rep, FILE *err) {
 #endif
 }
 
-void mr_barrier(const vle_replicas *rep) {
-#ifdef VLE_HAVE_MPI
-  if (rep->size > 0) MPI_Barrier(MPI_COMM_WORLD);
-#else
-  (void)rep;
-#endif
-}
-
 int mr_stop(const vle_replicas *rep, int status) {
 #ifdef VLE_HAVE_MPI
   if (rep->size == 0) return status;
@@ -120,13 +102,5 @@ int mr_stop(const vle_replicas *rep, int status) {
 #else
   (void)rep;
   return status;
-#endif
-}
-
-bool mr_built(void) {
-#ifdef VLE_HAVE_MPI
-  return true;
-#else
-  return false;
 #endif
 }

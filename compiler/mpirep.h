@@ -5,7 +5,6 @@
 #ifndef VLE_MPIREP_H
 #define VLE_MPIREP_H
 
-#include <stdbool.h>
 #include <stdio.h>
 
 #include "vle.h"
@@ -14,11 +13,7 @@
  * size, the transport), 0 when not launched by MPI (rep zeroed: size 0), or -1 after a
  * message on err (a launch this vlec cannot serve: built without MPI). */
 int  mr_start(int *argc, char ***argv, vle_replicas *rep, FILE *err);
-/* Every rank waits for the others (no-op when not started). */
-void mr_barrier(const vle_replicas *rep);
 /* Ends MPI (when started); returns the worst exit status of all ranks. */
 int  mr_stop(const vle_replicas *rep, int status);
-/* Whether this vlec was built with MPI. */
-bool mr_built(void);
 
 #endif

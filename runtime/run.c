@@ -410,10 +410,7 @@ static int rn_setup(rn_run *r, vle_error *err) {
  * whatever happened to the others (a full disk: keep what fits); the first error is
  * reported. */
 static int rn_finish(rn_run *r, vle_error *err) {
-  if (r->mute) {                        /* another MPI rank: rank 0 writes */
-    rn_records_abort(r);
-    return 0;
-  }
+  if (r->mute) return 0;                /* another MPI rank: rank 0 writes */
   vle_error e[5] = { { { 0 } } };
   int bad[5] = {
     rn_records_close(r, &e[0]), rn_write_params(r, &e[1]),

@@ -263,7 +263,6 @@ int rn_records_open(rn_run *r, vle_error *err) {
 }
 
 int rn_records_truncate(rn_run *r, vle_error *err) {
-  for (int i = 0; r->mute && i < r->nrecs; i++) r->recs[i].open = false;
   for (int i = 0; i < r->nrecs; i++) {
     rn_rec *rec = &r->recs[i];
     if (rec->open && rec_truncate(&rec->r, r->steps_run / rn_every(r, rec), err)) return -1;
